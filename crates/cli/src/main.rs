@@ -1,0 +1,45 @@
+//! `lossgp`: discover loss functions for neural networks by genetic programming, and train
+//! with them.
+//!
+//! Every command that reports results takes `--json` and then prints one JSON document on
+//! stdout; progress and logs go to stderr.
+
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Discover loss functions for neural networks by genetic programming, and train with them.
+#[derive(Debug, Parser)]
+#[command(name = "lossgp", version, about, propagate_version = true)]
+struct Cli {
+    /// Print results as JSON on stdout (logs and progress stay on stderr).
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Inspect, print and evaluate loss functions.
+    #[command(subcommand)]
+    Loss(commands::loss::LossCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Loss(command) => commands::loss::run(command, cli.json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
