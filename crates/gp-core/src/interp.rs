@@ -303,7 +303,8 @@ pub enum BatchError {
 }
 
 impl<T: Real> Batch<T> {
-    /// A batch from logits and class labels (one-hot targets).
+    /// A batch from logits and class labels. The language's `y` is the one-hot target (the
+    /// simplifier relies on `y² = y`), so there is no constructor for soft targets.
     pub fn from_labels(logits: Vec<T>, classes: usize, labels: &[usize]) -> Result<Self, BatchError> {
         let rows = Self::rows(&logits, classes)?;
         if labels.len() != rows {
@@ -315,16 +316,6 @@ impl<T: Real> Batch<T> {
                 return Err(BatchError::LabelOutOfRange { sample, label, classes });
             }
             targets[sample * classes + label] = T::one();
-        }
-        Ok(Self::with_targets(logits, classes, targets))
-    }
-
-    /// A batch from logits and target distributions (for soft labels); each row of `targets`
-    /// should sum to one.
-    pub fn from_targets(logits: Vec<T>, classes: usize, targets: Vec<T>) -> Result<Self, BatchError> {
-        let rows = Self::rows(&logits, classes)?;
-        if targets.len() != logits.len() {
-            return Err(BatchError::TargetCount { labels: targets.len() / classes, rows });
         }
         Ok(Self::with_targets(logits, classes, targets))
     }

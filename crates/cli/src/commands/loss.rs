@@ -56,8 +56,10 @@ fn resolve(spec: &str, reduction: Option<Reduction>) -> Result<(Loss, Option<&'s
     let mut loss = Loss::resolve(spec)?;
     let named = builtin(spec);
     if let Some(reduction) = reduction {
-        if named.is_some_and(|b| b.reduction != reduction) {
-            eprintln!("note: `{spec}` is defined with {}; evaluating it with {reduction} as asked", loss.reduction);
+        // A built-in, or a text that names its reduction, has one of its own.
+        let stated = named.is_some() || spec.contains(':');
+        if stated && loss.reduction != reduction {
+            eprintln!("note: `{spec}` has {}; using {reduction} as --reduction asks", loss.reduction);
         }
         loss.reduction = reduction;
     }

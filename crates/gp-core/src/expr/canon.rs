@@ -61,12 +61,20 @@ use super::ops::{Binary, Op, PROTECT_EPS, Reduce, Unary, Var};
 /// for keys of the current normal form.
 pub const CANON_VERSION: u32 = 1;
 
-/// A product of sums whose expansion would take more term products than this stays unexpanded
-/// (an opaque product atom), so that pathological trees such as
-/// `square(square(square(square(a + b + c + d))))` stay cheap. Losses of the sizes GP works with never come near it; above
-/// it, equal products written in different orders may get different keys (a missed duplicate,
-/// never a false merge).
+/// A product whose expansion would have more terms than this keeps its sums as factors, so
+/// that trees such as `square(square(square(square(a + b + c + d))))` stay cheap. Losses of
+/// the sizes GP works with never come near it; above it, equal products written in different
+/// orders may get different keys (a missed duplicate, never a false merge).
 const MAX_EXPANDED_TERMS: usize = 1024;
+
+/// Likewise for the size of the expansion: multiplying out copies every atom of one side into
+/// each term of the other, and repeating that through nested functions would grow the normal
+/// form exponentially.
+const MAX_EXPANDED_SIZE: usize = 4096;
+
+/// Squaring doubles exponents, so a few dozen nested `square`s would overflow them; beyond this
+/// exponent a `square` stays an opaque function instead.
+const MAX_EXPONENT: u32 = 1 << 16;
 
 /// A coefficient. It keeps its exact value for printing but compares by its value rounded to
 /// 40 significant bits, so that rounding noise from folding does not split equal losses.
@@ -75,8 +83,8 @@ struct Num(f64);
 
 impl Num {
     fn rounded(self) -> f64 {
-        if self.0 == 0.0 {
-            return 0.0;
+        if self.0 == 0.0 || !self.0.is_finite() {
+            return self.0 + 0.0;
         }
         const DROP: u32 = 12;
         let bits = self.0.to_bits();
@@ -113,8 +121,10 @@ enum Atom {
     /// A non-polynomial operator applied to normalised arguments. `aq(a, b)` is stored as
     /// `a · aq(1, b)` and `max` with any number of arguments.
     Apply(Op, Vec<Poly>),
-    /// A product of sums too large to expand, each factor scaled to a leading coefficient of 1.
-    Product(Vec<Poly>),
+    /// A sum kept whole as a factor because multiplying it out would be too large, scaled so
+    /// that its first coefficient is 1. Equal factors merge into a power like any atom, so
+    /// nested products stay linear in size.
+    Factor(Poly),
 }
 
 /// A product of atoms with positive exponents, sorted; the empty monomial is 1.
@@ -135,7 +145,8 @@ impl Atom {
         match self {
             Atom::Var(_) => false,
             Atom::Classes | Atom::PerClass | Atom::Apply(Op::Reduce(_), _) => true,
-            Atom::Apply(_, args) | Atom::Product(args) => args.iter().all(Poly::is_class_constant),
+            Atom::Apply(_, args) => args.iter().all(Poly::is_class_constant),
+            Atom::Factor(p) => p.is_class_constant(),
         }
     }
 
@@ -144,11 +155,13 @@ impl Atom {
         match self {
             Atom::Var(v) => *v != Var::Z,
             Atom::Classes | Atom::PerClass => true,
-            Atom::Apply(Op::Unary(Exp | Abs | Sqrt | Sigmoid | Softplus), _) => true,
+            Atom::Apply(Op::Unary(Exp | Abs | Sqrt | Square | Sigmoid | Softplus), _) => true,
             Atom::Apply(Op::Binary(Binary::Pow | Binary::Aq), _) => true,
             Atom::Apply(Op::Binary(Binary::Max), args) => args.iter().any(Poly::is_nonneg),
-            Atom::Apply(Op::Unary(Recip) | Op::Reduce(Reduce::Sum | Reduce::Mean | Reduce::Max), args)
-            | Atom::Product(args) => args.iter().all(Poly::is_nonneg),
+            Atom::Apply(Op::Unary(Recip) | Op::Reduce(Reduce::Sum | Reduce::Mean | Reduce::Max), args) => {
+                args.iter().all(Poly::is_nonneg)
+            }
+            Atom::Factor(p) => p.is_nonneg(),
             Atom::Apply(..) => false,
         }
     }
@@ -157,7 +170,16 @@ impl Atom {
         match self {
             Atom::Var(v) => *v == var,
             Atom::Classes | Atom::PerClass => false,
-            Atom::Apply(_, args) | Atom::Product(args) => args.iter().any(|a| a.mentions(var)),
+            Atom::Apply(_, args) => args.iter().any(|a| a.mentions(var)),
+            Atom::Factor(p) => p.mentions(var),
+        }
+    }
+
+    fn size(&self) -> usize {
+        match self {
+            Atom::Var(_) | Atom::Classes | Atom::PerClass => 1,
+            Atom::Apply(_, args) => 1 + args.iter().map(Poly::size).sum::<usize>(),
+            Atom::Factor(p) => 1 + p.size(),
         }
     }
 
@@ -202,7 +224,8 @@ impl Mono {
     fn times(&self, other: &Mono) -> (f64, Mono) {
         let mut factors: BTreeMap<Atom, u32> = BTreeMap::new();
         for (atom, k) in self.0.iter().chain(&other.0) {
-            *factors.entry(atom.clone()).or_default() += k;
+            let exponent = factors.entry(atom.clone()).or_default();
+            *exponent = exponent.saturating_add(*k);
         }
         if let Some(k) = factors.get_mut(&Atom::Var(Var::Y)) {
             *k = 1;
@@ -285,7 +308,8 @@ impl Poly {
         self.0.get(&Mono::one()).map_or(0.0, |c| c.0)
     }
 
-    /// Adds `c·m`, dropping the term when it cancels to zero or to rounding noise.
+    /// Adds `c·m`, dropping the term when it cancels to zero or to rounding noise (a few dozen
+    /// units in the last place of the terms that cancelled).
     fn add_term(&mut self, m: Mono, c: f64) {
         if c == 0.0 {
             return;
@@ -296,7 +320,7 @@ impl Poly {
             }
             Some(old) => {
                 let sum = old.0 + c;
-                if sum == 0.0 || sum.abs() <= 1e-12 * old.0.abs().max(c.abs()) {
+                if sum == 0.0 || sum.abs() <= 64.0 * f64::EPSILON * old.0.abs().max(c.abs()) {
                     self.0.remove(&m);
                 } else {
                     self.0.insert(m, Num(sum));
@@ -328,11 +352,17 @@ impl Poly {
         self.plus(&other.neg())
     }
 
-    /// The product, expanded unless that would exceed [`MAX_EXPANDED_TERMS`] terms.
+    /// The product, expanded unless the expansion would exceed [`MAX_EXPANDED_TERMS`] terms
+    /// or [`MAX_EXPANDED_SIZE`] nodes; then each multi-term side becomes one [`Atom::Factor`].
     fn times(&self, other: &Poly) -> Poly {
-        if self.0.len() * other.0.len() > MAX_EXPANDED_TERMS {
-            return Poly::opaque_product(self, other);
+        let terms = self.0.len() * other.0.len();
+        if terms > MAX_EXPANDED_TERMS || other.0.len() * self.size() + self.0.len() * other.size() > MAX_EXPANDED_SIZE {
+            return self.as_factor().times_expanded(&other.as_factor());
         }
+        self.times_expanded(other)
+    }
+
+    fn times_expanded(&self, other: &Poly) -> Poly {
         let mut out = Poly::zero();
         for (ma, ca) in &self.0 {
             for (mb, cb) in &other.0 {
@@ -343,32 +373,28 @@ impl Poly {
         out
     }
 
-    fn opaque_product(a: &Poly, b: &Poly) -> Poly {
-        let mut coefficient = 1.0;
-        let mut factors = Vec::new();
-        for p in [a, b] {
-            match p.0.iter().next() {
-                Some((Mono(atoms), c)) if p.0.len() == 1 && matches!(atoms.as_slice(), [(Atom::Product(_), 1)]) => {
-                    coefficient *= c.0;
-                    if let [(Atom::Product(inner), 1)] = atoms.as_slice() {
-                        factors.extend(inner.iter().cloned());
-                    }
-                }
-                Some((_, lead)) => {
-                    coefficient *= lead.0;
-                    factors.push(p.scaled(1.0 / lead.0));
-                }
-                None => return Poly::zero(),
-            }
+    /// The polynomial as a single term: itself if it has one term, else its first coefficient
+    /// times the rest as a [`Atom::Factor`].
+    fn as_factor(&self) -> Poly {
+        match self.0.iter().next() {
+            Some((_, lead)) if self.0.len() > 1 => Poly::atom(Atom::Factor(self.scaled(1.0 / lead.0))).scaled(lead.0),
+            _ => self.clone(),
         }
-        factors.sort();
-        Poly::atom(Atom::Product(factors)).scaled(coefficient)
+    }
+
+    /// The number of nodes, counting every copy of a repeated atom: what expanding costs.
+    fn size(&self) -> usize {
+        self.0.keys().map(|m| 1 + m.0.iter().map(|(atom, _)| atom.size()).sum::<usize>()).sum()
     }
 
     /// Whether the first non-constant term has a negative coefficient; odd and even functions
     /// normalise their argument so that it does not.
     fn leads_negative(&self) -> bool {
         self.0.iter().find(|(m, _)| !m.is_one()).is_some_and(|(_, c)| c.0 < 0.0)
+    }
+
+    fn max_exponent(&self) -> u32 {
+        self.0.keys().flat_map(|m| m.0.iter().map(|(_, k)| *k)).max().unwrap_or(0)
     }
 
     fn is_class_constant(&self) -> bool {
@@ -441,7 +467,7 @@ fn fold(value: f64, otherwise: impl FnOnce() -> Poly) -> Poly {
 fn unary(op: Unary, x: Poly) -> Poly {
     match op {
         Unary::Neg => return x.neg(),
-        Unary::Square => return x.times(&x),
+        Unary::Square if x.max_exponent() <= MAX_EXPONENT / 2 => return x.times(&x),
         _ => {}
     }
     if let Some(c) = x.as_constant() {
@@ -600,6 +626,19 @@ impl Poly {
     }
 }
 
+/// A coefficient as an expression. One that overflowed while folding (the original overflows
+/// there too) is written as an expression that overflows the same way, so that the result
+/// still prints as text that parses.
+fn constant(c: f64) -> Expr {
+    let overflow = || Expr::unary(Unary::Exp, Expr::Const(1000.0));
+    match c {
+        _ if c.is_finite() => Expr::Const(c),
+        _ if c.is_nan() => Expr::binary(Binary::Sub, overflow(), overflow()),
+        _ if c > 0.0 => overflow(),
+        _ => Expr::unary(Unary::Neg, overflow()),
+    }
+}
+
 fn render_sum(terms: &[(&Mono, f64)]) -> Expr {
     // A sum of negative terms reads better as the negation of a sum of positive ones.
     if terms.len() > 1 && terms.iter().all(|(_, c)| *c < 0.0) {
@@ -664,10 +703,10 @@ fn factor_common(terms: &[(&Mono, f64)]) -> Option<Expr> {
 
 fn render_term(c: f64, m: &Mono) -> Expr {
     match c {
-        _ if m.is_one() => Expr::Const(c),
+        _ if m.is_one() => constant(c),
         1.0 => render_monomial(m),
         -1.0 => Expr::unary(Unary::Neg, render_monomial(m)),
-        _ => render_product(Some(Expr::Const(c)), m),
+        _ => render_product(Some(constant(c)), m),
     }
 }
 
@@ -700,11 +739,7 @@ fn render_atom(atom: &Atom) -> Expr {
         Atom::Var(v) => Expr::Var(*v),
         Atom::Classes => Expr::reduce(Reduce::Sum, Expr::Const(1.0)),
         Atom::PerClass => Expr::reduce(Reduce::Mean, Expr::Var(Var::Y)),
-        Atom::Product(factors) => factors
-            .iter()
-            .map(Poly::to_expr)
-            .reduce(|acc, f| Expr::binary(Binary::Mul, acc, f))
-            .unwrap_or(Expr::Const(1.0)),
+        Atom::Factor(p) => p.to_expr(),
         Atom::Apply(Op::Binary(op), args) => {
             args.iter().map(Poly::to_expr).reduce(|acc, x| Expr::binary(*op, acc, x)).unwrap_or(Expr::Const(0.0))
         }
@@ -800,7 +835,7 @@ fn encode_atom(atom: &Atom, out: &mut Vec<u8>) {
         Atom::Classes => (b'C', "", &[]),
         Atom::PerClass => (b'c', "", &[]),
         Atom::Apply(op, args) => (b'a', op.name(), args),
-        Atom::Product(args) => (b'x', "", args),
+        Atom::Factor(p) => (b'x', "", std::slice::from_ref(p)),
     };
     out.push(tag);
     out.extend_from_slice(name.as_bytes());
@@ -826,7 +861,10 @@ impl Canonical {
         Canonical { expr: poly.to_expr(), key: Key::digest("expr", &poly), poly }
     }
 
-    /// The normal form as an expression; it evaluates to the same values as the original.
+    /// The normal form as an expression. It evaluates to the original's values up to rounding:
+    /// coefficients equal to about 12 significant digits are merged, which can move a value by
+    /// about 1e-12 times the largest intermediate value; where an intermediate value overflows
+    /// (`exp(1000)*exp(-1000)`), the two may differ.
     pub fn expr(&self) -> &Expr {
         &self.expr
     }
@@ -846,19 +884,37 @@ impl Canonical {
         !Var::ALL.iter().any(|&v| self.depends_on(v))
     }
 
-    /// Whether every product was expanded (none exceeded the limit of 1024 term products); only
-    /// then is the key guaranteed to be the same for every way of writing the expression.
+    /// Whether every product was multiplied out (none exceeded the expansion limits); only then
+    /// is the key guaranteed to be the same for every way of writing the expression.
     pub fn is_fully_expanded(&self) -> bool {
-        !self.poly.has_opaque_product()
+        !self.poly.has_factor()
+    }
+}
+
+impl Canonical {
+    /// Whether a coefficient overflowed while folding (the form then prints `exp(1000)` for it).
+    #[cfg(test)]
+    fn overflowed(&self) -> bool {
+        fn poly(p: &Poly) -> bool {
+            p.0.iter().any(|(m, c)| {
+                !c.0.is_finite()
+                    || m.0.iter().any(|(atom, _)| match atom {
+                        Atom::Apply(_, args) => args.iter().any(poly),
+                        Atom::Factor(f) => poly(f),
+                        _ => false,
+                    })
+            })
+        }
+        poly(&self.poly)
     }
 }
 
 impl Poly {
-    fn has_opaque_product(&self) -> bool {
+    fn has_factor(&self) -> bool {
         self.0.keys().any(|m| {
             m.0.iter().any(|(atom, _)| match atom {
-                Atom::Product(_) => true,
-                Atom::Apply(_, args) => args.iter().any(Poly::has_opaque_product),
+                Atom::Factor(_) | Atom::Apply(Op::Unary(Unary::Square), _) => true,
+                Atom::Apply(_, args) => args.iter().any(Poly::has_factor),
                 Atom::Var(_) | Atom::Classes | Atom::PerClass => false,
             })
         })
@@ -1028,6 +1084,30 @@ mod tests {
     }
 
     #[test]
+    fn nested_expansions_stay_linear_in_size() {
+        // Each level would copy the previous one into seven terms if multiplied out.
+        let mut text = "p".to_owned();
+        for _ in 0..12 {
+            text = format!("sin(square({text} + (y + z + p*z + p*y + y*z + z*z)))");
+        }
+        let e: Expr = text.parse().unwrap();
+        let start = std::time::Instant::now();
+        let c = e.canonical();
+        assert!(c.expr().size() < 50 * e.size(), "{} nodes from {}", c.expr().size(), e.size());
+        assert!(e.simplify().size() <= e.size());
+        assert!(start.elapsed() < std::time::Duration::from_secs(2), "{:?}", start.elapsed());
+    }
+
+    #[test]
+    fn deeply_nested_squares_do_not_overflow_exponents() {
+        let text = format!("{}p{}", "square(".repeat(60), ")".repeat(60));
+        let e: Expr = text.parse().unwrap();
+        assert_eq!(e.canonical().key(), e.canonical().expr().canonical().key());
+        let twice = format!("{}p*p{}", "square(".repeat(59), ")".repeat(59));
+        assert!(twice.parse::<Expr>().unwrap().simplify().size() <= twice.parse::<Expr>().unwrap().size());
+    }
+
+    #[test]
     fn dependence_survives_only_if_real() {
         let c = "p*0 + y".parse::<Expr>().unwrap().canonical();
         assert!(!c.depends_on(Var::P) && c.depends_on(Var::Y));
@@ -1106,7 +1186,7 @@ mod tests {
         #[test]
         fn normalising_is_idempotent(e in arb_expr()) {
             let once = e.canonical();
-            prop_assume!(once.is_fully_expanded());
+            prop_assume!(once.is_fully_expanded() && !once.overflowed());
             let twice = once.expr().canonical();
             prop_assert_eq!(once.key(), twice.key(), "\n  {}\n  {}", once.expr(), twice.expr());
         }

@@ -294,6 +294,9 @@ impl Binary {
             Binary::Div => saturate(a * protected_recip(b)),
             Binary::Aq => a / T::one().hypot(b),
             Binary::Pow => saturate(a.abs().max(T::of(PROTECT_EPS)).powf(b)),
+            // NaN propagates, as in PyTorch (Rust's `min`/`max` would drop it and hide a broken
+            // candidate from screening).
+            Binary::Min | Binary::Max if a.is_nan() || b.is_nan() => T::nan(),
             Binary::Min => a.min(b),
             Binary::Max => a.max(b),
         }
@@ -301,8 +304,8 @@ impl Binary {
 
     /// The partial derivatives `(d out / d a, d out / d b)`, given `out = self.eval(a, b)`.
     ///
-    /// At ties of `min` and `max` the gradient goes to `a`; in a saturated region of `div` and
-    /// `pow` both partials are 0.
+    /// At ties of `min` and `max` the gradient is shared equally, as PyTorch does; in a
+    /// saturated region of `div` and `pow` both partials are 0.
     pub fn partials<T: Real>(self, a: T, b: T, out: T) -> (T, T) {
         let (zero, one) = (T::zero(), T::one());
         let eps = T::of(PROTECT_EPS);
@@ -323,20 +326,10 @@ impl Binary {
                 let da = if a.abs() > eps { b * out / m * sign(a) } else { zero };
                 (da, out * m.ln())
             }
-            Binary::Min => {
-                if a <= b {
-                    (one, zero)
-                } else {
-                    (zero, one)
-                }
-            }
-            Binary::Max => {
-                if a >= b {
-                    (one, zero)
-                } else {
-                    (zero, one)
-                }
-            }
+            Binary::Min | Binary::Max if a == b => (one / (one + one), one / (one + one)),
+            Binary::Min if a < b => (one, zero),
+            Binary::Max if a > b => (one, zero),
+            Binary::Min | Binary::Max => (zero, one),
         }
     }
 
@@ -346,6 +339,11 @@ impl Binary {
     }
 }
 
+/// The largest entry of a row, NaN if any entry is NaN.
+fn row_max<T: Real>(row: &[T]) -> T {
+    row.iter().fold(T::neg_infinity(), |m, &x| if m.is_nan() || x.is_nan() { T::nan() } else { m.max(x) })
+}
+
 impl Reduce {
     /// Reduces one row (the classes of one sample).
     pub fn eval_row<T: Real>(self, row: &[T]) -> T {
@@ -353,9 +351,9 @@ impl Reduce {
         match self {
             Reduce::Sum => row.iter().fold(T::zero(), |s, &x| s + x),
             Reduce::Mean => row.iter().fold(T::zero(), |s, &x| s + x) / n,
-            Reduce::Max => row.iter().fold(T::neg_infinity(), |m, &x| m.max(x)),
+            Reduce::Max => row_max(row),
             Reduce::LogSumExp => {
-                let m = row.iter().fold(T::neg_infinity(), |m, &x| m.max(x));
+                let m = row_max(row);
                 if !m.is_finite() {
                     return m;
                 }
@@ -587,6 +585,22 @@ mod tests {
         assert_eq!(Binary::Pow.eval(-2.0_f64, 3.0), 8.0);
         assert_eq!(Binary::Pow.eval(0.0_f64, -1.0), 1.0 / PROTECT_EPS);
         assert_eq!(Binary::Pow.eval(10.0_f32, 100.0), f32::MAX);
+    }
+
+    #[test]
+    fn nan_propagates_through_min_max_and_reductions() {
+        assert!(Binary::Max.eval(f64::NAN, 0.0).is_nan());
+        assert!(Binary::Min.eval(0.0, f64::NAN).is_nan());
+        for r in [Reduce::Max, Reduce::LogSumExp, Reduce::Sum] {
+            assert!(r.eval_row(&[1.0, f64::NAN, 0.0]).is_nan(), "{r}");
+        }
+    }
+
+    #[test]
+    fn ties_share_the_gradient() {
+        assert_eq!(Binary::Max.partials(1.0, 1.0, 1.0), (0.5, 0.5));
+        assert_eq!(Binary::Min.partials(2.0, 1.0, 1.0), (0.0, 1.0));
+        assert_eq!(Binary::Max.partials(2.0, 1.0, 2.0), (1.0, 0.0));
     }
 
     #[test]

@@ -345,36 +345,39 @@ impl<'a> Parser<'a> {
         out
     }
 
-    fn sum(&mut self) -> Result<Node> {
+    /// `operand (operator operand)*`, associating to the left.
+    fn left_assoc(
+        &mut self,
+        operator: fn(&Tok) -> Option<Binary>,
+        operand: fn(&mut Self) -> Result<Node>,
+    ) -> Result<Node> {
         let start = self.span().start;
-        let mut left = self.product()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Plus => Binary::Add,
-                Tok::Minus => Binary::Sub,
-                _ => return Ok(left),
-            };
+        let mut left = operand(self)?;
+        while let Some(op) = operator(self.peek()) {
             self.bump();
-            let right = self.product()?;
+            let right = operand(self)?;
             let height = 1 + left.height.max(right.height);
             left = self.node(Expr::binary(op, left.expr, right.expr), height, start)?;
         }
+        Ok(left)
+    }
+
+    fn sum(&mut self) -> Result<Node> {
+        let operator = |tok: &Tok| match tok {
+            Tok::Plus => Some(Binary::Add),
+            Tok::Minus => Some(Binary::Sub),
+            _ => None,
+        };
+        self.left_assoc(operator, Self::product)
     }
 
     fn product(&mut self) -> Result<Node> {
-        let start = self.span().start;
-        let mut left = self.unary()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Star => Binary::Mul,
-                Tok::Slash => Binary::Div,
-                _ => return Ok(left),
-            };
-            self.bump();
-            let right = self.unary()?;
-            let height = 1 + left.height.max(right.height);
-            left = self.node(Expr::binary(op, left.expr, right.expr), height, start)?;
-        }
+        let operator = |tok: &Tok| match tok {
+            Tok::Star => Some(Binary::Mul),
+            Tok::Slash => Some(Binary::Div),
+            _ => None,
+        };
+        self.left_assoc(operator, Self::unary)
     }
 
     fn unary(&mut self) -> Result<Node> {

@@ -2,10 +2,13 @@
 //!
 //! The generated function takes raw logits `[N, C, ...]` and integer class targets `[N, ...]`
 //! (so it serves classification and, with spatial dimensions, per-pixel segmentation alike),
-//! and reproduces lossgp's semantics exactly, protected operators included: each protected
-//! operator the loss uses comes with a small helper, written so that its gradient is finite
-//! everywhere (no `torch.where` over an infinite branch). Constant subexpressions are folded
-//! to numbers.
+//! and reproduces lossgp's semantics, protected operators included: each protected operator
+//! the loss uses comes with a small helper, written so that the guards never turn a gradient
+//! into NaN (no `torch.where` over an infinite branch, `pow` capped below overflow rather than
+//! clamped after it). Two differences remain, both only where values leave the float range:
+//! `pow` saturates a little below the largest float rather than at it, and a saturated `div`
+//! whose other partial derivative overflows can still give NaN. Constant subexpressions are
+//! folded to numbers.
 
 use std::fmt::Write;
 
@@ -145,7 +148,15 @@ impl Generator {
             Unary::Cos => "torch.cos",
             Unary::Tanh => "torch.tanh",
             Unary::Sigmoid => "torch.sigmoid",
-            Unary::Softplus => "torch.nn.functional.softplus",
+            // Not `torch.nn.functional.softplus`, which returns x itself above x = 20.
+            Unary::Softplus => {
+                let x = as_tensor(x);
+                return Code {
+                    text: format!("torch.logaddexp({x}, torch.zeros_like({x}))"),
+                    prec: Prec::Atom,
+                    kind: Kind::Tensor,
+                };
+            }
             Unary::Recip => self.helper("_lossgp_recip"),
         };
         self.call(function, vec![x])
@@ -165,7 +176,10 @@ impl Generator {
             }
             Binary::Div => self.helper("_lossgp_div"),
             Binary::Aq => self.helper("_lossgp_aq"),
-            Binary::Pow => self.helper("_lossgp_pow"),
+            Binary::Pow => {
+                self.uses_math = true;
+                self.helper("_lossgp_pow")
+            }
             Binary::Min => "torch.minimum",
             Binary::Max => "torch.maximum",
         };
@@ -219,11 +233,21 @@ fn constant_value(e: &Expr) -> Option<f64> {
     }
 }
 
-/// A valid Python identifier made from `name`.
+/// Python keywords, and the names the generated module itself uses.
+const RESERVED: &[&str] = &[
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
+    "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
+    "not", "or", "pass", "raise", "return", "try", "while", "with", "yield", "torch", "math", "logits", "target",
+];
+
+/// A valid Python identifier made from `name`, not shadowing anything the module uses.
 fn identifier(name: &str) -> String {
     let mut id: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
     if id.is_empty() || id.starts_with(|c: char| c.is_ascii_digit()) {
         id.insert_str(0, "loss_");
+    }
+    if RESERVED.contains(&id.as_str()) || id.starts_with("_lossgp_") || id.starts_with("_LOSSGP_") {
+        id.push_str("_loss");
     }
     id
 }
@@ -344,5 +368,7 @@ mod tests {
         assert_eq!(identifier("ls-ce"), "ls_ce");
         assert_eq!(identifier("1st"), "loss_1st");
         assert_eq!(identifier(""), "loss_");
+        assert_eq!(identifier("lambda"), "lambda_loss");
+        assert_eq!(identifier("torch"), "torch_loss");
     }
 }

@@ -6,7 +6,11 @@
 //! up and, at every node, keeps whichever is smaller: the node rebuilt over its simplified
 //! arguments, or the normal form of the node written back as an expression. Constants fold,
 //! `x - x` vanishes and `y*y` becomes `y`, while a compact factored form the user wrote
-//! survives. The result is never larger than the input and always has the same values.
+//! survives. The result is never larger than the input and has the same values, up to rounding
+//! (see [`Canonical::expr`](super::canon::Canonical::expr)). It may use operators the input did
+//! not (`mean(y)` for `1/C`, `recip` for a division): check it with
+//! [`PrimitiveSet::admits`](super::PrimitiveSet::admits) before it joins a population that must
+//! stay inside a primitive set.
 
 use super::Expr;
 use super::canon::{self, Poly};

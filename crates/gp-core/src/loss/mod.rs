@@ -241,6 +241,15 @@ mod tests {
         assert!(err.contains("expected an operand"), "{err}");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn resolving_never_panics(text in "\\PC{0,40}|(element-mean|sample-mean|mean)?:[pyz0-9()+*: -]{0,20}") {
+            if let Err(e) = Loss::resolve(&text) {
+                let _ = e.to_string();
+            }
+        }
+    }
+
     #[test]
     fn json_form() {
         let loss = builtin("ce").unwrap().loss();
