@@ -7,6 +7,7 @@
 mod commands;
 mod output;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +20,10 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
 
+    /// Where datasets live [default: $LOSSGP_DATA_DIR, else the user's cache directory].
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -28,12 +33,16 @@ enum Command {
     /// Inspect, print and evaluate loss functions.
     #[command(subcommand)]
     Loss(commands::loss::LossCommand),
+    /// List, fetch and inspect datasets.
+    #[command(subcommand)]
+    Data(commands::data::DataCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Loss(command) => commands::loss::run(command, cli.json),
+        Command::Data(command) => commands::data::run(command, cli.data_dir.as_deref(), cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,11 +7,14 @@
 //!   simplification, canonical keys, primitive sets;
 //! * [`loss`]: losses (an expression and its reduction) and the built-in named losses;
 //! * [`interp`]: the reference interpreter, which evaluates a loss and its gradient on plain
-//!   arrays.
+//!   arrays;
+//! * [`data`]: the dataset interface, the validation hold-out, augmentation and the batch
+//!   loader.
 //!
 //! It depends on no deep-learning framework; backends implement its traits in
 //! `lossgp-backends`.
 
+pub mod data;
 pub mod expr;
 pub mod interp;
 pub mod loss;

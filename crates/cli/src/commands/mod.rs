@@ -1,3 +1,4 @@
 //! One module per top-level command.
 
+pub mod data;
 pub mod loss;

@@ -1,0 +1,242 @@
+//! Image folders: one folder per class (ImageNet's training set, Caltech-101, a user's own
+//! data), and ImageNet's flat validation folder with its label file.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use lossgp_core::data::{DataError, Dataset, Normalization, Sample, Target, Task};
+
+use super::decode;
+
+/// File extensions read as images, compared without case.
+const EXTENSIONS: &[&str] = &["jpg", "jpeg", "png"];
+
+fn is_image(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+}
+
+fn is_hidden(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
+}
+
+/// Every image file below `dir`, recursively, in sorted order.
+fn images_below(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+    let mut out = Vec::new();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| DataError::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| !is_hidden(p))
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            out.extend(images_below(&path)?);
+        } else if is_image(&path) {
+            out.push(path);
+        }
+    }
+    Ok(out)
+}
+
+/// Images with their classes, decoded when asked for.
+pub struct ImageFolder {
+    name: String,
+    classes: Vec<String>,
+    items: Vec<(PathBuf, u32)>,
+    normalization: Normalization,
+}
+
+impl ImageFolder {
+    /// Every image under `root/<class>/` (JPEG or PNG, at any depth), with the class folders
+    /// in sorted order as the classes.
+    pub fn open(name: impl Into<String>, root: &Path) -> Result<ImageFolder, DataError> {
+        let mut classes: Vec<String> = std::fs::read_dir(root)
+            .map_err(|e| DataError::io(root, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir() && !is_hidden(p))
+            .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_owned))
+            .collect();
+        classes.sort();
+        if classes.is_empty() {
+            return Err(DataError::NotFound {
+                what: "class folders".into(),
+                path: root.to_owned(),
+                hint: "an image folder holds one folder per class, e.g. ROOT/cat/001.jpg and ROOT/dog/002.png".into(),
+            });
+        }
+        Self::open_with_classes(name, root, classes)
+    }
+
+    /// Like [`open`](Self::open), with the class list given (a validation folder must use its
+    /// training folder's classes); a folder that is not a class is an error.
+    pub fn open_with_classes(
+        name: impl Into<String>,
+        root: &Path,
+        classes: Vec<String>,
+    ) -> Result<ImageFolder, DataError> {
+        let index: HashMap<&str, u32> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i as u32)).collect();
+        let mut items = Vec::new();
+        let mut folders: Vec<PathBuf> = std::fs::read_dir(root)
+            .map_err(|e| DataError::io(root, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir() && !is_hidden(p))
+            .collect();
+        folders.sort();
+        for folder in folders {
+            let class = folder.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let Some(&label) = index.get(class) else {
+                return Err(DataError::corrupt(
+                    &folder,
+                    "is not one of the dataset's classes (those of its training split)",
+                ));
+            };
+            items.extend(images_below(&folder)?.into_iter().map(|p| (p, label)));
+        }
+        if items.is_empty() {
+            return Err(DataError::NotFound {
+                what: "images (.jpg, .jpeg, .png)".into(),
+                path: root.to_owned(),
+                hint: "put each class's images in a folder named after the class".into(),
+            });
+        }
+        Ok(ImageFolder { name: name.into(), classes, items, normalization: Normalization::imagenet() })
+    }
+
+    /// ImageNet's validation images as published, in one flat folder, labelled by a
+    /// `LOC_val_solution.csv` (Kaggle's layout: `ImageId,PredictionString`, the first word of
+    /// the prediction string being the class's WordNet id); `classes` are the WordNet ids of
+    /// the training folders.
+    pub fn imagenet_val(
+        name: impl Into<String>,
+        dir: &Path,
+        solution: &Path,
+        classes: Vec<String>,
+    ) -> Result<ImageFolder, DataError> {
+        let text = std::fs::read_to_string(solution).map_err(|e| DataError::io(solution, e))?;
+        let index: HashMap<&str, u32> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i as u32)).collect();
+        let mut items = Vec::new();
+        for (line_number, line) in text.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
+            let corrupt =
+                |what: &str| DataError::corrupt(solution, format!("line {}: {what}: `{line}`", line_number + 1));
+            let (image, prediction) =
+                line.split_once(',').ok_or_else(|| corrupt("expected `ImageId,PredictionString`"))?;
+            let wnid = prediction.split_whitespace().next().ok_or_else(|| corrupt("no class"))?;
+            let label = *index.get(wnid).ok_or_else(|| corrupt("class is not one of the training folders"))?;
+            items.push((dir.join(format!("{}.JPEG", image.trim())), label));
+        }
+        items.sort();
+        if items.is_empty() {
+            return Err(DataError::corrupt(solution, "lists no images"));
+        }
+        Ok(ImageFolder { name: name.into(), classes, items, normalization: Normalization::imagenet() })
+    }
+
+    /// The same images keeping only those at `indices`' positions, e.g. a derived split.
+    pub fn select(mut self, name: impl Into<String>, keep: impl Fn(usize) -> bool) -> ImageFolder {
+        self.items = self.items.into_iter().enumerate().filter(|(i, _)| keep(*i)).map(|(_, item)| item).collect();
+        self.name = name.into();
+        self
+    }
+
+    /// The image files and their classes.
+    pub fn items(&self) -> &[(PathBuf, u32)] {
+        &self.items
+    }
+}
+
+impl Dataset for ImageFolder {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+    fn task(&self) -> Task {
+        Task::Classification
+    }
+    fn classes(&self) -> &[String] {
+        &self.classes
+    }
+    fn sample(&self, index: usize) -> Result<Sample, DataError> {
+        DataError::check_index(index, self.len())?;
+        let (path, label) = &self.items[index];
+        Ok(Sample { image: decode::rgb(path)?, target: Target::Class(*label) })
+    }
+    fn label(&self, index: usize) -> Result<Option<u32>, DataError> {
+        DataError::check_index(index, self.len())?;
+        Ok(Some(self.items[index].1))
+    }
+    fn normalization(&self) -> Normalization {
+        self.normalization.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::decode::write::photo;
+    use crate::testing::write;
+    use image::ImageFormat;
+    use tempfile::TempDir;
+
+    fn solid(value: u8) -> Vec<u8> {
+        vec![value; 6 * 4 * 3]
+    }
+
+    #[test]
+    fn classes_are_sorted_folders_and_images_decode() {
+        let dir = TempDir::new().unwrap();
+        write(dir.path(), "dog/b.png", &photo(6, 4, &solid(200), ImageFormat::Png));
+        write(dir.path(), "dog/a.JPG", &photo(6, 4, &solid(100), ImageFormat::Jpeg));
+        write(dir.path(), "cat/nested/c.jpeg", &photo(6, 4, &solid(50), ImageFormat::Jpeg));
+        write(dir.path(), "cat/notes.txt", b"not an image");
+        write(dir.path(), ".hidden/x.png", &photo(6, 4, &solid(0), ImageFormat::Png));
+        let data = ImageFolder::open("f", dir.path()).unwrap();
+        assert_eq!(data.classes(), ["cat", "dog"]);
+        assert_eq!(data.len(), 3);
+        assert_eq!(data.label(0).unwrap(), Some(0));
+        let png = data.sample(2).unwrap();
+        assert_eq!(png.target, Target::Class(1));
+        assert_eq!(png.image.pixels(), solid(200).as_slice());
+        let jpeg = data.sample(1).unwrap().image;
+        assert!(jpeg.pixels().iter().all(|&p| p.abs_diff(100) <= 2), "JPEG pixels drift");
+    }
+
+    #[test]
+    fn imagenet_validation_layout() {
+        let dir = TempDir::new().unwrap();
+        for (id, value) in [("ILSVRC2012_val_00000001", 10), ("ILSVRC2012_val_00000002", 20)] {
+            write(dir.path(), &format!("val/{id}.JPEG"), &photo(6, 4, &solid(value), ImageFormat::Jpeg));
+        }
+        let csv = "ImageId,PredictionString\nILSVRC2012_val_00000002,n02 1 2 3 4 n02 5 6 7 8\nILSVRC2012_val_00000001,n01 1 2 3 4\n";
+        let solution = write(dir.path(), "LOC_val_solution.csv", csv.as_bytes());
+        let classes = vec!["n01".to_owned(), "n02".to_owned()];
+        let val = ImageFolder::imagenet_val("v", &dir.path().join("val"), &solution, classes.clone()).unwrap();
+        assert_eq!(val.len(), 2);
+        assert_eq!((val.label(0).unwrap(), val.label(1).unwrap()), (Some(0), Some(1)));
+        assert!(val.sample(1).unwrap().image.pixels()[0].abs_diff(20) <= 2);
+        write(dir.path(), "LOC_val_solution.csv", b"ImageId,PredictionString\nILSVRC2012_val_00000001,n99 1 2 3 4\n");
+        let err = ImageFolder::imagenet_val("v", &dir.path().join("val"), &solution, classes).err().unwrap();
+        assert!(err.to_string().contains("line 2: class is not one of the training folders"), "{err}");
+    }
+
+    #[test]
+    fn bad_folders_are_explained() {
+        let dir = TempDir::new().unwrap();
+        assert!(ImageFolder::open("f", dir.path()).err().unwrap().to_string().contains("class folders not found"));
+        write(dir.path(), "cat/readme.txt", b"no images");
+        assert!(
+            ImageFolder::open("f", dir.path())
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("images (.jpg, .jpeg, .png) not found")
+        );
+        write(dir.path(), "cat/x.jpg", b"not really a jpeg");
+        let data = ImageFolder::open("f", dir.path()).unwrap();
+        assert!(data.sample(0).unwrap_err().to_string().contains("x.jpg: does not decode as an image"));
+        write(dir.path(), "bird/y.png", &photo(6, 4, &solid(1), ImageFormat::Png));
+        let err = ImageFolder::open_with_classes("v", dir.path(), vec!["cat".into()]).err().unwrap();
+        assert!(err.to_string().contains("bird: is not one of the dataset's classes"), "{err}");
+    }
+}

@@ -1,0 +1,223 @@
+//! MNIST and Fashion-MNIST: IDX files, gzip-compressed or raw.
+//!
+//! An IDX file is a 4-byte magic number (two zero bytes, a type code, the number of
+//! dimensions), one big-endian `u32` per dimension, then the data. Images are `[n, rows, cols]`
+//! unsigned bytes (type `0x08`), labels `[n]`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use flate2::read::GzDecoder;
+use lossgp_core::data::{DataError, Dataset, Image, Normalization, Sample, Target, Task};
+
+/// Reads a whole file, decompressing it if it is gzip (by its magic bytes, not its name).
+pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len() * 4);
+    GzDecoder::new(bytes.as_slice())
+        .read_to_end(&mut out)
+        .map_err(|e| DataError::corrupt(path, format!("not a valid gzip file ({e}); it may be truncated")))?;
+    Ok(out)
+}
+
+/// The dimensions and data of an IDX file of unsigned bytes.
+pub(crate) fn read_idx(path: &Path, expected_dims: usize) -> Result<(Vec<usize>, Vec<u8>), DataError> {
+    let bytes = read_maybe_gzip(path)?;
+    let corrupt = |message: String| DataError::corrupt(path, message);
+    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
+        return Err(corrupt(format!(
+            "not an IDX file: it starts with {:02x?}, an IDX magic number starts with two zero bytes",
+            &bytes[..bytes.len().min(4)]
+        )));
+    }
+    if bytes[2] != 0x08 {
+        return Err(corrupt(format!("IDX data type 0x{:02x} is not unsigned bytes (0x08)", bytes[2])));
+    }
+    let dims = bytes[3] as usize;
+    if dims != expected_dims {
+        return Err(corrupt(format!("IDX file has {dims} dimensions, expected {expected_dims}")));
+    }
+    let header = 4 + 4 * dims;
+    if bytes.len() < header {
+        return Err(corrupt(format!("truncated: {} bytes, shorter than its {header}-byte header", bytes.len())));
+    }
+    let shape: Vec<usize> = (0..dims)
+        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap_or_default()) as usize)
+        .collect();
+    let expected = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).unwrap_or(usize::MAX);
+    let actual = bytes.len() - header;
+    if actual != expected {
+        let what = if actual < expected { "truncated" } else { "has trailing bytes" };
+        return Err(corrupt(format!("{what}: its header {shape:?} needs {expected} data bytes, it has {actual}")));
+    }
+    let mut data = bytes;
+    data.drain(..header);
+    Ok((shape, data))
+}
+
+/// An IDX image file and its label file, held in memory.
+pub struct IdxDataset {
+    name: String,
+    rows: u32,
+    cols: u32,
+    images: Vec<u8>,
+    labels: Vec<u8>,
+    classes: Vec<String>,
+    normalization: Normalization,
+}
+
+impl IdxDataset {
+    /// Reads an image file and a label file (each gzip or raw) and checks that they agree and
+    /// that every label names one of `classes`.
+    pub fn open(
+        name: impl Into<String>,
+        images: &Path,
+        labels: &Path,
+        classes: Vec<String>,
+        normalization: Normalization,
+    ) -> Result<IdxDataset, DataError> {
+        let (image_shape, pixels) = read_idx(images, 3)?;
+        let (label_shape, label_bytes) = read_idx(labels, 1)?;
+        if image_shape[0] != label_shape[0] {
+            return Err(DataError::corrupt(
+                labels,
+                format!("{} labels for the {} images of {}", label_shape[0], image_shape[0], images.display()),
+            ));
+        }
+        if let Some((i, &label)) = label_bytes.iter().enumerate().find(|&(_, &l)| l as usize >= classes.len()) {
+            return Err(DataError::corrupt(
+                labels,
+                format!("label {label} of sample {i} is not a class (they are 0 to {})", classes.len() - 1),
+            ));
+        }
+        Ok(IdxDataset {
+            name: name.into(),
+            rows: image_shape[1] as u32,
+            cols: image_shape[2] as u32,
+            images: pixels,
+            labels: label_bytes,
+            classes,
+            normalization,
+        })
+    }
+
+    /// The files of a split in `dir`: `train-images-idx3-ubyte(.gz)` and the like; the
+    /// compressed or the raw name, whichever is there.
+    pub fn files(dir: &Path, test: bool) -> Option<(PathBuf, PathBuf)> {
+        let prefix = if test { "t10k" } else { "train" };
+        let find =
+            |stem: &str| [format!("{stem}.gz"), stem.to_owned()].into_iter().map(|f| dir.join(f)).find(|p| p.is_file());
+        Some((find(&format!("{prefix}-images-idx3-ubyte"))?, find(&format!("{prefix}-labels-idx1-ubyte"))?))
+    }
+}
+
+impl Dataset for IdxDataset {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+    fn task(&self) -> Task {
+        Task::Classification
+    }
+    fn classes(&self) -> &[String] {
+        &self.classes
+    }
+    fn sample(&self, index: usize) -> Result<Sample, DataError> {
+        DataError::check_index(index, self.len())?;
+        let size = (self.rows * self.cols) as usize;
+        let pixels = self.images[index * size..(index + 1) * size].to_vec();
+        Ok(Sample {
+            image: Image::new(self.cols, self.rows, 1, pixels)?,
+            target: Target::Class(u32::from(self.labels[index])),
+        })
+    }
+    fn label(&self, index: usize) -> Result<Option<u32>, DataError> {
+        DataError::check_index(index, self.len())?;
+        Ok(Some(u32::from(self.labels[index])))
+    }
+    fn normalization(&self) -> Normalization {
+        self.normalization.clone()
+    }
+    fn image_shape(&self) -> Option<(u32, u32, u8)> {
+        Some((self.rows, self.cols, 1))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::testing::write;
+    use std::io::Write;
+    use tempfile::TempDir;
+
+    /// An IDX file of unsigned bytes.
+    pub fn idx(shape: &[u32], data: &[u8]) -> Vec<u8> {
+        let mut out = vec![0, 0, 0x08, shape.len() as u8];
+        shape.iter().for_each(|d| out.extend_from_slice(&d.to_be_bytes()));
+        out.extend_from_slice(data);
+        out
+    }
+
+    pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn classes() -> Vec<String> {
+        (0..10).map(|c| c.to_string()).collect()
+    }
+
+    fn open(dir: &TempDir) -> Result<IdxDataset, DataError> {
+        IdxDataset::open("t", &dir.path().join("images"), &dir.path().join("labels"), classes(), Normalization::unit(1))
+    }
+
+    #[test]
+    fn reads_gzip_and_raw() {
+        let dir = TempDir::new().unwrap();
+        let pixels: Vec<u8> = (0..2 * 3 * 4).map(|i| i as u8).collect();
+        write(dir.path(), "images", &gzip(&idx(&[2, 3, 4], &pixels)));
+        write(dir.path(), "labels", &idx(&[2], &[7, 1]));
+        let data = open(&dir).unwrap();
+        assert_eq!(data.len(), 2);
+        let sample = data.sample(1).unwrap();
+        assert_eq!((sample.image.width(), sample.image.height()), (4, 3));
+        assert_eq!(sample.image.pixels(), &pixels[12..]);
+        assert_eq!(sample.target, Target::Class(1));
+        assert!(matches!(data.sample(2), Err(DataError::IndexOutOfRange { .. })));
+    }
+
+    #[test]
+    fn bad_files_are_explained() {
+        let dir = TempDir::new().unwrap();
+        write(dir.path(), "labels", &idx(&[2], &[7, 1]));
+        let error = |images: &[u8]| {
+            write(dir.path(), "images", images);
+            open(&dir).err().unwrap().to_string()
+        };
+        let good = idx(&[2, 2, 2], &[0; 8]);
+        assert!(
+            error(&good[..good.len() - 3]).ends_with("truncated: its header [2, 2, 2] needs 8 data bytes, it has 5")
+        );
+        assert!(error(&[good.clone(), vec![0]].concat()).contains("has trailing bytes"));
+        assert!(error(b"GIF89a").contains("not an IDX file"));
+        assert!(error(&[0, 0, 0x0d, 3, 0, 0, 0, 1]).contains("0x0d is not unsigned bytes"));
+        assert!(error(&idx(&[2, 4], &[0; 8])).contains("2 dimensions, expected 3"));
+        let gz = gzip(&good);
+        assert!(error(&gz[..gz.len() / 2]).contains("not a valid gzip file"));
+        write(dir.path(), "images", &good);
+        write(dir.path(), "labels", &idx(&[2], &[7, 10]));
+        assert!(
+            open(&dir).err().unwrap().to_string().contains("label 10 of sample 1 is not a class (they are 0 to 9)")
+        );
+        write(dir.path(), "labels", &idx(&[3], &[1, 2, 3]));
+        assert!(open(&dir).err().unwrap().to_string().contains("3 labels for the 2 images"));
+        std::fs::remove_file(dir.path().join("labels")).unwrap();
+        assert!(open(&dir).err().unwrap().to_string().starts_with("cannot read"));
+    }
+}

@@ -1,0 +1,8 @@
+//! The file formats, one module each.
+
+pub mod cifar;
+pub mod coco_stuff;
+pub(crate) mod decode;
+pub mod folder;
+pub mod idx;
+pub mod voc;

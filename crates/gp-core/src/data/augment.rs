@@ -1,0 +1,410 @@
+//! Data augmentation and the conversion of images to normalised `f32` arrays.
+//!
+//! Every geometric step (resizing to the batch's size, mirroring, zoom, shift, padded random
+//! crop) is an affine map, so they are composed into one and each output pixel is sampled
+//! once, bilinearly for images and nearest for label maps. Where a transform looks outside the
+//! image, [`Fill`] decides what it sees; label maps see [`IGNORE`] instead of a zero fill.
+
+use rand::{Rng, RngExt};
+use serde::{Deserialize, Serialize};
+
+use super::image::{IGNORE, Image, LabelMap};
+
+/// What pixels from outside the image look like.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fill {
+    /// Black (zero) pixels, and ignored labels: the padding of the standard CIFAR crop.
+    #[default]
+    Zero,
+    /// The nearest edge pixel: Keras' `fill_mode="nearest"`, the default of its
+    /// `ImageDataGenerator`.
+    Nearest,
+    /// The image mirrored at its edges.
+    Reflect,
+}
+
+/// Random augmentations, applied independently to each sample.
+///
+/// In JSON, e.g. `{"zoom": 0.2, "shift": 0.1, "horizontal_flip": true, "fill": "nearest"}`;
+/// missing fields mean "off".
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Augment {
+    /// Pad by this many pixels on each side, then crop back to size at a random offset.
+    pub crop_padding: u32,
+    /// Mirror left to right with probability 1/2.
+    pub horizontal_flip: bool,
+    /// Scale each axis by an independent factor in `[1 - zoom, 1 + zoom]` (Keras'
+    /// `zoom_range`).
+    pub zoom: f32,
+    /// Translate by up to this fraction of the width and of the height (Keras'
+    /// `width_shift_range` and `height_shift_range`).
+    pub shift: f32,
+    /// What the transforms see outside the image.
+    pub fill: Fill,
+}
+
+impl Augment {
+    /// No augmentation.
+    pub fn none() -> Augment {
+        Augment::default()
+    }
+
+    /// The paper's augmentation (its Keras example): zoom 0.2, shift 0.1, horizontal flip, and
+    /// Keras' default nearest fill.
+    pub fn paper() -> Augment {
+        Augment { zoom: 0.2, shift: 0.1, horizontal_flip: true, fill: Fill::Nearest, ..Augment::default() }
+    }
+
+    /// The standard CIFAR recipe: a random 32x32 crop of the image padded by 4, and a
+    /// horizontal flip.
+    pub fn cifar() -> Augment {
+        Augment { crop_padding: 4, horizontal_flip: true, ..Augment::default() }
+    }
+
+    /// Whether any random transform is on.
+    pub fn is_identity(&self) -> bool {
+        self.crop_padding == 0 && !self.horizontal_flip && self.zoom == 0.0 && self.shift == 0.0
+    }
+
+    /// The source position, in input pixel coordinates, of each output pixel, for one draw of
+    /// the random transforms.
+    fn draw<R: Rng + ?Sized>(&self, rng: &mut R, input: (u32, u32), output: (u32, u32)) -> Affine {
+        let (out_w, out_h) = (output.0 as f32, output.1 as f32);
+        // Centred output coordinates X = x + 0.5 - W/2, then, in order: mirror, zoom, shift,
+        // crop offset, and scaling to the input.
+        let flip = if self.horizontal_flip && rng.random_bool(0.5) { -1.0 } else { 1.0 };
+        let factor = |rng: &mut R| if self.zoom > 0.0 { 1.0 + rng.random_range(-self.zoom..=self.zoom) } else { 1.0 };
+        let (zx, zy) = (factor(rng), factor(rng));
+        let offset = |rng: &mut R, size: f32| {
+            if self.shift > 0.0 { size * rng.random_range(-self.shift..=self.shift) } else { 0.0 }
+        };
+        let (mut tx, mut ty) = (offset(rng, out_w), offset(rng, out_h));
+        if self.crop_padding > 0 {
+            let p = self.crop_padding as i64;
+            tx += rng.random_range(-p..=p) as f32;
+            ty += rng.random_range(-p..=p) as f32;
+        }
+        let (sx, sy) = (input.0 as f32 / out_w, input.1 as f32 / out_h);
+        // x_in = sx * (zx * flip * X + tx) + in_w/2 - 0.5, with X = x + 0.5 - out_w/2.
+        let a = sx * zx * flip;
+        let e = sy * zy;
+        Affine {
+            a,
+            c: a * (0.5 - out_w / 2.0) + sx * tx + input.0 as f32 / 2.0 - 0.5,
+            e,
+            f: e * (0.5 - out_h / 2.0) + sy * ty + input.1 as f32 / 2.0 - 0.5,
+        }
+    }
+}
+
+/// `x_in = a*x + c`, `y_in = e*y + f`: the transforms here never rotate or shear.
+#[derive(Clone, Copy, Debug)]
+struct Affine {
+    a: f32,
+    c: f32,
+    e: f32,
+    f: f32,
+}
+
+/// The two pixels a bilinear sample at coordinate `s` mixes along one axis of length `n`, and
+/// the weight of the second. A position within the image's extent (`-0.5..=n-0.5`) uses the
+/// edge pixel where a neighbour falls off, as any resize does; only positions beyond it see
+/// the fill.
+fn neighbours(s: f32, n: i64, fill: Fill) -> ([Option<usize>; 2], f32) {
+    let i0 = s.floor() as i64;
+    let t = s - s.floor();
+    if (-0.5..=n as f32 - 0.5).contains(&s) {
+        let clamp = |i: i64| Some(i.clamp(0, n - 1) as usize);
+        ([clamp(i0), clamp(i0 + 1)], t)
+    } else {
+        ([wrap(i0, n, fill), wrap(i0 + 1, n, fill)], t)
+    }
+}
+
+/// The pixel nearest to coordinate `s` along an axis of length `n`, by the same rule.
+fn nearest(s: f32, n: i64, fill: Fill) -> Option<usize> {
+    if (-0.5..=n as f32 - 0.5).contains(&s) {
+        Some((s.round() as i64).clamp(0, n - 1) as usize)
+    } else {
+        wrap(s.round() as i64, n, fill)
+    }
+}
+
+/// Maps a coordinate outside `0..n` back inside according to `fill`; `None` for a zero fill.
+fn wrap(i: i64, n: i64, fill: Fill) -> Option<usize> {
+    if (0..n).contains(&i) {
+        return Some(i as usize);
+    }
+    match fill {
+        Fill::Zero => None,
+        Fill::Nearest => Some(i.clamp(0, n - 1) as usize),
+        Fill::Reflect => {
+            let period = 2 * n;
+            let m = i.rem_euclid(period);
+            Some(if m < n { m } else { period - 1 - m } as usize)
+        }
+    }
+}
+
+/// Averages `k × k` blocks: a cheap anti-aliasing step before a strong downscale, which
+/// bilinear sampling alone would alias.
+fn shrink(image: &Image, k: u32) -> Image {
+    let (w, h, c) = (image.width() / k, image.height() / k, image.channels() as usize);
+    let mut pixels = Vec::with_capacity(w as usize * h as usize * c);
+    for y in 0..h {
+        for x in 0..w {
+            for ch in 0..c {
+                let mut sum = 0u32;
+                for dy in 0..k {
+                    for dx in 0..k {
+                        sum += u32::from(image.get(x * k + dx, y * k + dy, ch as u8));
+                    }
+                }
+                pixels.push(((sum + k * k / 2) / (k * k)) as u8);
+            }
+        }
+    }
+    Image::new(w, h, c as u8, pixels).unwrap_or_else(|_| image.clone())
+}
+
+/// Turns samples into normalised `f32` CHW arrays of a fixed size: what the loader runs on
+/// every sample.
+#[derive(Clone, Debug)]
+pub(crate) struct Pipeline {
+    pub augment: Augment,
+    pub width: u32,
+    pub height: u32,
+    pub channels: u8,
+    /// `x * scale[c] + bias[c]` normalises a raw 0-255 value of channel `c`.
+    pub scale: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+impl Pipeline {
+    pub fn new(augment: Augment, (width, height, channels): (u32, u32, u8), mean: &[f32], std: &[f32]) -> Pipeline {
+        let scale: Vec<f32> = std.iter().map(|s| 1.0 / (255.0 * s)).collect();
+        let bias = mean.iter().zip(std).map(|(m, s)| -m / s).collect();
+        Pipeline { augment, width, height, channels, scale, bias }
+    }
+
+    /// Writes `image`, transformed, into `out` (`channels × height × width`), and `mask`
+    /// transformed the same way into `mask_out` (`height × width`).
+    pub fn run<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        image: &Image,
+        mask: Option<(&LabelMap, &mut [u8])>,
+        out: &mut [f32],
+    ) {
+        let plane = (self.width * self.height) as usize;
+        let same_size = image.width() == self.width && image.height() == self.height;
+        if self.augment.is_identity() && same_size && mask.is_none() {
+            self.copy_exact(image, out);
+            return;
+        }
+        // Anti-alias strong downscales (only images; label maps stay exact).
+        let k = (image.width() / self.width).min(image.height() / self.height);
+        let shrunk;
+        let source = if k >= 2 {
+            shrunk = shrink(image, k);
+            &shrunk
+        } else {
+            image
+        };
+        let map = self.augment.draw(rng, (source.width(), source.height()), (self.width, self.height));
+        let fill = self.augment.fill;
+        let (w, h) = (i64::from(source.width()), i64::from(source.height()));
+        let in_channels = source.channels();
+        let mut value = [0f32; 3];
+        for y in 0..self.height {
+            let (rows, ty) = neighbours(map.e * y as f32 + map.f, h, fill);
+            for x in 0..self.width {
+                let (cols, tx) = neighbours(map.a * x as f32 + map.c, w, fill);
+                for (ch, v) in value.iter_mut().enumerate().take(in_channels as usize) {
+                    let at = |r: Option<usize>, c: Option<usize>| match (r, c) {
+                        (Some(r), Some(c)) => f32::from(source.get(c as u32, r as u32, ch as u8)),
+                        _ => 0.0,
+                    };
+                    let top = at(rows[0], cols[0]) * (1.0 - tx) + at(rows[0], cols[1]) * tx;
+                    let bottom = at(rows[1], cols[0]) * (1.0 - tx) + at(rows[1], cols[1]) * tx;
+                    *v = top * (1.0 - ty) + bottom * ty;
+                }
+                let i = (y * self.width + x) as usize;
+                self.store(&value[..in_channels as usize], out, i, plane);
+            }
+        }
+        if let Some((labels, mask_out)) = mask {
+            // Label maps are sampled at the nearest pixel, from the full-resolution map.
+            let scale_x = labels.width() as f32 / source.width() as f32;
+            let scale_y = labels.height() as f32 / source.height() as f32;
+            let (lw, lh) = (i64::from(labels.width()), i64::from(labels.height()));
+            for y in 0..self.height {
+                let row = nearest((map.e * y as f32 + map.f + 0.5) * scale_y - 0.5, lh, fill);
+                for x in 0..self.width {
+                    let col = nearest((map.a * x as f32 + map.c + 0.5) * scale_x - 0.5, lw, fill);
+                    let label = match (col, row) {
+                        (Some(c), Some(r)) => labels.get(c as u32, r as u32),
+                        _ => IGNORE,
+                    };
+                    mask_out[(y * self.width + x) as usize] = label;
+                }
+            }
+        }
+    }
+
+    /// The identity transform, without interpolation: pixel values arrive exactly.
+    fn copy_exact(&self, image: &Image, out: &mut [f32]) {
+        let plane = (self.width * self.height) as usize;
+        let c = image.channels() as usize;
+        let mut value = [0f32; 3];
+        for (i, pixel) in image.pixels().chunks(c).enumerate() {
+            for (v, &p) in value.iter_mut().zip(pixel) {
+                *v = f32::from(p);
+            }
+            self.store(&value[..c], out, i, plane);
+        }
+    }
+
+    /// Writes one pixel's input channels, converted to the output channels and normalised.
+    fn store(&self, value: &[f32], out: &mut [f32], i: usize, plane: usize) {
+        match (value.len(), self.channels) {
+            (1, out_channels) => {
+                for c in 0..out_channels as usize {
+                    out[c * plane + i] = value[0] * self.scale[c] + self.bias[c];
+                }
+            }
+            (_, 1) => {
+                let grey = 0.299 * value[0] + 0.587 * value[1] + 0.114 * value[2];
+                out[i] = grey * self.scale[0] + self.bias[0];
+            }
+            _ => {
+                for c in 0..3 {
+                    out[c * plane + i] = value[c] * self.scale[c] + self.bias[c];
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn ramp(w: u32, h: u32) -> Image {
+        Image::new(w, h, 1, (0..w * h).map(|i| (i % 251) as u8).collect()).unwrap()
+    }
+
+    fn run(pipeline: &Pipeline, image: &Image, seed: u64) -> Vec<f32> {
+        let mut out = vec![0.0; (pipeline.channels as u32 * pipeline.width * pipeline.height) as usize];
+        pipeline.run(&mut ChaCha8Rng::seed_from_u64(seed), image, None, &mut out);
+        out
+    }
+
+    fn raw(augment: Augment, size: (u32, u32, u8)) -> Pipeline {
+        Pipeline::new(augment, size, &vec![0.0; size.2 as usize], &vec![1.0 / 255.0; size.2 as usize])
+    }
+
+    #[test]
+    fn identity_keeps_pixels_exactly() {
+        let image = ramp(5, 4);
+        let out = run(&raw(Augment::none(), (5, 4, 1)), &image, 0);
+        assert_eq!(out, image.pixels().iter().map(|&p| f32::from(p)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn normalisation_uses_mean_and_std() {
+        let image = Image::new(1, 1, 3, vec![0, 255, 51]).unwrap();
+        let pipeline = Pipeline::new(Augment::none(), (1, 1, 3), &[0.5, 0.5, 0.2], &[0.25, 0.5, 0.1]);
+        let out = run(&pipeline, &image, 0);
+        assert!((out[0] + 2.0).abs() < 1e-6 && (out[1] - 1.0).abs() < 1e-6 && out[2].abs() < 1e-6, "{out:?}");
+    }
+
+    #[test]
+    fn grey_and_rgb_convert() {
+        let grey = Image::new(1, 1, 1, vec![100]).unwrap();
+        assert_eq!(run(&raw(Augment::none(), (1, 1, 3)), &grey, 0), vec![100.0; 3]);
+        let rgb = Image::new(1, 1, 3, vec![100, 100, 100]).unwrap();
+        assert!((run(&raw(Augment::none(), (1, 1, 1)), &rgb, 0)[0] - 100.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_flip_mirrors_exactly() {
+        let image = ramp(6, 3);
+        let flip = Augment { horizontal_flip: true, ..Augment::none() };
+        let outputs: Vec<Vec<f32>> = (0..20).map(|seed| run(&raw(flip.clone(), (6, 3, 1)), &image, seed)).collect();
+        let plain: Vec<f32> = image.pixels().iter().map(|&p| f32::from(p)).collect();
+        let mirrored: Vec<f32> = plain.chunks(6).flat_map(|row| row.iter().rev().copied()).collect();
+        assert!(outputs.iter().all(|o| *o == plain || *o == mirrored));
+        assert!(outputs.contains(&plain) && outputs.contains(&mirrored));
+    }
+
+    #[test]
+    fn padded_crops_shift_by_whole_pixels_with_zero_fill() {
+        let image = Image::new(4, 4, 1, vec![200; 16]).unwrap();
+        let crop = Augment { crop_padding: 2, ..Augment::none() };
+        for seed in 0..20 {
+            let out = run(&raw(crop.clone(), (4, 4, 1)), &image, seed);
+            assert!(out.iter().all(|&v| v == 200.0 || v == 0.0), "{out:?}");
+        }
+        // The nearest fill repeats the edge instead.
+        let nearest = Augment { crop_padding: 2, fill: Fill::Nearest, ..Augment::none() };
+        assert!((0..20).all(|seed| run(&raw(nearest.clone(), (4, 4, 1)), &image, seed).iter().all(|&v| v == 200.0)));
+    }
+
+    #[test]
+    fn resizing_preserves_a_constant_image_and_shrinks_smoothly() {
+        let flat = Image::new(64, 48, 3, vec![77; 64 * 48 * 3]).unwrap();
+        for size in [(16, 12, 3), (100, 80, 3), (7, 9, 3)] {
+            assert!(run(&raw(Augment::none(), size), &flat, 0).iter().all(|&v| (v - 77.0).abs() < 1e-3), "{size:?}");
+        }
+        let checker =
+            Image::new(64, 64, 1, (0..64 * 64).map(|i| if (i % 64 + i / 64) % 2 == 0 { 0 } else { 255 }).collect())
+                .unwrap();
+        let small = run(&raw(Augment::none(), (8, 8, 1)), &checker, 0);
+        assert!(small.iter().all(|&v| (v - 127.5).abs() < 2.0), "aliasing: {small:?}");
+    }
+
+    #[test]
+    fn zoom_and_shift_move_content_within_their_ranges() {
+        // A single bright column in the middle: a shift of at most 10% of 20 pixels moves it by
+        // at most 2 pixels (plus interpolation spread).
+        let mut pixels = vec![0u8; 20 * 20];
+        (0..20).for_each(|y| pixels[y * 20 + 10] = 255);
+        let image = Image::new(20, 20, 1, pixels).unwrap();
+        let shift = Augment { shift: 0.1, ..Augment::none() };
+        let mut moved = false;
+        for seed in 0..30 {
+            let out = run(&raw(shift.clone(), (20, 20, 1)), &image, seed);
+            let row = &out[10 * 20..11 * 20];
+            let peak = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+            assert!((7..=13).contains(&peak), "column moved to {peak}");
+            moved |= peak != 10;
+        }
+        assert!(moved);
+    }
+
+    #[test]
+    fn masks_follow_the_image_and_pad_with_ignore() {
+        let image = ramp(4, 4);
+        let labels = LabelMap::new(4, 4, (0..16).map(|i| (i % 4) as u8).collect()).unwrap();
+        let augment = Augment { crop_padding: 1, horizontal_flip: true, ..Augment::none() };
+        let pipeline = raw(augment, (4, 4, 1));
+        for seed in 0..20 {
+            let mut out = vec![0.0; 16];
+            let mut mask = vec![0u8; 16];
+            pipeline.run(&mut ChaCha8Rng::seed_from_u64(seed), &image, Some((&labels, &mut mask)), &mut out);
+            for i in 0..16 {
+                // Wherever the image shows an input pixel, the mask shows that pixel's label.
+                if mask[i] == IGNORE {
+                    assert_eq!(out[i], 0.0);
+                } else {
+                    assert_eq!(out[i] as u32 % 4, u32::from(mask[i]), "seed {seed}: {out:?} {mask:?}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The dataset interface.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::image::{Image, LabelMap};
+
+/// What a sample's target is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Task {
+    /// One class per image.
+    Classification,
+    /// One class per pixel.
+    Segmentation,
+}
+
+/// The target of a sample.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A class index.
+    Class(u32),
+    /// A class per pixel, the size of the image.
+    Mask(LabelMap),
+}
+
+/// One sample: an image and its target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sample {
+    /// The image.
+    pub image: Image,
+    /// Its class or label map.
+    pub target: Target,
+}
+
+/// A named part of a dataset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    /// Training data.
+    Train,
+    /// Validation data.
+    Val,
+    /// Test data.
+    Test,
+}
+
+impl Split {
+    /// All splits.
+    pub const ALL: [Split; 3] = [Split::Train, Split::Val, Split::Test];
+
+    /// `train`, `val` or `test`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Val => "val",
+            Split::Test => "test",
+        }
+    }
+}
+
+impl fmt::Display for Split {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Split {
+    type Err = DataError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "train" => Ok(Split::Train),
+            "val" | "valid" | "validation" => Ok(Split::Val),
+            "test" => Ok(Split::Test),
+            _ => Err(DataError::Invalid(format!("unknown split `{s}`; the splits are train, val and test"))),
+        }
+    }
+}
+
+/// Per-channel mean and standard deviation of pixel values scaled to `[0, 1]`; batches are
+/// normalised as `(x/255 - mean) / std`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Normalization {
+    /// Mean per channel.
+    pub mean: Vec<f32>,
+    /// Standard deviation per channel.
+    pub std: Vec<f32>,
+}
+
+impl Normalization {
+    /// ImageNet's statistics, the usual choice for natural RGB images.
+    pub fn imagenet() -> Normalization {
+        Normalization { mean: vec![0.485, 0.456, 0.406], std: vec![0.229, 0.224, 0.225] }
+    }
+
+    /// No normalisation beyond scaling to `[0, 1]`, for `channels` channels.
+    pub fn unit(channels: u8) -> Normalization {
+        Normalization { mean: vec![0.0; channels as usize], std: vec![1.0; channels as usize] }
+    }
+
+    /// The same statistics for `channels` channels: a grey mean and std repeated for RGB, or
+    /// the average of the RGB ones for grey.
+    pub fn for_channels(&self, channels: u8) -> Normalization {
+        let average = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
+        match (self.mean.len(), channels) {
+            (n, c) if n == c as usize => self.clone(),
+            (_, 1) => Normalization { mean: vec![average(&self.mean)], std: vec![average(&self.std)] },
+            _ => Normalization {
+                mean: vec![average(&self.mean); channels as usize],
+                std: vec![average(&self.std); channels as usize],
+            },
+        }
+    }
+}
+
+/// Why data could not be read. Every variant names the file or setting at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// An index past the end of a dataset.
+    #[error("sample {index} is out of range: the dataset has {len} samples")]
+    IndexOutOfRange {
+        /// The index asked for.
+        index: usize,
+        /// The dataset's length.
+        len: usize,
+    },
+    /// A file that could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file whose content is not what its format requires (truncated, wrong magic number,
+    /// label out of range, image that does not decode).
+    #[error("{}: {message}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Files a dataset needs that are not there.
+    #[error("{what} not found at {}; {hint}", path.display())]
+    NotFound {
+        /// What is missing.
+        what: String,
+        /// Where it was looked for.
+        path: PathBuf,
+        /// How to get it.
+        hint: String,
+    },
+    /// A setting or argument that cannot work.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl DataError {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> DataError {
+        DataError::Io { path: path.into(), source }
+    }
+
+    /// A format error in `path`.
+    pub fn corrupt(path: impl Into<PathBuf>, message: impl Into<String>) -> DataError {
+        DataError::Corrupt { path: path.into(), message: message.into() }
+    }
+
+    /// `Ok` if `index` is below `len`: the first line of every [`Dataset::sample`].
+    pub fn check_index(index: usize, len: usize) -> Result<(), DataError> {
+        if index < len { Ok(()) } else { Err(DataError::IndexOutOfRange { index, len }) }
+    }
+}
+
+/// A dataset: samples by index, with their classes' names.
+///
+/// Implementations decode lazily or hold everything in memory as suits the format; `sample`
+/// is called from many threads at once.
+pub trait Dataset: Send + Sync {
+    /// A short name for messages, e.g. `fashion-mnist/train`.
+    fn name(&self) -> &str;
+
+    /// The number of samples.
+    fn len(&self) -> usize;
+
+    /// Whether there are no samples.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Classification or segmentation.
+    fn task(&self) -> Task;
+
+    /// The class names, in class-index order; their number is the number of classes.
+    fn classes(&self) -> &[String];
+
+    /// Sample `index`, decoded.
+    fn sample(&self, index: usize) -> Result<Sample, DataError>;
+
+    /// The class of sample `index` for classification, without decoding its image where the
+    /// format allows; `None` for segmentation. Class counts and stratified hold-outs use it.
+    fn label(&self, index: usize) -> Result<Option<u32>, DataError> {
+        Ok(match self.sample(index)?.target {
+            Target::Class(c) => Some(c),
+            Target::Mask(_) => None,
+        })
+    }
+
+    /// The published per-channel statistics that batches are normalised with.
+    fn normalization(&self) -> Normalization;
+
+    /// `(height, width, channels)` if every image has that shape.
+    fn image_shape(&self) -> Option<(u32, u32, u8)> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisation_follows_the_channel_count() {
+        let grey = Normalization { mean: vec![0.286], std: vec![0.353] };
+        assert_eq!(grey.for_channels(3).mean, vec![0.286; 3]);
+        let rgb = Normalization::imagenet().for_channels(1);
+        assert!((rgb.mean[0] - 0.449).abs() < 1e-6);
+        assert_eq!(Normalization::imagenet().for_channels(3), Normalization::imagenet());
+    }
+
+    #[test]
+    fn splits_parse() {
+        assert_eq!("validation".parse::<Split>().unwrap(), Split::Val);
+        assert!("dev".parse::<Split>().unwrap_err().to_string().contains("train, val and test"));
+    }
+}
