@@ -18,7 +18,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::location::DataDir;
-use crate::registry::{Info, Remote, Source, UNPACKING_MARKER, Unpack, locate};
+use crate::registry::{FETCHED_STAMP, Info, Remote, Source, UNPACKING_MARKER, Unpack, locate};
 
 /// Why a fetch failed.
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +102,8 @@ pub struct FetchOptions {
     pub progress: bool,
     /// How often a broken transfer is resumed before giving up.
     pub attempts: usize,
-    /// Per-request inactivity timeout.
+    /// How long the server may stay silent: to answer a request, or between two reads of the
+    /// body. A transfer may take as long as it needs while data keeps coming.
     pub timeout: Duration,
 }
 
@@ -165,6 +166,11 @@ pub fn fetch(info: &Info, dirs: &DataDir, options: &FetchOptions) -> Result<Fetc
     std::fs::create_dir_all(&dataset_dir).map_err(io(&dataset_dir))?;
     let mut files = Vec::new();
     for remote in remotes {
+        // A file fetched and unpacked by an earlier, interrupted run is not fetched again.
+        let stamp = dataset_dir.join(format!("{FETCHED_STAMP}{}", remote.file));
+        if stamp.exists() {
+            continue;
+        }
         let url = match &options.mirror {
             Some(mirror) => format!("{}/{}", mirror.trim_end_matches('/'), remote.file),
             None => remote.url.to_owned(),
@@ -175,7 +181,20 @@ pub fn fetch(info: &Info, dirs: &DataDir, options: &FetchOptions) -> Result<Fetc
             let marker = dataset_dir.join(UNPACKING_MARKER);
             File::create(&marker).map_err(io(&marker))?;
             let target = dataset_dir.join(into);
-            unpack(&path, &target, options.progress)?;
+            if let Err(e) = unpack(&path, &target, options.progress) {
+                // Without a published checksum a truncated download can look whole; delete it so
+                // that the next run downloads it again instead of failing the same way.
+                if remote.md5.is_none() {
+                    let _ = std::fs::remove_file(&path);
+                    return Err(FetchError::Archive {
+                        archive: path,
+                        message: format!(
+                            "{e}; no checksum is published for it, so it may be an incomplete download: it was deleted, run the fetch again"
+                        ),
+                    });
+                }
+                return Err(e);
+            }
             for inner in then {
                 let inner = dataset_dir.join(inner);
                 unpack(&inner, &dataset_dir, options.progress)?;
@@ -186,6 +205,11 @@ pub fn fetch(info: &Info, dirs: &DataDir, options: &FetchOptions) -> Result<Fetc
             }
             std::fs::remove_file(&marker).map_err(io(&marker))?;
         }
+        File::create(&stamp).map_err(io(&stamp))?;
+    }
+    // Every file is in: the stamps have served their purpose.
+    for remote in remotes {
+        let _ = std::fs::remove_file(dataset_dir.join(format!("{FETCHED_STAMP}{}", remote.file)));
     }
     Ok(FetchReport { dataset: info.name.into(), path: dataset_dir, already_present: false, files })
 }
@@ -202,8 +226,9 @@ pub fn download(url: &str, path: &Path, remote: &Remote, options: &FetchOptions)
     }
     let part = PathBuf::from(format!("{}.part", path.display()));
     let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_recv_body(Some(options.timeout))
         .timeout_connect(Some(options.timeout))
+        .timeout_recv_response(Some(options.timeout))
+        .timeout_per_read(Some(options.timeout))
         .build()
         .into();
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("download").to_owned();
@@ -215,7 +240,8 @@ pub fn download(url: &str, path: &Path, remote: &Remote, options: &FetchOptions)
             std::thread::sleep(Duration::from_millis(200 * (1 << attempt.min(5))));
         }
         let have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
-        let mut request = agent.get(url);
+        // Ask for the bytes as stored: a server compressing on the fly would change the checksum.
+        let mut request = agent.get(url).header("Accept-Encoding", "identity");
         if have > 0 {
             request = request.header("Range", format!("bytes={have}-"));
         }
@@ -226,7 +252,8 @@ pub fn download(url: &str, path: &Path, remote: &Remote, options: &FetchOptions)
                 done = true;
                 break;
             }
-            Err(ureq::Error::StatusCode(status)) if status < 500 => {
+            // Client errors will not go away by asking again, except "too many requests".
+            Err(ureq::Error::StatusCode(status)) if status < 500 && status != 429 => {
                 return Err(FetchError::Http { url: url.into(), status });
             }
             Err(e) => {

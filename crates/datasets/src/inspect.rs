@@ -213,11 +213,12 @@ const GAP: u32 = 4;
 const TEXT: Rgb<u8> = Rgb([235, 235, 235]);
 const BACKGROUND: Rgb<u8> = Rgb([32, 32, 32]);
 
-/// Writes a PNG grid of samples: for classification, a row per class (at most `max_classes`)
-/// with its name and `per_row` samples; for segmentation, `per_row` × 4 samples, each beside
-/// its label map in VOC's colours. Returns the number of samples drawn.
+/// Writes a PNG grid of samples: for classification, a row per class (at most `max_classes`,
+/// up to 100) with its name and `per_row` samples (up to 64); for segmentation, `per_row` × 4
+/// samples, each beside its label map in VOC's colours. Returns the number of samples drawn.
 pub fn grid(dataset: &dyn Dataset, per_row: usize, max_classes: usize, path: &Path) -> Result<usize, DataError> {
-    let per_row = per_row.max(1);
+    let per_row = per_row.clamp(1, 64);
+    let max_classes = max_classes.clamp(1, 100);
     let rows: Vec<(String, Vec<usize>)> = match dataset.task() {
         Task::Classification => {
             let classes = dataset.classes().len().min(max_classes);

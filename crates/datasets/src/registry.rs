@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::formats::cifar::{Cifar, CifarKind};
 use crate::formats::coco_stuff::CocoStuff;
-use crate::formats::folder::ImageFolder;
+use crate::formats::folder::{ImageFolder, class_folders};
 use crate::formats::idx::IdxDataset;
 use crate::formats::voc::Voc;
 use crate::location::DataDir;
@@ -305,13 +305,25 @@ fn marker_files(name: &str) -> &'static [&'static str] {
 /// earlier fetch was interrupted and the folder is incomplete.
 pub const UNPACKING_MARKER: &str = ".lossgp-unpacking";
 
+/// The prefix of the stamps a fetch leaves for each file it has finished, until all are.
+pub const FETCHED_STAMP: &str = ".lossgp-fetched-";
+
+/// Whether a fetch into `root` was interrupted: it is unpacking, or has finished some of its
+/// files and not others.
+fn interrupted(root: &Path) -> bool {
+    root.join(UNPACKING_MARKER).exists()
+        || std::fs::read_dir(root).is_ok_and(|entries| {
+            entries.filter_map(|e| e.ok()).any(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(FETCHED_STAMP)))
+        })
+}
+
 /// Where a dataset's folder is (the folder in the data directory, or a system copy), if its
 /// files are there and no fetch was interrupted while unpacking them.
 pub fn locate(name: &str, dirs: &DataDir) -> Option<PathBuf> {
     // cifar100-coarse reads cifar100's files.
     let folder = if name == "cifar100-coarse" { "cifar100" } else { name };
     dirs.candidates(folder).into_iter().find(|root| {
-        let complete = !root.join(UNPACKING_MARKER).exists();
+        let complete = !interrupted(root);
         let found = match name {
             "mnist" | "fashion-mnist" => {
                 IdxDataset::files(root, false).is_some() && IdxDataset::files(root, true).is_some()
@@ -392,7 +404,9 @@ fn missing(info: &Info, dirs: &DataDir) -> DataError {
         Source::Download(_) => format!("run `lossgp data fetch {}` (or pass --data-dir)", info.name),
         Source::Manual(how) => how.replace("DATA_DIR", &dirs.root().display().to_string()),
     };
-    DataError::NotFound { what: info.title.to_owned(), path: dirs.dataset(info.name), hint }
+    // cifar100-coarse lives in cifar100's folder.
+    let folder = if info.name == "cifar100-coarse" { "cifar100" } else { info.name };
+    DataError::NotFound { what: info.title.to_owned(), path: dirs.dataset(folder), hint }
 }
 
 /// Refuses an official split with the wrong number of samples: a missing or truncated file.
@@ -416,17 +430,10 @@ fn open_imagenet(root: &Path, split: Split, name: String) -> Result<Arc<dyn Data
     if split == Split::Train {
         return Ok(Arc::new(ImageFolder::open(name, &train)?));
     }
-    let mut classes: Vec<String> = std::fs::read_dir(&train)
-        .map_err(|e| DataError::io(&train, e))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-        .collect();
-    classes.sort();
+    let classes = class_folders(&train)?;
     let val = root.join("val");
     let solution = root.join("LOC_val_solution.csv");
-    let has_class_folders =
-        std::fs::read_dir(&val).map_err(|e| DataError::io(&val, e))?.filter_map(|e| e.ok()).any(|e| e.path().is_dir());
+    let has_class_folders = !class_folders(&val)?.is_empty();
     if has_class_folders {
         Ok(Arc::new(ImageFolder::open_with_classes(name, &val, classes)?))
     } else if solution.is_file() {
@@ -443,28 +450,39 @@ fn open_imagenet(root: &Path, split: Split, name: String) -> Result<Arc<dyn Data
     }
 }
 
-/// A user's image folder; `ROOT/<split>/` is used if it exists, `ROOT` itself otherwise.
+/// A user's image folder: `ROOT/<class>/...`, or, if ROOT has any of `train/`, `val/` and
+/// `test/`, split folders `ROOT/<split>/<class>/...` (whose val and test use train's classes).
 fn open_folder(path: &Path, split: Split) -> Result<Arc<dyn Dataset>, DataError> {
-    let sub = path.join(split.name());
     let name = format!("{}/{split}", path.display());
-    if sub.is_dir() {
-        if split != Split::Train && path.join("train").is_dir() {
-            let classes = ImageFolder::open("train", &path.join("train"))?.classes().to_vec();
-            return Ok(Arc::new(ImageFolder::open_with_classes(name, &sub, classes)?));
+    let has_splits = Split::ALL.iter().any(|s| path.join(s.name()).is_dir());
+    if !has_splits {
+        if split != Split::Train {
+            return Err(DataError::NotFound {
+                what: format!("a `{split}` split"),
+                path: path.join(split.name()),
+                hint: format!(
+                    "{} has one folder per class and no split folders; use --split train, or hold a validation set out of it",
+                    path.display()
+                ),
+            });
         }
-        return Ok(Arc::new(ImageFolder::open(name, &sub)?));
+        return Ok(Arc::new(ImageFolder::open(name, path)?));
     }
-    if split != Split::Train {
+    let sub = path.join(split.name());
+    if !sub.is_dir() {
         return Err(DataError::NotFound {
             what: format!("a `{split}` split"),
             path: sub,
-            hint: format!(
-                "{} has no {split}/ folder; use --split train, or hold a validation set out of train",
-                path.display()
-            ),
+            hint: format!("{} has split folders, but no {split}/", path.display()),
         });
     }
-    Ok(Arc::new(ImageFolder::open(name, path)?))
+    match split {
+        Split::Train => Ok(Arc::new(ImageFolder::open(name, &sub)?)),
+        _ if path.join("train").is_dir() => {
+            Ok(Arc::new(ImageFolder::open_with_classes(name, &sub, class_folders(&path.join("train"))?)?))
+        }
+        _ => Ok(Arc::new(ImageFolder::open(name, &sub)?)),
+    }
 }
 
 #[cfg(test)]
@@ -544,6 +562,16 @@ mod tests {
     }
 
     #[test]
+    fn hidden_folders_do_not_shift_imagenet_labels() {
+        let dir = TempDir::new().unwrap();
+        for folder in ["train/n01", "train/n02", "train/.ipynb_checkpoints", "val/n02"] {
+            write(dir.path(), &format!("imagenet/{folder}/x.JPEG"), &photo(3, 3, &[5; 27], image::ImageFormat::Jpeg));
+        }
+        let val = open("imagenet", Split::Val, &DataDir::at(dir.path())).unwrap();
+        assert_eq!((val.classes(), val.label(0).unwrap()), (["n01".to_owned(), "n02".to_owned()].as_slice(), Some(1)));
+    }
+
+    #[test]
     fn paths_open_as_image_folders() {
         let dir = TempDir::new().unwrap();
         for (split, class) in [("train", "a"), ("train", "b"), ("val", "b")] {
@@ -554,6 +582,9 @@ mod tests {
         assert_eq!(open(path, Split::Train, &dirs).unwrap().len(), 2);
         let val = open(path, Split::Val, &dirs).unwrap();
         assert_eq!((val.len(), val.classes().len(), val.label(0).unwrap()), (1, 2, Some(1)));
-        assert!(open(path, Split::Test, &dirs).err().unwrap().to_string().contains("has no test/ folder"));
+        assert!(open(path, Split::Test, &dirs).err().unwrap().to_string().contains("has split folders, but no test/"));
+        // Split folders without train/ never become classes of the training split.
+        std::fs::remove_dir_all(dir.path().join("train")).unwrap();
+        assert!(open(path, Split::Train, &dirs).err().unwrap().to_string().contains("but no train/"));
     }
 }

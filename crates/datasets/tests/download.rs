@@ -18,7 +18,7 @@ use lossgp_datasets::{DataDir, locate};
 use md5::{Digest, Md5};
 
 /// How the server treats a path.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 enum Behaviour {
     /// Serves the bytes, honouring range requests.
     Whole(Vec<u8>),
@@ -339,4 +339,51 @@ fn a_truncated_archive_is_reported() {
     std::fs::write(&path, &archive[..archive.len() / 3]).expect("write");
     let err = unpack(&path, &dir.path().join("out"), false).unwrap_err().to_string();
     assert!(err.contains("cut.tar.gz: cannot be read as tar"), "{err}");
+}
+
+#[test]
+fn an_interrupted_multi_file_fetch_does_not_fetch_finished_files_again() {
+    let archive = cifar_archive();
+    let extra: Vec<u8> = vec![1; 100];
+    let mut files = HashMap::from([("/m/cifar-10-binary.tar.gz".to_owned(), Behaviour::Whole(archive.clone()))]);
+    let server = Server::start(files.clone());
+    let data = tempfile::TempDir::new().expect("a temporary directory");
+    let dirs = DataDir::at(data.path());
+    let remotes = vec![
+        Remote {
+            url: "",
+            file: "cifar-10-binary.tar.gz",
+            bytes: None,
+            md5: Some(md5_hex(&archive)),
+            unpack: Unpack::Archive { into: "", then: &[] },
+        },
+        Remote { url: "", file: "extra.bin", bytes: None, md5: Some(md5_hex(&extra)), unpack: Unpack::Keep },
+    ];
+    // The second file is missing: the fetch fails after the first is in.
+    let err = fetch(&info(remotes.clone()), &dirs, &options(format!("{}/m", server.url))).unwrap_err();
+    assert!(matches!(err, FetchError::Http { status: 404, .. }), "{err}");
+    drop(server);
+    files.insert("/m/extra.bin".into(), Behaviour::Whole(extra));
+    let server = Server::start(files);
+    fetch(&info(remotes), &dirs, &options(format!("{}/m", server.url))).expect("the second run completes");
+    let paths: Vec<String> = server.requests().into_iter().map(|(path, _)| path).collect();
+    assert_eq!(paths, ["/m/extra.bin"], "the finished archive was fetched again");
+    assert!(!data.path().join("cifar10/.lossgp-fetched-cifar-10-binary.tar.gz").exists(), "stamps are cleaned up");
+}
+
+#[test]
+fn an_unverifiable_archive_that_does_not_unpack_is_deleted() {
+    let archive = cifar_archive();
+    let cut = archive[..archive.len() / 2].to_vec();
+    let server = Server::start(HashMap::from([("/m/maps.zip".to_owned(), Behaviour::Whole(cut))]));
+    let data = tempfile::TempDir::new().expect("a temporary directory");
+    let remote =
+        Remote { url: "", file: "maps.zip", bytes: None, md5: None, unpack: Unpack::Archive { into: "", then: &[] } };
+    let err = fetch(&info(vec![remote]), &DataDir::at(data.path()), &options(format!("{}/m", server.url))).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no checksum is published for it, so it may be an incomplete download: it was deleted"),
+        "{err}"
+    );
+    assert!(!data.path().join("cifar10/maps.zip").exists());
 }

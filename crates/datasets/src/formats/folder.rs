@@ -19,17 +19,33 @@ fn is_hidden(path: &Path) -> bool {
     path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
 }
 
+/// The entries of `dir` that are not hidden, sorted, each with whether it is a real directory
+/// (symbolic links to directories are not followed, so a link cycle cannot make a scan loop).
+fn entries(dir: &Path) -> Result<Vec<(PathBuf, bool)>, DataError> {
+    let mut entries: Vec<(PathBuf, bool)> = std::fs::read_dir(dir)
+        .map_err(|e| DataError::io(dir, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| (e.path(), e.file_type().is_ok_and(|t| t.is_dir())))
+        .filter(|(p, _)| !is_hidden(p))
+        .collect();
+    entries.sort();
+    Ok(entries)
+}
+
+/// The class folders of an image folder: its directories, hidden ones excepted, sorted.
+pub fn class_folders(root: &Path) -> Result<Vec<String>, DataError> {
+    Ok(entries(root)?
+        .into_iter()
+        .filter(|(_, is_dir)| *is_dir)
+        .filter_map(|(p, _)| p.file_name().and_then(|n| n.to_str()).map(str::to_owned))
+        .collect())
+}
+
 /// Every image file below `dir`, recursively, in sorted order.
 fn images_below(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     let mut out = Vec::new();
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| DataError::io(dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| !is_hidden(p))
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
+    for (path, is_dir) in entries(dir)? {
+        if is_dir {
             out.extend(images_below(&path)?);
         } else if is_image(&path) {
             out.push(path);
@@ -50,13 +66,7 @@ impl ImageFolder {
     /// Every image under `root/<class>/` (JPEG or PNG, at any depth), with the class folders
     /// in sorted order as the classes.
     pub fn open(name: impl Into<String>, root: &Path) -> Result<ImageFolder, DataError> {
-        let mut classes: Vec<String> = std::fs::read_dir(root)
-            .map_err(|e| DataError::io(root, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_dir() && !is_hidden(p))
-            .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_owned))
-            .collect();
-        classes.sort();
+        let classes = class_folders(root)?;
         if classes.is_empty() {
             return Err(DataError::NotFound {
                 what: "class folders".into(),
@@ -76,12 +86,7 @@ impl ImageFolder {
     ) -> Result<ImageFolder, DataError> {
         let index: HashMap<&str, u32> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i as u32)).collect();
         let mut items = Vec::new();
-        let mut folders: Vec<PathBuf> = std::fs::read_dir(root)
-            .map_err(|e| DataError::io(root, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_dir() && !is_hidden(p))
-            .collect();
-        folders.sort();
+        let folders: Vec<PathBuf> = class_folders(root)?.into_iter().map(|c| root.join(c)).collect();
         for folder in folders {
             let class = folder.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             let Some(&label) = index.get(class) else {
@@ -129,13 +134,6 @@ impl ImageFolder {
             return Err(DataError::corrupt(solution, "lists no images"));
         }
         Ok(ImageFolder { name: name.into(), classes, items, normalization: Normalization::imagenet() })
-    }
-
-    /// The same images keeping only those at `indices`' positions, e.g. a derived split.
-    pub fn select(mut self, name: impl Into<String>, keep: impl Fn(usize) -> bool) -> ImageFolder {
-        self.items = self.items.into_iter().enumerate().filter(|(i, _)| keep(*i)).map(|(_, item)| item).collect();
-        self.name = name.into();
-        self
     }
 
     /// The image files and their classes.
@@ -200,6 +198,17 @@ mod tests {
         assert_eq!(png.image.pixels(), solid(200).as_slice());
         let jpeg = data.sample(1).unwrap().image;
         assert!(jpeg.pixels().iter().all(|&p| p.abs_diff(100) <= 2), "JPEG pixels drift");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn linked_folders_are_not_followed() {
+        let dir = TempDir::new().unwrap();
+        write(dir.path(), "cat/a.png", &photo(6, 4, &solid(1), ImageFormat::Png));
+        // A link back to the folder itself would otherwise list every image again and again.
+        std::os::unix::fs::symlink(dir.path().join("cat"), dir.path().join("cat/self")).unwrap();
+        let data = ImageFolder::open("f", dir.path()).unwrap();
+        assert_eq!(data.len(), 1);
     }
 
     #[test]

@@ -47,8 +47,10 @@ pub(crate) fn read_idx(path: &Path, expected_dims: usize) -> Result<(Vec<usize>,
     let shape: Vec<usize> = (0..dims)
         .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap_or_default()) as usize)
         .collect();
-    let expected = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).unwrap_or(usize::MAX);
     let actual = bytes.len() - header;
+    let Some(expected) = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) else {
+        return Err(corrupt(format!("its header {shape:?} describes more data than can exist")));
+    };
     if actual != expected {
         let what = if actual < expected { "truncated" } else { "has trailing bytes" };
         return Err(corrupt(format!("{what}: its header {shape:?} needs {expected} data bytes, it has {actual}")));
@@ -79,6 +81,12 @@ impl IdxDataset {
         classes: Vec<String>,
         normalization: Normalization,
     ) -> Result<IdxDataset, DataError> {
+        if classes.is_empty() {
+            return Err(DataError::Invalid(format!(
+                "{}: a classification dataset needs class names",
+                images.display()
+            )));
+        }
         let (image_shape, pixels) = read_idx(images, 3)?;
         let (label_shape, label_bytes) = read_idx(labels, 1)?;
         if image_shape[0] != label_shape[0] {
@@ -208,6 +216,7 @@ pub(crate) mod tests {
         assert!(error(b"GIF89a").contains("not an IDX file"));
         assert!(error(&[0, 0, 0x0d, 3, 0, 0, 0, 1]).contains("0x0d is not unsigned bytes"));
         assert!(error(&idx(&[2, 4], &[0; 8])).contains("2 dimensions, expected 3"));
+        assert!(error(&idx(&[u32::MAX; 3], &[0; 8])).contains("describes more data than can exist"));
         let gz = gzip(&good);
         assert!(error(&gz[..gz.len() / 2]).contains("not a valid gzip file"));
         write(dir.path(), "images", &good);

@@ -108,14 +108,14 @@ struct Affine {
     f: f32,
 }
 
-/// The two pixels a bilinear sample at coordinate `s` mixes along one axis of length `n`, and
-/// the weight of the second. A position within the image's extent (`-0.5..=n-0.5`) uses the
-/// edge pixel where a neighbour falls off, as any resize does; only positions beyond it see
-/// the fill.
-fn neighbours(s: f32, n: i64, fill: Fill) -> ([Option<usize>; 2], f32) {
+/// The two pixels a bilinear sample at coordinate `s` mixes along one axis of `n` pixels, and
+/// the weight of the second. A position within the image's extent (`-0.5..=extent-0.5`, where
+/// `extent` is `n` unless the image was shrunk and lost a few edge pixels) uses the edge pixel
+/// where a neighbour falls off, as any resize does; only positions beyond it see the fill.
+fn neighbours(s: f32, n: i64, extent: f32, fill: Fill) -> ([Option<usize>; 2], f32) {
     let i0 = s.floor() as i64;
     let t = s - s.floor();
-    if (-0.5..=n as f32 - 0.5).contains(&s) {
+    if (-0.5..=extent - 0.5).contains(&s) {
         let clamp = |i: i64| Some(i.clamp(0, n - 1) as usize);
         ([clamp(i0), clamp(i0 + 1)], t)
     } else {
@@ -156,13 +156,14 @@ fn shrink(image: &Image, k: u32) -> Image {
     for y in 0..h {
         for x in 0..w {
             for ch in 0..c {
-                let mut sum = 0u32;
+                let mut sum = 0u64;
                 for dy in 0..k {
                     for dx in 0..k {
-                        sum += u32::from(image.get(x * k + dx, y * k + dy, ch as u8));
+                        sum += u64::from(image.get(x * k + dx, y * k + dy, ch as u8));
                     }
                 }
-                pixels.push(((sum + k * k / 2) / (k * k)) as u8);
+                let area = u64::from(k) * u64::from(k);
+                pixels.push(((sum + area / 2) / area) as u8);
             }
         }
     }
@@ -204,24 +205,30 @@ impl Pipeline {
             self.copy_exact(image, out);
             return;
         }
-        // Anti-alias strong downscales (only images; label maps stay exact).
+        // Source positions are drawn in the original image's pixel coordinates, so that the
+        // label map (read at full resolution) and the image stay aligned.
+        let map = self.augment.draw(rng, (image.width(), image.height()), (self.width, self.height));
+        // Anti-alias strong downscales by averaging k x k blocks first, then sample the shrunk
+        // image at the same positions: original x is shrunk (x + 0.5)/k - 0.5.
         let k = (image.width() / self.width).min(image.height() / self.height);
-        let shrunk;
-        let source = if k >= 2 {
-            shrunk = shrink(image, k);
-            &shrunk
+        let (source, image_map) = if k >= 2 {
+            let k_f = k as f32;
+            let shrunk_map =
+                Affine { a: map.a / k_f, c: (map.c + 0.5) / k_f - 0.5, e: map.e / k_f, f: (map.f + 0.5) / k_f - 0.5 };
+            (std::borrow::Cow::Owned(shrink(image, k)), shrunk_map)
         } else {
-            image
+            (std::borrow::Cow::Borrowed(image), map)
         };
-        let map = self.augment.draw(rng, (source.width(), source.height()), (self.width, self.height));
         let fill = self.augment.fill;
         let (w, h) = (i64::from(source.width()), i64::from(source.height()));
+        // The original image's extent in the sampled image's coordinates.
+        let (extent_w, extent_h) = (image.width() as f32 / k.max(1) as f32, image.height() as f32 / k.max(1) as f32);
         let in_channels = source.channels();
         let mut value = [0f32; 3];
         for y in 0..self.height {
-            let (rows, ty) = neighbours(map.e * y as f32 + map.f, h, fill);
+            let (rows, ty) = neighbours(image_map.e * y as f32 + image_map.f, h, extent_h, fill);
             for x in 0..self.width {
-                let (cols, tx) = neighbours(map.a * x as f32 + map.c, w, fill);
+                let (cols, tx) = neighbours(image_map.a * x as f32 + image_map.c, w, extent_w, fill);
                 for (ch, v) in value.iter_mut().enumerate().take(in_channels as usize) {
                     let at = |r: Option<usize>, c: Option<usize>| match (r, c) {
                         (Some(r), Some(c)) => f32::from(source.get(c as u32, r as u32, ch as u8)),
@@ -236,9 +243,10 @@ impl Pipeline {
             }
         }
         if let Some((labels, mask_out)) = mask {
-            // Label maps are sampled at the nearest pixel, from the full-resolution map.
-            let scale_x = labels.width() as f32 / source.width() as f32;
-            let scale_y = labels.height() as f32 / source.height() as f32;
+            // Label maps are sampled at the nearest pixel, from the full-resolution map (which may
+            // in principle have another resolution than the image).
+            let scale_x = labels.width() as f32 / image.width() as f32;
+            let scale_y = labels.height() as f32 / image.height() as f32;
             let (lw, lh) = (i64::from(labels.width()), i64::from(labels.height()));
             for y in 0..self.height {
                 let row = nearest((map.e * y as f32 + map.f + 0.5) * scale_y - 0.5, lh, fill);
@@ -366,6 +374,23 @@ mod tests {
                 .unwrap();
         let small = run(&raw(Augment::none(), (8, 8, 1)), &checker, 0);
         assert!(small.iter().all(|&v| (v - 127.5).abs() < 2.0), "aliasing: {small:?}");
+    }
+
+    #[test]
+    fn masks_stay_aligned_through_a_strong_downscale() {
+        // Columns 0-4 are class 1 and dark, 5-10 class 2 and bright; shrinking 11 to 3 columns
+        // averages blocks of 3 (and drops the last column). Wherever the mask says class 2,
+        // the image must be bright.
+        let image = Image::new(11, 11, 1, (0..121).map(|i| if i % 11 < 5 { 0 } else { 240 }).collect()).unwrap();
+        let labels = LabelMap::new(11, 11, (0..121).map(|i| if i % 11 < 5 { 1 } else { 2 }).collect()).unwrap();
+        let pipeline = raw(Augment::none(), (3, 3, 1));
+        let mut out = vec![0.0; 9];
+        let mut mask = vec![0u8; 9];
+        pipeline.run(&mut ChaCha8Rng::seed_from_u64(0), &image, Some((&labels, &mut mask)), &mut out);
+        for i in 0..9 {
+            let bright = out[i] > 120.0;
+            assert_eq!(mask[i] == 2, bright, "pixel {i}: value {} but label {}", out[i], mask[i]);
+        }
     }
 
     #[test]

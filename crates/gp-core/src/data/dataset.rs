@@ -102,16 +102,18 @@ impl Normalization {
     }
 
     /// The same statistics for `channels` channels: a grey mean and std repeated for RGB, or
-    /// the average of the RGB ones for grey.
+    /// RGB ones combined with the luminance weights the loader converts RGB to grey with.
     pub fn for_channels(&self, channels: u8) -> Normalization {
-        let average = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
+        const LUMINANCE: [f32; 3] = [0.299, 0.587, 0.114];
+        let grey = |v: &[f32]| match v {
+            [r, g, b] => LUMINANCE[0] * r + LUMINANCE[1] * g + LUMINANCE[2] * b,
+            _ => v.iter().sum::<f32>() / v.len().max(1) as f32,
+        };
         match (self.mean.len(), channels) {
             (n, c) if n == c as usize => self.clone(),
-            (_, 1) => Normalization { mean: vec![average(&self.mean)], std: vec![average(&self.std)] },
-            _ => Normalization {
-                mean: vec![average(&self.mean); channels as usize],
-                std: vec![average(&self.std); channels as usize],
-            },
+            (_, c) => {
+                Normalization { mean: vec![grey(&self.mean); c as usize], std: vec![grey(&self.std); c as usize] }
+            }
         }
     }
 }
@@ -229,7 +231,7 @@ mod tests {
         let grey = Normalization { mean: vec![0.286], std: vec![0.353] };
         assert_eq!(grey.for_channels(3).mean, vec![0.286; 3]);
         let rgb = Normalization::imagenet().for_channels(1);
-        assert!((rgb.mean[0] - 0.449).abs() < 1e-6);
+        assert!((rgb.mean[0] - (0.299 * 0.485 + 0.587 * 0.456 + 0.114 * 0.406)).abs() < 1e-5);
         assert_eq!(Normalization::imagenet().for_channels(3), Normalization::imagenet());
     }
 

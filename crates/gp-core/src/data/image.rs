@@ -23,6 +23,9 @@ impl Image {
         if channels != 1 && channels != 3 {
             return Err(DataError::Invalid(format!("images have 1 or 3 channels, not {channels}")));
         }
+        if width == 0 || height == 0 {
+            return Err(DataError::Invalid(format!("a {width}x{height} image has no pixels")));
+        }
         let expected = width as usize * height as usize * channels as usize;
         if pixels.len() != expected {
             return Err(DataError::Invalid(format!(
@@ -76,6 +79,9 @@ pub struct LabelMap {
 impl LabelMap {
     /// A label map from its labels; fails if their number is not `width × height`.
     pub fn new(width: u32, height: u32, labels: Vec<u8>) -> Result<LabelMap, DataError> {
+        if width == 0 || height == 0 {
+            return Err(DataError::Invalid(format!("a {width}x{height} label map has no pixels")));
+        }
         if labels.len() != width as usize * height as usize {
             return Err(DataError::Invalid(format!(
                 "a {width}x{height} label map has {} labels, not {}",
@@ -124,6 +130,8 @@ mod tests {
         assert_eq!(err, "a 2x2 image with 3 channels has 12 pixel values, not 11");
         assert!(Image::new(2, 2, 2, vec![0; 8]).is_err());
         assert!(LabelMap::new(3, 2, vec![0; 5]).is_err());
+        assert_eq!(Image::new(0, 5, 1, vec![]).unwrap_err().to_string(), "a 0x5 image has no pixels");
+        assert!(LabelMap::new(4, 0, vec![]).is_err());
     }
 
     #[test]

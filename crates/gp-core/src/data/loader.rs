@@ -35,8 +35,11 @@ pub struct LoaderConfig {
     pub channels: Option<u8>,
     /// Normalisation; by default the dataset's published statistics.
     pub normalization: Option<Normalization>,
-    /// How many batches are prepared ahead of the consumer.
+    /// How many batches are prepared ahead of the consumer (1 to 64).
     pub prefetch: usize,
+    /// Worker threads that decode and augment; by default one per core. The loader has its
+    /// own thread pool, so a trainer's parallel work never waits behind it or it behind that.
+    pub workers: Option<usize>,
 }
 
 impl Default for LoaderConfig {
@@ -51,6 +54,7 @@ impl Default for LoaderConfig {
             channels: None,
             normalization: None,
             prefetch: 2,
+            workers: None,
         }
     }
 }
@@ -96,6 +100,7 @@ pub struct Loader {
     dataset: Arc<dyn Dataset>,
     config: LoaderConfig,
     pipeline: Arc<Pipeline>,
+    pool: Arc<rayon::ThreadPool>,
 }
 
 impl Loader {
@@ -114,7 +119,7 @@ impl Loader {
             (None, Some((h, w, _))) => (h, w),
             (None, None) => {
                 return Err(DataError::Invalid(format!(
-                    "the images of {} differ in size; set the loader's `size` to the (height, width) batches should have",
+                    "{} has no fixed image size; set the loader's `size` to the (height, width) batches should have",
                     dataset.name()
                 )));
             }
@@ -142,9 +147,31 @@ impl Loader {
         if let Some(bad) = normalization.std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
             return Err(DataError::Invalid(format!("a normalisation standard deviation must be positive, not {bad}")));
         }
+        if let Some(bad) = normalization.mean.iter().find(|m| !m.is_finite()) {
+            return Err(DataError::Invalid(format!("a normalisation mean must be a finite number, not {bad}")));
+        }
+        let augment = &config.augment;
+        if !(0.0..1.0).contains(&augment.zoom) {
+            return Err(DataError::Invalid(format!("the zoom range must be in [0, 1), not {}", augment.zoom)));
+        }
+        if !(0.0..=1.0).contains(&augment.shift) {
+            return Err(DataError::Invalid(format!("the shift range must be in [0, 1], not {}", augment.shift)));
+        }
+        if !(1..=64).contains(&config.prefetch) {
+            return Err(DataError::Invalid(format!(
+                "prefetch must be between 1 and 64 batches, not {}",
+                config.prefetch
+            )));
+        }
+        let workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(workers.max(1))
+            .thread_name(|i| format!("lossgp-loader-{i}"))
+            .build()
+            .map_err(|e| DataError::Invalid(format!("cannot start the loader's {workers} worker threads: {e}")))?;
         let pipeline =
             Pipeline::new(config.augment.clone(), (width, height, channels), &normalization.mean, &normalization.std);
-        Ok(Loader { dataset, config, pipeline: Arc::new(pipeline) })
+        Ok(Loader { dataset, config, pipeline: Arc::new(pipeline), pool: Arc::new(pool) })
     }
 
     /// The dataset.
@@ -187,20 +214,33 @@ impl Loader {
     pub fn epoch(&self, epoch: u64) -> Epoch {
         let plan = self.plan(epoch);
         let total = plan.len();
-        let (sender, receiver) = sync_channel(self.config.prefetch.max(1));
+        let (sender, receiver) = sync_channel(self.config.prefetch);
         let loader = self.clone();
-        let worker = std::thread::Builder::new()
-            .name("lossgp-loader".into())
-            .spawn(move || {
-                for indices in plan {
-                    let batch = loader.batch(epoch, indices);
-                    let failed = batch.is_err();
-                    if sender.send(batch).is_err() || failed {
-                        return;
-                    }
+        let producer = sender.clone();
+        let worker = std::thread::Builder::new().name("lossgp-loader".into()).spawn(move || {
+            for indices in plan {
+                // A panicking dataset must end the epoch with an error, not quietly.
+                let batch = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loader.batch(epoch, indices)))
+                    .unwrap_or_else(|panic| {
+                        Err(DataError::Invalid(format!(
+                            "{}: reading a batch panicked: {}",
+                            loader.dataset.name(),
+                            panic_message(&panic)
+                        )))
+                    });
+                let failed = batch.is_err();
+                if producer.send(batch).is_err() || failed {
+                    return;
                 }
-            })
-            .ok();
+            }
+        });
+        let worker = match worker {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                let _ = sender.send(Err(DataError::Invalid(format!("cannot start the loader thread: {e}"))));
+                None
+            }
+        };
         Epoch { receiver: Some(receiver), worker, remaining: total }
     }
 
@@ -217,32 +257,45 @@ impl Loader {
         } else {
             (0..indices.len()).map(|_| None).collect()
         };
-        let classes: Vec<u32> = images
-            .par_chunks_mut(c * plane)
-            .zip(mask_chunks.par_iter_mut())
-            .zip(indices.par_iter())
-            .map(|((out, mask_out), &index)| {
-                let sample = self.dataset.sample(index)?;
-                let mut rng = ChaCha8Rng::seed_from_u64(mix(self.config.seed, epoch, index as u64));
-                match (&sample.target, mask_out.as_deref_mut()) {
-                    (Target::Class(class), _) => {
-                        self.pipeline.run(&mut rng, &sample.image, None, out);
-                        Ok(*class)
+        let classes: Vec<u32> = self.pool.install(|| {
+            images
+                .par_chunks_mut(c * plane)
+                .zip(mask_chunks.par_iter_mut())
+                .zip(indices.par_iter())
+                .map(|((out, mask_out), &index)| {
+                    let sample = self.dataset.sample(index)?;
+                    let mut rng = ChaCha8Rng::seed_from_u64(mix(self.config.seed, epoch, index as u64));
+                    match (&sample.target, mask_out.as_deref_mut()) {
+                        (Target::Class(class), None) => {
+                            self.pipeline.run(&mut rng, &sample.image, None, out);
+                            Ok(*class)
+                        }
+                        (Target::Mask(labels), Some(mask_out)) => {
+                            self.pipeline.run(&mut rng, &sample.image, Some((labels, mask_out)), out);
+                            Ok(0)
+                        }
+                        (target, _) => Err(DataError::Invalid(format!(
+                            "{}: sample {index} has a {}, but the dataset says it is for {:?}",
+                            self.dataset.name(),
+                            if matches!(target, Target::Class(_)) { "class" } else { "label map" },
+                            self.dataset.task()
+                        ))),
                     }
-                    (Target::Mask(labels), Some(mask_out)) => {
-                        self.pipeline.run(&mut rng, &sample.image, Some((labels, mask_out)), out);
-                        Ok(0)
-                    }
-                    (Target::Mask(_), None) => Err(DataError::Invalid(format!(
-                        "{}: sample {index} has a label map, but the dataset says it is for classification",
-                        self.dataset.name()
-                    ))),
-                }
-            })
-            .collect::<Result<_, DataError>>()?;
+                })
+                .collect::<Result<_, DataError>>()
+        })?;
         let targets = if segmentation { Targets::Masks(masks) } else { Targets::Classes(classes) };
         Ok(Batch { images, shape: [indices.len(), c, h, w], targets, indices })
     }
+}
+
+/// The message of a caught panic.
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
 }
 
 /// A seed for one purpose from the loader seed, the epoch and a sample index (SplitMix64
@@ -266,12 +319,22 @@ impl Iterator for Epoch {
     type Item = Result<Batch, DataError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let item = self.receiver.as_ref()?.recv().ok();
+        let item = match self.receiver.as_ref()?.recv() {
+            Ok(item) => item,
+            // The producer is gone with batches still owed: never let an epoch end short quietly.
+            Err(_) if self.remaining > 0 => {
+                Err(DataError::Invalid(format!("the loader stopped with {} batches of the epoch left", self.remaining)))
+            }
+            Err(_) => return None,
+        };
         match &item {
-            Some(Ok(_)) => self.remaining = self.remaining.saturating_sub(1),
-            _ => self.remaining = 0,
+            Ok(_) => self.remaining = self.remaining.saturating_sub(1),
+            Err(_) => {
+                self.remaining = 0;
+                self.receiver = None;
+            }
         }
-        item
+        Some(item)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -322,10 +385,9 @@ mod tests {
         let first: Vec<Batch> = l.epoch(1).map(Result::unwrap).collect();
         let again: Vec<Batch> = l.epoch(1).map(Result::unwrap).collect();
         assert_eq!(first, again);
-        let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-        let serial: Vec<Batch> =
-            one_thread.install(|| l.plan(1).into_iter().map(|ix| l.batch(1, ix).unwrap()).collect());
-        assert_eq!(first, serial);
+        let config = LoaderConfig { workers: Some(1), ..l.config().clone() };
+        let serial = Loader::new(Arc::clone(l.dataset()), config).unwrap();
+        assert_eq!(first, serial.epoch(1).map(Result::unwrap).collect::<Vec<_>>());
         let next: Vec<Batch> = l.epoch(2).map(Result::unwrap).collect();
         assert_ne!(first[0].indices, next[0].indices);
     }
@@ -382,14 +444,37 @@ mod tests {
         let bad = Normalization { mean: vec![0.5], std: vec![0.5] };
         assert!(err(LoaderConfig { normalization: Some(bad), ..LoaderConfig::default() }).contains("1 means"));
         assert!(err(LoaderConfig { channels: Some(2), ..LoaderConfig::default() }).contains("1 or 3 channels"));
-        let varying: Arc<dyn Dataset> = Arc::new(Synthetic::varying(3));
+        let zoom = Augment { zoom: 1.5, ..Augment::none() };
         assert!(
-            Loader::new(varying, LoaderConfig::default())
-                .err()
-                .unwrap()
-                .to_string()
-                .contains("set the loader's `size`")
+            err(LoaderConfig { augment: zoom, ..LoaderConfig::default() }).contains("zoom range must be in [0, 1)")
         );
+        let shift = Augment { shift: f32::NAN, ..Augment::none() };
+        assert!(err(LoaderConfig { augment: shift, ..LoaderConfig::default() }).contains("shift range"));
+        assert!(err(LoaderConfig { prefetch: 1_000_000, ..LoaderConfig::default() }).contains("prefetch"));
+        let varying: Arc<dyn Dataset> = Arc::new(Synthetic::varying(3));
+        let message = Loader::new(varying, LoaderConfig::default()).err().unwrap().to_string();
+        assert!(message.contains("has no fixed image size; set the loader's `size`"), "{message}");
+    }
+
+    #[test]
+    fn a_panicking_dataset_ends_the_epoch_with_an_error() {
+        let panicking: Arc<dyn Dataset> = Arc::new(Broken { at: usize::MAX, len: 8 });
+        let l =
+            Loader::new(panicking, LoaderConfig { batch_size: 4, shuffle: false, ..LoaderConfig::default() }).unwrap();
+        // Sample 6 panics: the second batch fails and says so; nothing is silently dropped.
+        let results: Vec<_> = l.epoch(0).map(|r| r.map(|b| b.indices)).collect();
+        assert_eq!(results.len(), 2, "{results:?}");
+        assert!(results[0].is_ok());
+        let err = results[1].as_ref().unwrap_err().to_string();
+        assert!(err.contains("reading a batch panicked: sample 6 panics"), "{err}");
+    }
+
+    #[test]
+    fn targets_must_match_the_task() {
+        let lying: Arc<dyn Dataset> = Arc::new(Synthetic::lying_segmentation(4));
+        let l = Loader::new(lying, LoaderConfig { batch_size: 4, ..LoaderConfig::default() }).unwrap();
+        let err = l.epoch(0).next().unwrap().unwrap_err().to_string();
+        assert!(err.contains("has a class, but the dataset says it is for Segmentation"), "{err}");
     }
 
     #[test]

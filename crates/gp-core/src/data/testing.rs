@@ -10,16 +10,23 @@ pub(crate) struct Synthetic {
     task: Task,
     classes: Vec<String>,
     varying: bool,
+    /// Claims segmentation but returns classes.
+    lying: bool,
 }
 
 impl Synthetic {
     pub fn classification(len: usize, classes: usize, side: u32, channels: u8) -> Synthetic {
         let classes = (0..classes).map(|c| format!("class {c}")).collect();
-        Synthetic { len, side, channels, task: Task::Classification, classes, varying: false }
+        Synthetic { len, side, channels, task: Task::Classification, classes, varying: false, lying: false }
     }
 
     pub fn segmentation(len: usize, classes: usize, side: u32) -> Synthetic {
         Synthetic { task: Task::Segmentation, ..Synthetic::classification(len, classes, side, 3) }
+    }
+
+    /// A dataset that says it is for segmentation but returns classes.
+    pub fn lying_segmentation(len: usize) -> Synthetic {
+        Synthetic { task: Task::Segmentation, lying: true, ..Synthetic::classification(len, 2, 4, 1) }
     }
 
     /// Images of different sizes.
@@ -49,6 +56,7 @@ impl Dataset for Synthetic {
         let image = Image::new(side, side, self.channels, pixels)?;
         let class = (index % self.classes.len()) as u32;
         let target = match self.task {
+            _ if self.lying => Target::Class(class),
             Task::Classification => Target::Class(class),
             Task::Segmentation => {
                 let labels = (0..side * side).map(|i| ((i as usize + index) % self.classes.len()) as u8).collect();
@@ -65,7 +73,7 @@ impl Dataset for Synthetic {
     }
 }
 
-/// A dataset whose sample `at` cannot be read.
+/// A dataset whose sample `at` cannot be read; with `at` past its end, sample 6 panics.
 pub(crate) struct Broken {
     pub at: usize,
     pub len: usize,
@@ -88,6 +96,8 @@ impl Dataset for Broken {
         if index == self.at {
             return Err(DataError::corrupt("broken.bin", format!("sample {index} is corrupt")));
         }
+        // With `at` out of range, the dataset panics instead, at sample 6.
+        assert!(!(self.at >= self.len && index == 6), "sample {index} panics");
         Ok(Sample { image: Image::new(2, 2, 1, vec![0; 4])?, target: Target::Class(0) })
     }
     fn normalization(&self) -> Normalization {
