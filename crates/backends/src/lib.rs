@@ -1,3 +1,62 @@
-//! Implementations of `lossgp-core`'s tensor backend on deep-learning frameworks (burn's CPU
-//! backend by default; libtorch, wgpu and candle behind Cargo features), each registering
-//! itself by name.
+//! Implementations of `lossgp-core`'s tensor [`Backend`](lossgp_core::backend::Backend) on
+//! deep-learning frameworks, each behind a Cargo feature and registered by name:
+//!
+//! | name      | feature   | framework and device                                  |
+//! |-----------|-----------|-------------------------------------------------------|
+//! | `flex`    | `flex`    | burn's pure-Rust CPU backend (the default)            |
+//! | `ndarray` | `ndarray` | burn's ndarray CPU backend (for comparison)           |
+//!
+//! A program picks one by name with [`lossgp_core::backend::open_backend`]; `lossgp list
+//! backends` shows those compiled in and whether each can run on the machine. burn users who
+//! only want lossgp's losses use [`burn::BurnLoss`].
+
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+pub mod burn;
+
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+use lossgp_core::backend::{Availability, BackendEntry, DynBackend, inventory};
+
+/// Makes sure a program that names no item of this crate still links its registrations:
+/// `inventory` entries live in the object code of the crate, which the linker drops if
+/// nothing refers to it. The `lossgp` facade and the command line call this once.
+#[inline(never)]
+pub fn link() {}
+
+#[cfg(feature = "flex")]
+inventory::submit! {
+    BackendEntry {
+        name: "flex",
+        description: "burn's pure-Rust CPU backend (multi-threaded, SIMD)",
+        probe: || Availability::Ready(format!("cpu, {} threads", rayon_threads())),
+        open: || Ok(DynBackend::new(burn::BurnBackend::flex())),
+    }
+}
+
+#[cfg(feature = "ndarray")]
+inventory::submit! {
+    BackendEntry {
+        name: "ndarray",
+        description: "burn's ndarray CPU backend",
+        probe: || Availability::Ready(format!("cpu, {} threads", rayon_threads())),
+        open: || Ok(DynBackend::new(burn::BurnBackend::ndarray())),
+    }
+}
+
+/// The threads a CPU backend's kernels use.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(all(test, feature = "flex"))]
+mod tests {
+    #[test]
+    fn the_default_backend_is_registered_and_opens() {
+        let names: Vec<&str> = lossgp_core::backend::backends().iter().map(|e| e.name).collect();
+        assert!(names.contains(&"flex"), "{names:?}");
+        let b = lossgp_core::backend::open_backend("flex").unwrap();
+        assert_eq!(lossgp_core::backend::Backend::name(&b), "burn-flex cpu");
+        let err = lossgp_core::backend::open_backend("flux").unwrap_err().to_string();
+        assert!(err.contains("flex"), "{err}");
+    }
+}

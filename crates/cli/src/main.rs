@@ -36,13 +36,23 @@ enum Command {
     /// List, fetch and inspect datasets.
     #[command(subcommand)]
     Data(commands::data::DataCommand),
+    /// Train a model of the zoo with a loss on a dataset.
+    Train(Box<commands::train::TrainArgs>),
+    /// List what this build has: backends and models.
+    #[command(subcommand)]
+    List(commands::list::ListCommand),
 }
 
 fn main() -> ExitCode {
+    // The registries fill from the crates' `inventory` entries, which must be linked in.
+    lossgp_backends::link();
+    lossgp_models::link();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Loss(command) => commands::loss::run(command, cli.json),
         Command::Data(command) => commands::data::run(command, cli.data_dir.as_deref(), cli.json),
+        Command::Train(args) => commands::train::run(*args, cli.data_dir.as_deref(), cli.json),
+        Command::List(command) => commands::list::run(command, cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,15 +9,23 @@
 //! * [`interp`]: the reference interpreter, which evaluates a loss and its gradient on plain
 //!   arrays;
 //! * [`data`]: the dataset interface, the validation hold-out, augmentation and the batch
-//!   loader.
+//!   loader;
+//! * [`backend`]: the tensor backend trait that frameworks implement, losses on tensors, the
+//!   parameter store, the backend registry and the conformance suite;
+//! * [`model`]: the model interface of the zoo;
+//! * [`train`]: optimisers, schedules, metrics and the training loop that turns a model, a
+//!   loss and a dataset into a fitness.
 //!
 //! It depends on no deep-learning framework; backends implement its traits in
 //! `lossgp-backends`.
 
+pub mod backend;
 pub mod data;
 pub mod expr;
 pub mod interp;
 pub mod loss;
+pub mod model;
+pub mod train;
 
 pub use expr::{Expr, ParseError, PrimitiveSet};
 pub use loss::{Loss, Reduction};

@@ -1,4 +1,6 @@
 //! One module per top-level command.
 
 pub mod data;
+pub mod list;
 pub mod loss;
+pub mod train;

@@ -183,6 +183,22 @@ pub(crate) struct Pipeline {
     pub bias: Vec<f32>,
 }
 
+impl std::str::FromStr for Augment {
+    type Err = String;
+
+    /// A named recipe: `none`, `paper` or `cifar`.
+    fn from_str(text: &str) -> Result<Augment, String> {
+        match text {
+            "none" => Ok(Augment::none()),
+            "paper" => Ok(Augment::paper()),
+            "cifar" => Ok(Augment::cifar()),
+            _ => Err(format!(
+                "`{text}` is not an augmentation recipe: use none, paper (zoom, shift, flip) or cifar (pad-crop, flip)"
+            )),
+        }
+    }
+}
+
 impl Pipeline {
     pub fn new(augment: Augment, (width, height, channels): (u32, u32, u8), mean: &[f32], std: &[f32]) -> Pipeline {
         let scale: Vec<f32> = std.iter().map(|s| 1.0 / (255.0 * s)).collect();

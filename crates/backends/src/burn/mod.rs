@@ -1,0 +1,422 @@
+//! lossgp's [`Backend`] on burn 0.22.
+//!
+//! burn 0.22 picks its backend at run time from a [`Device`] (`Device::flex()`,
+//! `Device::ndarray()`, later `Device::cuda(0)`, `Device::wgpu(..)`), so one implementation
+//! serves every burn backend: [`BurnBackend::new`] takes any device and enables autodiff on it.
+//! Each method maps to burn's own tensor method or `burn::tensor::module` function (batch
+//! norm is burn's fused `batch_norm_train`), after the shape checks shared by every backend.
+
+mod plain;
+pub(crate) mod tensor;
+
+use burn::prelude::Device;
+use burn::tensor::activation;
+use burn::tensor::module;
+use burn::tensor::ops::{AvgPoolOptions, ConvOptions, InterpolateMode, InterpolateOptions, MaxPoolOptions};
+use burn::tensor::{Distribution, Gradients, Tensor};
+use lossgp_core::backend::{
+    BResult, Backend, BackendError, BatchNormMode, BatchNormOutput, BinaryOp, Conv2d, Pool, ReduceOp, UnaryOp, checks,
+};
+
+pub use plain::BurnLoss;
+pub use tensor::BurnTensor;
+use tensor::{map_rank, with_rank, zip_rank};
+
+/// A burn device as a lossgp backend.
+#[derive(Clone, Debug)]
+pub struct BurnBackend {
+    device: Device,
+    label: String,
+    /// Whether the device's backend differentiates bilinear resizing (burn-ndarray does not).
+    bilinear_backward: bool,
+}
+
+impl BurnBackend {
+    /// A backend on any burn device (autodiff is enabled on it); `label` names it in reports.
+    pub fn new(device: Device, label: impl Into<String>) -> BurnBackend {
+        BurnBackend { device: device.autodiff(), label: label.into(), bilinear_backward: true }
+    }
+
+    /// burn's pure-Rust CPU backend, multi-threaded and SIMD-accelerated.
+    #[cfg(feature = "flex")]
+    pub fn flex() -> BurnBackend {
+        BurnBackend::new(Device::flex(), "burn-flex cpu")
+    }
+
+    /// burn's ndarray CPU backend.
+    #[cfg(feature = "ndarray")]
+    #[allow(deprecated)] // burn deprecates ndarray in favour of flex; kept to compare them.
+    pub fn ndarray() -> BurnBackend {
+        BurnBackend { bilinear_backward: false, ..BurnBackend::new(Device::ndarray(), "burn-ndarray cpu") }
+    }
+
+    /// The device (autodiff-enabled).
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+}
+
+fn device_error(e: impl std::fmt::Debug) -> BackendError {
+    BackendError::Device(format!("burn: {e:?}"))
+}
+
+impl Backend for BurnBackend {
+    type Tensor = BurnTensor;
+    type Gradients = Gradients;
+
+    fn name(&self) -> String {
+        self.label.clone()
+    }
+
+    fn seed(&self, seed: u64) {
+        self.device.seed(seed);
+    }
+
+    fn tensor(&self, data: &[f32], shape: &[usize]) -> BResult<BurnTensor> {
+        if data.len() != shape.iter().product::<usize>() {
+            return Err(BackendError::shape("tensor", format!("{} values do not fill shape {shape:?}", data.len())));
+        }
+        BurnTensor::from_data(data, shape, &self.device)
+    }
+
+    fn full(&self, shape: &[usize], value: f32) -> BResult<BurnTensor> {
+        self.tensor(&vec![value; shape.iter().product()], shape)
+    }
+
+    fn to_vec(&self, x: &BurnTensor) -> BResult<Vec<f32>> {
+        with_rank!(x, |t| t.clone().into_data().try_to_vec::<f32>()).map_err(device_error)
+    }
+
+    fn shape(&self, x: &BurnTensor) -> Vec<usize> {
+        x.dims()
+    }
+
+    fn param(&self, x: BurnTensor) -> BurnTensor {
+        map_rank!(x, |t| t.autodiff().require_grad())
+    }
+
+    fn detach(&self, x: &BurnTensor) -> BurnTensor {
+        // The tensor without autodiff: free of the graph, and cheaper in later operations.
+        map_rank!(x.clone(), |t| t.inner())
+    }
+
+    fn backward(&self, loss: &BurnTensor) -> BResult<Gradients> {
+        if loss.dims().iter().product::<usize>() != 1 {
+            return Err(BackendError::shape(
+                "backward",
+                format!("the loss must have one element, it has shape {:?}", loss.dims()),
+            ));
+        }
+        if !loss.is_tracked() {
+            return Err(BackendError::Device("backward: the loss does not depend on any parameter".into()));
+        }
+        Ok(with_rank!(loss, |t| t.backward()))
+    }
+
+    fn grad(&self, grads: &Gradients, param: &BurnTensor) -> Option<BurnTensor> {
+        match param {
+            BurnTensor::R1(t) => t.grad(grads).map(BurnTensor::R1),
+            BurnTensor::R2(t) => t.grad(grads).map(BurnTensor::R2),
+            BurnTensor::R3(t) => t.grad(grads).map(BurnTensor::R3),
+            BurnTensor::R4(t) => t.grad(grads).map(BurnTensor::R4),
+            BurnTensor::R5(t) => t.grad(grads).map(BurnTensor::R5),
+            BurnTensor::R6(t) => t.grad(grads).map(BurnTensor::R6),
+        }
+    }
+
+    fn unary(&self, op: UnaryOp, x: &BurnTensor) -> BResult<BurnTensor> {
+        Ok(map_rank!(x.clone(), |t| match op {
+            UnaryOp::Neg => t.neg(),
+            UnaryOp::Exp => t.exp(),
+            UnaryOp::Log => t.log(),
+            UnaryOp::Sqrt => t.sqrt(),
+            UnaryOp::Abs => t.abs(),
+            UnaryOp::Sin => t.sin(),
+            UnaryOp::Cos => t.cos(),
+            UnaryOp::Tanh => t.tanh(),
+            UnaryOp::Sigmoid => activation::sigmoid(t),
+            UnaryOp::Relu => activation::relu(t),
+            UnaryOp::Recip => t.recip(),
+        }))
+    }
+
+    fn binary(&self, op: BinaryOp, a: &BurnTensor, b: &BurnTensor) -> BResult<BurnTensor> {
+        checks::broadcast("binary", &a.dims(), &b.dims())?;
+        Ok(zip_rank!(
+            a.clone(),
+            b.clone(),
+            |x, y| match op {
+                BinaryOp::Add => x.add(y),
+                BinaryOp::Sub => x.sub(y),
+                BinaryOp::Mul => x.mul(y),
+                BinaryOp::Div => x.div(y),
+                BinaryOp::Max => x.max_pair(y),
+                BinaryOp::Min => x.min_pair(y),
+            },
+            BackendError::shape("binary", "operands of different rank")
+        ))
+    }
+
+    fn affine(&self, x: &BurnTensor, scale: f32, shift: f32) -> BResult<BurnTensor> {
+        Ok(map_rank!(x.clone(), |t| {
+            let t = match scale {
+                1.0 => t,
+                -1.0 => t.neg(),
+                _ => t.mul_scalar(scale),
+            };
+            if shift == 0.0 { t } else { t.add_scalar(shift) }
+        }))
+    }
+
+    fn clamp(&self, x: &BurnTensor, min: f32, max: f32) -> BResult<BurnTensor> {
+        if min > max || min.is_nan() || max.is_nan() {
+            return Err(BackendError::shape("clamp", format!("the range [{min}, {max}] is empty")));
+        }
+        Ok(map_rank!(x.clone(), |t| match (min.is_finite(), max.is_finite()) {
+            (true, true) => t.clamp(min, max),
+            (true, false) => t.clamp_min(min),
+            (false, true) => t.clamp_max(max),
+            (false, false) => t,
+        }))
+    }
+
+    fn mask_ge(&self, x: &BurnTensor, threshold: f32) -> BResult<BurnTensor> {
+        Ok(map_rank!(x.clone(), |t| t.greater_equal_elem(threshold).float()))
+    }
+
+    fn reduce(&self, op: ReduceOp, x: &BurnTensor, dim: usize) -> BResult<BurnTensor> {
+        checks::dim("reduce", &x.dims(), dim)?;
+        Ok(map_rank!(x.clone(), |t| match op {
+            ReduceOp::Sum => t.sum_dim(dim),
+            ReduceOp::Mean => t.mean_dim(dim),
+            ReduceOp::Max => t.max_dim(dim),
+        }))
+    }
+
+    fn softmax(&self, x: &BurnTensor, dim: usize) -> BResult<BurnTensor> {
+        checks::dim("softmax", &x.dims(), dim)?;
+        Ok(map_rank!(x.clone(), |t| activation::softmax(t, dim)))
+    }
+
+    fn log_softmax(&self, x: &BurnTensor, dim: usize) -> BResult<BurnTensor> {
+        checks::dim("log_softmax", &x.dims(), dim)?;
+        Ok(map_rank!(x.clone(), |t| activation::log_softmax(t, dim)))
+    }
+
+    fn reshape(&self, x: &BurnTensor, shape: &[usize]) -> BResult<BurnTensor> {
+        checks::reshape(&x.dims(), shape)?;
+        x.clone().reshaped(shape)
+    }
+
+    fn permute(&self, x: &BurnTensor, axes: &[usize]) -> BResult<BurnTensor> {
+        let rank = x.rank();
+        let mut seen = vec![false; rank];
+        if axes.len() != rank || !axes.iter().all(|&a| a < rank && !std::mem::replace(&mut seen[a], true)) {
+            return Err(BackendError::shape(
+                "permute",
+                format!("{axes:?} is not a permutation of the {rank} dimensions"),
+            ));
+        }
+        Ok(map_rank!(x.clone(), |t| t.permute(std::array::from_fn(|i| axes[i]))))
+    }
+
+    fn narrow(&self, x: &BurnTensor, dim: usize, start: usize, len: usize) -> BResult<BurnTensor> {
+        let dims = x.dims();
+        checks::dim("narrow", &dims, dim)?;
+        if len == 0 || start + len > dims[dim] {
+            return Err(BackendError::shape(
+                "narrow",
+                format!("elements {start}..{} of dimension {dim} of shape {dims:?}", start + len),
+            ));
+        }
+        Ok(map_rank!(x.clone(), |t| t.narrow(dim, start, len)))
+    }
+
+    fn cat(&self, xs: &[BurnTensor], dim: usize) -> BResult<BurnTensor> {
+        let first = xs.first().ok_or_else(|| BackendError::shape("cat", "nothing to join"))?.dims();
+        checks::dim("cat", &first, dim)?;
+        for x in xs {
+            let d = x.dims();
+            if d.len() != first.len() || d.iter().zip(&first).enumerate().any(|(i, (a, b))| i != dim && a != b) {
+                return Err(BackendError::shape(
+                    "cat",
+                    format!("shapes {first:?} and {d:?} differ outside dimension {dim}"),
+                ));
+            }
+        }
+        macro_rules! join {
+            ($variant:ident) => {
+                BurnTensor::$variant(Tensor::cat(
+                    xs.iter()
+                        .filter_map(|x| if let BurnTensor::$variant(t) = x { Some(t.clone()) } else { None })
+                        .collect(),
+                    dim,
+                ))
+            };
+        }
+        Ok(match first.len() {
+            1 => join!(R1),
+            2 => join!(R2),
+            3 => join!(R3),
+            4 => join!(R4),
+            5 => join!(R5),
+            _ => join!(R6),
+        })
+    }
+
+    fn matmul(&self, a: &BurnTensor, b: &BurnTensor) -> BResult<BurnTensor> {
+        let (da, db) = (a.dims(), b.dims());
+        let r = da.len();
+        if r < 2 || db.len() != r || da[r - 1] != db[r - 2] || da[..r - 2] != db[..r - 2] {
+            return Err(BackendError::shape("matmul", format!("{da:?} and {db:?} do not multiply")));
+        }
+        Ok(zip_rank!(
+            a.clone(),
+            b.clone(),
+            |x, y| x.matmul(y),
+            BackendError::shape("matmul", "operands of different rank")
+        ))
+    }
+
+    fn conv2d(
+        &self,
+        x: &BurnTensor,
+        weight: &BurnTensor,
+        bias: Option<&BurnTensor>,
+        o: &Conv2d,
+    ) -> BResult<BurnTensor> {
+        checks::conv2d(&x.dims(), &weight.dims(), bias.map(|b| b.dims()).as_deref(), o)?;
+        let options = ConvOptions::new(o.stride, o.padding, o.dilation, o.groups);
+        let bias = bias.map(|b| b.r1("conv2d")).transpose()?;
+        Ok(BurnTensor::R4(module::conv2d(x.r4("conv2d")?, weight.r4("conv2d")?, bias, options)))
+    }
+
+    fn pool2d(
+        &self,
+        pool: Pool,
+        x: &BurnTensor,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> BResult<BurnTensor> {
+        checks::pool2d(&x.dims(), kernel, stride, padding)?;
+        let x = x.r4("pool2d")?;
+        Ok(BurnTensor::R4(match pool {
+            Pool::Max => module::max_pool2d(x, MaxPoolOptions::new(kernel).with_stride(stride).with_padding(padding)),
+            Pool::Avg => module::avg_pool2d(
+                x,
+                AvgPoolOptions::new(kernel).with_stride(stride).with_padding(padding).with_count_include_pad(true),
+            ),
+        }))
+    }
+
+    fn adaptive_avg_pool2d(&self, x: &BurnTensor, size: [usize; 2]) -> BResult<BurnTensor> {
+        if size.contains(&0) {
+            return Err(BackendError::shape("adaptive_avg_pool2d", format!("output size {size:?} is empty")));
+        }
+        Ok(BurnTensor::R4(module::adaptive_avg_pool2d(x.r4("adaptive_avg_pool2d")?, size)))
+    }
+
+    fn batch_norm(
+        &self,
+        x: &BurnTensor,
+        gamma: &BurnTensor,
+        beta: &BurnTensor,
+        mode: BatchNormMode<'_, BurnTensor>,
+        epsilon: f32,
+    ) -> BResult<BatchNormOutput<BurnTensor>> {
+        let dims = x.dims();
+        if dims.len() < 2 {
+            return Err(BackendError::shape("batch_norm", format!("input {dims:?} needs a channel dimension")));
+        }
+        let channels = dims[1];
+        let vector = |t: &BurnTensor| -> BResult<Tensor<1>> {
+            let v = t.r1("batch_norm")?;
+            if v.dims() == [channels] {
+                Ok(v)
+            } else {
+                Err(BackendError::shape(
+                    "batch_norm",
+                    format!("a per-channel vector must be [{channels}], got {:?}", v.dims()),
+                ))
+            }
+        };
+        let (gamma, beta) = (vector(gamma)?, vector(beta)?);
+        let eps = f64::from(epsilon);
+        Ok(match mode {
+            BatchNormMode::Train => {
+                let statistics;
+                let output = map_rank!(x.clone(), |t| {
+                    let out = module::batch_norm_train(t, gamma.clone(), beta.clone(), eps);
+                    statistics = (BurnTensor::R1(out.mean.inner()), BurnTensor::R1(out.variance.inner()));
+                    out.output
+                });
+                BatchNormOutput { output, statistics: Some(statistics) }
+            }
+            BatchNormMode::Eval { mean, variance } => {
+                let (mean, variance) = (vector(mean)?, vector(variance)?);
+                let output = map_rank!(x.clone(), |t| module::batch_norm(
+                    t,
+                    gamma.clone(),
+                    beta.clone(),
+                    mean.clone(),
+                    variance.clone(),
+                    eps
+                ));
+                BatchNormOutput { output, statistics: None }
+            }
+        })
+    }
+
+    fn dropout(&self, x: &BurnTensor, p: f32) -> BResult<BurnTensor> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(BackendError::shape("dropout", format!("the probability {p} is not in [0, 1)")));
+        }
+        if p == 0.0 {
+            return Ok(x.clone());
+        }
+        let keep = 1.0 - f64::from(p);
+        Ok(map_rank!(x.clone(), |t| {
+            let mask = Tensor::random(t.dims(), Distribution::Bernoulli(keep), &self.device);
+            t.mul(mask).mul_scalar(1.0 / keep as f32)
+        }))
+    }
+
+    fn upsample_bilinear(&self, x: &BurnTensor, size: [usize; 2]) -> BResult<BurnTensor> {
+        if size.contains(&0) {
+            return Err(BackendError::shape("upsample_bilinear", format!("output size {size:?} is empty")));
+        }
+        if !self.bilinear_backward && x.is_tracked() {
+            return Err(BackendError::Unsupported {
+                backend: self.label.clone(),
+                what: "the gradient of bilinear upsampling (segmentation heads): train them on the flex backend".into(),
+            });
+        }
+        let options =
+            InterpolateOptions::new(InterpolateMode::Bilinear).with_output_size(size).with_align_corners(false);
+        Ok(BurnTensor::R4(module::interpolate(x.r4("upsample_bilinear")?, options)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lossgp_core::backend::conformance::assert_conformant;
+
+    #[cfg(feature = "flex")]
+    #[test]
+    fn flex_conforms() {
+        assert_conformant(&super::BurnBackend::flex(), &[]);
+    }
+
+    #[cfg(feature = "ndarray")]
+    #[test]
+    fn ndarray_conforms() {
+        assert_conformant(&super::BurnBackend::ndarray(), &["bilinear upsampling gradient"]);
+    }
+
+    #[cfg(feature = "flex")]
+    #[test]
+    fn the_erased_backend_conforms_too() {
+        assert_conformant(&lossgp_core::backend::DynBackend::new(super::BurnBackend::flex()), &[]);
+    }
+}

@@ -1,0 +1,297 @@
+//! `lossgp train`: train a model of the zoo with a loss on a dataset, and report accuracy.
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use lossgp_core::backend::{Backend, open_backend};
+use lossgp_core::data::{Augment, Dataset, Split};
+use lossgp_core::loss::{Loss, builtin};
+use lossgp_core::model::{ModelSpec, build_model};
+use lossgp_core::train::{Event, OptimizerConfig, Schedule, Status, TrainConfig, TrainData, TrainReport, train};
+use lossgp_datasets::{DataDir, info, open};
+use serde::Serialize;
+
+use crate::output::emit;
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// A dataset name (see `lossgp data list`) or the path of an image folder.
+    #[arg(long)]
+    dataset: String,
+    /// The model (see `lossgp list models`).
+    #[arg(long, default_value = "small-cnn")]
+    model: String,
+    /// A built-in loss (`ngl`, `ce`, ...; see `lossgp loss list`) or an expression such as
+    /// `"-sum(y * log(p))"`.
+    #[arg(long, default_value = "ce", allow_hyphen_values = true)]
+    loss: String,
+    /// The backend (see `lossgp list backends`).
+    #[arg(long, default_value = "flex")]
+    backend: String,
+    /// Read the training settings from this JSON file (the `config` object of a `--json`
+    /// report); the options below override it.
+    #[arg(long, value_name = "FILE.json")]
+    config: Option<PathBuf>,
+    /// Passes over the training data [default: 10].
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Samples per step [default: 128].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// The base learning rate [default: 1e-3].
+    #[arg(long, value_name = "RATE")]
+    lr: Option<f32>,
+    /// adam, adamw, sgd[:MOMENTUM] or nesterov:MOMENTUM [default: adam].
+    #[arg(long)]
+    optimizer: Option<OptimizerConfig>,
+    /// Weight decay [default: 0, or the loss's own, e.g. 5e-4 for ce-l2].
+    #[arg(long)]
+    weight_decay: Option<f32>,
+    /// constant, step:EVERY:GAMMA, cosine[:MIN_LR] or plateau[:FACTOR:PATIENCE:MIN_LR]
+    /// [default: plateau, the paper's x0.2 after 5 epochs, floor 1e-4].
+    #[arg(long)]
+    schedule: Option<Schedule>,
+    /// none, paper (zoom 0.2, shift 0.1, flip) or cifar (pad 4 and crop, flip) [default: none].
+    #[arg(long)]
+    augment: Option<Augment>,
+    /// Fraction of the training data held out for validation [default: 0.1].
+    #[arg(long, value_name = "FRACTION")]
+    validation_fraction: Option<f64>,
+    /// Seeds the weights, the hold-out, the batch order, augmentation and dropout [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Stop after this many epochs without a better validation accuracy.
+    #[arg(long, value_name = "EPOCHS")]
+    early_stopping: Option<usize>,
+    /// Stop after this many optimiser steps.
+    #[arg(long, value_name = "STEPS")]
+    max_steps: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    max_seconds: Option<f64>,
+    /// Loader threads [default: one per core].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Resize images to HEIGHTxWIDTH (or SIZE for squares) [default: the dataset's own size,
+    /// which image folders of mixed sizes lack].
+    #[arg(long, value_name = "HxW", value_parser = parse_size)]
+    image_size: Option<[usize; 2]>,
+    /// Skip the final evaluation on the test split.
+    #[arg(long)]
+    no_test: bool,
+    /// Save the trained weights as a safetensors file (PyTorch reads it).
+    #[arg(long, value_name = "FILE.safetensors")]
+    save: Option<PathBuf>,
+}
+
+/// What `lossgp train --json` prints.
+#[derive(Debug, Serialize)]
+struct Report {
+    dataset: String,
+    model: String,
+    loss: String,
+    backend: String,
+    config: TrainConfig,
+    /// The search's fitness: the best validation accuracy, 0 if the run diverged.
+    fitness: f64,
+    #[serde(flatten)]
+    report: TrainReport,
+    saved: Option<PathBuf>,
+}
+
+pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
+    let loss = Loss::resolve(&args.loss).with_context(|| format!("--loss `{}`", args.loss))?;
+    let config = settings(&args)?;
+    let dirs = DataDir::resolve(data_dir)?;
+    let train_set = open(&args.dataset, Split::Train, &dirs)?;
+    let test_set = if args.no_test { None } else { test_split(&args.dataset, &dirs)? };
+    let backend = open_backend(&args.backend)?;
+
+    let input = input_shape(train_set.as_ref(), args.image_size)?;
+    let spec = ModelSpec { input, classes: train_set.classes().len(), seed: config.seed };
+    let mut model = build_model(&args.model, &backend, &spec)?;
+    eprintln!(
+        "training {} on {} ({} samples{}) with {} on {}",
+        model.describe(),
+        train_set.name(),
+        train_set.len(),
+        test_set.as_ref().map(|t| format!(", test {}", t.len())).unwrap_or_default(),
+        loss,
+        backend.name()
+    );
+
+    let data = TrainData { train: train_set, validation: None, test: test_set };
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps, {per_sec}, eta {eta} {msg}")
+            .context("progress bar template")?
+            .progress_chars("=> "),
+    );
+    let mut observe = |event: Event<'_>| match event {
+        Event::Started { epochs, steps_per_epoch } => {
+            bar.set_length((epochs * steps_per_epoch) as u64);
+            bar.set_prefix("epoch 1");
+        }
+        Event::Step { epoch, step, loss } => {
+            bar.set_position(step);
+            bar.set_prefix(format!("epoch {}", epoch + 1));
+            if step % 10 == 0 {
+                bar.set_message(format!("loss {loss:.4}"));
+            }
+        }
+        Event::Epoch(e) => {
+            bar.suspend(|| {
+                let val = e
+                    .validation
+                    .as_ref()
+                    .map(|v| format!(", validation {:.2}%", 100.0 * v.accuracy))
+                    .unwrap_or_default();
+                eprintln!(
+                    "epoch {}: loss {:.4}, train {:.2}%{val}, lr {:.1e}, {:.0} images/s",
+                    e.epoch + 1,
+                    e.train.loss,
+                    100.0 * e.train.accuracy,
+                    e.learning_rate,
+                    e.images_per_second
+                );
+            });
+        }
+    };
+    let report = train(&backend, model.as_mut(), &loss, &data, &config, &mut observe)?;
+    bar.finish_and_clear();
+    if let Some(path) = &args.save {
+        model.params().save(&backend, path).with_context(|| format!("saving the weights to {}", path.display()))?;
+    }
+    let out = Report {
+        dataset: args.dataset.clone(),
+        model: model.describe(),
+        loss: loss.to_string(),
+        backend: backend.name(),
+        config,
+        fitness: report.fitness(),
+        report,
+        saved: args.save.clone(),
+    };
+    emit(json, &out, render)
+}
+
+/// The settings: the file's (or the defaults), the loss's own weight decay, then the options.
+fn settings(args: &TrainArgs) -> Result<TrainConfig> {
+    let mut c = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a valid training configuration", path.display()))?
+        }
+        None => TrainConfig::default(),
+    };
+    if let Some(decay) = builtin(&args.loss).and_then(|b| b.weight_decay) {
+        c.optimizer = c.optimizer.with_weight_decay(decay as f32);
+    }
+    macro_rules! set {
+        ($($field:ident = $value:expr),* $(,)?) => { $(if let Some(v) = $value { c.$field = v; })* };
+    }
+    set!(
+        epochs = args.epochs,
+        batch_size = args.batch_size,
+        learning_rate = args.lr,
+        optimizer = args.optimizer.clone(),
+        schedule = args.schedule.clone(),
+        augment = args.augment.clone(),
+        validation_fraction = args.validation_fraction,
+        seed = args.seed,
+        early_stopping = args.early_stopping.map(Some),
+        max_steps = args.max_steps.map(Some),
+        max_seconds = args.max_seconds.map(Some),
+        workers = args.workers.map(Some),
+    );
+    if let Some(decay) = args.weight_decay {
+        c.optimizer = c.optimizer.with_weight_decay(decay);
+    }
+    if c.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    if !(0.0..1.0).contains(&c.validation_fraction) {
+        bail!("--validation-fraction must be in [0, 1), not {}", c.validation_fraction);
+    }
+    if !(c.learning_rate > 0.0 && c.learning_rate.is_finite()) {
+        bail!("--lr must be a positive number, not {}", c.learning_rate);
+    }
+    Ok(c)
+}
+
+/// `224`, `32x32` or `240x320`.
+fn parse_size(text: &str) -> Result<[usize; 2], String> {
+    let number = |s: &str| s.trim().parse::<usize>().ok().filter(|&n| n > 0);
+    let size = match text.split_once(['x', 'X']) {
+        Some((h, w)) => number(h).zip(number(w)).map(|(h, w)| [h, w]),
+        None => number(text).map(|n| [n, n]),
+    };
+    size.ok_or_else(|| {
+        format!("`{text}` is not an image size: write HEIGHTxWIDTH, e.g. 32x32, or one number for a square")
+    })
+}
+
+/// The model's input: the dataset's channels at `--image-size`, else at the size all its
+/// images have, else (an image folder, whose images may differ) at its first image's size.
+fn input_shape(dataset: &dyn Dataset, size: Option<[usize; 2]>) -> Result<[usize; 3]> {
+    if let Some((h, w, c)) = dataset.image_shape() {
+        return Ok([usize::from(c), size.map_or(h as usize, |s| s[0]), size.map_or(w as usize, |s| s[1])]);
+    }
+    let first = dataset.sample(0)?.image;
+    let [height, width] = size.unwrap_or_else(|| {
+        let (h, w) = (first.height() as usize, first.width() as usize);
+        eprintln!(
+            "note: {} does not fix one image size; training at {h}x{w}, its first image's (choose with --image-size)",
+            dataset.name()
+        );
+        [h, w]
+    });
+    Ok([usize::from(first.channels()), height, width])
+}
+
+/// The split to test on: `test`, else `val`, else none.
+fn test_split(dataset: &str, dirs: &DataDir) -> Result<Option<Arc<dyn Dataset>>> {
+    let candidates = match info(dataset) {
+        Some(info) => [Split::Test, Split::Val].into_iter().filter(|s| info.splits.contains(s)).collect(),
+        None => vec![Split::Test, Split::Val],
+    };
+    for split in candidates {
+        match open(dataset, split, dirs) {
+            Ok(set) => return Ok(Some(set)),
+            Err(e) if info(dataset).is_some() => return Err(e.into()),
+            Err(_) => continue,
+        }
+    }
+    eprintln!("note: {dataset} has no test or val split; reporting validation accuracy only");
+    Ok(None)
+}
+
+fn render(r: &Report) -> String {
+    let mut s = String::new();
+    let report = &r.report;
+    let _ = writeln!(s, "{} / {} / {} / {}", r.dataset, r.model, r.loss, r.backend);
+    let status = match &report.status {
+        Status::Completed => "completed".to_owned(),
+        Status::Diverged { epoch, step, loss } => format!("diverged at epoch {}, step {step} (loss {loss})", epoch + 1),
+        Status::EarlyStopped { epoch } => format!("stopped early after epoch {}", epoch + 1),
+        Status::OutOfBudget { reason } => format!("stopped by the budget ({reason})"),
+    };
+    let _ = writeln!(s, "status:     {status}, {} steps in {:.1}s", report.steps, report.seconds);
+    if let Some((epoch, m)) = &report.best_validation {
+        let _ = writeln!(s, "validation: {:.2}% top-1 (best, epoch {})", 100.0 * m.accuracy, epoch + 1);
+    }
+    if let Some(m) = &report.test {
+        let top5 = m.top5.map(|t| format!(", {:.2}% top-5", 100.0 * t)).unwrap_or_default();
+        let iou = m.mean_iou.map(|t| format!(", mIoU {:.2}%", 100.0 * t)).unwrap_or_default();
+        let _ = writeln!(s, "test:       {:.2}% top-1{top5}{iou} on {} samples", 100.0 * m.accuracy, m.samples);
+    }
+    let _ = writeln!(s, "fitness:    {:.4}", r.fitness);
+    if let Some(path) = &r.saved {
+        let _ = writeln!(s, "weights:    {}", path.display());
+    }
+    s
+}

@@ -1,0 +1,165 @@
+//! `lossgp train` and `lossgp list` end to end, on the real Fashion-MNIST (Debian's
+//! `dataset-fashion-mnist`, installed by `scripts/setup`) and on image folders made here.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn lossgp(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lossgp"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .output()
+        .expect("the lossgp binary runs")
+}
+
+fn json(data_dir: &Path, args: &[&str]) -> Value {
+    let out = lossgp(data_dir, args);
+    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+fn failure(data_dir: &Path, args: &[&str]) -> String {
+    let out = lossgp(data_dir, args);
+    assert!(!out.status.success(), "{args:?} should fail");
+    String::from_utf8(out.stderr).expect("utf-8")
+}
+
+/// A grey 8-bit PNG of noise around `level`.
+fn png(side: u32, level: u8, seed: u32) -> Vec<u8> {
+    let pixels: Vec<u8> = (0..side * side)
+        .map(|i| {
+            level.saturating_add((i.wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(40_503)) >> 27) as u8)
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, side, side);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().expect("a header");
+    writer.write_image_data(&pixels).expect("data");
+    writer.finish().expect("end");
+    out
+}
+
+/// `root/{train,test}/{dark,bright}/*.png`: two classes any network separates.
+fn two_class_folder(root: &Path) {
+    for (split, count) in [("train", 24), ("test", 8)] {
+        for (class, level) in [("dark", 20u8), ("bright", 200u8)] {
+            let dir = root.join(split).join(class);
+            std::fs::create_dir_all(&dir).expect("a class folder");
+            for i in 0..count {
+                std::fs::write(dir.join(format!("{i}.png")), png(8, level, i)).expect("an image");
+            }
+        }
+    }
+}
+
+#[test]
+fn list_shows_the_backends_and_models_of_this_build() {
+    let dir = tempfile::TempDir::new().expect("a temporary directory");
+    let backends = json(dir.path(), &["list", "backends", "--json"]);
+    let flex =
+        backends.as_array().expect("an array").iter().find(|b| b["name"] == "flex").expect("flex is compiled in");
+    assert_eq!(flex["available"], true);
+    let models = json(dir.path(), &["list", "models", "--json"]);
+    assert!(models.as_array().expect("an array").iter().any(|m| m["name"] == "small-cnn"));
+}
+
+#[test]
+fn a_small_cnn_learns_fashion_mnist_with_ngl() {
+    let dir = tempfile::TempDir::new().expect("a temporary directory");
+    let weights = dir.path().join("ngl.safetensors");
+    let weights_arg = weights.to_str().expect("utf-8 path");
+    // 80 steps of 128 images (a sixth of an epoch) suffice to be far above chance.
+    let r = json(
+        dir.path(),
+        &["train", "--dataset", "fashion-mnist", "--loss", "ngl", "--max-steps", "80", "--save", weights_arg, "--json"],
+    );
+    assert_eq!(r["status"]["kind"], "out-of-budget", "{r}");
+    assert_eq!(r["steps"], 80);
+    assert_eq!(r["test"]["samples"], 10_000);
+    let test = r["test"]["accuracy"].as_f64().expect("a test accuracy");
+    assert!(test > 0.7, "test accuracy {test} after 80 steps");
+    assert_eq!(r["fitness"], r["best_validation"][1]["accuracy"]);
+    assert_eq!(r["config"]["batch_size"], 128);
+    let header = std::fs::read(&weights).expect("the weights were saved");
+    assert!(String::from_utf8_lossy(&header[..header.len().min(4096)]).contains("conv1.weight"));
+}
+
+#[test]
+fn an_image_folder_trains_with_an_expression_and_the_same_seed_gives_the_same_run() {
+    let dir = tempfile::TempDir::new().expect("a temporary directory");
+    let root = dir.path().join("shades");
+    two_class_folder(&root);
+    let args = [
+        "train",
+        "--dataset",
+        root.to_str().expect("utf-8 path"),
+        "--loss",
+        "sample-mean: -sum(y * log(p))",
+        "--epochs",
+        "6",
+        "--batch-size",
+        "8",
+        "--lr",
+        "3e-3",
+        "--validation-fraction",
+        "0.25",
+        "--seed",
+        "5",
+        "--json",
+    ];
+    let first = json(dir.path(), &args);
+    assert_eq!(first["status"]["kind"], "completed", "{first}");
+    assert_eq!(first["epochs"].as_array().expect("epochs").len(), 6);
+    assert_eq!(first["test"]["samples"], 16);
+    assert!(first["test"]["accuracy"].as_f64().expect("accuracy") >= 0.9, "{}", first["test"]);
+    let second = json(dir.path(), &args);
+    assert_eq!(first["test"], second["test"], "a seed fixes the whole run");
+    assert_eq!(first["best_validation"], second["best_validation"]);
+}
+
+#[test]
+fn a_diverging_loss_ends_the_run_with_a_result_not_an_error() {
+    let dir = tempfile::TempDir::new().expect("a temporary directory");
+    let root = dir.path().join("shades");
+    two_class_folder(&root);
+    // Each element is finite (exp is protected), but their mean overflows f32.
+    let r = json(
+        dir.path(),
+        &["train", "--dataset", root.to_str().expect("utf-8 path"), "--loss", "exp(1000*p)", "--epochs", "2", "--json"],
+    );
+    assert_eq!(r["status"]["kind"], "diverged", "{r}");
+    assert_eq!(r["status"]["step"], 0);
+    assert_eq!(r["fitness"], 0.0);
+    assert!(r["test"].is_null());
+}
+
+#[test]
+fn bad_settings_get_clear_errors() {
+    let dir = tempfile::TempDir::new().expect("a temporary directory");
+    let root = dir.path().join("shades");
+    two_class_folder(&root);
+    let folder = root.to_str().expect("utf-8 path");
+    let cases: [(&[&str], &str); 7] = [
+        (&["--loss", "exp(p"], "--loss `exp(p`"),
+        (&["--loss", "ngll"], "ngl"),
+        (&["--model", "resnet-9000"], "small-cnn"),
+        (&["--backend", "flux"], "flex"),
+        (&["--schedule", "warmup"], "step:EVERY:GAMMA"),
+        (&["--optimizer", "sgd:2"], "sgd[:MOMENTUM]"),
+        (&["--image-size", "0x4"], "HEIGHTxWIDTH"),
+    ];
+    for (extra, expected) in cases {
+        let mut args = vec!["train", "--dataset", folder];
+        args.extend_from_slice(extra);
+        let err = failure(dir.path(), &args);
+        assert!(err.contains(expected), "{extra:?}: {err}");
+        assert!(!err.contains("panicked"), "{extra:?}: {err}");
+    }
+    let err = failure(dir.path(), &["train", "--dataset", "cifar10"]);
+    assert!(err.contains("lossgp data fetch cifar10"), "{err}");
+}

@@ -1,0 +1,396 @@
+//! The tensor backend: what losses, the model zoo and the trainer are written against.
+//!
+//! A [`Backend`] is a handle on a device of some deep-learning framework (burn, candle, ...).
+//! Its tensors are `f32`, of any rank, and track gradients where [`Backend::param`] asked for
+//! it. The trait is deliberately small and honest: every method maps to one kernel (or a short,
+//! fixed sequence of kernels) of the framework underneath, never to a loop over elements on the
+//! host. What can be composed from these methods is composed once, here in the core: the
+//! protected operators of the loss language ([`tensor_ops`]), the losses ([`TensorLoss`]),
+//! the optimisers and the layers of the model zoo, so that every backend computes exactly the
+//! same thing.
+//!
+//! The methods were checked against both frameworks lossgp implements them on: burn 0.22
+//! (`Tensor` methods and `burn::tensor::module` functions) and candle-core (`Tensor` methods,
+//! `candle_nn::ops`). Shapes are checked before a framework sees them, so a mistake is a
+//! [`BackendError`] naming the operation and the shapes, never a panic inside the framework.
+//!
+//! Backends are generic (`B: Backend`, no cost per operation) for code that knows its backend,
+//! and erased ([`DynBackend`]) for code that picks one by name at run time: the command line,
+//! the search, plugins.
+
+pub mod conformance;
+mod dynamic;
+mod loss;
+mod params;
+mod registry;
+pub mod tensor_ops;
+
+use std::fmt;
+
+pub use dynamic::{DynBackend, DynGradients, DynTensor, ErasedBackend};
+pub use loss::{TensorLoss, TensorTargets};
+pub use params::{ParamId, ParamKind, Params, StoreError};
+pub use registry::{Availability, BackendEntry, backends, open_backend};
+
+/// Re-exported so that backend crates register with the same `inventory` as the core.
+pub use inventory;
+
+/// Why a backend operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// Operands whose shapes do not fit the operation.
+    #[error("{op}: {detail}")]
+    Shape {
+        /// The operation.
+        op: &'static str,
+        /// The shapes involved and what is wrong with them.
+        detail: String,
+    },
+    /// An operation or rank the backend does not support.
+    #[error("{backend} does not support {what}")]
+    Unsupported {
+        /// The backend.
+        backend: String,
+        /// What it lacks.
+        what: String,
+    },
+    /// A tensor of another backend (possible only through [`DynBackend`]).
+    #[error("a tensor of another backend was passed to {0}")]
+    ForeignTensor(String),
+    /// The device or framework failed (out of memory, a driver error, ...).
+    #[error("{0}")]
+    Device(String),
+}
+
+impl BackendError {
+    /// A shape error for `op`.
+    pub fn shape(op: &'static str, detail: impl Into<String>) -> BackendError {
+        BackendError::Shape { op, detail: detail.into() }
+    }
+}
+
+/// Results of backend operations.
+pub type BResult<T> = Result<T, BackendError>;
+
+/// An element-wise operation on one tensor. These are the raw functions; the protected forms
+/// of the loss language are composed from them in [`tensor_ops`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnaryOp {
+    /// `-x`
+    Neg,
+    /// `e^x`
+    Exp,
+    /// Natural logarithm (unprotected).
+    Log,
+    /// Square root (unprotected).
+    Sqrt,
+    /// `|x|`
+    Abs,
+    /// `sin x`
+    Sin,
+    /// `cos x`
+    Cos,
+    /// `tanh x`
+    Tanh,
+    /// `1 / (1 + e^-x)`
+    Sigmoid,
+    /// `max(x, 0)`
+    Relu,
+    /// `1 / x` (unprotected).
+    Recip,
+}
+
+/// An element-wise operation on two tensors, broadcasting dimensions of size 1 (both operands
+/// must have the same rank).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    /// `a + b`
+    Add,
+    /// `a - b`
+    Sub,
+    /// `a * b`
+    Mul,
+    /// `a / b` (unprotected).
+    Div,
+    /// `max(a, b)`
+    Max,
+    /// `min(a, b)`
+    Min,
+}
+
+/// A reduction along one dimension, which is kept with size 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReduceOp {
+    /// The sum.
+    Sum,
+    /// The mean.
+    Mean,
+    /// The maximum.
+    Max,
+}
+
+/// Which pooling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Pool {
+    /// The maximum of each window.
+    Max,
+    /// The mean of each window, padding counted as zeros (PyTorch's default,
+    /// `count_include_pad=True`).
+    Avg,
+}
+
+/// The geometry of a 2-d convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Conv2d {
+    /// Step between windows, (height, width).
+    pub stride: [usize; 2],
+    /// Zeros added on each side, (height, width).
+    pub padding: [usize; 2],
+    /// Spacing between kernel elements, (height, width).
+    pub dilation: [usize; 2],
+    /// Channel groups (1 for an ordinary convolution, the channel count for a depthwise one).
+    pub groups: usize,
+}
+
+impl Default for Conv2d {
+    fn default() -> Self {
+        Conv2d { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 }
+    }
+}
+
+/// What [`Backend::batch_norm`] computes.
+#[derive(Clone, Copy, Debug)]
+pub enum BatchNormMode<'a, T> {
+    /// Normalise with the statistics of the batch itself, and return them.
+    Train,
+    /// Normalise with given statistics (running mean and variance).
+    Eval {
+        /// Mean per channel, `[channels]`.
+        mean: &'a T,
+        /// Variance per channel, `[channels]`.
+        variance: &'a T,
+    },
+}
+
+/// The result of [`Backend::batch_norm`].
+#[derive(Clone, Debug)]
+pub struct BatchNormOutput<T> {
+    /// The normalised, scaled and shifted input.
+    pub output: T,
+    /// In training mode, the batch mean and biased variance per channel, without gradient.
+    pub statistics: Option<(T, T)>,
+}
+
+/// A tensor framework on one device. See the [module documentation](self).
+///
+/// Tensors are `f32`, row-major when read back. Element-wise binary operations broadcast
+/// dimensions of size 1 between operands of equal rank. Reductions keep the reduced dimension.
+pub trait Backend: Clone + Send + Sync + 'static {
+    /// A tensor on this backend.
+    type Tensor: Clone + Send + Sync + fmt::Debug + 'static;
+    /// The gradients [`backward`](Self::backward) computes.
+    type Gradients: Send + 'static;
+
+    /// A short description: framework, device kind and index (`burn-flex cpu`).
+    fn name(&self) -> String;
+
+    /// Seeds the backend's random number generator (dropout masks).
+    fn seed(&self, seed: u64);
+
+    /// A tensor holding `data` (row-major) with the given shape.
+    fn tensor(&self, data: &[f32], shape: &[usize]) -> BResult<Self::Tensor>;
+
+    /// A tensor of the given shape filled with `value`.
+    fn full(&self, shape: &[usize], value: f32) -> BResult<Self::Tensor>;
+
+    /// The values of a tensor, row-major.
+    fn to_vec(&self, x: &Self::Tensor) -> BResult<Vec<f32>>;
+
+    /// The shape of a tensor.
+    fn shape(&self, x: &Self::Tensor) -> Vec<usize>;
+
+    /// `x` as a leaf whose gradient [`backward`](Self::backward) keeps: a trainable parameter.
+    fn param(&self, x: Self::Tensor) -> Self::Tensor;
+
+    /// `x` cut off from the graph: no gradient flows through the result.
+    fn detach(&self, x: &Self::Tensor) -> Self::Tensor;
+
+    /// Back-propagates from a tensor of one element.
+    fn backward(&self, loss: &Self::Tensor) -> BResult<Self::Gradients>;
+
+    /// The gradient of a parameter, if it received one (without gradient itself).
+    fn grad(&self, grads: &Self::Gradients, param: &Self::Tensor) -> Option<Self::Tensor>;
+
+    /// An element-wise function.
+    fn unary(&self, op: UnaryOp, x: &Self::Tensor) -> BResult<Self::Tensor>;
+
+    /// An element-wise function of two tensors, broadcasting.
+    fn binary(&self, op: BinaryOp, a: &Self::Tensor, b: &Self::Tensor) -> BResult<Self::Tensor>;
+
+    /// `x * scale + shift` with scalars.
+    fn affine(&self, x: &Self::Tensor, scale: f32, shift: f32) -> BResult<Self::Tensor>;
+
+    /// `x` limited to `[min, max]` (either may be infinite); the gradient is 0 where clamped.
+    fn clamp(&self, x: &Self::Tensor, min: f32, max: f32) -> BResult<Self::Tensor>;
+
+    /// 1 where `x >= threshold`, 0 elsewhere; no gradient flows through it.
+    fn mask_ge(&self, x: &Self::Tensor, threshold: f32) -> BResult<Self::Tensor>;
+
+    /// A reduction along `dim`, keeping it with size 1.
+    fn reduce(&self, op: ReduceOp, x: &Self::Tensor, dim: usize) -> BResult<Self::Tensor>;
+
+    /// The softmax along `dim`.
+    fn softmax(&self, x: &Self::Tensor, dim: usize) -> BResult<Self::Tensor>;
+
+    /// The log-softmax along `dim`.
+    fn log_softmax(&self, x: &Self::Tensor, dim: usize) -> BResult<Self::Tensor>;
+
+    /// The same elements in another shape.
+    fn reshape(&self, x: &Self::Tensor, shape: &[usize]) -> BResult<Self::Tensor>;
+
+    /// The dimensions in another order: dimension `i` of the result is dimension `axes[i]`.
+    fn permute(&self, x: &Self::Tensor, axes: &[usize]) -> BResult<Self::Tensor>;
+
+    /// `len` elements along `dim`, from `start`.
+    fn narrow(&self, x: &Self::Tensor, dim: usize, start: usize, len: usize) -> BResult<Self::Tensor>;
+
+    /// Tensors joined along `dim`.
+    fn cat(&self, xs: &[Self::Tensor], dim: usize) -> BResult<Self::Tensor>;
+
+    /// Matrix product over the last two dimensions, batched over the others.
+    fn matmul(&self, a: &Self::Tensor, b: &Self::Tensor) -> BResult<Self::Tensor>;
+
+    /// 2-d convolution of `[n, c_in, h, w]` with `[c_out, c_in / groups, kh, kw]`, plus an
+    /// optional bias `[c_out]`.
+    fn conv2d(
+        &self,
+        x: &Self::Tensor,
+        weight: &Self::Tensor,
+        bias: Option<&Self::Tensor>,
+        options: &Conv2d,
+    ) -> BResult<Self::Tensor>;
+
+    /// 2-d pooling of `[n, c, h, w]` with the given window, stride and padding.
+    fn pool2d(
+        &self,
+        pool: Pool,
+        x: &Self::Tensor,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> BResult<Self::Tensor>;
+
+    /// Average pooling of `[n, c, h, w]` to exactly `size` (PyTorch's adaptive windows).
+    fn adaptive_avg_pool2d(&self, x: &Self::Tensor, size: [usize; 2]) -> BResult<Self::Tensor>;
+
+    /// Batch normalisation of `[n, c, ...]` with scale `gamma` and shift `beta` (`[c]`).
+    fn batch_norm(
+        &self,
+        x: &Self::Tensor,
+        gamma: &Self::Tensor,
+        beta: &Self::Tensor,
+        mode: BatchNormMode<'_, Self::Tensor>,
+        epsilon: f32,
+    ) -> BResult<BatchNormOutput<Self::Tensor>>;
+
+    /// Zeroes each element with probability `p` and scales the rest by `1 / (1 - p)`.
+    fn dropout(&self, x: &Self::Tensor, p: f32) -> BResult<Self::Tensor>;
+
+    /// Bilinear resizing of `[n, c, h, w]` to `size` (half-pixel centres, no corner alignment).
+    fn upsample_bilinear(&self, x: &Self::Tensor, size: [usize; 2]) -> BResult<Self::Tensor>;
+}
+
+/// Checks shared by backend implementations, so that every backend refuses the same inputs
+/// with the same messages.
+pub mod checks {
+    use super::{BResult, BackendError, Conv2d};
+
+    /// The shape of `a op b` under broadcasting, or the error.
+    pub fn broadcast(op: &'static str, a: &[usize], b: &[usize]) -> BResult<Vec<usize>> {
+        if a.len() != b.len() {
+            return Err(BackendError::shape(
+                op,
+                format!("operands of rank {} {a:?} and {} {b:?} differ in rank", a.len(), b.len()),
+            ));
+        }
+        a.iter()
+            .zip(b)
+            .map(|(&x, &y)| match (x, y) {
+                (x, y) if x == y => Ok(x),
+                (1, y) => Ok(y),
+                (x, 1) => Ok(x),
+                _ => Err(BackendError::shape(op, format!("shapes {a:?} and {b:?} do not broadcast"))),
+            })
+            .collect()
+    }
+
+    /// `dim` must be a dimension of a tensor of rank `rank`.
+    pub fn dim(op: &'static str, shape: &[usize], dim: usize) -> BResult<()> {
+        if dim < shape.len() {
+            Ok(())
+        } else {
+            Err(BackendError::shape(op, format!("dimension {dim} of a tensor of shape {shape:?}")))
+        }
+    }
+
+    /// The elements must fit the new shape.
+    pub fn reshape(from: &[usize], to: &[usize]) -> BResult<()> {
+        if from.iter().product::<usize>() == to.iter().product::<usize>() {
+            Ok(())
+        } else {
+            Err(BackendError::shape(
+                "reshape",
+                format!(
+                    "{from:?} has {} elements, {to:?} needs {}",
+                    from.iter().product::<usize>(),
+                    to.iter().product::<usize>()
+                ),
+            ))
+        }
+    }
+
+    /// The result shape of a convolution, or the error.
+    pub fn conv2d(x: &[usize], w: &[usize], bias: Option<&[usize]>, o: &Conv2d) -> BResult<[usize; 4]> {
+        let err = |detail: String| Err(BackendError::shape("conv2d", detail));
+        let (&[n, c, h, wd], &[co, ci, kh, kw]) = (x, w) else {
+            return err(format!("input {x:?} and weight {w:?} must both have rank 4"));
+        };
+        if o.groups == 0 || c % o.groups != 0 || co % o.groups != 0 || ci * o.groups != c {
+            return err(format!("input {x:?} and weight {w:?} do not fit {} groups", o.groups));
+        }
+        if let Some(b) = bias.filter(|b| *b != [co]) {
+            return err(format!("bias {b:?} must be [{co}]"));
+        }
+        let out = |size: usize, k: usize, i: usize| {
+            let span = o.dilation[i] * (k - 1) + 1;
+            (size + 2 * o.padding[i]).checked_sub(span).map(|s| s / o.stride[i].max(1) + 1)
+        };
+        match (out(h, kh, 0), out(wd, kw, 1)) {
+            (Some(oh), Some(ow)) if o.stride.iter().all(|&s| s > 0) && kh > 0 && kw > 0 => Ok([n, co, oh, ow]),
+            _ => err(format!(
+                "kernel {kh}x{kw} (dilation {:?}, padding {:?}) does not fit input {h}x{wd}",
+                o.dilation, o.padding
+            )),
+        }
+    }
+
+    /// Pooling windows must fit the padded input.
+    pub fn pool2d(x: &[usize], kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> BResult<()> {
+        let &[_, _, h, w] = x else {
+            return Err(BackendError::shape("pool2d", format!("input {x:?} must have rank 4")));
+        };
+        let fits = kernel.iter().zip(&stride).all(|(&k, &s)| k > 0 && s > 0)
+            && h + 2 * padding[0] >= kernel[0]
+            && w + 2 * padding[1] >= kernel[1]
+            && padding[0] * 2 <= kernel[0]
+            && padding[1] * 2 <= kernel[1];
+        if fits {
+            Ok(())
+        } else {
+            Err(BackendError::shape(
+                "pool2d",
+                format!("window {kernel:?} (stride {stride:?}, padding {padding:?}) does not fit input {h}x{w}"),
+            ))
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Named parameters and buffers of a model, saved and loaded as safetensors files, which
+//! PyTorch (`safetensors.torch.load_file`) reads as they are.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use super::{Backend, BackendError};
+
+/// The index of a parameter in its [`Params`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ParamId(usize);
+
+/// Whether the optimiser trains a tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ParamKind {
+    /// A weight: it receives gradients and the optimiser updates it.
+    Trainable,
+    /// State the model updates itself, such as batch norm's running statistics.
+    Buffer,
+}
+
+struct Entry<T> {
+    name: String,
+    kind: ParamKind,
+    shape: Vec<usize>,
+    tensor: T,
+}
+
+/// A model's tensors by name, in the order they were added.
+pub struct Params<B: Backend> {
+    entries: Vec<Entry<B::Tensor>>,
+}
+
+/// Why saving or loading parameters failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The file is not a safetensors file of `f32` tensors.
+    #[error("{}: {message}", path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file lacks a tensor the model has.
+    #[error("{}: has no tensor `{name}`, which the model needs", path.display())]
+    Missing {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name.
+        name: String,
+    },
+    /// A tensor of the file has another shape than the model's.
+    #[error("{}: tensor `{name}` has shape {found:?}, the model's has {expected:?}", path.display())]
+    Shape {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name.
+        name: String,
+        /// The model's shape.
+        expected: Vec<usize>,
+        /// The file's.
+        found: Vec<usize>,
+    },
+    /// The backend failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+impl<B: Backend> Default for Params<B> {
+    fn default() -> Self {
+        Params { entries: Vec::new() }
+    }
+}
+
+impl<B: Backend> Params<B> {
+    /// No parameters.
+    pub fn new() -> Params<B> {
+        Params::default()
+    }
+
+    /// Adds a tensor; a trainable one becomes a gradient-tracking leaf.
+    pub fn add(&mut self, b: &B, name: impl Into<String>, tensor: B::Tensor, kind: ParamKind) -> ParamId {
+        let shape = b.shape(&tensor);
+        let tensor = match kind {
+            ParamKind::Trainable => b.param(tensor),
+            ParamKind::Buffer => b.detach(&tensor),
+        };
+        self.entries.push(Entry { name: name.into(), kind, shape, tensor });
+        ParamId(self.entries.len() - 1)
+    }
+
+    /// The tensor of a parameter.
+    pub fn get(&self, id: ParamId) -> &B::Tensor {
+        &self.entries[id.0].tensor
+    }
+
+    /// Replaces a parameter's tensor (an optimiser step, a running-statistics update).
+    pub fn set(&mut self, b: &B, id: ParamId, tensor: B::Tensor) {
+        let entry = &mut self.entries[id.0];
+        entry.tensor = match entry.kind {
+            ParamKind::Trainable => b.param(tensor),
+            ParamKind::Buffer => b.detach(&tensor),
+        };
+    }
+
+    /// A parameter's name.
+    pub fn name(&self, id: ParamId) -> &str {
+        &self.entries[id.0].name
+    }
+
+    /// A parameter's kind.
+    pub fn kind(&self, id: ParamId) -> ParamKind {
+        self.entries[id.0].kind
+    }
+
+    /// A parameter's shape.
+    pub fn shape(&self, id: ParamId) -> &[usize] {
+        &self.entries[id.0].shape
+    }
+
+    /// Every parameter, in the order added.
+    pub fn ids(&self) -> impl Iterator<Item = ParamId> + '_ {
+        (0..self.entries.len()).map(ParamId)
+    }
+
+    /// The trainable parameters.
+    pub fn trainable(&self) -> impl Iterator<Item = ParamId> + '_ {
+        self.ids().filter(|&id| self.kind(id) == ParamKind::Trainable)
+    }
+
+    /// The number of trainable values.
+    pub fn count(&self) -> usize {
+        self.trainable().map(|id| self.shape(id).iter().product::<usize>()).sum()
+    }
+
+    /// Writes every tensor to a safetensors file, under its name.
+    pub fn save(&self, b: &B, path: &Path) -> Result<(), StoreError> {
+        let data: Vec<(String, Vec<u8>, Vec<usize>)> = self
+            .entries
+            .iter()
+            .map(|e| {
+                Ok((
+                    e.name.clone(),
+                    b.to_vec(&e.tensor)?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                    e.shape.clone(),
+                ))
+            })
+            .collect::<Result<_, BackendError>>()?;
+        let views: Vec<(String, TensorView<'_>)> = data
+            .iter()
+            .map(|(name, bytes, shape)| {
+                let view = TensorView::new(Dtype::F32, shape.clone(), bytes).map_err(|e| StoreError::Format {
+                    path: path.to_owned(),
+                    message: format!("tensor `{name}`: {e}"),
+                })?;
+                Ok((name.clone(), view))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let metadata = HashMap::from([("format".to_owned(), "pt".to_owned())]);
+        let bytes = safetensors::serialize(views, Some(metadata))
+            .map_err(|e| StoreError::Format { path: path.to_owned(), message: e.to_string() })?;
+        std::fs::write(path, bytes).map_err(|source| StoreError::Io { path: path.to_owned(), source })
+    }
+
+    /// Reads every tensor back from a safetensors file written by [`save`](Self::save) (or by
+    /// PyTorch with the same names and shapes).
+    pub fn load(&mut self, b: &B, path: &Path) -> Result<(), StoreError> {
+        let bytes = std::fs::read(path).map_err(|source| StoreError::Io { path: path.to_owned(), source })?;
+        let file = SafeTensors::deserialize(&bytes).map_err(|e| StoreError::Format {
+            path: path.to_owned(),
+            message: format!("not a safetensors file: {e}"),
+        })?;
+        let mut loaded = Vec::with_capacity(self.entries.len());
+        for entry in &self.entries {
+            let view = file
+                .tensor(&entry.name)
+                .map_err(|_| StoreError::Missing { path: path.to_owned(), name: entry.name.clone() })?;
+            if view.shape() != entry.shape {
+                return Err(StoreError::Shape {
+                    path: path.to_owned(),
+                    name: entry.name.clone(),
+                    expected: entry.shape.clone(),
+                    found: view.shape().to_vec(),
+                });
+            }
+            if view.dtype() != Dtype::F32 {
+                return Err(StoreError::Format {
+                    path: path.to_owned(),
+                    message: format!("tensor `{}` is {:?}, not F32", entry.name, view.dtype()),
+                });
+            }
+            let values: Vec<f32> =
+                view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            loaded.push(b.tensor(&values, &entry.shape)?);
+        }
+        for (i, tensor) in loaded.into_iter().enumerate() {
+            self.set(b, ParamId(i), tensor);
+        }
+        Ok(())
+    }
+}

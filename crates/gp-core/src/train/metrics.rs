@@ -1,0 +1,151 @@
+//! Evaluation metrics: top-1 and top-5 accuracy for classification, pixel accuracy and mean
+//! intersection over union for segmentation. They are counted on the host from logits.
+
+use serde::{Deserialize, Serialize};
+
+/// Metrics of a model on some data.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Samples evaluated.
+    pub samples: u64,
+    /// The mean loss (the training loss evaluated on this data).
+    pub loss: f64,
+    /// Fraction of samples (or, for segmentation, labelled pixels) whose highest logit is the
+    /// target.
+    pub accuracy: f64,
+    /// Fraction of samples whose target is among the five highest logits (classification).
+    pub top5: Option<f64>,
+    /// Mean intersection over union over the classes that occur (segmentation).
+    pub mean_iou: Option<f64>,
+}
+
+/// Counts towards [`Metrics`], batch by batch.
+#[derive(Clone, Debug)]
+pub struct Tally {
+    classes: usize,
+    samples: u64,
+    loss_sum: f64,
+    correct: u64,
+    top5: u64,
+    counted: u64,
+    /// `confusion[target * classes + predicted]`, for segmentation.
+    confusion: Option<Vec<u64>>,
+}
+
+impl Tally {
+    /// An empty tally for `classes` classes; `segmentation` keeps a confusion matrix.
+    pub fn new(classes: usize, segmentation: bool) -> Tally {
+        Tally {
+            classes,
+            samples: 0,
+            loss_sum: 0.0,
+            correct: 0,
+            top5: 0,
+            counted: 0,
+            confusion: segmentation.then(|| vec![0; classes * classes]),
+        }
+    }
+
+    /// Adds a classification batch: `logits` is `[n, classes]` row-major.
+    pub fn add_classes(&mut self, logits: &[f32], labels: &[u32], loss: f64) {
+        let c = self.classes;
+        for (row, &label) in logits.chunks(c).zip(labels) {
+            let target = row.get(label as usize).copied().unwrap_or(f32::NAN);
+            // Rank of the target: how many logits beat it (ties counted against it, and NaN
+            // logits never count as correct).
+            let better = row.iter().filter(|&&v| v > target || v.is_nan()).count() + usize::from(target.is_nan()) * c;
+            self.correct += u64::from(better == 0);
+            self.top5 += u64::from(better < 5);
+            self.counted += 1;
+        }
+        self.samples += labels.len() as u64;
+        self.loss_sum += loss * labels.len() as f64;
+    }
+
+    /// Adds a segmentation batch: `logits` is `[n, classes, h, w]`, `labels` `[n, h, w]` with
+    /// `ignore` for pixels that count for nothing.
+    pub fn add_masks(&mut self, logits: &[f32], labels: &[u8], plane: usize, ignore: u8, loss: f64) {
+        let c = self.classes;
+        let confusion = self.confusion.get_or_insert_with(|| vec![0; c * c]);
+        let samples = labels.len() / plane.max(1);
+        for (i, &label) in labels.iter().enumerate() {
+            if label == ignore || label as usize >= c {
+                continue;
+            }
+            let (sample, pixel) = (i / plane, i % plane);
+            let score = |k: usize| logits[(sample * c + k) * plane + pixel];
+            let predicted = (0..c).max_by(|&a, &b| score(a).total_cmp(&score(b))).unwrap_or(0);
+            confusion[label as usize * c + predicted] += 1;
+            self.correct += u64::from(predicted == label as usize);
+            self.counted += 1;
+        }
+        self.samples += samples as u64;
+        self.loss_sum += loss * samples as f64;
+    }
+
+    /// The metrics so far.
+    pub fn metrics(&self) -> Metrics {
+        let fraction = |n: u64| if self.counted > 0 { n as f64 / self.counted as f64 } else { 0.0 };
+        Metrics {
+            samples: self.samples,
+            loss: if self.samples > 0 { self.loss_sum / self.samples as f64 } else { f64::NAN },
+            accuracy: fraction(self.correct),
+            top5: self.confusion.is_none().then(|| fraction(self.top5)),
+            mean_iou: self.confusion.as_deref().map(|m| mean_iou(m, self.classes)),
+        }
+    }
+}
+
+/// Mean intersection over union from a confusion matrix (`[target][predicted]`), averaged over
+/// the classes that occur as a target or a prediction.
+pub fn mean_iou(confusion: &[u64], classes: usize) -> f64 {
+    let ious: Vec<f64> = (0..classes)
+        .filter_map(|k| {
+            let tp = confusion[k * classes + k];
+            let row: u64 = confusion[k * classes..(k + 1) * classes].iter().sum();
+            let column: u64 = (0..classes).map(|t| confusion[t * classes + k]).sum();
+            let union = row + column - tp;
+            (union > 0).then(|| tp as f64 / union as f64)
+        })
+        .collect();
+    if ious.is_empty() { 0.0 } else { ious.iter().sum::<f64>() / ious.len() as f64 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top1_and_top5() {
+        let mut tally = Tally::new(6, false);
+        // Sample 0: target 2 is the highest. Sample 1: target 0 is the 5th highest. Sample 2:
+        // target 5 is the lowest.
+        let logits = [0.0, 1.0, 5.0, 2.0, 3.0, 4.0, 0.5, 5.0, 4.0, 3.0, 2.0, 0.1, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0];
+        tally.add_classes(&logits, &[2, 0, 5], 0.5);
+        let m = tally.metrics();
+        assert!((m.accuracy - 1.0 / 3.0).abs() < 1e-12);
+        assert!((m.top5.unwrap() - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!((m.samples, m.loss), (3, 0.5));
+        // A NaN logit never counts as right.
+        let mut nan = Tally::new(2, false);
+        nan.add_classes(&[f32::NAN, 0.0], &[0], 1.0);
+        assert_eq!(nan.metrics().accuracy, 0.0);
+    }
+
+    #[test]
+    fn mean_iou_of_hand_computed_cases() {
+        // Two classes. Targets 0 0 1 1, predictions 0 1 1 1: class 0 IoU 1/2, class 1 IoU 2/3.
+        let mut tally = Tally::new(2, true);
+        let logits = [1.0, 0.0, 0.0, 0.0, /* class 1 scores: */ 0.0, 1.0, 1.0, 1.0];
+        tally.add_masks(&logits, &[0, 0, 1, 1], 4, 255, 0.0);
+        let m = tally.metrics();
+        assert!((m.mean_iou.unwrap() - (0.5 + 2.0 / 3.0) / 2.0).abs() < 1e-12);
+        assert!((m.accuracy - 0.75).abs() < 1e-12);
+        // Ignored pixels and classes that never occur do not count.
+        let confusion = [5, 0, 0, 0, 0, 0, 0, 0, 3];
+        assert!((mean_iou(&confusion, 3) - 1.0).abs() < 1e-12);
+        let mut ignoring = Tally::new(2, true);
+        ignoring.add_masks(&logits, &[0, 255, 255, 1], 4, 255, 0.0);
+        assert!((ignoring.metrics().mean_iou.unwrap() - 1.0).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,164 @@
+//! Optimisers, written once over [`Backend`] kernels, with PyTorch's update rules.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{BResult, Backend, BinaryOp, ParamId, Params, UnaryOp};
+
+/// Which optimiser, and its settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum OptimizerConfig {
+    /// Stochastic gradient descent, optionally with (Nesterov) momentum and L2 weight decay.
+    Sgd {
+        /// Momentum (0 for none).
+        #[serde(default)]
+        momentum: f32,
+        /// Nesterov's form of momentum.
+        #[serde(default)]
+        nesterov: bool,
+        /// L2 penalty added to the gradient.
+        #[serde(default)]
+        weight_decay: f32,
+    },
+    /// Adam (Kingma & Ba), with weight decay added to the gradient as an L2 penalty.
+    Adam {
+        /// Decay of the first moment.
+        #[serde(default = "beta1")]
+        beta1: f32,
+        /// Decay of the second moment.
+        #[serde(default = "beta2")]
+        beta2: f32,
+        /// Added to the denominator.
+        #[serde(default = "epsilon")]
+        epsilon: f32,
+        /// L2 penalty added to the gradient.
+        #[serde(default)]
+        weight_decay: f32,
+    },
+    /// AdamW (Loshchilov & Hutter): Adam with weight decay applied to the weights directly.
+    Adamw {
+        /// Decay of the first moment.
+        #[serde(default = "beta1")]
+        beta1: f32,
+        /// Decay of the second moment.
+        #[serde(default = "beta2")]
+        beta2: f32,
+        /// Added to the denominator.
+        #[serde(default = "epsilon")]
+        epsilon: f32,
+        /// Decoupled weight decay.
+        #[serde(default = "adamw_decay")]
+        weight_decay: f32,
+    },
+}
+
+fn beta1() -> f32 {
+    0.9
+}
+fn beta2() -> f32 {
+    0.999
+}
+fn epsilon() -> f32 {
+    1e-8
+}
+/// AdamW's default decoupled weight decay (PyTorch's).
+pub const ADAMW_DECAY: f32 = 0.01;
+
+fn adamw_decay() -> f32 {
+    ADAMW_DECAY
+}
+
+impl Default for OptimizerConfig {
+    /// Adam with PyTorch's defaults: the paper trained with Adam.
+    fn default() -> Self {
+        OptimizerConfig::Adam { beta1: beta1(), beta2: beta2(), epsilon: epsilon(), weight_decay: 0.0 }
+    }
+}
+
+impl OptimizerConfig {
+    /// The same optimiser with its weight decay (L2 or decoupled) set to `decay`.
+    pub fn with_weight_decay(mut self, decay: f32) -> OptimizerConfig {
+        match &mut self {
+            OptimizerConfig::Sgd { weight_decay, .. }
+            | OptimizerConfig::Adam { weight_decay, .. }
+            | OptimizerConfig::Adamw { weight_decay, .. } => *weight_decay = decay,
+        }
+        self
+    }
+}
+
+/// Per-parameter state: the momentum buffer, or Adam's two moments.
+enum State<T> {
+    Momentum(T),
+    Moments(T, T),
+}
+
+/// An optimiser with its state.
+pub struct Optimizer<B: Backend> {
+    config: OptimizerConfig,
+    state: HashMap<ParamId, State<B::Tensor>>,
+    steps: u64,
+}
+
+impl<B: Backend> Optimizer<B> {
+    /// A fresh optimiser.
+    pub fn new(config: OptimizerConfig) -> Optimizer<B> {
+        Optimizer { config, state: HashMap::new(), steps: 0 }
+    }
+
+    /// Updates every trainable parameter that has a gradient, with learning rate `lr`.
+    pub fn step(&mut self, b: &B, params: &mut Params<B>, grads: &B::Gradients, lr: f32) -> BResult<()> {
+        self.steps += 1;
+        let ids: Vec<ParamId> = params.trainable().collect();
+        for id in ids {
+            let Some(grad) = b.grad(grads, params.get(id)) else { continue };
+            let weight = b.detach(params.get(id));
+            let updated = self.update(b, id, weight, grad, lr)?;
+            params.set(b, id, updated);
+        }
+        Ok(())
+    }
+
+    fn update(&mut self, b: &B, id: ParamId, w: B::Tensor, g: B::Tensor, lr: f32) -> BResult<B::Tensor> {
+        let add = |x: &B::Tensor, y: &B::Tensor| b.binary(BinaryOp::Add, x, y);
+        // a*x + c*y
+        let mix = |a: f32, x: &B::Tensor, c: f32, y: &B::Tensor| add(&b.affine(x, a, 0.0)?, &b.affine(y, c, 0.0)?);
+        match self.config {
+            OptimizerConfig::Sgd { momentum, nesterov, weight_decay } => {
+                let g = if weight_decay > 0.0 { mix(1.0, &g, weight_decay, &w)? } else { g };
+                let direction = if momentum > 0.0 {
+                    let velocity = match self.state.remove(&id) {
+                        Some(State::Momentum(v)) => mix(momentum, &v, 1.0, &g)?,
+                        _ => g.clone(),
+                    };
+                    let direction = if nesterov { mix(1.0, &g, momentum, &velocity)? } else { velocity.clone() };
+                    self.state.insert(id, State::Momentum(velocity));
+                    direction
+                } else {
+                    g
+                };
+                mix(1.0, &w, -lr, &direction)
+            }
+            OptimizerConfig::Adam { beta1, beta2, epsilon, weight_decay }
+            | OptimizerConfig::Adamw { beta1, beta2, epsilon, weight_decay } => {
+                let decoupled = matches!(self.config, OptimizerConfig::Adamw { .. });
+                let w = if decoupled && weight_decay > 0.0 { b.affine(&w, 1.0 - lr * weight_decay, 0.0)? } else { w };
+                let g = if !decoupled && weight_decay > 0.0 { mix(1.0, &g, weight_decay, &w)? } else { g };
+                let g2 = b.binary(BinaryOp::Mul, &g, &g)?;
+                let (m, v) = match self.state.remove(&id) {
+                    Some(State::Moments(m, v)) => (mix(beta1, &m, 1.0 - beta1, &g)?, mix(beta2, &v, 1.0 - beta2, &g2)?),
+                    _ => (b.affine(&g, 1.0 - beta1, 0.0)?, b.affine(&g2, 1.0 - beta2, 0.0)?),
+                };
+                let t = self.steps as i32;
+                let (correction1, correction2) = (1.0 - beta1.powi(t), 1.0 - beta2.powi(t));
+                let denominator =
+                    b.affine(&b.unary(UnaryOp::Sqrt, &b.affine(&v, 1.0 / correction2, 0.0)?)?, 1.0, epsilon)?;
+                let step = b.binary(BinaryOp::Div, &b.affine(&m, lr / correction1, 0.0)?, &denominator)?;
+                self.state.insert(id, State::Moments(m, v));
+                b.binary(BinaryOp::Sub, &w, &step)
+            }
+        }
+    }
+}
