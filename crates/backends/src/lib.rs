@@ -27,7 +27,7 @@ inventory::submit! {
     BackendEntry {
         name: "flex",
         description: "burn's pure-Rust CPU backend (multi-threaded, SIMD)",
-        probe: || Availability::Ready(format!("cpu, {} threads", rayon_threads())),
+        probe: || Availability::Ready(format!("cpu ({} cores)", cpu_cores())),
         open: || Ok(DynBackend::new(burn::BurnBackend::flex())),
     }
 }
@@ -37,14 +37,14 @@ inventory::submit! {
     BackendEntry {
         name: "ndarray",
         description: "burn's ndarray CPU backend",
-        probe: || Availability::Ready(format!("cpu, {} threads", rayon_threads())),
+        probe: || Availability::Ready(format!("cpu ({} cores)", cpu_cores())),
         open: || Ok(DynBackend::new(burn::BurnBackend::ndarray())),
     }
 }
 
-/// The threads a CPU backend's kernels use.
+/// The cores a CPU backend can use.
 #[cfg(any(feature = "flex", feature = "ndarray"))]
-fn rayon_threads() -> usize {
+fn cpu_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 

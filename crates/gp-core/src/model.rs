@@ -64,9 +64,10 @@ pub fn build_model(name: &str, b: &DynBackend, spec: &ModelSpec) -> BResult<DynM
         Some(entry) => (entry.build)(b, spec),
         None => {
             let names: Vec<&str> = all.iter().map(|e| e.name).collect();
-            Err(BackendError::Unsupported {
-                backend: "the model zoo".into(),
-                what: format!("a model named `{name}` (the models are: {})", names.join(", ")),
+            Err(BackendError::Unknown {
+                kind: "model",
+                name: name.to_owned(),
+                known: format!("{} (see `lossgp list models`)", names.join(", ")),
             })
         }
     }

@@ -199,3 +199,35 @@ pub fn flatten<B: Backend>(b: &B, x: &B::Tensor) -> BResult<B::Tensor> {
     let shape = b.shape(x);
     b.reshape(x, &[shape[0], shape[1..].iter().product()])
 }
+
+#[cfg(test)]
+mod tests {
+    use lossgp_backends::burn::BurnBackend;
+
+    use super::*;
+
+    #[test]
+    fn batch_norm_running_statistics_follow_pytorch() {
+        let b = BurnBackend::flex();
+        let mut params = Params::new();
+        let bn = BatchNorm::new(&b, &mut params, "bn", 2).unwrap();
+        // Channel 0 holds 1, 2, 3, 6 (mean 3, unbiased variance 14/3); channel 1 holds 0, 0, 0, 4.
+        let x = b.tensor(&[1.0, 0.0, 2.0, 0.0, 3.0, 0.0, 6.0, 4.0], &[4, 2, 1, 1]).unwrap();
+        let out = b.to_vec(&bn.forward(&b, &mut params, &x, true).unwrap()).unwrap();
+        let named = |params: &Params<BurnBackend>, name: &str| {
+            let id = params.ids().find(|&id| params.name(id) == name).unwrap();
+            b.to_vec(params.get(id)).unwrap()
+        };
+        let close = |got: Vec<f32>, want: [f32; 2]| {
+            assert!(got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-5), "{got:?} vs {want:?}")
+        };
+        close(named(&params, "bn.running_mean"), [0.1 * 3.0, 0.1 * 1.0]);
+        close(named(&params, "bn.running_var"), [0.9 + 0.1 * 14.0 / 3.0, 0.9 + 0.1 * 4.0]);
+        // The output is normalised with the biased batch variance (3.5 for channel 0).
+        assert!((out[0] - (1.0 - 3.0) / (3.5f32 + 1e-5).sqrt()).abs() < 1e-4, "{out:?}");
+        // Inference uses the running statistics and leaves them alone.
+        let eval = b.to_vec(&bn.forward(&b, &mut params, &x, false).unwrap()).unwrap();
+        assert!((eval[0] - (1.0 - 0.3) / (0.9f32 + 1.4 / 3.0 + 1e-5).sqrt()).abs() < 1e-4, "{eval:?}");
+        close(named(&params, "bn.running_mean"), [0.3, 0.1]);
+    }
+}

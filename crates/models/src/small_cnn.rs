@@ -1,5 +1,5 @@
 //! The small CNN ([`SmallCnn`]). The same network is written in plain burn and in PyTorch for the training benchmark
-//! (`crates/backends/benches/training.rs`, `scripts/bench_torch.py`).
+//! (`benches/training.rs`, `scripts/bench_torch.py`).
 
 use lossgp_core::backend::{BResult, Backend, BackendError, Conv2d, Params};
 use lossgp_core::model::{Model, ModelSpec};

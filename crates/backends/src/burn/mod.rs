@@ -92,7 +92,8 @@ impl Backend for BurnBackend {
     }
 
     fn param(&self, x: BurnTensor) -> BurnTensor {
-        map_rank!(x, |t| t.autodiff().require_grad())
+        // A fresh leaf: `require_grad` on a tensor computed from parameters would panic.
+        map_rank!(x, |t| t.inner().autodiff().require_grad())
     }
 
     fn detach(&self, x: &BurnTensor) -> BurnTensor {
@@ -108,7 +109,9 @@ impl Backend for BurnBackend {
             ));
         }
         if !loss.is_tracked() {
-            return Err(BackendError::Device("backward: the loss does not depend on any parameter".into()));
+            return Err(BackendError::Device(
+                "backward: the loss depends on no parameter (a loss must use the logits, through p or z)".into(),
+            ));
         }
         Ok(with_rank!(loss, |t| t.backward()))
     }

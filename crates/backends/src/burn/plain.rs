@@ -72,6 +72,12 @@ impl BurnLoss {
         ignore: u8,
     ) -> Result<Tensor<1>, BackendError> {
         let [batch, classes, height, width] = logits.dims();
+        if classes > usize::from(u8::MAX) {
+            return Err(BackendError::shape(
+                "loss",
+                format!("segmentation masks hold at most 255 classes, the logits have {classes}"),
+            ));
+        }
         if labels.dims() != [batch, height, width] {
             return Err(BackendError::shape(
                 "loss",

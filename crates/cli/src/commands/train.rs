@@ -106,6 +106,9 @@ struct Report {
 pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
     let loss = Loss::resolve(&args.loss).with_context(|| format!("--loss `{}`", args.loss))?;
     let config = settings(&args)?;
+    if let Some(path) = &args.save {
+        check_writable(path)?;
+    }
     let dirs = DataDir::resolve(data_dir)?;
     let train_set = open(&args.dataset, Split::Train, &dirs)?;
     let test_set = if args.no_test { None } else { test_split(&args.dataset, &dirs)? };
@@ -132,7 +135,7 @@ pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
     );
     let mut observe = |event: Event<'_>| match event {
         Event::Started { epochs, steps_per_epoch } => {
-            bar.set_length((epochs * steps_per_epoch) as u64);
+            bar.set_length((epochs as u64).saturating_mul(steps_per_epoch as u64));
             bar.set_prefix("epoch 1");
         }
         Event::Step { epoch, step, loss } => {
@@ -162,9 +165,16 @@ pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
     };
     let report = train(&backend, model.as_mut(), &loss, &data, &config, &mut observe)?;
     bar.finish_and_clear();
-    if let Some(path) = &args.save {
-        model.params().save(&backend, path).with_context(|| format!("saving the weights to {}", path.display()))?;
-    }
+    // The report is printed whatever happens to the weights or the test set, then their
+    // failure (if any) makes the command fail.
+    let saved = match &args.save {
+        Some(path) => match model.params().save(&backend, path) {
+            Ok(()) => Ok(Some(path.clone())),
+            Err(e) => Err(anyhow::Error::new(e).context(format!("saving the weights to {}", path.display()))),
+        },
+        None => Ok(None),
+    };
+    let test_error = report.test_error.clone();
     let out = Report {
         dataset: args.dataset.clone(),
         model: model.describe(),
@@ -173,9 +183,30 @@ pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
         config,
         fitness: report.fitness(),
         report,
-        saved: args.save.clone(),
+        saved: saved.as_ref().ok().cloned().flatten(),
     };
-    emit(json, &out, render)
+    emit(json, &out, render)?;
+    saved?;
+    if let Some(e) = test_error {
+        bail!("the test split could not be evaluated: {e}");
+    }
+    Ok(())
+}
+
+/// Fails now, not after training, if the weights could not be written to `path`.
+fn check_writable(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("--save: cannot create {}", dir.display()))?;
+    let probe = dir.join(format!(".lossgp-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").with_context(|| format!("--save: cannot write into {}", dir.display()))?;
+    std::fs::remove_file(&probe).ok();
+    if path.is_dir() {
+        bail!("--save {} is a directory: give a file name such as weights.safetensors", path.display());
+    }
+    Ok(())
 }
 
 /// The settings: the file's (or the defaults), the loss's own weight decay, then the options.
@@ -188,9 +219,6 @@ fn settings(args: &TrainArgs) -> Result<TrainConfig> {
         }
         None => TrainConfig::default(),
     };
-    if let Some(decay) = builtin(&args.loss).and_then(|b| b.weight_decay) {
-        c.optimizer = c.optimizer.with_weight_decay(decay as f32);
-    }
     macro_rules! set {
         ($($field:ident = $value:expr),* $(,)?) => { $(if let Some(v) = $value { c.$field = v; })* };
     }
@@ -208,18 +236,16 @@ fn settings(args: &TrainArgs) -> Result<TrainConfig> {
         max_seconds = args.max_seconds.map(Some),
         workers = args.workers.map(Some),
     );
-    if let Some(decay) = args.weight_decay {
-        c.optimizer = c.optimizer.with_weight_decay(decay);
+    // A loss defined with weight decay (ce-l2) brings it, unless a decay is given.
+    let own = builtin(&args.loss).and_then(|b| b.weight_decay);
+    match (args.weight_decay, own) {
+        (Some(decay), _) => c.optimizer = c.optimizer.with_weight_decay(decay),
+        (None, Some(decay)) if c.optimizer.weight_decay() == 0.0 => {
+            c.optimizer = c.optimizer.with_weight_decay(decay as f32);
+        }
+        _ => {}
     }
-    if c.batch_size == 0 {
-        bail!("--batch-size must be at least 1");
-    }
-    if !(0.0..1.0).contains(&c.validation_fraction) {
-        bail!("--validation-fraction must be in [0, 1), not {}", c.validation_fraction);
-    }
-    if !(c.learning_rate > 0.0 && c.learning_rate.is_finite()) {
-        bail!("--lr must be a positive number, not {}", c.learning_rate);
-    }
+    c.validate(c.validation_fraction > 0.0)?;
     Ok(c)
 }
 
@@ -279,6 +305,7 @@ fn render(r: &Report) -> String {
         Status::Diverged { epoch, step, loss } => format!("diverged at epoch {}, step {step} (loss {loss})", epoch + 1),
         Status::EarlyStopped { epoch } => format!("stopped early after epoch {}", epoch + 1),
         Status::OutOfBudget { reason } => format!("stopped by the budget ({reason})"),
+        Status::Untrainable { reason } => format!("not trained: {reason}"),
     };
     let _ = writeln!(s, "status:     {status}, {} steps in {:.1}s", report.steps, report.seconds);
     if let Some((epoch, m)) = &report.best_validation {

@@ -74,6 +74,7 @@ pub fn run<B: Backend>(b: &B) -> Vec<Outcome> {
         ("gradients against finite differences", |b| gradients(b).into()),
         ("bilinear upsampling gradient", upsampling_gradient),
         ("loss language against the interpreter", |b| losses(b).into()),
+        ("segmentation losses with ignored pixels", |b| segmentation_losses(b).into()),
         ("safetensors round trip", |b| store(b).into()),
         ("a small network learns", |b| learns(b).into()),
     ];
@@ -750,6 +751,49 @@ fn loss_matches<B: Backend>(b: &B, loss: &Loss, seed: u64) -> Result<(), String>
     let gradient = b.grad(&grads, &z).map(|g| host(b, &g)).transpose()?.unwrap_or_else(|| vec![0.0; 15]);
     let scale = reference.gradient.iter().fold(1e-3f64, |m, g| m.max(g.abs()));
     close(&format!("gradient of `{loss}`"), &gradient, &reference.gradient, 1e-3, 1e-3 * scale)
+}
+
+/// A loss on segmentation logits `[2, 3, 2, 2]` against the interpreter on the labelled pixels
+/// taken as rows; pixels labelled `IGNORE` must count for nothing and get no gradient.
+fn segmentation_loss_matches<B: Backend>(b: &B, loss: &Loss, labels: &[u8]) -> Result<(), String> {
+    const IGNORE: u8 = crate::data::IGNORE;
+    let (n, c, h, w) = (2, 3, 2, 2);
+    let plane = h * w;
+    let mut rng = ChaCha8Rng::seed_from_u64(labels.iter().map(|&l| u64::from(l)).sum());
+    let logits = random(&mut rng, n * c * plane, -2.0, 2.0);
+    let at = |sample: usize, class: usize, pixel: usize| (sample * c + class) * plane + pixel;
+    let kept: Vec<usize> = (0..n * plane).filter(|&i| labels[i] != IGNORE).collect();
+    let logits_ref = &logits;
+    let rows: Vec<f64> =
+        kept.iter().flat_map(|&i| (0..c).map(move |k| f64::from(logits_ref[at(i / plane, k, i % plane)]))).collect();
+    let row_labels: Vec<usize> = kept.iter().map(|&i| labels[i] as usize).collect();
+    let reference = loss.evaluate(&Batch::<f64>::from_labels(rows, c, &row_labels).map_err(|e| e.to_string())?);
+    let mut want_gradient = vec![0.0; logits.len()];
+    for (row, &i) in kept.iter().enumerate() {
+        for k in 0..c {
+            want_gradient[at(i / plane, k, i % plane)] = reference.gradient[row * c + k];
+        }
+    }
+    let z = b.param(tensor(b, &logits, &[n, c, h, w])?);
+    let targets = TensorTargets::masks(b, labels, [n, h, w], c, IGNORE).map_err(err)?;
+    let value = TensorLoss::new(loss).forward(b, &z, &targets).map_err(err)?;
+    let what = format!("`{loss}` on masks {labels:?}");
+    close(&what, &host(b, &value)?, &[reference.loss], 1e-4, 1e-4 * reference.loss.abs().max(1.0))?;
+    let grads = b.backward(&value).map_err(err)?;
+    let gradient = host(b, &b.grad(&grads, &z).ok_or_else(|| format!("{what}: no gradient"))?)?;
+    let scale = want_gradient.iter().fold(1e-3f64, |m, g| m.max(g.abs()));
+    close(&format!("gradient of {what}"), &gradient, &want_gradient, 1e-3, 1e-3 * scale)
+}
+
+fn segmentation_losses<B: Backend>(b: &B) -> Result<(), String> {
+    let all_labelled = [0, 1, 2, 1, 2, 2, 0, 1];
+    let some_ignored = [0, 255, 2, 1, 255, 255, 0, 1];
+    for text in ["ce", "ngl", "focal", "element-mean: square(p - y)", "sample-mean: -sum(y*log(p)) + amax(z)"] {
+        let loss = Loss::resolve(text).map_err(|e| e.to_string())?;
+        segmentation_loss_matches(b, &loss, &all_labelled)?;
+        segmentation_loss_matches(b, &loss, &some_ignored)?;
+    }
+    Ok(())
 }
 
 fn losses<B: Backend>(b: &B) -> Result<(), String> {

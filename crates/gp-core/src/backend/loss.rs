@@ -103,7 +103,17 @@ impl TensorLoss {
         targets: &TensorTargets<B::Tensor>,
     ) -> BResult<B::Tensor> {
         let shape = b.shape(logits);
-        if shape.len() < 2 || shape != b.shape(&targets.one_hot) {
+        let target_shape = b.shape(&targets.one_hot);
+        if shape.len() >= 2 && target_shape.len() == shape.len() && shape[1] != target_shape[1] {
+            return Err(BackendError::shape(
+                "loss",
+                format!(
+                    "the model predicts {} classes (logits {shape:?}) and the data has {} (targets {target_shape:?}): build the model for the dataset's classes",
+                    shape[1], target_shape[1]
+                ),
+            ));
+        }
+        if shape.len() < 2 || shape != target_shape {
             return Err(BackendError::shape(
                 "loss",
                 format!(

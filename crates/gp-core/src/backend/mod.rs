@@ -9,10 +9,18 @@
 //! the optimisers and the layers of the model zoo, so that every backend computes exactly the
 //! same thing.
 //!
-//! The methods were checked against both frameworks lossgp implements them on: burn 0.22
-//! (`Tensor` methods and `burn::tensor::module` functions) and candle-core (`Tensor` methods,
-//! `candle_nn::ops`). Shapes are checked before a framework sees them, so a mistake is a
-//! [`BackendError`] naming the operation and the shapes, never a panic inside the framework.
+//! Each method was designed against the API of both frameworks lossgp targets: burn 0.22
+//! (`Tensor` methods and `burn::tensor::module` functions), which implements it now, and
+//! candle-core (`Tensor` methods, `candle_nn::ops`), whose backend is to come. Shapes and
+//! settings are checked ([`checks`]) before a framework sees them, so that a mistake is a
+//! [`BackendError`] naming the operation and the shapes rather than a panic inside the
+//! framework.
+//!
+//! Where frameworks differ at the edges, a backend follows its framework: the gradient of
+//! `max`/`min` at ties and of a `max` reduction with several maxima, and which operand a
+//! `max`/`min` with a NaN returns (the reference interpreter shares tied gradients evenly and
+//! propagates NaN; burn sends the gradient to one operand and returns the non-NaN one when the
+//! NaN is second). Training never hides a NaN: a NaN loss ends the run.
 //!
 //! Backends are generic (`B: Backend`, no cost per operation) for code that knows its backend,
 //! and erased ([`DynBackend`]) for code that picks one by name at run time: the command line,
@@ -53,6 +61,16 @@ pub enum BackendError {
         backend: String,
         /// What it lacks.
         what: String,
+    },
+    /// No backend or model of that name in this build.
+    #[error("no {kind} named `{name}`; this build has {known}")]
+    Unknown {
+        /// `backend` or `model`.
+        kind: &'static str,
+        /// The name asked for.
+        name: String,
+        /// The names there are, and how to get more.
+        known: String,
     },
     /// A tensor of another backend (possible only through [`DynBackend`]).
     #[error("a tensor of another backend was passed to {0}")]
@@ -215,7 +233,8 @@ pub trait Backend: Clone + Send + Sync + 'static {
     /// `x` cut off from the graph: no gradient flows through the result.
     fn detach(&self, x: &Self::Tensor) -> Self::Tensor;
 
-    /// Back-propagates from a tensor of one element.
+    /// Back-propagates from a tensor of one element. A tensor that depends on no parameter
+    /// (computed from constants only) is an error.
     fn backward(&self, loss: &Self::Tensor) -> BResult<Self::Gradients>;
 
     /// The gradient of a parameter, if it received one (without gradient itself).
@@ -355,6 +374,12 @@ pub mod checks {
         let (&[n, c, h, wd], &[co, ci, kh, kw]) = (x, w) else {
             return err(format!("input {x:?} and weight {w:?} must both have rank 4"));
         };
+        if kh == 0 || kw == 0 || o.stride.contains(&0) || o.dilation.contains(&0) {
+            return err(format!(
+                "kernel {kh}x{kw}, stride {:?} and dilation {:?} must be at least 1",
+                o.stride, o.dilation
+            ));
+        }
         if o.groups == 0 || c % o.groups != 0 || co % o.groups != 0 || ci * o.groups != c {
             return err(format!("input {x:?} and weight {w:?} do not fit {} groups", o.groups));
         }
@@ -363,10 +388,10 @@ pub mod checks {
         }
         let out = |size: usize, k: usize, i: usize| {
             let span = o.dilation[i] * (k - 1) + 1;
-            (size + 2 * o.padding[i]).checked_sub(span).map(|s| s / o.stride[i].max(1) + 1)
+            (size + 2 * o.padding[i]).checked_sub(span).map(|s| s / o.stride[i] + 1)
         };
         match (out(h, kh, 0), out(wd, kw, 1)) {
-            (Some(oh), Some(ow)) if o.stride.iter().all(|&s| s > 0) && kh > 0 && kw > 0 => Ok([n, co, oh, ow]),
+            (Some(oh), Some(ow)) => Ok([n, co, oh, ow]),
             _ => err(format!(
                 "kernel {kh}x{kw} (dilation {:?}, padding {:?}) does not fit input {h}x{wd}",
                 o.dilation, o.padding

@@ -170,7 +170,15 @@ impl<B: Backend> Params<B> {
         let metadata = HashMap::from([("format".to_owned(), "pt".to_owned())]);
         let bytes = safetensors::serialize(views, Some(metadata))
             .map_err(|e| StoreError::Format { path: path.to_owned(), message: e.to_string() })?;
-        std::fs::write(path, bytes).map_err(|source| StoreError::Io { path: path.to_owned(), source })
+        // Written beside the target and renamed over it, so that a crash never leaves a
+        // half-written file where a good one was.
+        let partial = path.with_file_name(format!(
+            ".{}.partial",
+            path.file_name().map_or_else(|| "weights".into(), |n| n.to_string_lossy())
+        ));
+        let io = |source| StoreError::Io { path: path.to_owned(), source };
+        std::fs::write(&partial, bytes).map_err(io)?;
+        std::fs::rename(&partial, path).map_err(io)
     }
 
     /// Reads every tensor back from a safetensors file written by [`save`](Self::save) (or by

@@ -49,11 +49,12 @@ pub fn open_backend(name: &str) -> BResult<DynBackend> {
     let all = backends();
     let Some(entry) = all.iter().find(|e| e.name == name) else {
         let names: Vec<&str> = all.iter().map(|e| e.name).collect();
-        return Err(BackendError::Device(if names.is_empty() {
-            format!("no backend named `{name}`: this build has no backend compiled in")
+        let known = if names.is_empty() {
+            "none: build with a backend's Cargo feature (flex is the default)".to_owned()
         } else {
-            format!("no backend named `{name}`; this build has {} (more come with Cargo features)", names.join(", "))
-        }));
+            format!("{} (more come with Cargo features; see `lossgp list backends`)", names.join(", "))
+        };
+        return Err(BackendError::Unknown { kind: "backend", name: name.to_owned(), known });
     };
     match (entry.probe)() {
         Availability::Ready(_) => (entry.open)(),

@@ -51,9 +51,11 @@ impl Tally {
         let c = self.classes;
         for (row, &label) in logits.chunks(c).zip(labels) {
             let target = row.get(label as usize).copied().unwrap_or(f32::NAN);
-            // Rank of the target: how many logits beat it (ties counted against it, and NaN
-            // logits never count as correct).
-            let better = row.iter().filter(|&&v| v > target || v.is_nan()).count() + usize::from(target.is_nan()) * c;
+            // Rank of the target: how many other logits reach it. Ties count against it, so a
+            // model with constant logits is right nowhere, and a NaN logit is never right.
+            let better =
+                row.iter().enumerate().filter(|&(j, &v)| j != label as usize && (v >= target || v.is_nan())).count()
+                    + usize::from(target.is_nan()) * c;
             self.correct += u64::from(better == 0);
             self.top5 += u64::from(better < 5);
             self.counted += 1;
@@ -74,10 +76,18 @@ impl Tally {
             }
             let (sample, pixel) = (i / plane, i % plane);
             let score = |k: usize| logits[(sample * c + k) * plane + pixel];
-            let predicted = (0..c).max_by(|&a, &b| score(a).total_cmp(&score(b))).unwrap_or(0);
+            self.counted += 1;
+            // As for classification: a pixel with a NaN logit is wrong (and predicts nothing),
+            // and a tie with the target counts against it.
+            if (0..c).any(|k| score(k).is_nan()) {
+                continue;
+            }
+            let best = (0..c).map(score).fold(f32::NEG_INFINITY, f32::max);
+            let tied_with_target = score(label as usize) == best && (0..c).filter(|&k| score(k) == best).count() > 1;
+            let predicted =
+                (0..c).find(|&k| score(k) == best && !(tied_with_target && k == label as usize)).unwrap_or(0);
             confusion[label as usize * c + predicted] += 1;
             self.correct += u64::from(predicted == label as usize);
-            self.counted += 1;
         }
         self.samples += samples as u64;
         self.loss_sum += loss * samples as f64;
@@ -126,10 +136,14 @@ mod tests {
         assert!((m.accuracy - 1.0 / 3.0).abs() < 1e-12);
         assert!((m.top5.unwrap() - 2.0 / 3.0).abs() < 1e-12);
         assert_eq!((m.samples, m.loss), (3, 0.5));
-        // A NaN logit never counts as right.
+        // A NaN logit never counts as right, nor does a tie.
         let mut nan = Tally::new(2, false);
         nan.add_classes(&[f32::NAN, 0.0], &[0], 1.0);
+        nan.add_classes(&[0.0, f32::NAN], &[0], 1.0);
         assert_eq!(nan.metrics().accuracy, 0.0);
+        let mut constant = Tally::new(3, false);
+        constant.add_classes(&[1.0; 9], &[0, 1, 2], 1.0);
+        assert_eq!((constant.metrics().accuracy, constant.metrics().top5), (0.0, Some(1.0)));
     }
 
     #[test]
@@ -147,5 +161,9 @@ mod tests {
         let mut ignoring = Tally::new(2, true);
         ignoring.add_masks(&logits, &[0, 255, 255, 1], 4, 255, 0.0);
         assert!((ignoring.metrics().mean_iou.unwrap() - 1.0).abs() < 1e-12);
+        // Constant or NaN logits are right nowhere.
+        let mut degenerate = Tally::new(2, true);
+        degenerate.add_masks(&[0.0, 0.0, f32::NAN, 0.0, 0.0, 0.0, 0.0, 0.0], &[0, 1, 0, 1], 4, 255, 0.0);
+        assert_eq!(degenerate.metrics().accuracy, 0.0);
     }
 }

@@ -9,6 +9,7 @@
 pub mod metrics;
 pub mod optim;
 pub mod schedule;
+mod setting;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,9 +19,11 @@ use serde::{Deserialize, Serialize};
 pub use metrics::{Metrics, Tally, mean_iou};
 pub use optim::{Optimizer, OptimizerConfig};
 pub use schedule::{Schedule, Scheduler};
+pub use setting::SettingError;
 
 use crate::backend::{BResult, Backend, BackendError, TensorLoss, TensorTargets};
 use crate::data::{Augment, DataError, Dataset, IGNORE, Loader, LoaderConfig, Targets, holdout};
+use crate::expr::Var;
 use crate::loss::Loss;
 use crate::model::Model;
 
@@ -75,6 +78,47 @@ impl Default for TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// Checks that the settings can work, given whether there will be validation data (the
+    /// plateau schedule and early stopping watch validation accuracy). [`train`] calls it; the
+    /// command line calls it before loading anything.
+    pub fn validate(&self, has_validation: bool) -> Result<(), TrainError> {
+        let bad = |what: String| Err(TrainError::Config(what));
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1 (--epochs)".into());
+        }
+        if self.batch_size == 0 {
+            return bad("the batch size must be at least 1 (--batch-size)".into());
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad(format!("the learning rate must be a positive number, not {} (--lr)", self.learning_rate));
+        }
+        if !(0.0..1.0).contains(&self.validation_fraction) {
+            return bad(format!("the validation fraction must be in [0, 1), not {}", self.validation_fraction));
+        }
+        self.optimizer.validate().map_err(TrainError::Config)?;
+        self.schedule.validate().map_err(TrainError::Config)?;
+        if self.max_steps == Some(0) || self.early_stopping == Some(0) {
+            return bad("--max-steps and --early-stopping must be at least 1".into());
+        }
+        if self.max_seconds.is_some_and(|s| !(s > 0.0 && s.is_finite())) {
+            return bad(format!("--max-seconds must be a positive number, not {:?}", self.max_seconds));
+        }
+        if self.workers == Some(0) {
+            return bad("--workers must be at least 1".into());
+        }
+        if !has_validation {
+            if matches!(self.schedule, Schedule::Plateau { .. }) {
+                return bad("the plateau schedule watches validation accuracy, and this run has no validation data: set a validation fraction above 0 or another schedule (--schedule constant)".into());
+            }
+            if self.early_stopping.is_some() {
+                return bad("early stopping watches validation accuracy, and this run has no validation data: set a validation fraction above 0".into());
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The data of a run.
 #[derive(Clone)]
 pub struct TrainData {
@@ -112,6 +156,12 @@ pub enum Status {
         /// Which budget.
         reason: String,
     },
+    /// The loss cannot train the model: it does not depend on the logits (neither `p` nor
+    /// `z` occurs in it). The worst fitness, without training.
+    Untrainable {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// One epoch of a run.
@@ -119,7 +169,7 @@ pub enum Status {
 pub struct EpochReport {
     /// The epoch, from 0.
     pub epoch: usize,
-    /// The learning rate at its end.
+    /// The learning rate of its last step.
     pub learning_rate: f32,
     /// Mean training loss and accuracy over its steps.
     pub train: Metrics,
@@ -142,6 +192,10 @@ pub struct TrainReport {
     pub best_validation: Option<(usize, Metrics)>,
     /// Test metrics of the final model.
     pub test: Option<Metrics>,
+    /// Why the test set could not be evaluated, if it could not (the run's other results
+    /// stand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_error: Option<String>,
     /// Optimiser steps taken.
     pub steps: u64,
     /// Wall-clock duration.
@@ -151,11 +205,11 @@ pub struct TrainReport {
 }
 
 impl TrainReport {
-    /// The run's fitness: its best validation accuracy, or 0 if it diverged or never
-    /// validated.
+    /// The run's fitness: its best validation accuracy, or 0 if it diverged, could not train,
+    /// or never validated.
     pub fn fitness(&self) -> f64 {
         match (&self.status, &self.best_validation) {
-            (Status::Diverged { .. }, _) | (_, None) => 0.0,
+            (Status::Diverged { .. } | Status::Untrainable { .. }, _) | (_, None) => 0.0,
             (_, Some((_, m))) => m.accuracy,
         }
     }
@@ -207,11 +261,7 @@ pub fn train<B: Backend>(
     config: &TrainConfig,
     observe: &mut dyn FnMut(Event<'_>),
 ) -> Result<TrainReport, TrainError> {
-    if config.epochs == 0 {
-        return Err(TrainError::Config("train for at least one epoch".into()));
-    }
     let start = Instant::now();
-    b.seed(config.seed);
     let (train_set, validation_set): (Arc<dyn Dataset>, Option<Arc<dyn Dataset>>) = match &data.validation {
         Some(v) => (Arc::clone(&data.train), Some(Arc::clone(v))),
         None if config.validation_fraction > 0.0 => {
@@ -220,6 +270,8 @@ pub fn train<B: Backend>(
         }
         None => (Arc::clone(&data.train), None),
     };
+    config.validate(validation_set.is_some())?;
+    b.seed(config.seed);
     let [channels, height, width] = model.input_shape();
     let shape = LoaderConfig {
         batch_size: config.batch_size,
@@ -235,31 +287,39 @@ pub fn train<B: Backend>(
     let validation = validation_set.map(|v| Loader::new(v, evaluation.clone())).transpose()?;
     let test = data.test.clone().map(|t| Loader::new(t, evaluation.clone())).transpose()?;
 
-    let tensor_loss = TensorLoss::new(loss);
-    let mut optimizer = Optimizer::new(config.optimizer.clone());
-    let mut scheduler = Scheduler::new(config.schedule.clone(), config.learning_rate);
-    let steps_per_epoch = loader.batches_per_epoch();
-    let total_steps = config.max_steps.unwrap_or(u64::MAX).min((config.epochs * steps_per_epoch) as u64);
-    observe(Event::Started { epochs: config.epochs, steps_per_epoch });
-
     let mut report = TrainReport {
         status: Status::Completed,
         epochs: Vec::new(),
         best_validation: None,
         test: None,
+        test_error: None,
         steps: 0,
         seconds: 0.0,
         parameters: model.params().count(),
     };
+    if !loss.expr.uses(Var::P) && !loss.expr.uses(Var::Z) {
+        report.status =
+            Status::Untrainable { reason: format!("`{loss}` uses neither p nor z: no gradient reaches the model") };
+        return Ok(report);
+    }
+    let tensor_loss = TensorLoss::new(loss);
+    let mut optimizer = Optimizer::new(config.optimizer.clone());
+    let mut scheduler = Scheduler::new(config.schedule.clone(), config.learning_rate);
+    let steps_per_epoch = loader.batches_per_epoch();
+    let planned = (config.epochs as u64).saturating_mul(steps_per_epoch as u64);
+    let total_steps = config.max_steps.map_or(planned, |m| m.min(planned)).max(1);
+    observe(Event::Started { epochs: config.epochs, steps_per_epoch });
+
     let classes = loader.dataset().classes().len();
     let segmentation = loader.dataset().task() == crate::data::Task::Segmentation;
     'epochs: for epoch in 0..config.epochs {
         let epoch_start = Instant::now();
         let mut tally = Tally::new(classes, segmentation);
         let mut images = 0usize;
+        let mut lr = scheduler.rate(epoch, report.steps as f64 / total_steps as f64);
         for batch in loader.epoch(epoch as u64) {
             let batch = batch?;
-            let lr = scheduler.rate(epoch, report.steps as f64 / total_steps.max(1) as f64);
+            lr = scheduler.rate(epoch, report.steps as f64 / total_steps as f64);
             let x = b.tensor(&batch.images, &batch.shape)?;
             let targets = targets(b, &batch.targets, &batch.shape, classes)?;
             let logits = model.forward(b, &x, true)?;
@@ -286,8 +346,15 @@ pub fn train<B: Backend>(
         }
         let train_seconds = epoch_start.elapsed().as_secs_f64();
         let validation_metrics = validation.as_ref().map(|v| evaluate(b, model, v, &tensor_loss)).transpose()?;
-        let accuracy = validation_metrics.as_ref().map(|m| m.accuracy);
-        scheduler.epoch_end(accuracy);
+        // The last step can leave the weights broken (an infinite gradient from a finite
+        // loss): the validation loss shows it.
+        if let Some(m) = &validation_metrics
+            && !m.loss.is_finite()
+        {
+            report.status = Status::Diverged { epoch, step: report.steps, loss: format!("{} (validation)", m.loss) };
+            break;
+        }
+        scheduler.epoch_end(validation_metrics.as_ref().map(|m| m.accuracy));
         if let Some(metrics) = &validation_metrics
             && report.best_validation.as_ref().is_none_or(|(_, best)| metrics.accuracy > best.accuracy)
         {
@@ -295,7 +362,7 @@ pub fn train<B: Backend>(
         }
         let epoch_report = EpochReport {
             epoch,
-            learning_rate: scheduler.rate(epoch, report.steps as f64 / total_steps.max(1) as f64),
+            learning_rate: lr,
             train: tally.metrics(),
             validation: validation_metrics,
             seconds: epoch_start.elapsed().as_secs_f64(),
@@ -313,8 +380,14 @@ pub fn train<B: Backend>(
             break;
         }
     }
-    if !matches!(report.status, Status::Diverged { .. }) {
-        report.test = test.as_ref().map(|t| evaluate(b, model, t, &tensor_loss)).transpose()?;
+    if !matches!(report.status, Status::Diverged { .. })
+        && let Some(test) = &test
+    {
+        // A test set that cannot be read costs the test figures, not the run.
+        match evaluate(b, model, test, &tensor_loss) {
+            Ok(metrics) => report.test = Some(metrics),
+            Err(e) => report.test_error = Some(e.to_string()),
+        }
     }
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
@@ -369,105 +442,4 @@ fn count<B: Backend>(
         Targets::Masks(labels) => tally.add_masks(&values, labels, shape[2] * shape[3], IGNORE, loss),
     }
     Ok(())
-}
-
-/// A setting written as text on the command line could not be read.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("`{text}` is not a valid {what}: {expected}")]
-pub struct SettingError {
-    what: &'static str,
-    text: String,
-    expected: &'static str,
-}
-
-/// Splits `name:1:2` into the name and its numbers, checking their count against `max`.
-pub(crate) fn setting<'a>(
-    what: &'static str,
-    text: &'a str,
-    max: usize,
-    expected: &'static str,
-) -> Result<(&'a str, Vec<f64>), SettingError> {
-    let error = || SettingError { what, text: text.to_owned(), expected };
-    let mut parts = text.split(':');
-    let name = parts.next().unwrap_or_default().trim();
-    let numbers: Vec<f64> = parts.map(|p| p.trim().parse::<f64>().map_err(|_| error())).collect::<Result<_, _>>()?;
-    if numbers.len() > max || numbers.iter().any(|v| !v.is_finite() || *v < 0.0) {
-        return Err(error());
-    }
-    Ok((name, numbers))
-}
-
-impl std::str::FromStr for Schedule {
-    type Err = SettingError;
-
-    /// `constant`, `step:EVERY:GAMMA`, `cosine[:MIN_LR]` or `plateau[:FACTOR:PATIENCE:MIN_LR]`.
-    fn from_str(text: &str) -> Result<Schedule, SettingError> {
-        const EXPECTED: &str =
-            "use constant, step:EVERY:GAMMA (e.g. step:30:0.1), cosine[:MIN_LR] or plateau[:FACTOR:PATIENCE:MIN_LR]";
-        let (name, n) = setting("schedule", text, 3, EXPECTED)?;
-        let error = || SettingError { what: "schedule", text: text.to_owned(), expected: EXPECTED };
-        Ok(match (name, n.as_slice()) {
-            ("constant", []) => Schedule::Constant,
-            ("step", &[every, gamma]) if every >= 1.0 => Schedule::Step { every: every as usize, gamma: gamma as f32 },
-            ("cosine", []) => Schedule::Cosine { min_lr: 0.0 },
-            ("cosine", &[min_lr]) => Schedule::Cosine { min_lr: min_lr as f32 },
-            ("plateau", []) => Schedule::default(),
-            ("plateau", &[factor, patience, min_lr]) if factor < 1.0 => {
-                Schedule::Plateau { factor: factor as f32, patience: patience as usize, min_lr: min_lr as f32 }
-            }
-            _ => return Err(error()),
-        })
-    }
-}
-
-impl std::str::FromStr for OptimizerConfig {
-    type Err = SettingError;
-
-    /// `adam`, `adamw`, `sgd[:MOMENTUM]` or `nesterov:MOMENTUM`, with default settings
-    /// otherwise (weight decay is set apart, see [`OptimizerConfig::with_weight_decay`]).
-    fn from_str(text: &str) -> Result<OptimizerConfig, SettingError> {
-        const EXPECTED: &str = "use adam, adamw, sgd[:MOMENTUM] (e.g. sgd:0.9) or nesterov:MOMENTUM";
-        let (name, n) = setting("optimizer", text, 1, EXPECTED)?;
-        let error = || SettingError { what: "optimizer", text: text.to_owned(), expected: EXPECTED };
-        let adam: OptimizerConfig = OptimizerConfig::default();
-        Ok(match (name, n.as_slice()) {
-            ("adam", []) => adam,
-            ("adamw", []) => match adam {
-                OptimizerConfig::Adam { beta1, beta2, epsilon, .. } => {
-                    OptimizerConfig::Adamw { beta1, beta2, epsilon, weight_decay: optim::ADAMW_DECAY }
-                }
-                other => other,
-            },
-            ("sgd", []) => OptimizerConfig::Sgd { momentum: 0.0, nesterov: false, weight_decay: 0.0 },
-            ("sgd", &[m]) if m < 1.0 => OptimizerConfig::Sgd { momentum: m as f32, nesterov: false, weight_decay: 0.0 },
-            ("nesterov", &[m]) if m > 0.0 && m < 1.0 => {
-                OptimizerConfig::Sgd { momentum: m as f32, nesterov: true, weight_decay: 0.0 }
-            }
-            _ => return Err(error()),
-        })
-    }
-}
-
-#[cfg(test)]
-mod setting_tests {
-    use super::*;
-
-    #[test]
-    fn schedules_and_optimisers_read_from_text() {
-        assert_eq!("plateau".parse::<Schedule>().unwrap(), Schedule::default());
-        assert_eq!("step:30:0.1".parse::<Schedule>().unwrap(), Schedule::Step { every: 30, gamma: 0.1 });
-        assert_eq!("cosine:1e-5".parse::<Schedule>().unwrap(), Schedule::Cosine { min_lr: 1e-5 });
-        assert_eq!(
-            "nesterov:0.9".parse::<OptimizerConfig>().unwrap(),
-            OptimizerConfig::Sgd { momentum: 0.9, nesterov: true, weight_decay: 0.0 }
-        );
-        assert!(
-            matches!("adamw".parse::<OptimizerConfig>().unwrap(), OptimizerConfig::Adamw { weight_decay, .. } if weight_decay == 0.01)
-        );
-        for bad in ["step", "step:0:0.1", "plateau:2:5:0", "cosine:-1", "warmup", "step:a:b"] {
-            let err = bad.parse::<Schedule>().unwrap_err().to_string();
-            assert!(err.contains("step:EVERY:GAMMA"), "{bad}: {err}");
-        }
-        assert!("sgd:1.5".parse::<OptimizerConfig>().unwrap_err().to_string().contains("sgd[:MOMENTUM]"));
-    }
 }

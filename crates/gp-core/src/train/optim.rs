@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::setting::{self, SettingError};
 use crate::backend::{BResult, Backend, BinaryOp, ParamId, Params, UnaryOp};
 
 /// Which optimiser, and its settings.
@@ -89,28 +90,85 @@ impl OptimizerConfig {
     }
 }
 
-/// Per-parameter state: the momentum buffer, or Adam's two moments.
+impl OptimizerConfig {
+    /// The weight decay (L2 or decoupled).
+    pub fn weight_decay(&self) -> f32 {
+        match *self {
+            OptimizerConfig::Sgd { weight_decay, .. }
+            | OptimizerConfig::Adam { weight_decay, .. }
+            | OptimizerConfig::Adamw { weight_decay, .. } => weight_decay,
+        }
+    }
+
+    /// Checks that the settings can work: momentum and betas in [0, 1), decay not negative.
+    pub fn validate(&self) -> Result<(), String> {
+        let unit = |v: f32| (0.0..1.0).contains(&v);
+        let ok = match *self {
+            OptimizerConfig::Sgd { momentum, nesterov, weight_decay } => {
+                unit(momentum) && (!nesterov || momentum > 0.0) && weight_decay >= 0.0
+            }
+            OptimizerConfig::Adam { beta1, beta2, epsilon, weight_decay }
+            | OptimizerConfig::Adamw { beta1, beta2, epsilon, weight_decay } => {
+                unit(beta1) && unit(beta2) && epsilon > 0.0 && weight_decay >= 0.0
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "the optimizer {self:?} cannot work: momentum and betas must be in [0, 1), Nesterov needs momentum, epsilon must be positive and weight decay not negative"
+            ))
+        }
+    }
+}
+
+impl std::str::FromStr for OptimizerConfig {
+    type Err = SettingError;
+
+    /// `adam`, `adamw`, `sgd[:MOMENTUM]` or `nesterov:MOMENTUM`, with default settings
+    /// otherwise (weight decay is set apart, see [`OptimizerConfig::with_weight_decay`]).
+    fn from_str(text: &str) -> Result<OptimizerConfig, SettingError> {
+        const EXPECTED: &str =
+            "use adam, adamw, sgd[:MOMENTUM] (e.g. sgd:0.9) or nesterov:MOMENTUM, MOMENTUM in [0, 1)";
+        let (name, n) = setting::split("optimizer", text, 1, EXPECTED)?;
+        let sgd =
+            |momentum: f64, nesterov| OptimizerConfig::Sgd { momentum: momentum as f32, nesterov, weight_decay: 0.0 };
+        let config = match (name, n.as_slice()) {
+            ("adam", []) => OptimizerConfig::default(),
+            ("adamw", []) => {
+                OptimizerConfig::Adamw { beta1: beta1(), beta2: beta2(), epsilon: epsilon(), weight_decay: ADAMW_DECAY }
+            }
+            ("sgd", []) => sgd(0.0, false),
+            ("sgd", &[m]) => sgd(m, false),
+            ("nesterov", &[m]) => sgd(m, true),
+            _ => return Err(SettingError::new("optimizer", text, EXPECTED)),
+        };
+        config.validate().map_err(|_| SettingError::new("optimizer", text, EXPECTED))?;
+        Ok(config)
+    }
+}
+
+/// Per-parameter state: the momentum buffer, or Adam's two moments and the parameter's own
+/// step count (PyTorch's, which a parameter without gradient at some step does not advance).
 enum State<T> {
     Momentum(T),
-    Moments(T, T),
+    Moments(T, T, i32),
 }
 
 /// An optimiser with its state.
 pub struct Optimizer<B: Backend> {
     config: OptimizerConfig,
     state: HashMap<ParamId, State<B::Tensor>>,
-    steps: u64,
 }
 
 impl<B: Backend> Optimizer<B> {
     /// A fresh optimiser.
     pub fn new(config: OptimizerConfig) -> Optimizer<B> {
-        Optimizer { config, state: HashMap::new(), steps: 0 }
+        Optimizer { config, state: HashMap::new() }
     }
 
     /// Updates every trainable parameter that has a gradient, with learning rate `lr`.
     pub fn step(&mut self, b: &B, params: &mut Params<B>, grads: &B::Gradients, lr: f32) -> BResult<()> {
-        self.steps += 1;
         let ids: Vec<ParamId> = params.trainable().collect();
         for id in ids {
             let Some(grad) = b.grad(grads, params.get(id)) else { continue };
@@ -147,18 +205,42 @@ impl<B: Backend> Optimizer<B> {
                 let w = if decoupled && weight_decay > 0.0 { b.affine(&w, 1.0 - lr * weight_decay, 0.0)? } else { w };
                 let g = if !decoupled && weight_decay > 0.0 { mix(1.0, &g, weight_decay, &w)? } else { g };
                 let g2 = b.binary(BinaryOp::Mul, &g, &g)?;
-                let (m, v) = match self.state.remove(&id) {
-                    Some(State::Moments(m, v)) => (mix(beta1, &m, 1.0 - beta1, &g)?, mix(beta2, &v, 1.0 - beta2, &g2)?),
-                    _ => (b.affine(&g, 1.0 - beta1, 0.0)?, b.affine(&g2, 1.0 - beta2, 0.0)?),
+                let (m, v, t) = match self.state.remove(&id) {
+                    Some(State::Moments(m, v, t)) => {
+                        (mix(beta1, &m, 1.0 - beta1, &g)?, mix(beta2, &v, 1.0 - beta2, &g2)?, t + 1)
+                    }
+                    _ => (b.affine(&g, 1.0 - beta1, 0.0)?, b.affine(&g2, 1.0 - beta2, 0.0)?, 1),
                 };
-                let t = self.steps as i32;
                 let (correction1, correction2) = (1.0 - beta1.powi(t), 1.0 - beta2.powi(t));
                 let denominator =
                     b.affine(&b.unary(UnaryOp::Sqrt, &b.affine(&v, 1.0 / correction2, 0.0)?)?, 1.0, epsilon)?;
                 let step = b.binary(BinaryOp::Div, &b.affine(&m, lr / correction1, 0.0)?, &denominator)?;
-                self.state.insert(id, State::Moments(m, v));
+                self.state.insert(id, State::Moments(m, v, t));
                 b.binary(BinaryOp::Sub, &w, &step)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn optimisers_read_from_text() {
+        assert_eq!(
+            "nesterov:0.9".parse::<OptimizerConfig>().unwrap(),
+            OptimizerConfig::Sgd { momentum: 0.9, nesterov: true, weight_decay: 0.0 }
+        );
+        let adamw = "adamw".parse::<OptimizerConfig>().unwrap();
+        assert!(matches!(adamw, OptimizerConfig::Adamw { beta1: 0.9, beta2: 0.999, .. }), "{adamw:?}");
+        assert_eq!(adamw.weight_decay(), 0.01);
+        assert_eq!("adam".parse::<OptimizerConfig>().unwrap(), OptimizerConfig::default());
+        for bad in ["sgd:1.5", "nesterov:0", "nesterov", "rmsprop", "adam:0.9", "sgd:-0.5"] {
+            let err = bad.parse::<OptimizerConfig>().unwrap_err().to_string();
+            assert!(err.contains("sgd[:MOMENTUM]"), "{bad}: {err}");
+        }
+        let broken = OptimizerConfig::Adam { beta1: 1.0, beta2: 0.999, epsilon: 1e-8, weight_decay: 0.0 };
+        assert!(broken.validate().is_err());
     }
 }

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::setting::{self, SettingError};
+
 /// How the learning rate changes during training.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
@@ -21,9 +23,11 @@ pub enum Schedule {
         #[serde(default)]
         min_lr: f32,
     },
-    /// Multiplied by `factor` after `patience` epochs without a better validation accuracy,
-    /// never below `min_lr`: the paper's `ReduceLROnPlateau(factor=0.2, patience=5,
-    /// min_lr=1e-4)`.
+    /// Multiplied by `factor` once `patience` epochs in a row brought no validation accuracy
+    /// better than the best by more than `min_delta`, never below `min_lr` (and never raised
+    /// to it): Keras' `ReduceLROnPlateau`, which the paper's example uses with `factor=0.2,
+    /// patience=5, min_lr=1e-4` (Keras' default `min_delta=1e-4`). PyTorch's class of the same
+    /// name waits one epoch longer.
     Plateau {
         /// The factor.
         #[serde(default = "plateau_factor")]
@@ -34,6 +38,9 @@ pub enum Schedule {
         /// The floor.
         #[serde(default = "plateau_min")]
         min_lr: f32,
+        /// The least gain in validation accuracy that counts as an improvement.
+        #[serde(default = "plateau_min_delta")]
+        min_delta: f64,
     },
 }
 
@@ -46,11 +53,61 @@ fn plateau_patience() -> usize {
 fn plateau_min() -> f32 {
     1e-4
 }
+fn plateau_min_delta() -> f64 {
+    1e-4
+}
 
 impl Default for Schedule {
     /// The paper's schedule.
     fn default() -> Self {
-        Schedule::Plateau { factor: plateau_factor(), patience: plateau_patience(), min_lr: plateau_min() }
+        Schedule::Plateau {
+            factor: plateau_factor(),
+            patience: plateau_patience(),
+            min_lr: plateau_min(),
+            min_delta: plateau_min_delta(),
+        }
+    }
+}
+
+impl Schedule {
+    /// Checks that the settings can work: a positive step and factors in (0, 1].
+    pub fn validate(&self) -> Result<(), String> {
+        let ok = match *self {
+            Schedule::Constant => true,
+            Schedule::Step { every, gamma } => every >= 1 && gamma > 0.0 && gamma <= 1.0,
+            Schedule::Cosine { min_lr } => min_lr >= 0.0 && min_lr.is_finite(),
+            Schedule::Plateau { factor, min_lr, min_delta, .. } => {
+                factor > 0.0 && factor < 1.0 && min_lr >= 0.0 && min_lr.is_finite() && min_delta >= 0.0
+            }
+        };
+        if ok { Ok(()) } else { Err(format!("the schedule {self:?} cannot work: {EXPECTED}")) }
+    }
+}
+
+const EXPECTED: &str = "use constant, step:EVERY:GAMMA (EVERY >= 1, 0 < GAMMA <= 1, e.g. step:30:0.1), cosine[:MIN_LR] or plateau[:FACTOR:PATIENCE:MIN_LR] (0 < FACTOR < 1)";
+
+impl std::str::FromStr for Schedule {
+    type Err = SettingError;
+
+    /// `constant`, `step:EVERY:GAMMA`, `cosine[:MIN_LR]` or `plateau[:FACTOR:PATIENCE:MIN_LR]`.
+    fn from_str(text: &str) -> Result<Schedule, SettingError> {
+        let (name, n) = setting::split("schedule", text, 3, EXPECTED)?;
+        let schedule = match (name, n.as_slice()) {
+            ("constant", []) => Schedule::Constant,
+            ("step", &[every, gamma]) => Schedule::Step { every: every as usize, gamma: gamma as f32 },
+            ("cosine", []) => Schedule::Cosine { min_lr: 0.0 },
+            ("cosine", &[min_lr]) => Schedule::Cosine { min_lr: min_lr as f32 },
+            ("plateau", []) => Schedule::default(),
+            ("plateau", &[factor, patience, min_lr]) => Schedule::Plateau {
+                factor: factor as f32,
+                patience: patience as usize,
+                min_lr: min_lr as f32,
+                min_delta: plateau_min_delta(),
+            },
+            _ => return Err(SettingError::new("schedule", text, EXPECTED)),
+        };
+        schedule.validate().map_err(|_| SettingError::new("schedule", text, EXPECTED))?;
+        Ok(schedule)
     }
 }
 
@@ -85,17 +142,18 @@ impl Scheduler {
 
     /// Reports an epoch's validation accuracy (for the plateau schedule).
     pub fn epoch_end(&mut self, validation_accuracy: Option<f64>) {
-        let (Schedule::Plateau { factor, patience, min_lr }, Some(metric)) = (&self.schedule, validation_accuracy)
+        let (Schedule::Plateau { factor, patience, min_lr, min_delta }, Some(metric)) =
+            (&self.schedule, validation_accuracy)
         else {
             return;
         };
         let (rate, best, waited) = &mut self.plateau;
-        if metric > *best {
+        if metric - min_delta > *best {
             *best = metric;
             *waited = 0;
         } else {
             *waited += 1;
-            if *waited >= *patience {
+            if *waited >= *patience && *rate > *min_lr {
                 *rate = (*rate * factor).max(*min_lr);
                 *waited = 0;
             }
@@ -123,6 +181,19 @@ mod tests {
         assert_eq!(s.rate(0, 0.0), 1e-4);
         s.epoch_end(Some(0.9));
         assert_eq!(s.rate(0, 0.0), 1e-4);
+        // A gain below min_delta is no gain.
+        let mut s = Scheduler::new(Schedule::default(), 1e-3);
+        s.epoch_end(Some(0.5));
+        for _ in 0..5 {
+            s.epoch_end(Some(0.50005));
+        }
+        assert!(s.rate(0, 0.0) < 1e-3);
+        // A rate already below the floor is never raised to it.
+        let mut low = Scheduler::new(Schedule::default(), 1e-5);
+        for _ in 0..12 {
+            low.epoch_end(Some(0.5));
+        }
+        assert_eq!(low.rate(0, 0.0), 1e-5);
     }
 
     #[test]
@@ -133,5 +204,17 @@ mod tests {
         assert_eq!(cosine.rate(0, 0.0), 1.0);
         assert!((cosine.rate(0, 0.5) - 0.5).abs() < 1e-6);
         assert!(cosine.rate(0, 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn schedules_read_from_text() {
+        assert_eq!("plateau".parse::<Schedule>().unwrap(), Schedule::default());
+        assert_eq!("step:30:0.1".parse::<Schedule>().unwrap(), Schedule::Step { every: 30, gamma: 0.1 });
+        assert_eq!("cosine:1e-5".parse::<Schedule>().unwrap(), Schedule::Cosine { min_lr: 1e-5 });
+        for bad in ["step", "step:0:0.1", "step:3:2", "plateau:2:5:0", "cosine:-1", "warmup", "step:a:b"] {
+            let err = bad.parse::<Schedule>().unwrap_err().to_string();
+            assert!(err.contains("step:EVERY:GAMMA"), "{bad}: {err}");
+        }
+        assert!(Schedule::Step { every: 0, gamma: 0.1 }.validate().is_err());
     }
 }

@@ -1,0 +1,254 @@
+//! The trainer and the optimisers on a real backend (burn-flex): update rules against
+//! PyTorch's numbers, and `train()`'s stopping rules, schedules, divergence, segmentation and
+//! reproducibility on small in-memory datasets.
+
+use std::sync::Arc;
+
+use lossgp::Loss;
+use lossgp::backends::burn::BurnBackend;
+use lossgp::core::backend::{BResult, Backend, BinaryOp, Conv2d, ParamId, ParamKind, Params, ReduceOp};
+use lossgp::core::data::{DataError, Dataset, IGNORE, Image, LabelMap, Normalization, Sample, Target, Task};
+use lossgp::core::model::Model;
+use lossgp::core::train::{
+    Optimizer, OptimizerConfig, Schedule, Status, TrainConfig, TrainData, TrainError, TrainReport, train,
+};
+
+/// 8x8 grey images: dark ones are class 0, bright ones class 1. For segmentation, each pixel is
+/// labelled by its own brightness, and one pixel per image is unlabelled.
+struct Shades {
+    len: usize,
+    task: Task,
+    classes: Vec<String>,
+}
+
+impl Shades {
+    fn shared(len: usize, task: Task) -> Arc<dyn Dataset> {
+        Arc::new(Shades { len, task, classes: vec!["dark".into(), "bright".into()] })
+    }
+}
+
+impl Dataset for Shades {
+    fn name(&self) -> &str {
+        "shades"
+    }
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn task(&self) -> Task {
+        self.task
+    }
+    fn classes(&self) -> &[String] {
+        &self.classes
+    }
+    fn sample(&self, index: usize) -> Result<Sample, DataError> {
+        DataError::check_index(index, self.len)?;
+        let class = (index % 2) as u8;
+        let pixels: Vec<u8> = (0..64)
+            .map(|i| {
+                let bright = if self.task == Task::Segmentation { (i + index).is_multiple_of(3) } else { class == 1 };
+                let noise = ((i * 37 + index * 11) % 40) as u8;
+                if bright { 180 + noise } else { 20 + noise }
+            })
+            .collect();
+        let target = match self.task {
+            Task::Classification => Target::Class(u32::from(class)),
+            Task::Segmentation => {
+                let mut labels: Vec<u8> = pixels.iter().map(|&p| u8::from(p > 128)).collect();
+                labels[index % 64] = IGNORE;
+                Target::Mask(LabelMap::new(8, 8, labels)?)
+            }
+        };
+        Ok(Sample { image: Image::new(8, 8, 1, pixels)?, target })
+    }
+    fn normalization(&self) -> Normalization {
+        Normalization::unit(1)
+    }
+    fn image_shape(&self) -> Option<(u32, u32, u8)> {
+        Some((8, 8, 1))
+    }
+}
+
+/// A 1x1 convolution from the image to class scores: per pixel for segmentation, averaged
+/// over the image for classification.
+struct PixelModel<B: Backend> {
+    params: Params<B>,
+    weight: ParamId,
+    bias: ParamId,
+    segmentation: bool,
+}
+
+impl<B: Backend> PixelModel<B> {
+    fn new(b: &B, segmentation: bool) -> PixelModel<B> {
+        let mut params = Params::new();
+        let weight = params.add(b, "weight", b.tensor(&[0.1, -0.1], &[2, 1, 1, 1]).unwrap(), ParamKind::Trainable);
+        let bias = params.add(b, "bias", b.tensor(&[0.0, 0.0], &[2]).unwrap(), ParamKind::Trainable);
+        PixelModel { params, weight, bias, segmentation }
+    }
+}
+
+impl<B: Backend> Model<B> for PixelModel<B> {
+    fn forward(&mut self, b: &B, images: &B::Tensor, _train: bool) -> BResult<B::Tensor> {
+        let scores =
+            b.conv2d(images, self.params.get(self.weight), Some(self.params.get(self.bias)), &Conv2d::default())?;
+        if self.segmentation {
+            return Ok(scores);
+        }
+        let n = b.shape(&scores)[0];
+        b.reshape(&b.adaptive_avg_pool2d(&scores, [1, 1])?, &[n, 2])
+    }
+    fn params(&self) -> &Params<B> {
+        &self.params
+    }
+    fn params_mut(&mut self) -> &mut Params<B> {
+        &mut self.params
+    }
+    fn input_shape(&self) -> [usize; 3] {
+        [1, 8, 8]
+    }
+    fn describe(&self) -> String {
+        "pixel model".into()
+    }
+}
+
+fn config() -> TrainConfig {
+    TrainConfig {
+        epochs: 3,
+        batch_size: 8,
+        learning_rate: 0.05,
+        validation_fraction: 0.25,
+        schedule: Schedule::Constant,
+        workers: Some(1),
+        ..TrainConfig::default()
+    }
+}
+
+fn run(loss: &str, task: Task, config: &TrainConfig) -> Result<TrainReport, TrainError> {
+    let b = BurnBackend::flex();
+    let mut model = PixelModel::new(&b, task == Task::Segmentation);
+    let data = TrainData { train: Shades::shared(64, task), validation: None, test: Some(Shades::shared(16, task)) };
+    train(&b, &mut model, &Loss::resolve(loss).unwrap(), &data, config, &mut |_| {})
+}
+
+#[test]
+fn optimisers_follow_pytorch() {
+    // w <- three steps on sum(w*c) + sum(w^2)/2 with lr 0.1; expected values from PyTorch 2.9
+    // (torch.optim.SGD / Adam / AdamW, float64).
+    let cases: [(OptimizerConfig, [f32; 3]); 5] = [
+        (OptimizerConfig::Sgd { momentum: 0.0, nesterov: false, weight_decay: 0.0 }, [0.2832, -0.6748, 1.187]),
+        (
+            OptimizerConfig::Sgd { momentum: 0.9, nesterov: false, weight_decay: 0.01 },
+            [0.0866002, -0.3786165, 0.4491089],
+        ),
+        (
+            OptimizerConfig::Sgd { momentum: 0.9, nesterov: true, weight_decay: 0.0 },
+            [-0.0381432, -0.1927852, -0.018037],
+        ),
+        (OptimizerConfig::default().with_weight_decay(0.01), [0.2022329, -0.7012256, 1.700383]),
+        ("adamw".parse::<OptimizerConfig>().unwrap().with_weight_decay(0.1), [0.1905162, -0.6746772, 1.6440586]),
+    ];
+    let b = BurnBackend::flex();
+    for (optimizer_config, want) in cases {
+        let mut params = Params::new();
+        let w = params.add(&b, "w", b.tensor(&[0.5, -1.0, 2.0], &[3]).unwrap(), ParamKind::Trainable);
+        let c = b.tensor(&[0.3, -0.2, 1.0], &[3]).unwrap();
+        let mut optimizer = Optimizer::new(optimizer_config.clone());
+        for _ in 0..3 {
+            let x = params.get(w);
+            let linear = b.binary(BinaryOp::Mul, x, &c).unwrap();
+            let square = b.affine(&b.binary(BinaryOp::Mul, x, x).unwrap(), 0.5, 0.0).unwrap();
+            let loss = b.reduce(ReduceOp::Sum, &b.binary(BinaryOp::Add, &linear, &square).unwrap(), 0).unwrap();
+            let grads = b.backward(&loss).unwrap();
+            optimizer.step(&b, &mut params, &grads, 0.1).unwrap();
+        }
+        let got = b.to_vec(params.get(w)).unwrap();
+        assert!(got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-5), "{optimizer_config:?}: {got:?} vs {want:?}");
+    }
+}
+
+#[test]
+fn a_seeded_run_learns_and_repeats_exactly() {
+    let first = run("ce", Task::Classification, &config()).unwrap();
+    assert_eq!(first.status, Status::Completed);
+    assert_eq!(first.epochs.len(), 3);
+    assert_eq!(first.steps, 3 * 6, "48 training samples in batches of 8");
+    assert!(first.fitness() > 0.9, "{first:?}");
+    assert_eq!(first.test.as_ref().unwrap().samples, 16);
+    let second = run("ce", Task::Classification, &config()).unwrap();
+    let strip = |r: &TrainReport| {
+        (r.epochs.iter().map(|e| (e.train.clone(), e.validation.clone())).collect::<Vec<_>>(), r.test.clone())
+    };
+    assert_eq!(strip(&first), strip(&second));
+    let other_seed = run("ce", Task::Classification, &TrainConfig { seed: 1, ..config() }).unwrap();
+    assert_ne!(strip(&first), strip(&other_seed));
+}
+
+#[test]
+fn early_stopping_and_the_plateau_schedule_watch_validation_accuracy() {
+    // At this rate nothing changes, so accuracy never improves after the first epoch.
+    let still = TrainConfig { learning_rate: 1e-9, epochs: 10, early_stopping: Some(2), ..config() };
+    let stopped = run("ce", Task::Classification, &still).unwrap();
+    assert_eq!(stopped.status, Status::EarlyStopped { epoch: 2 });
+    assert_eq!(stopped.epochs.len(), 3);
+
+    let plateau = Schedule::Plateau { factor: 0.5, patience: 1, min_lr: 0.0, min_delta: 0.0 };
+    let reduced =
+        run("ce", Task::Classification, &TrainConfig { schedule: plateau, early_stopping: None, epochs: 4, ..still })
+            .unwrap();
+    let rates: Vec<f32> = reduced.epochs.iter().map(|e| e.learning_rate).collect();
+    assert_eq!(rates, [1e-9, 1e-9, 5e-10, 2.5e-10]);
+}
+
+#[test]
+fn budgets_end_a_run_with_its_results() {
+    let steps = run("ngl", Task::Classification, &TrainConfig { max_steps: Some(4), ..config() }).unwrap();
+    assert_eq!(steps.status, Status::OutOfBudget { reason: "4 steps".into() });
+    assert_eq!((steps.steps, steps.epochs.len()), (4, 1));
+    assert!(steps.best_validation.is_some() && steps.test.is_some(), "the run is still evaluated");
+    let time = run("ngl", Task::Classification, &TrainConfig { max_seconds: Some(1e-6), ..config() }).unwrap();
+    assert!(matches!(time.status, Status::OutOfBudget { .. }), "{:?}", time.status);
+    assert_eq!(time.steps, 1);
+}
+
+#[test]
+fn losses_that_cannot_train_score_zero_without_an_error() {
+    let diverged = run("exp(1000*p)", Task::Classification, &config()).unwrap();
+    assert!(matches!(diverged.status, Status::Diverged { epoch: 0, step: 0, .. }), "{:?}", diverged.status);
+    assert_eq!(diverged.fitness(), 0.0);
+    assert!(diverged.test.is_none());
+    let constant = run("square(y) + 3", Task::Classification, &config()).unwrap();
+    assert!(matches!(constant.status, Status::Untrainable { .. }), "{:?}", constant.status);
+    assert_eq!((constant.steps, constant.fitness()), (0, 0.0));
+}
+
+#[test]
+fn segmentation_trains_per_pixel_and_skips_unlabelled_pixels() {
+    let report = run("ce", Task::Segmentation, &TrainConfig { epochs: 4, learning_rate: 0.1, ..config() }).unwrap();
+    assert_eq!(report.status, Status::Completed);
+    let test = report.test.unwrap();
+    assert!(test.accuracy > 0.95, "{test:?}");
+    assert!(test.mean_iou.unwrap() > 0.9, "{test:?}");
+    assert!(test.top5.is_none());
+}
+
+#[test]
+fn settings_that_cannot_work_are_refused_before_training() {
+    let no_validation = TrainConfig { validation_fraction: 0.0, schedule: Schedule::default(), ..config() };
+    let err = run("ce", Task::Classification, &no_validation).unwrap_err().to_string();
+    assert!(err.contains("plateau") && err.contains("--schedule constant"), "{err}");
+    for (bad, expected) in [
+        (TrainConfig { epochs: 0, ..config() }, "--epochs"),
+        (TrainConfig { max_steps: Some(0), ..config() }, "--max-steps"),
+        (TrainConfig { learning_rate: f32::NAN, ..config() }, "--lr"),
+        (
+            TrainConfig {
+                optimizer: OptimizerConfig::Sgd { momentum: 1.5, nesterov: false, weight_decay: 0.0 },
+                ..config()
+            },
+            "momentum",
+        ),
+        (TrainConfig { schedule: Schedule::Step { every: 0, gamma: 0.1 }, ..config() }, "step:EVERY:GAMMA"),
+    ] {
+        let err = run("ce", Task::Classification, &bad).unwrap_err().to_string();
+        assert!(err.contains(expected), "{bad:?}: {err}");
+    }
+}
