@@ -1,48 +1,19 @@
 //! `lossgp data ...` end to end. Fashion-MNIST comes from Debian's `dataset-fashion-mnist`
 //! package (installed by `scripts/setup`); everything else is generated here.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-use serde_json::Value;
+use common::{failure, grey_png, json, lossgp};
 
-fn lossgp(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lossgp"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .output()
-        .expect("the lossgp binary runs")
-}
-
-fn json(data_dir: &Path, args: &[&str]) -> Value {
-    let out = lossgp(data_dir, args);
-    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
-}
-
-fn failure(data_dir: &Path, args: &[&str]) -> String {
-    let out = lossgp(data_dir, args);
-    assert!(!out.status.success(), "{args:?} should fail");
-    String::from_utf8(out.stderr).expect("utf-8")
-}
-
-/// A grey 8-bit PNG.
+/// A grey PNG of one value.
 fn png(width: u32, height: u32, value: u8) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, width, height);
-    encoder.set_color(png::ColorType::Grayscale);
-    encoder.set_depth(png::BitDepth::Eight);
-    let mut writer = encoder.write_header().expect("a header");
-    writer.write_image_data(&vec![value; (width * height) as usize]).expect("data");
-    writer.finish().expect("end");
-    out
+    grey_png(width, height, &vec![value; (width * height) as usize])
 }
 
 #[test]
 fn list_shows_what_is_present_and_where() {
     let dir = tempfile::TempDir::new().expect("a temporary directory");
-    let list = json(dir.path(), &["data", "list", "--json"]);
+    let list = json(Some(dir.path()), &["data", "list", "--json"]);
     assert_eq!(list["data_dir"], dir.path().to_str().expect("utf-8 path"));
     assert_eq!(list["origin"], "option");
     let datasets = list["datasets"].as_array().expect("an array");
@@ -75,7 +46,7 @@ fn inspect_counts_classes_and_draws_a_grid() {
     let dir = tempfile::TempDir::new().expect("a temporary directory");
     let grid = dir.path().join("grid.png");
     let report = json(
-        dir.path(),
+        Some(dir.path()),
         &[
             "data",
             "inspect",
@@ -99,7 +70,8 @@ fn inspect_counts_classes_and_draws_a_grid() {
     assert!(std::fs::read(&grid).expect("the grid was written").starts_with(b"\x89PNG"));
 
     let text = String::from_utf8(
-        lossgp(dir.path(), &["data", "inspect", "fashion-mnist", "--split", "test", "--max-samples", "100"]).stdout,
+        lossgp(Some(dir.path()), &["data", "inspect", "fashion-mnist", "--split", "test", "--max-samples", "100"])
+            .stdout,
     )
     .expect("utf-8");
     assert!(text.starts_with("fashion-mnist/test: 10000 samples, 10 classes (classification)"), "{text}");
@@ -117,7 +89,7 @@ fn inspect_reads_a_users_image_folder() {
         }
     }
     let folder = dir.path().join("photos");
-    let report = json(dir.path(), &["data", "inspect", folder.to_str().expect("utf-8"), "--json"]);
+    let report = json(Some(dir.path()), &["data", "inspect", folder.to_str().expect("utf-8"), "--json"]);
     assert_eq!(report["samples"], 5);
     assert_eq!(report["classes"][1]["name"], "dogs");
     assert_eq!(report["classes"][1]["count"], 2);
@@ -127,18 +99,18 @@ fn inspect_reads_a_users_image_folder() {
 #[test]
 fn missing_data_and_bad_requests_are_explained() {
     let dir = tempfile::TempDir::new().expect("a temporary directory");
-    let err = failure(dir.path(), &["data", "inspect", "cifar10"]);
+    let err = failure(Some(dir.path()), &["data", "inspect", "cifar10"]);
     assert!(err.contains("not found") && err.contains("run `lossgp data fetch cifar10`"), "{err}");
-    let err = failure(dir.path(), &["data", "inspect", "fashion-mnist", "--split", "val"]);
+    let err = failure(Some(dir.path()), &["data", "inspect", "fashion-mnist", "--split", "val"]);
     assert!(err.contains("fashion-mnist has no `val` split, only train and test"), "{err}");
-    let err = failure(dir.path(), &["data", "fetch", "imagenet"]);
+    let err = failure(Some(dir.path()), &["data", "fetch", "imagenet"]);
     assert!(
         err.contains("imagenet cannot be downloaded automatically") && err.contains("imagenet/train/<wnid>/*.JPEG"),
         "{err}"
     );
-    let err = failure(dir.path(), &["data", "fetch", "cifar-10"]);
+    let err = failure(Some(dir.path()), &["data", "fetch", "cifar-10"]);
     assert!(err.contains("unknown dataset `cifar-10`"), "{err}");
-    let err = failure(dir.path(), &["data", "inspect", "mnist", "--split", "dev"]);
+    let err = failure(Some(dir.path()), &["data", "inspect", "mnist", "--split", "dev"]);
     assert!(err.contains("unknown split `dev`"), "{err}");
     // A corrupt file is named, with what is wrong with it.
     std::fs::create_dir_all(dir.path().join("mnist")).expect("a folder");
@@ -146,6 +118,6 @@ fn missing_data_and_bad_requests_are_explained() {
     {
         std::fs::write(dir.path().join("mnist").join(f), b"\x00\x00\x08\x03\x00\x00").expect("a file");
     }
-    let err = failure(dir.path(), &["data", "inspect", "mnist"]);
+    let err = failure(Some(dir.path()), &["data", "inspect", "mnist"]);
     assert!(err.contains("train-images-idx3-ubyte: truncated"), "{err}");
 }

@@ -1,25 +1,21 @@
 //! `lossgp loss ...` end to end: the real binary, its stdout, stderr and exit status.
 
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Output;
 
 use serde_json::Value;
 
 fn lossgp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lossgp")).args(args).output().expect("the lossgp binary runs")
+    common::lossgp(None, args)
 }
 
 fn json(args: &[&str]) -> Value {
-    let out = lossgp(args);
-    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    common::json(None, args)
 }
 
 fn failure(args: &[&str]) -> String {
-    let out = lossgp(args);
-    assert!(!out.status.success(), "{args:?} should fail");
-    assert!(out.stdout.is_empty(), "{args:?} printed on stdout while failing");
-    String::from_utf8(out.stderr).expect("utf-8 stderr")
+    common::failure(None, args)
 }
 
 #[test]

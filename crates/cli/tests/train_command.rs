@@ -1,47 +1,20 @@
 //! `lossgp train` and `lossgp list` end to end, on the real Fashion-MNIST (Debian's
 //! `dataset-fashion-mnist`, installed by `scripts/setup`) and on image folders made here.
 
+mod common;
+
+use common::{failure, grey_png, json};
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-use serde_json::Value;
-
-fn lossgp(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lossgp"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .output()
-        .expect("the lossgp binary runs")
-}
-
-fn json(data_dir: &Path, args: &[&str]) -> Value {
-    let out = lossgp(data_dir, args);
-    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
-}
-
-fn failure(data_dir: &Path, args: &[&str]) -> String {
-    let out = lossgp(data_dir, args);
-    assert!(!out.status.success(), "{args:?} should fail");
-    String::from_utf8(out.stderr).expect("utf-8")
-}
-
-/// A grey 8-bit PNG of noise around `level`.
+/// A grey 8x8-style PNG of noise around `level`.
 fn png(side: u32, level: u8, seed: u32) -> Vec<u8> {
     let pixels: Vec<u8> = (0..side * side)
         .map(|i| {
             level.saturating_add((i.wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(40_503)) >> 27) as u8)
         })
         .collect();
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, side, side);
-    encoder.set_color(png::ColorType::Grayscale);
-    encoder.set_depth(png::BitDepth::Eight);
-    let mut writer = encoder.write_header().expect("a header");
-    writer.write_image_data(&pixels).expect("data");
-    writer.finish().expect("end");
-    out
+    grey_png(side, side, &pixels)
 }
 
 /// `root/{train,test}/{dark,bright}/*.png`: two classes any network separates.
@@ -60,11 +33,11 @@ fn two_class_folder(root: &Path) {
 #[test]
 fn list_shows_the_backends_and_models_of_this_build() {
     let dir = tempfile::TempDir::new().expect("a temporary directory");
-    let backends = json(dir.path(), &["list", "backends", "--json"]);
+    let backends = json(Some(dir.path()), &["list", "backends", "--json"]);
     let flex =
         backends.as_array().expect("an array").iter().find(|b| b["name"] == "flex").expect("flex is compiled in");
     assert_eq!(flex["available"], true);
-    let models = json(dir.path(), &["list", "models", "--json"]);
+    let models = json(Some(dir.path()), &["list", "models", "--json"]);
     assert!(models.as_array().expect("an array").iter().any(|m| m["name"] == "small-cnn"));
 }
 
@@ -75,7 +48,7 @@ fn a_small_cnn_learns_fashion_mnist_with_ngl() {
     let weights_arg = weights.to_str().expect("utf-8 path");
     // 80 steps of 128 images (a sixth of an epoch) suffice to be far above chance.
     let r = json(
-        dir.path(),
+        Some(dir.path()),
         &["train", "--dataset", "fashion-mnist", "--loss", "ngl", "--max-steps", "80", "--save", weights_arg, "--json"],
     );
     assert_eq!(r["status"]["kind"], "out-of-budget", "{r}");
@@ -112,12 +85,12 @@ fn an_image_folder_trains_with_an_expression_and_the_same_seed_gives_the_same_ru
         "5",
         "--json",
     ];
-    let first = json(dir.path(), &args);
+    let first = json(Some(dir.path()), &args);
     assert_eq!(first["status"]["kind"], "completed", "{first}");
     assert_eq!(first["epochs"].as_array().expect("epochs").len(), 6);
     assert_eq!(first["test"]["samples"], 16);
     assert!(first["test"]["accuracy"].as_f64().expect("accuracy") >= 0.9, "{}", first["test"]);
-    let second = json(dir.path(), &args);
+    let second = json(Some(dir.path()), &args);
     assert_eq!(first["test"], second["test"], "a seed fixes the whole run");
     assert_eq!(first["best_validation"], second["best_validation"]);
 }
@@ -130,7 +103,7 @@ fn a_diverging_loss_ends_the_run_with_a_result_not_an_error() {
     // exp is not protected: exp(1000 p) is infinite where p > 0.09, and the run diverges at
     // its first step.
     let r = json(
-        dir.path(),
+        Some(dir.path()),
         &["train", "--dataset", root.to_str().expect("utf-8 path"), "--loss", "exp(1000*p)", "--epochs", "2", "--json"],
     );
     assert_eq!(r["status"]["kind"], "diverged", "{r}");
@@ -157,10 +130,10 @@ fn bad_settings_get_clear_errors() {
     for (extra, expected) in cases {
         let mut args = vec!["train", "--dataset", folder];
         args.extend_from_slice(extra);
-        let err = failure(dir.path(), &args);
+        let err = failure(Some(dir.path()), &args);
         assert!(err.contains(expected), "{extra:?}: {err}");
         assert!(!err.contains("panicked"), "{extra:?}: {err}");
     }
-    let err = failure(dir.path(), &["train", "--dataset", "cifar10"]);
+    let err = failure(Some(dir.path()), &["train", "--dataset", "cifar10"]);
     assert!(err.contains("lossgp data fetch cifar10"), "{err}");
 }

@@ -1,0 +1,48 @@
+//! Helpers shared by the command-line tests: run the real binary, read its JSON or its error.
+
+// Each test file uses some of these.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// Runs `lossgp ARGS`, with `--data-dir DIR` first if given.
+pub fn lossgp(data_dir: Option<&Path>, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lossgp"));
+    if let Some(dir) = data_dir {
+        command.arg("--data-dir").arg(dir);
+    }
+    command.args(args).output().expect("the lossgp binary runs")
+}
+
+/// The JSON a successful command prints on stdout.
+pub fn json(data_dir: Option<&Path>, args: &[&str]) -> Value {
+    let out = lossgp(data_dir, args);
+    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The stderr of a command that must fail.
+pub fn failure(data_dir: Option<&Path>, args: &[&str]) -> String {
+    let out = lossgp(data_dir, args);
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(out.stdout.is_empty(), "{args:?} printed on stdout while failing");
+    let err = String::from_utf8(out.stderr).expect("utf-8");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    err
+}
+
+/// A grey 8-bit PNG.
+pub fn grey_png(width: u32, height: u32, pixels: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().expect("a header");
+    writer.write_image_data(pixels).expect("data");
+    writer.finish().expect("end");
+    out
+}
