@@ -11,8 +11,7 @@
 //! expression tree with NGL written by hand in burn's tensor operations, in the same network.
 //! PyTorch runs through `scripts/bench_torch.py` when `python3 -c "import torch"` works.
 
-use std::process::Command;
-use std::time::Instant;
+mod common;
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d as BurnConv2d, Conv2dConfig};
@@ -33,12 +32,13 @@ use lossgp::models::SmallCnn;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use common::{Contender, Rounds, pytorch_step, race};
+
 const BATCH: usize = 128;
 const CLASSES: usize = 10;
 const SIDE: usize = 28;
-const WARMUP: usize = 3;
-const ROUNDS: usize = 5;
-const STEPS: usize = 6;
+/// Timing: 3 warm-up steps, then 5 interleaved rounds of 6 steps.
+const ROUNDS: Rounds = Rounds { warmup: 3, rounds: 5, steps: 6 };
 
 /// A fixed batch of random images (standard normal-ish) and labels.
 struct Batch {
@@ -54,36 +54,6 @@ impl Batch {
             labels: (0..BATCH).map(|_| rng.random_range(0..CLASSES as u32)).collect(),
         }
     }
-}
-
-/// A contender: a name and one training step.
-type Contender<'a> = (String, Box<dyn FnMut() + 'a>);
-
-/// Seconds per step of each contender: `WARMUP` steps each, then `ROUNDS` rounds in which
-/// every contender takes `STEPS` steps in turn, so that a slow spell of the machine hits all
-/// of them alike; the median of each one's steps.
-fn race(mut contenders: Vec<Contender<'_>>) -> Vec<(String, f64)> {
-    for (_, step) in &mut contenders {
-        (0..WARMUP).for_each(|_| step());
-    }
-    let mut times: Vec<Vec<f64>> = vec![Vec::new(); contenders.len()];
-    for _ in 0..ROUNDS {
-        for ((_, step), times) in contenders.iter_mut().zip(&mut times) {
-            for _ in 0..STEPS {
-                let start = Instant::now();
-                step();
-                times.push(start.elapsed().as_secs_f64());
-            }
-        }
-    }
-    contenders
-        .into_iter()
-        .zip(times)
-        .map(|((name, _), mut t)| {
-            t.sort_by(f64::total_cmp);
-            (name, t[t.len() / 2])
-        })
-        .collect()
 }
 
 /// How the lossgp step computes its loss.
@@ -104,8 +74,8 @@ fn ngl_by_hand(logits: Tensor<2>, one_hot: Tensor<2>) -> Tensor<1> {
 
 /// A training step of lossgp's small CNN on `b`.
 fn lossgp_step<'a>(b: &'a BurnBackend, batch: &'a Batch, path: LossPath) -> Box<dyn FnMut() + 'a> {
-    let spec = ModelSpec { input: [1, SIDE, SIDE], classes: CLASSES, seed: 0 };
-    let mut model = SmallCnn::new(b, &spec).expect("the small CNN builds");
+    let spec = ModelSpec::new([1, SIDE, SIDE], CLASSES, 0);
+    let mut model = SmallCnn::build(b, &spec).expect("the small CNN builds");
     let mut optimizer = Optimizer::new(OptimizerConfig::default());
     Box::new(move || {
         let x = b.tensor(&batch.images, &[BATCH, 1, SIDE, SIDE]).expect("images");
@@ -184,25 +154,6 @@ fn plain_burn_step(device: Device, batch: &Batch) -> Box<dyn FnMut() + '_> {
     })
 }
 
-/// Seconds per step of the same network in PyTorch, if it is installed.
-fn pytorch_step(threads: usize) -> Result<f64, String> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_torch.py");
-    let out = Command::new("python3")
-        .args([script, "--threads", &threads.to_string(), "--batch", &BATCH.to_string()])
-        .args(["--warmup", &WARMUP.to_string(), "--steps", &(ROUNDS * STEPS).to_string()])
-        .output()
-        .map_err(|e| format!("python3 not runnable: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(err.lines().last().unwrap_or("failed").to_owned());
-    }
-    text.trim()
-        .strip_prefix("seconds_per_step=")
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("unexpected output `{}`", text.trim()))
-}
-
 /// Forward and backward of a loss alone on `[BATCH, CLASSES]` logits, 50 times (one takes
 /// microseconds).
 fn loss_alone<'a>(b: &'a BurnBackend, path: LossPath, batch: &'a Batch) -> Box<dyn FnMut() + 'a> {
@@ -234,8 +185,10 @@ fn main() {
         "Training throughput: small CNN, batch {BATCH} of 1x{SIDE}x{SIDE}, {CLASSES} classes, Adam, {threads} threads"
     );
     println!(
-        "(median of {} steps each, taken in {ROUNDS} interleaved rounds after {WARMUP} warm-up steps)\n",
-        ROUNDS * STEPS
+        "(median of {} steps each, taken in {} interleaved rounds after {} warm-up steps)\n",
+        ROUNDS.rounds * ROUNDS.steps,
+        ROUNDS.rounds,
+        ROUNDS.warmup
     );
 
     let tree = |name: &str| LossPath::Tree(TensorLoss::new(&Loss::resolve(name).expect("a built-in loss")));
@@ -254,8 +207,8 @@ fn main() {
         contenders.push(("lossgp small-cnn, burn-ndarray".into(), lossgp_step(&ndarray, &batch, tree("ce"))));
         contenders.push(("plain burn nn, burn-ndarray".into(), plain_burn_step(device, &batch)));
     }
-    let rows = race(contenders);
-    let torch = pytorch_step(threads).map(images);
+    let rows = race(contenders, ROUNDS);
+    let torch = pytorch_step(threads, ROUNDS, &["--batch".into(), BATCH.to_string()]).map(images);
 
     let plain_flex = images(rows[1].1);
     println!("{:<34} {:>10} {:>14} {:>12}", "", "images/s", "/ plain burn", "/ PyTorch");
@@ -275,10 +228,13 @@ fn main() {
     }
 
     println!("\nNGL from its expression tree vs written by hand in burn (lossgp small-cnn, burn-flex)");
-    let steps = race(vec![
-        ("tree".into(), lossgp_step(&flex, &batch, tree("ngl"))),
-        ("by hand".into(), lossgp_step(&flex, &batch, LossPath::NglByHand)),
-    ]);
+    let steps = race(
+        vec![
+            ("tree".into(), lossgp_step(&flex, &batch, tree("ngl"))),
+            ("by hand".into(), lossgp_step(&flex, &batch, LossPath::NglByHand)),
+        ],
+        ROUNDS,
+    );
     let (step_tree, step_hand) = (steps[0].1, steps[1].1);
     println!(
         "  training step:        tree {:.2} ms, by hand {:.2} ms, ratio {:.3}",
@@ -286,10 +242,13 @@ fn main() {
         step_hand * 1e3,
         step_tree / step_hand
     );
-    let alone = race(vec![
-        ("tree".into(), loss_alone(&flex, tree("ngl"), &batch)),
-        ("by hand".into(), loss_alone(&flex, LossPath::NglByHand, &batch)),
-    ]);
+    let alone = race(
+        vec![
+            ("tree".into(), loss_alone(&flex, tree("ngl"), &batch)),
+            ("by hand".into(), loss_alone(&flex, LossPath::NglByHand, &batch)),
+        ],
+        ROUNDS,
+    );
     let (alone_tree, alone_hand) = (alone[0].1 / 50.0, alone[1].1 / 50.0);
     println!(
         "  loss alone ({BATCH}x{CLASSES}, fwd+bwd): tree {:.1} us, by hand {:.1} us, ratio {:.3}",

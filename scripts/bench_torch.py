@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""The training benchmark's PyTorch contender: lossgp's small CNN, the same step, on the CPU.
+"""The training benchmarks' PyTorch contender: a network of lossgp's zoo written in PyTorch,
+the same training step, on the CPU.
 
-Called by `cargo bench --bench training`; prints `seconds_per_step=<median>`.
+Called by `cargo bench --bench training` (the small CNN) and `cargo bench --bench models` (the
+CIFAR-scale networks); prints `seconds_per_step=<median>`.
 """
 import argparse
 import statistics
@@ -29,10 +31,87 @@ def small_cnn(channels: int, side: int, classes: int) -> nn.Module:
     )
 
 
+def conv_bn(c_in: int, c_out: int, k: int, stride: int = 1, padding: int = 0) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, k, stride=stride, padding=padding, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()
+    )
+
+
+class InceptionSmall(nn.Module):
+    """The small Inception of Zhang et al. (crates/models/src/inception.rs)."""
+
+    PLAN = [(32, 32), (32, 48), (0, 80), (112, 48), (96, 64), (80, 80), (48, 96), (0, 96), (176, 160), (176, 160)]
+
+    def __init__(self, channels: int, classes: int, width: float) -> None:
+        super().__init__()
+        s = lambda c: max(1, round(c * width))
+        c = s(96)
+        self.stem = conv_bn(channels, c, 3, padding=1)
+        self.blocks = nn.ModuleList()
+        for a, b in self.PLAN:
+            if a == 0:
+                self.blocks.append(nn.ModuleList([conv_bn(c, s(b), 3, stride=2), nn.MaxPool2d(3, 2)]))
+                c += s(b)
+            else:
+                self.blocks.append(nn.ModuleList([conv_bn(c, s(a), 1), conv_bn(c, s(b), 3, padding=1)]))
+                c = s(a) + s(b)
+        self.fc = nn.Linear(c, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for left, right in self.blocks:
+            x = torch.cat([left(x), right(x)], 1)
+        return self.fc(x.mean((2, 3)))
+
+
+class CifarBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            conv_bn(c_in, c_out, 3, stride, 1),
+            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+        )
+        self.stride, self.extra = stride, c_out - c_in
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x[:, :, :: self.stride, :: self.stride]
+        if self.extra:
+            shortcut = nn.functional.pad(shortcut, (0, 0, 0, 0, self.extra // 2, self.extra - self.extra // 2))
+        return torch.relu(self.body(x) + shortcut)
+
+
+def cifar_resnet(channels: int, classes: int, n: int, width: float) -> nn.Module:
+    """He et al.'s CIFAR ResNet with option A shortcuts (crates/models/src/resnet.rs)."""
+    s = lambda c: max(1, round(c * width))
+    layers, c = [conv_bn(channels, s(16), 3, padding=1)], s(16)
+    for stage in range(3):
+        for i in range(n):
+            stride = 2 if i == 0 and stage > 0 else 1
+            layers.append(CifarBlock(c, s(16 << stage), stride))
+            c = s(16 << stage)
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, classes))
+
+
+def build(model: str, channels: int, side: int, classes: int) -> nn.Module:
+    """`small-cnn`, `inception-cifar[:width=W]`, `resnet20[:width=W]` or `resnet56[:width=W]`."""
+    name, _, options = model.partition(":")
+    width = float(dict(o.split("=") for o in options.split(",") if o).get("width", 1))
+    if name == "small-cnn":
+        return small_cnn(channels, side, classes)
+    if name == "inception-cifar":
+        return InceptionSmall(channels, classes, width)
+    if name in ("resnet20", "resnet56"):
+        return cifar_resnet(channels, classes, {"resnet20": 3, "resnet56": 9}[name], width)
+    raise SystemExit(f"bench_torch.py: no PyTorch version of `{model}`")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--model", default="small-cnn")
+    parser.add_argument("--channels", type=int, default=1)
     parser.add_argument("--side", type=int, default=28)
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
@@ -41,10 +120,10 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = small_cnn(1, args.side, args.classes)
+    model = build(args.model, args.channels, args.side, args.classes)
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    images = torch.empty(args.batch, 1, args.side, args.side).uniform_(-1.5, 1.5)
+    images = torch.empty(args.batch, args.channels, args.side, args.side).uniform_(-1.5, 1.5)
     labels = torch.randint(0, args.classes, (args.batch,))
     loss_fn = nn.CrossEntropyLoss()
 

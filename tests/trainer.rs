@@ -75,6 +75,9 @@ struct PixelModel<B: Backend> {
     weight: ParamId,
     bias: ParamId,
     segmentation: bool,
+    /// If set, the logits again as auxiliary logits with this weight, as InceptionV3 gives.
+    auxiliary: Option<f32>,
+    pending: Option<B::Tensor>,
 }
 
 impl<B: Backend> PixelModel<B> {
@@ -82,19 +85,25 @@ impl<B: Backend> PixelModel<B> {
         let mut params = Params::new();
         let weight = params.add(b, "weight", b.tensor(&[0.1, -0.1], &[2, 1, 1, 1]).unwrap(), ParamKind::Trainable);
         let bias = params.add(b, "bias", b.tensor(&[0.0, 0.0], &[2]).unwrap(), ParamKind::Trainable);
-        PixelModel { params, weight, bias, segmentation }
+        PixelModel { params, weight, bias, segmentation, auxiliary: None, pending: None }
     }
 }
 
 impl<B: Backend> Model<B> for PixelModel<B> {
-    fn forward(&mut self, b: &B, images: &B::Tensor, _train: bool) -> BResult<B::Tensor> {
+    fn forward(&mut self, b: &B, images: &B::Tensor, train: bool) -> BResult<B::Tensor> {
         let scores =
             b.conv2d(images, self.params.get(self.weight), Some(self.params.get(self.bias)), &Conv2d::default())?;
-        if self.segmentation {
-            return Ok(scores);
-        }
-        let n = b.shape(&scores)[0];
-        b.reshape(&b.adaptive_avg_pool2d(&scores, [1, 1])?, &[n, 2])
+        let logits = if self.segmentation {
+            scores
+        } else {
+            let n = b.shape(&scores)[0];
+            b.reshape(&b.adaptive_avg_pool2d(&scores, [1, 1])?, &[n, 2])?
+        };
+        self.pending = self.auxiliary.filter(|_| train).map(|_| logits.clone());
+        Ok(logits)
+    }
+    fn take_auxiliary(&mut self) -> Option<(B::Tensor, f32)> {
+        self.pending.take().zip(self.auxiliary)
     }
     fn params(&self) -> &Params<B> {
         &self.params
@@ -127,6 +136,24 @@ fn run(loss: &str, task: Task, config: &TrainConfig) -> Result<TrainReport, Trai
     let mut model = PixelModel::new(&b, task == Task::Segmentation);
     let data = TrainData { train: Shades::shared(64, task), validation: None, test: Some(Shades::shared(16, task)) };
     train(&b, &mut model, &Loss::resolve(loss).unwrap(), &data, config, &mut |_| {})
+}
+
+#[test]
+fn an_auxiliary_classifier_adds_its_weighted_loss() {
+    // One step: the training loss is the main loss plus 0.4 times the auxiliary one, here the
+    // same logits, so 1.4 times the loss without it. Adam's first step does not depend on the
+    // gradient's scale, so both runs validate the same model.
+    let b = BurnBackend::flex();
+    let data = TrainData { train: Shades::shared(64, Task::Classification), validation: None, test: None };
+    let config = TrainConfig { max_steps: Some(1), ..config() };
+    let first_epoch = |auxiliary| {
+        let mut model = PixelModel { auxiliary, ..PixelModel::new(&b, false) };
+        let report = train(&b, &mut model, &Loss::resolve("ce").unwrap(), &data, &config, &mut |_| {}).unwrap();
+        report.epochs[0].clone()
+    };
+    let (plain, with_auxiliary) = (first_epoch(None), first_epoch(Some(0.4)));
+    assert!((with_auxiliary.train.loss / plain.train.loss - 1.4).abs() < 1e-5, "{plain:?} vs {with_auxiliary:?}");
+    assert_eq!(with_auxiliary.validation, plain.validation);
 }
 
 #[test]

@@ -38,7 +38,18 @@ fn list_shows_the_backends_and_models_of_this_build() {
         backends.as_array().expect("an array").iter().find(|b| b["name"] == "flex").expect("flex is compiled in");
     assert_eq!(flex["available"], true);
     let models = json(Some(dir.path()), &["list", "models", "--json"]);
-    assert!(models.as_array().expect("an array").iter().any(|m| m["name"] == "small-cnn"));
+    let models = models.as_array().expect("an array");
+    let names: Vec<&str> = models.iter().filter_map(|m| m["name"].as_str()).collect();
+    for name in ["small-cnn", "inception-cifar", "inception-v3", "resnet18", "resnet50", "resnet20", "fcn", "deeplabv3"]
+    {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    let resnet18 = models.iter().find(|m| m["name"] == "resnet18").expect("resnet18");
+    assert_eq!(resnet18["task"], "classification");
+    let options: Vec<&str> =
+        resnet18["options"].as_array().expect("options").iter().filter_map(|o| o["key"].as_str()).collect();
+    assert_eq!(options, ["stem", "head", "width"]);
+    assert_eq!(models.iter().find(|m| m["name"] == "fcn").expect("fcn")["task"], "segmentation");
 }
 
 #[test]
@@ -118,10 +129,13 @@ fn bad_settings_get_clear_errors() {
     let root = dir.path().join("shades");
     two_class_folder(&root);
     let folder = root.to_str().expect("utf-8 path");
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 10] = [
         (&["--loss", "exp(p"], "--loss `exp(p`"),
         (&["--loss", "ngll"], "ngl"),
         (&["--model", "resnet-9000"], "small-cnn"),
+        (&["--model", "resnet20:depth=32"], "no option `depth`; it takes only head, width"),
+        (&["--model", "fcn"], "is a classification dataset: choose a classification model"),
+        (&["--model", "inception-v3"], "at least 75x75"),
         (&["--backend", "flux"], "flex"),
         (&["--schedule", "warmup"], "step:EVERY:GAMMA"),
         (&["--optimizer", "sgd:2"], "sgd[:MOMENTUM]"),

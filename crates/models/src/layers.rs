@@ -3,9 +3,12 @@
 //!
 //! Names and layouts follow PyTorch (`conv1.weight` is `[out, in, kh, kw]`, `fc.weight` is
 //! `[out, in]`, batch norm keeps `running_mean` and `running_var`), so a checkpoint saved by
-//! lossgp loads into the same network written in PyTorch and back. Initialisation is PyTorch's
-//! default too, drawn from a seeded generator on the host, so a seed gives the same network on
-//! every backend.
+//! lossgp loads into the same network written in PyTorch and back. Initial weights are drawn
+//! as the reference implementation of each network draws them ([`WeightInit`]), from a seeded
+//! generator on the host, so a seed gives the same network on every backend.
+//!
+//! Models are put together with a [`Builder`], which owns the parameters being created and the
+//! generator, so that building a network reads like its PyTorch `__init__`.
 
 use lossgp_core::backend::{
     BResult, Backend, BatchNormMode, BinaryOp, Conv2d, ParamId, ParamKind, Params, Pool, UnaryOp,
@@ -31,23 +34,224 @@ impl Init {
 
     /// `n` values from a normal distribution with standard deviation `std` (Box-Muller).
     pub fn normal(&mut self, n: usize, std: f32) -> Vec<f32> {
+        (0..n).map(|_| std * self.standard_normal()).collect()
+    }
+
+    /// `n` values from a normal distribution with standard deviation `std`, redrawn until they
+    /// lie in `[-bound, bound]` (PyTorch's `trunc_normal_`, whose bounds are absolute).
+    pub fn truncated_normal(&mut self, n: usize, std: f32, bound: f32) -> Vec<f32> {
         (0..n)
             .map(|_| {
-                let (u, v): (f32, f32) = (self.rng.random_range(f32::EPSILON..1.0), self.rng.random());
-                std * (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
+                loop {
+                    let x = std * self.standard_normal();
+                    if x.abs() <= bound {
+                        break x;
+                    }
+                }
             })
             .collect()
+    }
+
+    fn standard_normal(&mut self) -> f32 {
+        let (u, v): (f32, f32) = (self.rng.random_range(f32::EPSILON..1.0), self.rng.random());
+        (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
     }
 }
 
 /// How a layer's weights start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum WeightInit {
-    /// PyTorch's default for convolutions and linear layers: uniform in `±1/sqrt(fan_in)`.
+    /// PyTorch's default for convolutions and linear layers: uniform in `±1/sqrt(fan_in)`,
+    /// bias too.
     Default,
     /// He et al.'s normal initialisation for ReLU networks, `std = sqrt(2 / fan_out)`
-    /// (what torchvision's ResNets use).
+    /// (torchvision's ResNets and segmentation backbones); bias as [`Default`](Self::Default).
     KaimingFanOut,
+    /// Normal with this standard deviation, truncated to `±2` (torchvision's InceptionV3:
+    /// 0.1, 0.01 and 0.001); bias as [`Default`](Self::Default).
+    TruncatedNormal(f32),
+    /// Keras' default for `Dense`: uniform in `±sqrt(6 / (fan_in + fan_out))`, bias 0 (the
+    /// paper's classification head was written in Keras).
+    GlorotUniform,
+}
+
+impl WeightInit {
+    fn weights(self, init: &mut Init, n: usize, fan_in: usize, fan_out: usize) -> Vec<f32> {
+        match self {
+            WeightInit::Default => init.uniform(n, 1.0 / (fan_in as f32).sqrt()),
+            WeightInit::KaimingFanOut => init.normal(n, (2.0 / fan_out as f32).sqrt()),
+            WeightInit::TruncatedNormal(std) => init.truncated_normal(n, std, 2.0),
+            WeightInit::GlorotUniform => init.uniform(n, (6.0 / (fan_in + fan_out) as f32).sqrt()),
+        }
+    }
+
+    fn bias(self, init: &mut Init, n: usize, fan_in: usize) -> Vec<f32> {
+        match self {
+            WeightInit::GlorotUniform => vec![0.0; n],
+            _ => init.uniform(n, 1.0 / (fan_in as f32).sqrt()),
+        }
+    }
+}
+
+/// The settings of a convolution: kernel, geometry, bias and initialisation. Built with
+/// chained calls, `ConvConfig::square(3).stride(2).same()`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConvConfig {
+    /// Kernel (height, width).
+    pub kernel: [usize; 2],
+    /// Stride, padding, dilation and groups.
+    pub geometry: Conv2d,
+    /// Whether it adds a bias.
+    pub bias: bool,
+    /// How its weights start.
+    pub init: WeightInit,
+}
+
+impl ConvConfig {
+    /// A `kh x kw` convolution: stride 1, no padding, no bias, PyTorch's default weights.
+    pub fn new(kh: usize, kw: usize) -> ConvConfig {
+        ConvConfig { kernel: [kh, kw], geometry: Conv2d::default(), bias: false, init: WeightInit::Default }
+    }
+
+    /// A `k x k` convolution.
+    pub fn square(k: usize) -> ConvConfig {
+        ConvConfig::new(k, k)
+    }
+
+    /// With stride `s` in both directions.
+    pub fn stride(mut self, s: usize) -> ConvConfig {
+        self.geometry.stride = [s, s];
+        self
+    }
+
+    /// With `[height, width]` zeros on each side.
+    pub fn padding(mut self, padding: [usize; 2]) -> ConvConfig {
+        self.geometry.padding = padding;
+        self
+    }
+
+    /// With dilation `d` in both directions.
+    pub fn dilation(mut self, d: usize) -> ConvConfig {
+        self.geometry.dilation = [d, d];
+        self
+    }
+
+    /// Padded to keep the size at stride 1 (odd kernels): `dilation * (k - 1) / 2`.
+    pub fn same(mut self) -> ConvConfig {
+        let g = &mut self.geometry;
+        g.padding = [g.dilation[0] * (self.kernel[0] - 1) / 2, g.dilation[1] * (self.kernel[1] - 1) / 2];
+        self
+    }
+
+    /// With a bias.
+    pub fn bias(mut self) -> ConvConfig {
+        self.bias = true;
+        self
+    }
+
+    /// With weights drawn by `init`.
+    pub fn init(mut self, init: WeightInit) -> ConvConfig {
+        self.init = init;
+        self
+    }
+
+    /// The output size along one axis (0: height, 1: width) for an input of `size`.
+    pub fn output(&self, size: usize, axis: usize) -> usize {
+        let g = &self.geometry;
+        let span = g.dilation[axis] * (self.kernel[axis] - 1) + 1;
+        (size + 2 * g.padding[axis]).saturating_sub(span) / g.stride[axis] + 1
+    }
+}
+
+/// The output size of a pooling window `k` with stride `s` and padding `p` (floor mode).
+pub fn pooled(size: usize, k: usize, s: usize, p: usize) -> usize {
+    (size + 2 * p).saturating_sub(k) / s + 1
+}
+
+/// Creates a model's parameters: the backend, the store being filled and the generator.
+pub struct Builder<'a, B: Backend> {
+    b: &'a B,
+    params: Params<B>,
+    init: Init,
+}
+
+impl<'a, B: Backend> Builder<'a, B> {
+    /// An empty model on `b`, with weights drawn from `seed`.
+    pub fn new(b: &'a B, seed: u64) -> Builder<'a, B> {
+        Builder { b, params: Params::new(), init: Init::new(seed) }
+    }
+
+    /// The parameters created.
+    pub fn finish(self) -> Params<B> {
+        self.params
+    }
+
+    /// A convolution from `c_in` to `c_out` channels, named `name`.
+    pub fn conv(&mut self, name: &str, [c_in, c_out]: [usize; 2], config: ConvConfig) -> BResult<Conv> {
+        let [kh, kw] = config.kernel;
+        let shape = [c_out, c_in / config.geometry.groups.max(1), kh, kw];
+        let (fan_in, fan_out) = (shape[1] * kh * kw, c_out * kh * kw);
+        let values = config.init.weights(&mut self.init, shape.iter().product(), fan_in, fan_out);
+        let weight = self.trainable(format!("{name}.weight"), &values, &shape)?;
+        let bias = match config.bias {
+            true => {
+                let values = config.init.bias(&mut self.init, c_out, fan_in);
+                Some(self.trainable(format!("{name}.bias"), &values, &[c_out])?)
+            }
+            false => None,
+        };
+        Ok(Conv { weight, bias, options: config.geometry })
+    }
+
+    /// Batch normalisation over `channels` with PyTorch's defaults (epsilon 1e-5, momentum 0.1).
+    pub fn batch_norm(&mut self, name: &str, channels: usize) -> BResult<BatchNorm> {
+        self.batch_norm_with(name, channels, 1e-5, 0.1)
+    }
+
+    /// Batch normalisation with its own epsilon and momentum (PyTorch's convention: the
+    /// weight of the new batch in the running statistics).
+    pub fn batch_norm_with(&mut self, name: &str, channels: usize, epsilon: f32, momentum: f32) -> BResult<BatchNorm> {
+        let mut add = |suffix: &str, value: f32, kind: ParamKind| -> BResult<ParamId> {
+            let tensor = self.b.full(&[channels], value)?;
+            Ok(self.params.add(self.b, format!("{name}.{suffix}"), tensor, kind))
+        };
+        Ok(BatchNorm {
+            gamma: add("weight", 1.0, ParamKind::Trainable)?,
+            beta: add("bias", 0.0, ParamKind::Trainable)?,
+            mean: add("running_mean", 0.0, ParamKind::Buffer)?,
+            variance: add("running_var", 1.0, ParamKind::Buffer)?,
+            momentum,
+            epsilon,
+        })
+    }
+
+    /// A fully connected layer from `inputs` to `outputs`, named `name`.
+    pub fn linear(&mut self, name: &str, [inputs, outputs]: [usize; 2], init: WeightInit) -> BResult<Linear> {
+        let values = init.weights(&mut self.init, inputs * outputs, inputs, outputs);
+        let weight = self.trainable(format!("{name}.weight"), &values, &[outputs, inputs])?;
+        let values = init.bias(&mut self.init, outputs, inputs);
+        let bias = self.trainable(format!("{name}.bias"), &values, &[outputs])?;
+        Ok(Linear { outputs, weight, bias })
+    }
+
+    /// A convolution without bias followed by batch norm (and the ReLU applied by
+    /// [`ConvBn::forward`]), named `conv` and `bn`.
+    pub fn conv_bn(
+        &mut self,
+        [conv, bn]: [&str; 2],
+        io: [usize; 2],
+        config: ConvConfig,
+        epsilon: f32,
+    ) -> BResult<ConvBn> {
+        let conv = self.conv(conv, io, config)?;
+        let bn = self.batch_norm_with(bn, io[1], epsilon, 0.1)?;
+        Ok(ConvBn { conv, bn })
+    }
+
+    fn trainable(&mut self, name: String, values: &[f32], shape: &[usize]) -> BResult<ParamId> {
+        let tensor = self.b.tensor(values, shape)?;
+        Ok(self.params.add(self.b, name, tensor, ParamKind::Trainable))
+    }
 }
 
 /// A 2-d convolution.
@@ -59,37 +263,6 @@ pub struct Conv {
 }
 
 impl Conv {
-    /// A `kernel x kernel` convolution from `c_in` to `c_out` channels, named `name`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new<B: Backend>(
-        b: &B,
-        params: &mut Params<B>,
-        init: &mut Init,
-        name: &str,
-        [c_in, c_out]: [usize; 2],
-        kernel: usize,
-        options: Conv2d,
-        bias: bool,
-        weights: WeightInit,
-    ) -> BResult<Conv> {
-        let shape = [c_out, c_in / options.groups.max(1), kernel, kernel];
-        let fan_in = shape[1] * kernel * kernel;
-        let values = match weights {
-            WeightInit::Default => init.uniform(shape.iter().product(), 1.0 / (fan_in as f32).sqrt()),
-            WeightInit::KaimingFanOut => {
-                init.normal(shape.iter().product(), (2.0 / (c_out * kernel * kernel) as f32).sqrt())
-            }
-        };
-        let weight = params.add(b, format!("{name}.weight"), b.tensor(&values, &shape)?, ParamKind::Trainable);
-        let bias = if bias {
-            let values = init.uniform(c_out, 1.0 / (fan_in as f32).sqrt());
-            Some(params.add(b, format!("{name}.bias"), b.tensor(&values, &[c_out])?, ParamKind::Trainable))
-        } else {
-            None
-        };
-        Ok(Conv { weight, bias, options })
-    }
-
     /// Applies it to `[n, c_in, h, w]`.
     pub fn forward<B: Backend>(&self, b: &B, params: &Params<B>, x: &B::Tensor) -> BResult<B::Tensor> {
         b.conv2d(x, params.get(self.weight), self.bias.map(|id| params.get(id)), &self.options)
@@ -97,7 +270,7 @@ impl Conv {
 }
 
 /// Batch normalisation over the channels of `[n, c, ...]`, with running statistics for
-/// inference (PyTorch's `BatchNorm2d`: momentum 0.1, unbiased running variance).
+/// inference (PyTorch's `BatchNorm1d`/`BatchNorm2d`: the running variance is unbiased).
 #[derive(Clone, Debug)]
 pub struct BatchNorm {
     gamma: ParamId,
@@ -109,21 +282,6 @@ pub struct BatchNorm {
 }
 
 impl BatchNorm {
-    /// Batch norm over `channels`, named `name`.
-    pub fn new<B: Backend>(b: &B, params: &mut Params<B>, name: &str, channels: usize) -> BResult<BatchNorm> {
-        let mut add = |suffix: &str, value: f32, kind: ParamKind| -> BResult<ParamId> {
-            Ok(params.add(b, format!("{name}.{suffix}"), b.full(&[channels], value)?, kind))
-        };
-        Ok(BatchNorm {
-            gamma: add("weight", 1.0, ParamKind::Trainable)?,
-            beta: add("bias", 0.0, ParamKind::Trainable)?,
-            mean: add("running_mean", 0.0, ParamKind::Buffer)?,
-            variance: add("running_var", 1.0, ParamKind::Buffer)?,
-            momentum: 0.1,
-            epsilon: 1e-5,
-        })
-    }
-
     /// Normalises with the batch's statistics (and updates the running ones) when training,
     /// with the running statistics otherwise.
     pub fn forward<B: Backend>(&self, b: &B, params: &mut Params<B>, x: &B::Tensor, train: bool) -> BResult<B::Tensor> {
@@ -150,6 +308,33 @@ impl BatchNorm {
     }
 }
 
+/// Convolution, batch norm and (optionally) ReLU: the unit most networks of the zoo are made of
+/// (InceptionV3's `BasicConv2d`).
+#[derive(Clone, Debug)]
+pub struct ConvBn {
+    conv: Conv,
+    bn: BatchNorm,
+}
+
+impl ConvBn {
+    /// `relu(bn(conv(x)))`.
+    pub fn forward<B: Backend>(&self, b: &B, params: &mut Params<B>, x: &B::Tensor, train: bool) -> BResult<B::Tensor> {
+        relu(b, &self.forward_linear(b, params, x, train)?)
+    }
+
+    /// `bn(conv(x))`, without the ReLU.
+    pub fn forward_linear<B: Backend>(
+        &self,
+        b: &B,
+        params: &mut Params<B>,
+        x: &B::Tensor,
+        train: bool,
+    ) -> BResult<B::Tensor> {
+        let y = self.conv.forward(b, params, x)?;
+        self.bn.forward(b, params, &y, train)
+    }
+}
+
 /// A fully connected layer, `[n, in] -> [n, out]`, weight stored `[out, in]` as in PyTorch.
 #[derive(Clone, Debug)]
 pub struct Linear {
@@ -159,24 +344,6 @@ pub struct Linear {
 }
 
 impl Linear {
-    /// A layer from `inputs` to `outputs`, named `name`.
-    pub fn new<B: Backend>(
-        b: &B,
-        params: &mut Params<B>,
-        init: &mut Init,
-        name: &str,
-        [inputs, outputs]: [usize; 2],
-    ) -> BResult<Linear> {
-        let bound = 1.0 / (inputs as f32).sqrt();
-        let weight = b.tensor(&init.uniform(inputs * outputs, bound), &[outputs, inputs])?;
-        let bias = b.tensor(&init.uniform(outputs, bound), &[outputs])?;
-        Ok(Linear {
-            outputs,
-            weight: params.add(b, format!("{name}.weight"), weight, ParamKind::Trainable),
-            bias: params.add(b, format!("{name}.bias"), bias, ParamKind::Trainable),
-        })
-    }
-
     /// Applies it to `[n, in]`.
     pub fn forward<B: Backend>(&self, b: &B, params: &Params<B>, x: &B::Tensor) -> BResult<B::Tensor> {
         let weight_t = b.permute(params.get(self.weight), &[1, 0])?;
@@ -189,15 +356,31 @@ pub fn relu<B: Backend>(b: &B, x: &B::Tensor) -> BResult<B::Tensor> {
     b.unary(UnaryOp::Relu, x)
 }
 
-/// Max pooling with a square window and stride equal to it.
-pub fn max_pool<B: Backend>(b: &B, x: &B::Tensor, size: usize) -> BResult<B::Tensor> {
-    b.pool2d(Pool::Max, x, [size, size], [size, size], [0, 0])
+/// Max pooling with window `k`, stride `s` and padding `p` (floor mode).
+pub fn max_pool<B: Backend>(b: &B, x: &B::Tensor, k: usize, s: usize, p: usize) -> BResult<B::Tensor> {
+    b.pool2d(Pool::Max, x, [k, k], [s, s], [p, p])
+}
+
+/// Average pooling with window `k`, stride `s` and padding `p`, padding counted as zeros
+/// (PyTorch's `F.avg_pool2d` default).
+pub fn avg_pool<B: Backend>(b: &B, x: &B::Tensor, k: usize, s: usize, p: usize) -> BResult<B::Tensor> {
+    b.pool2d(Pool::Avg, x, [k, k], [s, s], [p, p])
+}
+
+/// The mean over each channel, `[n, c, h, w] -> [n, c]`.
+pub fn global_avg_pool<B: Backend>(b: &B, x: &B::Tensor) -> BResult<B::Tensor> {
+    flatten(b, &b.adaptive_avg_pool2d(x, [1, 1])?)
 }
 
 /// `[n, ...] -> [n, rest]`.
 pub fn flatten<B: Backend>(b: &B, x: &B::Tensor) -> BResult<B::Tensor> {
     let shape = b.shape(x);
     b.reshape(x, &[shape[0], shape[1..].iter().product()])
+}
+
+/// Dropout with probability `p` when training; the identity otherwise.
+pub fn dropout<B: Backend>(b: &B, x: &B::Tensor, p: f32, train: bool) -> BResult<B::Tensor> {
+    if train && p > 0.0 { b.dropout(x, p) } else { Ok(x.clone()) }
 }
 
 #[cfg(test)]
@@ -209,8 +392,9 @@ mod tests {
     #[test]
     fn batch_norm_running_statistics_follow_pytorch() {
         let b = BurnBackend::flex();
-        let mut params = Params::new();
-        let bn = BatchNorm::new(&b, &mut params, "bn", 2).unwrap();
+        let mut build = Builder::new(&b, 0);
+        let bn = build.batch_norm("bn", 2).unwrap();
+        let mut params = build.finish();
         // Channel 0 holds 1, 2, 3, 6 (mean 3, unbiased variance 14/3); channel 1 holds 0, 0, 0, 4.
         let x = b.tensor(&[1.0, 0.0, 2.0, 0.0, 3.0, 0.0, 6.0, 4.0], &[4, 2, 1, 1]).unwrap();
         let out = b.to_vec(&bn.forward(&b, &mut params, &x, true).unwrap()).unwrap();
@@ -229,5 +413,60 @@ mod tests {
         let eval = b.to_vec(&bn.forward(&b, &mut params, &x, false).unwrap()).unwrap();
         assert!((eval[0] - (1.0 - 0.3) / (0.9f32 + 1.4 / 3.0 + 1e-5).sqrt()).abs() < 1e-4, "{eval:?}");
         close(named(&params, "bn.running_mean"), [0.3, 0.1]);
+    }
+
+    /// Sample standard deviation of a layer's initial weights.
+    fn spread(values: &[f32]) -> f32 {
+        let mean = values.iter().sum::<f32>() / values.len() as f32;
+        (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / values.len() as f32).sqrt()
+    }
+
+    #[test]
+    fn initialisations_follow_their_references() {
+        let b = BurnBackend::flex();
+        let mut build = Builder::new(&b, 3);
+        build.conv("kaiming", [16, 64], ConvConfig::square(3).init(WeightInit::KaimingFanOut)).unwrap();
+        build.conv("trunc", [16, 64], ConvConfig::square(3).init(WeightInit::TruncatedNormal(1.5))).unwrap();
+        build.conv("default", [16, 64], ConvConfig::square(3).bias()).unwrap();
+        build.linear("dense", [300, 100], WeightInit::GlorotUniform).unwrap();
+        let params = build.finish();
+        let values = |name: &str| {
+            let id = params.ids().find(|&id| params.name(id) == name).unwrap();
+            b.to_vec(params.get(id)).unwrap()
+        };
+        // Kaiming normal, fan out = 64 * 9: std sqrt(2 / 576).
+        let kaiming = spread(&values("kaiming.weight"));
+        assert!((kaiming / (2.0f32 / 576.0).sqrt() - 1.0).abs() < 0.05, "{kaiming}");
+        // Truncated to ±2 (absolute): nothing beyond, and a narrower spread than 1.5.
+        let trunc = values("trunc.weight");
+        assert!(trunc.iter().all(|v| v.abs() <= 2.0) && spread(&trunc) < 1.3, "{}", spread(&trunc));
+        // PyTorch's default: uniform in ±1/sqrt(fan_in = 144), bias likewise.
+        let bound = 1.0 / 12.0;
+        assert!(values("default.weight").iter().chain(&values("default.bias")).all(|v| v.abs() <= bound));
+        assert!(values("default.weight").iter().any(|v| v.abs() > 0.9 * bound));
+        // Glorot: uniform in ±sqrt(6 / 400), bias 0.
+        let dense = values("dense.weight");
+        assert!(
+            dense.iter().all(|v| v.abs() <= (6.0f32 / 400.0).sqrt()) && values("dense.bias").iter().all(|&v| v == 0.0)
+        );
+    }
+
+    #[test]
+    fn conv_output_sizes_match_the_kernels() {
+        let b = BurnBackend::flex();
+        let configs = [
+            ConvConfig::square(3).stride(2),
+            ConvConfig::new(1, 7).padding([0, 3]),
+            ConvConfig::square(3).dilation(4).same(),
+            ConvConfig::square(7).stride(2).padding([3, 3]),
+        ];
+        for config in configs {
+            let mut build = Builder::new(&b, 0);
+            let conv = build.conv("c", [2, 3], config).unwrap();
+            let params = build.finish();
+            let out = conv.forward(&b, &params, &b.full(&[1, 2, 17, 12], 1.0).unwrap()).unwrap();
+            assert_eq!(b.shape(&out), [1, 3, config.output(17, 0), config.output(12, 1)], "{config:?}");
+        }
+        assert_eq!((pooled(147, 3, 2, 0), pooled(112, 3, 2, 1)), (73, 56));
     }
 }

@@ -1,31 +1,153 @@
 //! The lossgp model zoo, written once against `lossgp-core`'s [`Backend`] so that every model
-//! runs on every backend. Each model registers itself by name ([`ModelEntry`]); the command
-//! line and the search build them with [`lossgp_core::model::build_model`].
+//! runs on every backend. Each model registers itself by name ([`ModelEntry`]) with its options;
+//! the command line and the search build them with [`lossgp_core::model::build_model`], e.g.
+//! `resnet18:stem=cifar,head=paper`.
 //!
-//! | name        | what                                                     |
-//! |-------------|----------------------------------------------------------|
-//! | `small-cnn` | two conv blocks and two linear layers ([`SmallCnn`])     |
+//! | name              | what                                                                      |
+//! |-------------------|---------------------------------------------------------------------------|
+//! | `small-cnn`       | two conv blocks and two linear layers ([`SmallCnn`])                      |
+//! | `inception-cifar` | the small Inception of Zhang et al. for 28x28/32x32 images ([`InceptionSmall`]) |
+//! | `inception-v3`    | torchvision's InceptionV3 ([`InceptionV3`])                               |
+//! | `resnet18` ... `resnet101` | torchvision's ResNets ([`ResNet::imagenet`])                     |
+//! | `resnet20`, `resnet56` | He et al.'s CIFAR ResNets ([`ResNet::cifar`])                        |
+//! | `fcn`, `deeplabv3` | segmentation heads on a dilated ResNet ([`Segmentation`])                |
+//!
+//! Every classifier takes `head=paper` for the paper's evaluation head ([`Head::Paper`]) and
+//! `width` to scale its channels. Parameter names and layouts are torchvision's, so checkpoints
+//! move between lossgp and PyTorch.
 //!
 //! [`Backend`]: lossgp_core::backend::Backend
 
+pub mod head;
+mod inception;
 pub mod layers;
+mod network;
+mod resnet;
+mod segmentation;
 mod small_cnn;
 
+pub use head::Head;
+pub use inception::{InceptionSmall, InceptionV3};
+pub use network::{Layers, Network, Output};
+pub use resnet::{Backbone, Depth, ResNet};
+pub use segmentation::Segmentation;
 pub use small_cnn::SmallCnn;
 
+use head::{HEAD_OPTION, WIDTH_OPTION};
 use lossgp_core::backend::inventory;
-use lossgp_core::model::ModelEntry;
+use lossgp_core::data::Task;
+use lossgp_core::model::{ModelEntry, OptionDoc};
+use segmentation::BACKBONE_OPTION;
 
 /// Makes sure a program that names no item of this crate still links its registrations (see
 /// `lossgp_backends::link`).
 #[inline(never)]
 pub fn link() {}
 
+const STEM_OPTION: OptionDoc = OptionDoc {
+    key: "stem",
+    default: "imagenet",
+    help: "imagenet: 7x7 stride-2 convolution and max pool; cifar: 3x3 stride-1 convolution, no pool (for 32x32 images)",
+};
+
+const AUX_OPTION: OptionDoc = OptionDoc {
+    key: "aux",
+    default: "false",
+    help: "true adds torchvision's auxiliary classifier (loss weight 0.4; needs 299x299 inputs); the paper's Keras model has none",
+};
+
+const CLASSIFIER: &[OptionDoc] = &[HEAD_OPTION, WIDTH_OPTION];
+const IMAGENET_RESNET: &[OptionDoc] = &[STEM_OPTION, HEAD_OPTION, WIDTH_OPTION];
+const SEGMENTATION: &[OptionDoc] = &[BACKBONE_OPTION, WIDTH_OPTION];
+
 inventory::submit! {
     ModelEntry {
         name: "small-cnn",
         description: "2 conv blocks (32, 64 channels, batch norm, max pool) + 2 linear layers; quick screening",
-        build: |b, spec| Ok(Box::new(SmallCnn::new(b, spec)?)),
+        task: Task::Classification,
+        options: &[],
+        build: |b, spec| Ok(Box::new(SmallCnn::build(b, spec)?)),
+    }
+}
+
+inventory::submit! {
+    ModelEntry {
+        name: "inception-cifar",
+        description: "small Inception of Zhang et al. (2017) for 28x28/32x32 images, 1.65M parameters; the search's fitness model",
+        task: Task::Classification,
+        options: CLASSIFIER,
+        build: |b, spec| Ok(Box::new(InceptionSmall::build(b, spec)?)),
+    }
+}
+
+inventory::submit! {
+    ModelEntry {
+        name: "inception-v3",
+        description: "InceptionV3 (torchvision's topology and names), inputs >= 75x75 (299 by design)",
+        task: Task::Classification,
+        options: &[AUX_OPTION, HEAD_OPTION, WIDTH_OPTION],
+        build: |b, spec| Ok(Box::new(InceptionV3::build(b, spec)?)),
+    }
+}
+
+macro_rules! imagenet_resnet {
+    ($($name:literal: $description:literal),*) => {$(
+        inventory::submit! {
+            ModelEntry {
+                name: $name,
+                description: $description,
+                task: Task::Classification,
+                options: IMAGENET_RESNET,
+                build: |b, spec| Ok(Box::new(ResNet::imagenet(b, $name, spec)?)),
+            }
+        }
+    )*};
+}
+
+imagenet_resnet!(
+    "resnet18": "ResNet-18 (torchvision), basic blocks 2-2-2-2, 11.7M parameters at 1000 classes",
+    "resnet34": "ResNet-34 (torchvision), basic blocks 3-4-6-3, 21.8M parameters at 1000 classes",
+    "resnet50": "ResNet-50 (torchvision, v1.5), bottlenecks 3-4-6-3, 25.6M parameters at 1000 classes",
+    "resnet101": "ResNet-101 (torchvision, v1.5), bottlenecks 3-4-23-3, 44.5M parameters at 1000 classes"
+);
+
+inventory::submit! {
+    ModelEntry {
+        name: "resnet20",
+        description: "CIFAR ResNet-20 of He et al. (3x3 stem, 16-32-64 channels, option A shortcuts), 0.27M parameters",
+        task: Task::Classification,
+        options: CLASSIFIER,
+        build: |b, spec| Ok(Box::new(ResNet::cifar(b, "resnet20", spec)?)),
+    }
+}
+
+inventory::submit! {
+    ModelEntry {
+        name: "resnet56",
+        description: "CIFAR ResNet-56 of He et al., 0.85M parameters",
+        task: Task::Classification,
+        options: CLASSIFIER,
+        build: |b, spec| Ok(Box::new(ResNet::cifar(b, "resnet56", spec)?)),
+    }
+}
+
+inventory::submit! {
+    ModelEntry {
+        name: "fcn",
+        description: "FCN segmentation head (torchvision's) on a dilated ResNet, bilinear upsampling to the input",
+        task: Task::Segmentation,
+        options: SEGMENTATION,
+        build: |b, spec| Ok(Box::new(Segmentation::build(b, "fcn", spec)?)),
+    }
+}
+
+inventory::submit! {
+    ModelEntry {
+        name: "deeplabv3",
+        description: "DeepLabV3 (ASPP, rates 12/24/36; torchvision's) on a dilated ResNet, bilinear upsampling to the input",
+        task: Task::Segmentation,
+        options: SEGMENTATION,
+        build: |b, spec| Ok(Box::new(Segmentation::build(b, "deeplabv3", spec)?)),
     }
 }
 
@@ -38,13 +160,13 @@ mod tests {
     use super::*;
 
     fn spec() -> ModelSpec {
-        ModelSpec { input: [1, 12, 12], classes: 3, seed: 7 }
+        ModelSpec::new([1, 12, 12], 3, 7)
     }
 
     #[test]
     fn small_cnn_has_pytorch_names_and_shapes() {
         let b = BurnBackend::flex();
-        let model = SmallCnn::new(&b, &spec()).unwrap();
+        let model = SmallCnn::build(&b, &spec()).unwrap();
         let p = model.params();
         let listed: Vec<(String, Vec<usize>)> =
             p.ids().map(|id| (p.name(id).to_owned(), p.shape(id).to_vec())).collect();
@@ -64,7 +186,7 @@ mod tests {
     fn the_same_seed_gives_the_same_network() {
         let b = BurnBackend::flex();
         let values = |seed| {
-            let m = SmallCnn::new(&b, &ModelSpec { seed, ..spec() }).unwrap();
+            let m = SmallCnn::build(&b, &ModelSpec { seed, ..spec() }).unwrap();
             let id = m.params().ids().next().unwrap();
             b.to_vec(m.params().get(id)).unwrap()
         };
@@ -75,9 +197,9 @@ mod tests {
     #[test]
     fn batch_norm_updates_running_statistics_only_in_training() {
         let b = BurnBackend::flex();
-        let mut model = SmallCnn::new(&b, &spec()).unwrap();
+        let mut model = SmallCnn::build(&b, &spec()).unwrap();
         let x = b.tensor(&(0..288).map(|i| (i % 17) as f32 / 4.0).collect::<Vec<_>>(), &[2, 1, 12, 12]).unwrap();
-        let running = |m: &SmallCnn<BurnBackend>| {
+        let running = |m: &Network<BurnBackend, SmallCnn>| {
             let p = m.params();
             let id = p.ids().find(|&id| p.name(id) == "bn1.running_mean").unwrap();
             b.to_vec(p.get(id)).unwrap()
@@ -96,9 +218,9 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("lossgp-models-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("small-cnn.safetensors");
-        let a = SmallCnn::new(&b, &spec()).unwrap();
+        let a = SmallCnn::build(&b, &spec()).unwrap();
         a.params().save(&b, &path).unwrap();
-        let mut c = SmallCnn::new(&b, &ModelSpec { seed: 99, ..spec() }).unwrap();
+        let mut c = SmallCnn::build(&b, &ModelSpec { seed: 99, ..spec() }).unwrap();
         c.params_mut().load(&b, &path).unwrap();
         let all = |p: &Params<BurnBackend>| p.ids().map(|id| b.to_vec(p.get(id)).unwrap()).collect::<Vec<_>>();
         assert_eq!(all(a.params()), all(c.params()));
@@ -106,15 +228,26 @@ mod tests {
     }
 
     #[test]
-    fn the_zoo_builds_by_name_and_refuses_unknown_names() {
+    fn the_zoo_builds_by_name_and_refuses_bad_requests() {
         lossgp_backends::link();
         assert!(models().iter().any(|m| m.name == "small-cnn"));
         let b = DynBackend::new(BurnBackend::flex());
         let model = build_model("small-cnn", &b, &spec()).unwrap();
         assert!(model.describe().starts_with("small-cnn (1x12x12 -> 3 classes"), "{}", model.describe());
-        let err = build_model("big-cnn", &b, &spec()).err().unwrap().to_string();
-        assert!(err.contains("small-cnn"), "{err}");
-        let err = SmallCnn::new(&b, &ModelSpec { input: [1, 2, 2], ..spec() }).err().unwrap().to_string();
-        assert!(err.contains("4x4"), "{err}");
+        let message = |name: &str, spec: ModelSpec| build_model(name, &b, &spec).err().unwrap().to_string();
+        assert!(message("big-cnn", spec()).contains("small-cnn"));
+        assert!(message("small-cnn", ModelSpec { input: [1, 2, 2], ..spec() }).contains("4x4"));
+        assert!(message("small-cnn", spec().with("width", "2")).contains("takes no options"));
+        let err = message("resnet18", spec().with("depth", "3"));
+        assert!(err.contains("no option `depth`") && err.contains("stem, head, width"), "{err}");
+        let err = message("resnet20", ModelSpec::new([3, 32, 32], 10, 0).with("head", "mlp"));
+        assert!(err.contains("linear, paper"), "{err}");
+        let err = message("inception-v3", ModelSpec::new([3, 64, 64], 10, 0));
+        assert!(err.contains("75x75") && err.contains("--image-size"), "{err}");
+        let err = message("inception-v3", ModelSpec::new([3, 224, 224], 10, 0).with("aux", "true"));
+        assert!(err.contains("299x299 with aux=true"), "{err}");
+        let err = message("fcn", ModelSpec::new([3, 64, 64], 21, 0).with("backbone", "vgg16"));
+        assert!(err.contains("resnet50, resnet101"), "{err}");
+        assert!(message("resnet20", ModelSpec::new([3, 32, 32], 1, 0)).contains("2 classes"));
     }
 }

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use anyhow::Result;
 use clap::Subcommand;
 use lossgp_core::backend::{Availability, backends};
+use lossgp_core::data::Task;
 use lossgp_core::model::models;
 use serde::Serialize;
 
@@ -31,6 +32,15 @@ struct BackendRow {
 struct ModelRow {
     name: &'static str,
     description: &'static str,
+    task: Task,
+    options: Vec<OptionRow>,
+}
+
+#[derive(Debug, Serialize)]
+struct OptionRow {
+    key: &'static str,
+    default: &'static str,
+    help: &'static str,
 }
 
 pub fn run(command: ListCommand, json: bool) -> Result<()> {
@@ -56,9 +66,42 @@ pub fn run(command: ListCommand, json: bool) -> Result<()> {
             })
         }
         ListCommand::Models => {
-            let rows: Vec<ModelRow> =
-                models().into_iter().map(|e| ModelRow { name: e.name, description: e.description }).collect();
-            emit(json, &rows, |rows| rows.iter().map(|r| format!("{:<12} {}\n", r.name, r.description)).collect())
+            let rows: Vec<ModelRow> = models()
+                .into_iter()
+                .map(|e| ModelRow {
+                    name: e.name,
+                    description: e.description,
+                    task: e.task,
+                    options: e
+                        .options
+                        .iter()
+                        .map(|o| OptionRow { key: o.key, default: o.default, help: o.help })
+                        .collect(),
+                })
+                .collect();
+            emit(json, &rows, render_models)
         }
     }
+}
+
+/// Each model with its options and their defaults, then what each option means (the same key
+/// means the same thing on every model).
+fn render_models(rows: &Vec<ModelRow>) -> String {
+    let mut s = String::new();
+    for r in rows {
+        let _ = writeln!(s, "{:<16} {:<15} {}", r.name, format!("{:?}", r.task).to_lowercase(), r.description);
+        if !r.options.is_empty() {
+            let options: Vec<String> = r.options.iter().map(|o| format!("{}={}", o.key, o.default)).collect();
+            let _ = writeln!(s, "{:<32} options: {}", "", options.join(", "));
+        }
+    }
+    let mut explained = std::collections::BTreeMap::new();
+    for o in rows.iter().flat_map(|r| &r.options) {
+        explained.entry(o.key).or_insert(o.help);
+    }
+    let _ = writeln!(s, "\noptions go after the name, e.g. --model resnet18:stem=cifar,head=paper");
+    for (key, help) in explained {
+        let _ = writeln!(s, "  {key:<9} {help}");
+    }
+    s
 }

@@ -8,9 +8,9 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lossgp_core::backend::{Backend, open_backend};
-use lossgp_core::data::{Augment, Dataset, Split};
+use lossgp_core::data::{Augment, Dataset, Split, Task};
 use lossgp_core::loss::{Loss, builtin};
-use lossgp_core::model::{ModelSpec, build_model};
+use lossgp_core::model::{ModelOptions, ModelSpec, build_model, find_model};
 use lossgp_core::train::{Event, OptimizerConfig, Schedule, Status, TrainConfig, TrainData, TrainReport, train};
 use lossgp_datasets::{DataDir, info, open};
 use serde::Serialize;
@@ -22,7 +22,8 @@ pub struct TrainArgs {
     /// A dataset name (see `lossgp data list`) or the path of an image folder.
     #[arg(long)]
     dataset: String,
-    /// The model (see `lossgp list models`).
+    /// The model and its options, `NAME[:KEY=VALUE,...]`, e.g. `resnet20` or
+    /// `resnet18:stem=cifar,head=paper` (see `lossgp list models`).
     #[arg(long, default_value = "small-cnn")]
     model: String,
     /// A built-in loss (`ngl`, `ce`, ...; see `lossgp loss list`) or an expression such as
@@ -106,17 +107,29 @@ struct Report {
 pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
     let loss = Loss::resolve(&args.loss).with_context(|| format!("--loss `{}`", args.loss))?;
     let config = settings(&args)?;
+    let (model_name, options) = ModelOptions::parse(&args.model)?;
+    let entry = find_model(&model_name)?;
     if let Some(path) = &args.save {
         check_writable(path)?;
     }
     let dirs = DataDir::resolve(data_dir)?;
     let train_set = open(&args.dataset, Split::Train, &dirs)?;
+    if entry.task != train_set.task() {
+        let task = |t: Task| if t == Task::Classification { "classification" } else { "segmentation" };
+        bail!(
+            "model `{model_name}` is for {}, and {} is a {} dataset: choose a {} model (see `lossgp list models`)",
+            task(entry.task),
+            train_set.name(),
+            task(train_set.task()),
+            task(train_set.task())
+        );
+    }
     let test_set = if args.no_test { None } else { test_split(&args.dataset, &dirs)? };
     let backend = open_backend(&args.backend)?;
 
     let input = input_shape(train_set.as_ref(), args.image_size)?;
-    let spec = ModelSpec { input, classes: train_set.classes().len(), seed: config.seed };
-    let mut model = build_model(&args.model, &backend, &spec)?;
+    let spec = ModelSpec { input, classes: train_set.classes().len(), seed: config.seed, options };
+    let mut model = build_model(&model_name, &backend, &spec)?;
     eprintln!(
         "training {} on {} ({} samples{}) with {} on {}",
         model.describe(),

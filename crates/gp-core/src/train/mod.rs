@@ -21,7 +21,7 @@ pub use optim::{Optimizer, OptimizerConfig};
 pub use schedule::{Schedule, Scheduler};
 pub use setting::SettingError;
 
-use crate::backend::{BResult, Backend, BackendError, TensorLoss, TensorTargets};
+use crate::backend::{BResult, Backend, BackendError, BinaryOp, TensorLoss, TensorTargets};
 use crate::data::{Augment, DataError, Dataset, IGNORE, Loader, LoaderConfig, Targets, holdout};
 use crate::expr::Var;
 use crate::loss::Loss;
@@ -323,7 +323,11 @@ pub fn train<B: Backend>(
             let x = b.tensor(&batch.images, &batch.shape)?;
             let targets = targets(b, &batch.targets, &batch.shape, classes)?;
             let logits = model.forward(b, &x, true)?;
-            let loss_tensor = tensor_loss.forward(b, &logits, &targets)?;
+            let mut loss_tensor = tensor_loss.forward(b, &logits, &targets)?;
+            if let Some((auxiliary, weight)) = model.take_auxiliary() {
+                let extra = b.affine(&tensor_loss.forward(b, &auxiliary, &targets)?, weight, 0.0)?;
+                loss_tensor = b.binary(BinaryOp::Add, &loss_tensor, &extra)?;
+            }
             let value = f64::from(b.to_vec(&loss_tensor)?.first().copied().unwrap_or(f32::NAN));
             if !value.is_finite() {
                 report.status = Status::Diverged { epoch, step: report.steps, loss: value.to_string() };

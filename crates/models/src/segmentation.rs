@@ -1,0 +1,122 @@
+//! Semantic segmentation on a dilated ResNet backbone: torchvision's FCN and DeepLabV3 heads,
+//! with their parameter names, upsampled bilinearly to the input size. The logits are
+//! `[n, classes, height, width]`; the trainer applies any loss per pixel and skips pixels
+//! labelled 255.
+
+use lossgp_core::backend::{BResult, Backend, Params};
+use lossgp_core::model::{ModelError, ModelSpec, OptionDoc};
+
+use crate::layers::{Builder, Conv, ConvBn, ConvConfig, dropout};
+use crate::network::{Layers, Network, Output, check_input, scaled};
+use crate::resnet::{Backbone, Depth};
+
+/// The `backbone` option of the segmentation networks.
+pub const BACKBONE_OPTION: OptionDoc = OptionDoc {
+    key: "backbone",
+    default: "resnet50",
+    help: "resnet50 | resnet101 (torchvision's) | resnet18 | resnet34 (lighter; their basic blocks are dilated too); \
+           the last two stages are dilated instead of strided, for output stride 8",
+};
+
+/// Channels of DeepLabV3's atrous spatial pyramid pooling.
+const ASPP_CHANNELS: usize = 256;
+/// Its dilation rates (torchvision's, for output stride 8).
+const ASPP_RATES: [usize; 3] = [12, 24, 36];
+
+/// What predicts the classes from the backbone's features.
+enum SegmentationHead {
+    /// FCN (Long et al.): 3x3 convolution to a quarter of the channels, batch norm, ReLU,
+    /// dropout 0.1, 1x1 convolution to the classes.
+    Fcn { conv: ConvBn, classifier: Conv },
+    /// DeepLabV3 (Chen et al. 2017): atrous spatial pyramid pooling (a 1x1 convolution, three
+    /// dilated 3x3 convolutions and image pooling, concatenated and projected, dropout 0.5),
+    /// then a 3x3 convolution and a 1x1 one to the classes.
+    DeepLab(Box<DeepLab>),
+}
+
+/// DeepLabV3's head (boxed: it is much larger than FCN's).
+struct DeepLab {
+    branches: Vec<ConvBn>,
+    pooling: ConvBn,
+    project: ConvBn,
+    conv: ConvBn,
+    classifier: Conv,
+}
+
+/// A segmentation network: a dilated ResNet and a head.
+pub struct Segmentation {
+    backbone: Backbone,
+    head: SegmentationHead,
+}
+
+impl Segmentation {
+    /// `fcn` or `deeplabv3` (options `backbone`, `width`).
+    pub fn build<B: Backend>(b: &B, name: &str, spec: &ModelSpec) -> Result<Network<B, Segmentation>, ModelError> {
+        let width = spec.width(name)?;
+        let backbone_name = spec.choice(name, "backbone", &["resnet50", "resnet101", "resnet18", "resnet34"])?;
+        let depth = Depth::from_name(backbone_name).expect("the choices are ResNet names");
+        check_input(name, spec, 32, "")?;
+        let mut build = Builder::new(b, spec.seed);
+        let backbone = Backbone::imagenet(&mut build, spec, depth, false, [false, false, true, true], "backbone.")?;
+        let c = backbone.features()[0];
+        let classes = spec.classes;
+        let head = match name {
+            "fcn" => {
+                let inner = c / 4;
+                let conv =
+                    build.conv_bn(["classifier.0", "classifier.1"], [c, inner], ConvConfig::square(3).same(), 1e-5)?;
+                let classifier = build.conv("classifier.4", [inner, classes], ConvConfig::square(1).bias())?;
+                SegmentationHead::Fcn { conv, classifier }
+            }
+            "deeplabv3" => {
+                let a = scaled(ASPP_CHANNELS, width);
+                let names = |i: usize, j: usize| {
+                    [format!("classifier.0.convs.{i}.{j}"), format!("classifier.0.convs.{i}.{}", j + 1)]
+                };
+                let mut unit = |names: [String; 2], io: [usize; 2], config: ConvConfig| {
+                    build.conv_bn([&names[0], &names[1]], io, config, 1e-5)
+                };
+                let mut branches = vec![unit(names(0, 0), [c, a], ConvConfig::square(1))?];
+                for (i, rate) in ASPP_RATES.into_iter().enumerate() {
+                    branches.push(unit(names(i + 1, 0), [c, a], ConvConfig::square(3).dilation(rate).same())?);
+                }
+                let pooling = unit(names(4, 1), [c, a], ConvConfig::square(1))?;
+                let project_names = ["classifier.0.project.0".to_owned(), "classifier.0.project.1".to_owned()];
+                let project = unit(project_names, [5 * a, a], ConvConfig::square(1))?;
+                let conv =
+                    unit(["classifier.1".to_owned(), "classifier.2".to_owned()], [a, a], ConvConfig::square(3).same())?;
+                let classifier = build.conv("classifier.4", [a, classes], ConvConfig::square(1).bias())?;
+                SegmentationHead::DeepLab(Box::new(DeepLab { branches, pooling, project, conv, classifier }))
+            }
+            _ => return Err(ModelError::Unknown { name: name.to_owned(), known: "fcn, deeplabv3".into() }),
+        };
+        Ok(Network::new(name, spec, build, Segmentation { backbone, head }))
+    }
+}
+
+impl<B: Backend> Layers<B> for Segmentation {
+    fn forward(&self, b: &B, params: &mut Params<B>, x: &B::Tensor, train: bool) -> BResult<Output<B::Tensor>> {
+        let input = b.shape(x);
+        let features = self.backbone.forward(b, params, x, train)?;
+        let logits = match &self.head {
+            SegmentationHead::Fcn { conv, classifier } => {
+                let y = dropout(b, &conv.forward(b, params, &features, train)?, 0.1, train)?;
+                classifier.forward(b, params, &y)?
+            }
+            SegmentationHead::DeepLab(head) => {
+                let DeepLab { branches, pooling, project, conv, classifier } = head.as_ref();
+                let size = b.shape(&features);
+                let mut parts = branches
+                    .iter()
+                    .map(|branch| branch.forward(b, params, &features, train))
+                    .collect::<BResult<Vec<_>>>()?;
+                let pooled = pooling.forward(b, params, &b.adaptive_avg_pool2d(&features, [1, 1])?, train)?;
+                parts.push(b.upsample_bilinear(&pooled, [size[2], size[3]])?);
+                let y = dropout(b, &project.forward(b, params, &b.cat(&parts, 1)?, train)?, 0.5, train)?;
+                let y = conv.forward(b, params, &y, train)?;
+                classifier.forward(b, params, &y)?
+            }
+        };
+        Ok(b.upsample_bilinear(&logits, [input[2], input[3]])?.into())
+    }
+}

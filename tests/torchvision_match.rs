@@ -1,0 +1,102 @@
+//! The zoo's networks compute what torchvision's compute: the same weights (saved by lossgp,
+//! loaded into torchvision by name) give the same logits for the same images.
+//!
+//! Needs `python3` with `torch` and `torchvision`; without them the test says so and checks
+//! nothing (CI does not install PyTorch; `crates/models/tests/zoo.rs` checks names, shapes and
+//! counts everywhere).
+
+use std::process::Command;
+
+use lossgp::backends::burn::BurnBackend;
+use lossgp::core::backend::Backend;
+use lossgp::core::backend::DynBackend;
+use lossgp::core::model::{ModelOptions, ModelSpec, build_model};
+
+/// Loads the weights into the torchvision network, runs it in inference mode on the same
+/// images, and prints the logits as JSON.
+const SCRIPT: &str = r#"
+import json, struct, sys
+import torch, torchvision.models as models, torchvision.models.segmentation as seg
+
+def load_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = info["data_offsets"]
+        out[name] = torch.frombuffer(bytearray(data[start:end]), dtype=torch.float32).reshape(info["shape"])
+    return out
+
+name, weights, classes, c, h, w = sys.argv[1], sys.argv[2], int(sys.argv[3]), *map(int, sys.argv[4:7])
+net = {
+    "resnet18": lambda: models.resnet18(num_classes=classes),
+    "resnet50": lambda: models.resnet50(num_classes=classes),
+    "inception-v3": lambda: models.inception_v3(num_classes=classes, aux_logits=False, init_weights=False),
+    "fcn": lambda: seg.fcn_resnet50(weights=None, weights_backbone=None, num_classes=classes),
+    "deeplabv3": lambda: seg.deeplabv3_resnet50(weights=None, weights_backbone=None, num_classes=classes),
+}[name]()
+missing, unexpected = net.load_state_dict(load_safetensors(weights), strict=False)
+assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
+net.eval()
+n = 2 * c * h * w
+x = torch.tensor([((i * 7919) % 1000) / 500.0 - 1.0 for i in range(n)], dtype=torch.float32).reshape(2, c, h, w)
+with torch.no_grad():
+    y = net(x)
+    y = y["out"] if isinstance(y, dict) else y
+print(json.dumps(y.flatten().tolist()))
+"#;
+
+fn torchvision_available() -> bool {
+    Command::new("python3")
+        .args(["-c", "import torch, torchvision"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+#[test]
+fn logits_match_torchvision_for_the_same_weights() {
+    if !torchvision_available() {
+        eprintln!("skipped: python3 with torch and torchvision is not installed");
+        return;
+    }
+    lossgp::backends::link();
+    lossgp::models::link();
+    let b = DynBackend::new(BurnBackend::flex());
+    let dir = tempfile::tempdir().unwrap();
+    for (model, input, classes) in [
+        ("resnet18", [3, 64, 48], 10),
+        ("resnet50", [3, 64, 64], 10),
+        ("inception-v3", [3, 80, 96], 7),
+        ("fcn", [3, 40, 36], 5),
+        ("deeplabv3", [3, 40, 36], 5),
+    ] {
+        let (name, options) = ModelOptions::parse(model).unwrap();
+        let spec = ModelSpec { options, ..ModelSpec::new(input, classes, 11) };
+        let mut net = build_model(&name, &b, &spec).unwrap();
+        let [c, h, w] = input;
+        let n = 2 * c * h * w;
+        let images: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+        let ours = b.to_vec(&net.forward(&b, &b.tensor(&images, &[2, c, h, w]).unwrap(), false).unwrap()).unwrap();
+
+        let weights = dir.path().join(format!("{name}.safetensors"));
+        net.params().save(&b, &weights).unwrap();
+        let dims = [classes, c, h, w].map(|d| d.to_string());
+        let out = Command::new("python3")
+            .args(["-c", SCRIPT, &name, weights.to_str().unwrap()])
+            .args(&dims)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        let theirs: Vec<f32> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(ours.len(), theirs.len(), "{name}");
+        let scale = theirs.iter().map(|v| v.abs()).fold(0.0f32, f32::max).max(1e-3);
+        let worst = ours.iter().zip(&theirs).map(|(a, t)| (a - t).abs()).fold(0.0f32, f32::max);
+        eprintln!("{name}: largest difference {worst:.2e} on logits up to {scale:.2e}");
+        assert!(worst <= 1e-4 * scale.max(1.0), "{name}: logits differ by {worst} (largest logit {scale})");
+    }
+}
