@@ -1,25 +1,9 @@
 //! Classification heads: what turns a backbone's feature map into class logits.
 
 use lossgp_core::backend::{BResult, Backend, Params};
-use lossgp_core::model::{ModelError, ModelSpec, OptionDoc};
+use lossgp_core::model::{ModelError, ModelSpec};
 
 use crate::layers::{BatchNorm, Builder, Linear, WeightInit, dropout, flatten, global_avg_pool, relu};
-
-/// The `head` option every classification backbone takes.
-pub const HEAD_OPTION: OptionDoc = OptionDoc {
-    key: "head",
-    default: "linear",
-    help: "linear: global average pooling + fully connected layer (the backbone's reference head); \
-           paper: Flatten + 3 x (BatchNorm, Dense 128/64/classes) with ReLU and Dropout 0.5 between \
-           (the paper's Keras head)",
-};
-
-/// The `width` option: channel counts scaled by it.
-pub const WIDTH_OPTION: OptionDoc = OptionDoc {
-    key: "width",
-    default: "1",
-    help: "multiplies every channel count (0.25 for a quick, small network); 1 is the reference network",
-};
 
 /// Units of the paper head's hidden layers.
 const PAPER_UNITS: [usize; 2] = [128, 64];

@@ -29,20 +29,42 @@ mod small_cnn;
 pub use head::Head;
 pub use inception::{InceptionSmall, InceptionV3};
 pub use network::{Layers, Network, Output};
-pub use resnet::{Backbone, Depth, ResNet};
+pub use resnet::{Backbone, Depth, ResNet, Stem};
 pub use segmentation::Segmentation;
 pub use small_cnn::SmallCnn;
 
-use head::{HEAD_OPTION, WIDTH_OPTION};
 use lossgp_core::backend::inventory;
 use lossgp_core::data::Task;
 use lossgp_core::model::{ModelEntry, OptionDoc};
-use segmentation::BACKBONE_OPTION;
 
 /// Makes sure a program that names no item of this crate still links its registrations (see
 /// `lossgp_backends::link`).
 #[inline(never)]
 pub fn link() {}
+
+/// The `head` option every classification backbone takes.
+const HEAD_OPTION: OptionDoc = OptionDoc {
+    key: "head",
+    default: "linear",
+    help: "linear: global average pooling + fully connected layer (the backbone's reference head); \
+           paper: Flatten + 3 x (BatchNorm, Dense 128/64/classes) with ReLU and Dropout 0.5 between \
+           (the paper's Keras head)",
+};
+
+/// The `width` option: channel counts scaled by it.
+const WIDTH_OPTION: OptionDoc = OptionDoc {
+    key: "width",
+    default: "1",
+    help: "multiplies every channel count (0.25 for a quick, small network); 1 is the reference network",
+};
+
+/// The `backbone` option of the segmentation networks.
+const BACKBONE_OPTION: OptionDoc = OptionDoc {
+    key: "backbone",
+    default: "resnet50",
+    help: "resnet50 | resnet101 (torchvision's) | resnet18 | resnet34 (lighter; their basic blocks are dilated too); \
+           the last two stages are dilated instead of strided, for output stride 8",
+};
 
 const STEM_OPTION: OptionDoc = OptionDoc {
     key: "stem",

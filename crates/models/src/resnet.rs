@@ -90,6 +90,15 @@ impl Residual {
     }
 }
 
+/// The first layer of an ImageNet-family ResNet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stem {
+    /// A 7x7 convolution of stride 2 and a 3x3 max pool of stride 2 (ImageNet's).
+    ImageNet,
+    /// A 3x3 convolution of stride 1 and no pool (for 32x32 images).
+    Cifar,
+}
+
 /// The convolutional part of a ResNet: stem and stages, without pooling or head. Shared by the
 /// classifiers and the segmentation networks.
 #[derive(Clone, Debug)]
@@ -119,21 +128,20 @@ impl Backbone {
         self.features
     }
 
-    /// torchvision's ResNet body for `depth`: names prefixed with `prefix` (`backbone.` in the
-    /// segmentation networks), the ImageNet stem (7x7 stride 2 and a max pool) or the CIFAR stem
-    /// (3x3 stride 1, no pool), and the stages in `dilate` dilated instead of strided
+    /// torchvision's ResNet body of `depth` for images `[channels, height, width]`, channels
+    /// scaled by `width`: names prefixed with `prefix` (`backbone.` in the segmentation
+    /// networks), and the stages in `dilate` dilated instead of strided
     /// (`replace_stride_with_dilation`, for segmentation at output stride 8).
     pub fn imagenet<B: Backend>(
         build: &mut Builder<'_, B>,
-        spec: &ModelSpec,
-        depth: Depth,
-        cifar_stem: bool,
+        [channels, mut h, mut w]: [usize; 3],
+        (depth, width): (Depth, f64),
+        stem: Stem,
         dilate: [bool; 4],
         prefix: &str,
     ) -> BResult<Backbone> {
-        let width = spec.width("resnet").unwrap_or(1.0);
+        let cifar_stem = stem == Stem::Cifar;
         let conv = |k: usize| ConvConfig::square(k).init(WeightInit::KaimingFanOut);
-        let [channels, mut h, mut w] = spec.input;
         let base = scaled(64, width);
         let stem_config = if cifar_stem { conv(3).padding([1, 1]) } else { conv(7).stride(2).padding([3, 3]) };
         let stem =
@@ -194,12 +202,16 @@ impl Backbone {
         Ok(Backbone { stem, stem_pool: !cifar_stem, stages, features: [inplanes, h, w] })
     }
 
-    /// He et al.'s CIFAR ResNet with `n` basic blocks per stage (depth `6n + 2`): a 3x3 stem of
-    /// 16 channels, stages of 16, 32 and 64 channels, and option A shortcuts.
-    pub fn cifar<B: Backend>(build: &mut Builder<'_, B>, spec: &ModelSpec, n: usize) -> BResult<Backbone> {
-        let width = spec.width("resnet").unwrap_or(1.0);
+    /// He et al.'s CIFAR ResNet with `n` basic blocks per stage (depth `6n + 2`) for images
+    /// `[channels, height, width]`: a 3x3 stem of 16 channels, stages of 16, 32 and 64 channels
+    /// (scaled by `width`), and option A shortcuts.
+    pub fn cifar<B: Backend>(
+        build: &mut Builder<'_, B>,
+        [channels, mut h, mut w]: [usize; 3],
+        n: usize,
+        width: f64,
+    ) -> BResult<Backbone> {
         let conv = ConvConfig::square(3).padding([1, 1]).init(WeightInit::KaimingFanOut);
-        let [channels, mut h, mut w] = spec.input;
         let mut inplanes = scaled(16, width);
         let stem = build.conv_bn(["conv1", "bn1"], [channels, inplanes], conv, 1e-5)?;
         let mut stages = Vec::new();
@@ -247,11 +259,14 @@ impl ResNet {
             name: name.to_owned(),
             known: "resnet18, resnet34, resnet50, resnet101".into(),
         })?;
-        spec.width(name)?;
-        let cifar_stem = spec.choice(name, "stem", &["imagenet", "cifar"])? == "cifar";
-        check_input(name, spec, if cifar_stem { 8 } else { 32 }, "")?;
+        let width = spec.width(name)?;
+        let stem = match spec.choice(name, "stem", &["imagenet", "cifar"])? {
+            "cifar" => Stem::Cifar,
+            _ => Stem::ImageNet,
+        };
+        check_input(name, spec, if stem == Stem::Cifar { 8 } else { 32 }, "")?;
         let mut build = Builder::new(b, spec.seed);
-        let backbone = Backbone::imagenet(&mut build, spec, depth, cifar_stem, [false; 4], "")?;
+        let backbone = Backbone::imagenet(&mut build, spec.input, (depth, width), stem, [false; 4], "")?;
         let head = Head::new(&mut build, name, spec, backbone.features(), 0.0, WeightInit::Default)?;
         Ok(Network::new(name, spec, build, ResNet { backbone, head }))
     }
@@ -263,10 +278,10 @@ impl ResNet {
             "resnet56" => 9,
             _ => return Err(ModelError::Unknown { name: name.to_owned(), known: "resnet20, resnet56".into() }),
         };
-        spec.width(name)?;
+        let width = spec.width(name)?;
         check_input(name, spec, 4, "")?;
         let mut build = Builder::new(b, spec.seed);
-        let backbone = Backbone::cifar(&mut build, spec, n)?;
+        let backbone = Backbone::cifar(&mut build, spec.input, n, width)?;
         let head = Head::new(&mut build, name, spec, backbone.features(), 0.0, WeightInit::Default)?;
         Ok(Network::new(name, spec, build, ResNet { backbone, head }))
     }

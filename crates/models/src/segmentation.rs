@@ -4,19 +4,11 @@
 //! labelled 255.
 
 use lossgp_core::backend::{BResult, Backend, Params};
-use lossgp_core::model::{ModelError, ModelSpec, OptionDoc};
+use lossgp_core::model::{ModelError, ModelSpec};
 
 use crate::layers::{Builder, Conv, ConvBn, ConvConfig, dropout};
 use crate::network::{Layers, Network, Output, check_input, scaled};
-use crate::resnet::{Backbone, Depth};
-
-/// The `backbone` option of the segmentation networks.
-pub const BACKBONE_OPTION: OptionDoc = OptionDoc {
-    key: "backbone",
-    default: "resnet50",
-    help: "resnet50 | resnet101 (torchvision's) | resnet18 | resnet34 (lighter; their basic blocks are dilated too); \
-           the last two stages are dilated instead of strided, for output stride 8",
-};
+use crate::resnet::{Backbone, Depth, Stem};
 
 /// Channels of DeepLabV3's atrous spatial pyramid pooling.
 const ASPP_CHANNELS: usize = 256;
@@ -57,7 +49,8 @@ impl Segmentation {
         let depth = Depth::from_name(backbone_name).expect("the choices are ResNet names");
         check_input(name, spec, 32, "")?;
         let mut build = Builder::new(b, spec.seed);
-        let backbone = Backbone::imagenet(&mut build, spec, depth, false, [false, false, true, true], "backbone.")?;
+        let dilate = [false, false, true, true];
+        let backbone = Backbone::imagenet(&mut build, spec.input, (depth, width), Stem::ImageNet, dilate, "backbone.")?;
         let c = backbone.features()[0];
         let classes = spec.classes;
         let head = match name {
