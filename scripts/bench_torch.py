@@ -6,6 +6,7 @@ Called by `cargo bench --bench training` (the small CNN) and `cargo bench --benc
 CIFAR-scale networks); prints `seconds_per_step=<median>`.
 """
 import argparse
+import math
 import statistics
 import time
 
@@ -31,6 +32,11 @@ def small_cnn(channels: int, side: int, classes: int) -> nn.Module:
     )
 
 
+def scaled(channels: int, width: float) -> int:
+    """A channel count times `width`, halves rounded up as Rust's `round` does, at least 1."""
+    return max(1, math.floor(channels * width + 0.5))
+
+
 def conv_bn(c_in: int, c_out: int, k: int, stride: int = 1, padding: int = 0) -> nn.Module:
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, k, stride=stride, padding=padding, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()
@@ -44,7 +50,7 @@ class InceptionSmall(nn.Module):
 
     def __init__(self, channels: int, classes: int, width: float) -> None:
         super().__init__()
-        s = lambda c: max(1, round(c * width))
+        s = lambda c: scaled(c, width)
         c = s(96)
         self.stem = conv_bn(channels, c, 3, padding=1)
         self.blocks = nn.ModuleList()
@@ -83,7 +89,7 @@ class CifarBlock(nn.Module):
 
 def cifar_resnet(channels: int, classes: int, n: int, width: float) -> nn.Module:
     """He et al.'s CIFAR ResNet with option A shortcuts (crates/models/src/resnet.rs)."""
-    s = lambda c: max(1, round(c * width))
+    s = lambda c: scaled(c, width)
     layers, c = [conv_bn(channels, s(16), 3, padding=1)], s(16)
     for stage in range(3):
         for i in range(n):

@@ -139,21 +139,31 @@ fn run(loss: &str, task: Task, config: &TrainConfig) -> Result<TrainReport, Trai
 }
 
 #[test]
-fn an_auxiliary_classifier_adds_its_weighted_loss() {
-    // One step: the training loss is the main loss plus 0.4 times the auxiliary one, here the
-    // same logits, so 1.4 times the loss without it. Adam's first step does not depend on the
-    // gradient's scale, so both runs validate the same model.
+fn an_auxiliary_classifier_adds_its_weighted_loss_to_the_gradient() {
+    // One SGD step with an auxiliary copy of the logits at weight 0.4: the gradient is 1.4
+    // times the plain one, so the step equals a plain one at 1.4 times the rate. The reported
+    // training loss is the main loss alone. A NaN in the auxiliary loss alone ends the run as
+    // diverged.
     let b = BurnBackend::flex();
     let data = TrainData { train: Shades::shared(64, Task::Classification), validation: None, test: None };
-    let config = TrainConfig { max_steps: Some(1), ..config() };
-    let first_epoch = |auxiliary| {
+    let sgd = OptimizerConfig::Sgd { momentum: 0.0, nesterov: false, weight_decay: 0.0 };
+    let config = TrainConfig { max_steps: Some(1), optimizer: sgd, ..config() };
+    let first_epoch = |auxiliary, learning_rate| {
         let mut model = PixelModel { auxiliary, ..PixelModel::new(&b, false) };
+        let config = TrainConfig { learning_rate, ..config.clone() };
         let report = train(&b, &mut model, &Loss::resolve("ce").unwrap(), &data, &config, &mut |_| {}).unwrap();
         report.epochs[0].clone()
     };
-    let (plain, with_auxiliary) = (first_epoch(None), first_epoch(Some(0.4)));
-    assert!((with_auxiliary.train.loss / plain.train.loss - 1.4).abs() < 1e-5, "{plain:?} vs {with_auxiliary:?}");
-    assert_eq!(with_auxiliary.validation, plain.validation);
+    let plain = first_epoch(None, 0.5);
+    let with_auxiliary = first_epoch(Some(0.4), 0.5);
+    let faster = first_epoch(None, 0.7);
+    assert_eq!(with_auxiliary.train.loss, plain.train.loss);
+    let validation_loss = |e: &lossgp::core::train::EpochReport| e.validation.as_ref().unwrap().loss;
+    assert!((validation_loss(&with_auxiliary) - validation_loss(&faster)).abs() < 1e-6);
+    assert!((validation_loss(&with_auxiliary) - validation_loss(&plain)).abs() > 1e-4);
+    let mut model = PixelModel { auxiliary: Some(f32::NAN), ..PixelModel::new(&b, false) };
+    let report = train(&b, &mut model, &Loss::resolve("ce").unwrap(), &data, &config, &mut |_| {}).unwrap();
+    assert!(matches!(report.status, Status::Diverged { .. }), "{:?}", report.status);
 }
 
 #[test]

@@ -92,13 +92,19 @@ impl ModelOptions {
         let name = name.trim().to_owned();
         let mut options = ModelOptions::new();
         for pair in rest.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let Some((key, value)) = pair.split_once('=') else {
-                return Err(ModelError::Option {
-                    model: name,
-                    message: format!("`{pair}` is not key=value (write e.g. `{text}` as `name:width=0.5,head=paper`)"),
-                });
+            let bad = |message: String| ModelError::Option { model: name.clone(), message };
+            let (key, value) = match pair.split_once('=') {
+                Some((key, value)) if !key.trim().is_empty() && !value.trim().is_empty() => (key.trim(), value.trim()),
+                _ => {
+                    return Err(bad(format!(
+                        "`{pair}` is not key=value; write options as `{name}:key=value,key=value`"
+                    )));
+                }
             };
-            options = options.with(key.trim(), value.trim());
+            if options.get(key).is_some() {
+                return Err(bad(format!("option `{key}` is given twice")));
+            }
+            options = options.with(key, value);
         }
         Ok((name, options))
     }
@@ -186,7 +192,7 @@ impl ModelSpec {
         }
     }
 
-    /// A channel count scaled by the `width` option (at least 1).
+    /// The `width` option: the factor that scales every channel count (1 by default).
     pub fn width(&self, model: &str) -> Result<f64, ModelError> {
         let width: f64 = self.option(model, "width", 1.0)?;
         if width > 0.0 && width <= 16.0 {
@@ -247,17 +253,25 @@ pub fn find_model(name: &str) -> Result<&'static ModelEntry, ModelError> {
     })
 }
 
+/// Checks that `entry` takes every option given (their values are checked when it is built).
+pub fn check_options(entry: &ModelEntry, options: &ModelOptions) -> Result<(), ModelError> {
+    match options.keys().find(|k| !entry.options.iter().any(|o| o.key == *k)) {
+        None => Ok(()),
+        Some(key) => {
+            let takes: Vec<&str> = entry.options.iter().map(|o| o.key).collect();
+            let takes = if takes.is_empty() { "no options".to_owned() } else { format!("only {}", takes.join(", ")) };
+            Err(ModelError::Option {
+                model: entry.name.to_owned(),
+                message: format!("no option `{key}`; it takes {takes}"),
+            })
+        }
+    }
+}
+
 /// Builds a registered model by name, after checking that it takes every option given.
 pub fn build_model(name: &str, b: &DynBackend, spec: &ModelSpec) -> Result<DynModel, ModelError> {
     let entry = find_model(name)?;
-    if let Some(key) = spec.options.keys().find(|k| !entry.options.iter().any(|o| o.key == *k)) {
-        let takes: Vec<&str> = entry.options.iter().map(|o| o.key).collect();
-        let takes = if takes.is_empty() { "no options".to_owned() } else { format!("only {}", takes.join(", ")) };
-        return Err(ModelError::Option {
-            model: name.to_owned(),
-            message: format!("no option `{key}`; it takes {takes}"),
-        });
-    }
+    check_options(entry, &spec.options)?;
     (entry.build)(b, spec)
 }
 
@@ -273,6 +287,8 @@ mod tests {
         assert_eq!(options.to_string(), "head=paper,stem=cifar");
         assert_eq!(ModelOptions::parse("small-cnn").unwrap(), ("small-cnn".to_owned(), ModelOptions::new()));
         assert!(ModelOptions::parse("resnet18:cifar").unwrap_err().to_string().contains("key=value"));
+        assert!(ModelOptions::parse("resnet18:=1").unwrap_err().to_string().contains("key=value"));
+        assert!(ModelOptions::parse("resnet18:width=1,width=2").unwrap_err().to_string().contains("given twice"));
     }
 
     #[test]

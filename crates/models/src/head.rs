@@ -22,8 +22,8 @@ pub enum Head {
     /// The paper's head (its CIFAR-100 example, in Keras): `Flatten`, then three blocks of
     /// `BatchNormalization` and `Dense` (128, 64, classes), with ReLU and `Dropout(0.5)` between
     /// them. The sources do not name the activation; ReLU is the usual choice. Keras' defaults
-    /// hold: Glorot-uniform weights, zero biases, batch norm epsilon 1e-3 and momentum 0.99
-    /// (0.01 in PyTorch's convention).
+    /// hold: Glorot-uniform weights, zero biases, and Keras' batch norm (epsilon 1e-3, momentum
+    /// 0.99, biased running variance).
     Paper {
         /// `head.bn{1,2,3}` and `head.fc{1,2,3}`.
         blocks: Vec<(BatchNorm, Linear)>,
@@ -48,7 +48,7 @@ impl Head {
                 let sizes = [channels * height * width, PAPER_UNITS[0], PAPER_UNITS[1], spec.classes];
                 let blocks = (0..3)
                     .map(|i| {
-                        let bn = build.batch_norm_with(&format!("head.bn{}", i + 1), sizes[i], 1e-3, 0.01)?;
+                        let bn = build.batch_norm_keras(&format!("head.bn{}", i + 1), sizes[i])?;
                         let fc = build.linear(
                             &format!("head.fc{}", i + 1),
                             [sizes[i], sizes[i + 1]],

@@ -25,6 +25,8 @@ struct Branch {
     pool: Option<Pooling>,
     convs: Vec<ConvBn>,
     fork: Vec<ConvBn>,
+    /// Its output channels.
+    channels: usize,
 }
 
 impl Branch {
@@ -52,6 +54,10 @@ struct Mixed {
 }
 
 impl Mixed {
+    fn channels(&self) -> usize {
+        self.branches.iter().map(|b| b.channels).sum()
+    }
+
     fn forward<B: Backend>(&self, b: &B, params: &mut Params<B>, x: &B::Tensor, train: bool) -> BResult<B::Tensor> {
         let outs =
             self.branches.iter().map(|branch| branch.forward(b, params, x, train)).collect::<BResult<Vec<_>>>()?;
@@ -102,14 +108,34 @@ impl<B: Backend> V3Builder<'_, '_, B> {
         self.build.conv_bn([&format!("{name}.conv"), &format!("{name}.bn")], [c_in, c_out], config, 1e-3)
     }
 
-    /// A branch of 1x1 / kxk convolutions `(name, out, config)` in sequence, from `c_in`.
-    fn chain(&mut self, prefix: &str, mut c: usize, convs: &[(&str, usize, ConvConfig)]) -> BResult<(Branch, usize)> {
-        let mut branch = Branch::default();
+    /// A branch: an optional pooling, then convolutions `(name, out, config)` in sequence, from
+    /// `c` channels.
+    fn chain(
+        &mut self,
+        prefix: &str,
+        mut c: usize,
+        pool: Option<Pooling>,
+        convs: &[(&str, usize, ConvConfig)],
+    ) -> BResult<Branch> {
+        let mut branch = Branch { pool, ..Branch::default() };
         for &(name, out, config) in convs {
             branch.convs.push(self.basic(&format!("{prefix}.{name}"), c, out, config)?);
             c = scaled(out, self.width);
         }
-        Ok((branch, c))
+        branch.channels = c;
+        Ok(branch)
+    }
+
+    /// `branch` forked into a 1x3 and a 3x1 convolution of `out` channels, side by side
+    /// (`InceptionE`).
+    fn fork(&mut self, mut branch: Branch, [a, b]: [&str; 2], out: usize) -> BResult<Branch> {
+        let c = branch.channels;
+        branch.fork = vec![
+            self.basic(a, c, out, ConvConfig::new(1, 3).padding([0, 1]))?,
+            self.basic(b, c, out, ConvConfig::new(3, 1).padding([1, 0]))?,
+        ];
+        branch.channels = 2 * scaled(out, self.width);
+        Ok(branch)
     }
 }
 
@@ -160,16 +186,17 @@ impl InceptionV3 {
             resize(config, &mut h, &mut w);
         }
         let s = |n: usize| scaled(n, width);
+        let mut mixed = |module: Mixed, c: &mut usize| {
+            *c = module.channels();
+            stages.push(Stage::Mixed(module));
+        };
         for (name, pool_features) in [("Mixed_5b", 32), ("Mixed_5c", 64), ("Mixed_5d", 64)] {
-            stages.push(Stage::Mixed(inception_a(&mut v3, name, c, pool_features)?));
-            c = s(64) + s(64) + s(96) + s(pool_features);
+            mixed(inception_a(&mut v3, name, c, pool_features)?, &mut c);
         }
-        stages.push(Stage::Mixed(inception_b(&mut v3, "Mixed_6a", c)?));
-        c += s(384) + s(96);
+        mixed(inception_b(&mut v3, "Mixed_6a", c)?, &mut c);
         resize(k(3).stride(2), &mut h, &mut w);
         for (name, c7) in [("Mixed_6b", 128), ("Mixed_6c", 160), ("Mixed_6d", 160), ("Mixed_6e", 192)] {
-            stages.push(Stage::Mixed(inception_c(&mut v3, name, c, c7)?));
-            c = 4 * s(192);
+            mixed(inception_c(&mut v3, name, c, c7)?, &mut c);
         }
         let auxiliary_at = stages.len() - 1;
         let auxiliary = if aux {
@@ -182,12 +209,14 @@ impl InceptionV3 {
         } else {
             None
         };
-        stages.push(Stage::Mixed(inception_d(&mut v3, "Mixed_7a", c)?));
-        c += s(320) + s(192);
+        let mut mixed = |module: Mixed, c: &mut usize| {
+            *c = module.channels();
+            stages.push(Stage::Mixed(module));
+        };
+        mixed(inception_d(&mut v3, "Mixed_7a", c)?, &mut c);
         resize(k(3).stride(2), &mut h, &mut w);
         for name in ["Mixed_7b", "Mixed_7c"] {
-            stages.push(Stage::Mixed(inception_e(&mut v3, name, c)?));
-            c = s(320) + 4 * s(384) + s(192);
+            mixed(inception_e(&mut v3, name, c)?, &mut c);
         }
         let head = Head::new(&mut build, name, spec, [c, h, w], 0.5, WeightInit::TruncatedNormal(0.1))?;
         Ok(Network::new(name, spec, build, InceptionV3 { stages, auxiliary_at, auxiliary, head }))
@@ -200,86 +229,94 @@ fn inception_a<B: Backend>(
     c: usize,
     pool_features: usize,
 ) -> BResult<Mixed> {
-    let p = |s: &str| format!("{name}.{s}");
-    let (b1, _) = v3.chain(name, c, &[("branch1x1", 64, k(1))])?;
-    let (b5, _) = v3.chain(name, c, &[("branch5x5_1", 48, k(1)), ("branch5x5_2", 64, k(5).padding([2, 2]))])?;
-    let (b3, _) = v3.chain(
-        name,
-        c,
-        &[("branch3x3dbl_1", 64, k(1)), ("branch3x3dbl_2", 96, k(3).same()), ("branch3x3dbl_3", 96, k(3).same())],
-    )?;
-    let pool = Branch {
-        pool: Some(Pooling::Average),
-        convs: vec![v3.basic(&p("branch_pool"), c, pool_features, k(1))?],
-        fork: vec![],
-    };
-    Ok(Mixed { branches: vec![b1, b5, b3, pool] })
+    let branches = vec![
+        v3.chain(name, c, None, &[("branch1x1", 64, k(1))])?,
+        v3.chain(name, c, None, &[("branch5x5_1", 48, k(1)), ("branch5x5_2", 64, k(5).padding([2, 2]))])?,
+        v3.chain(
+            name,
+            c,
+            None,
+            &[("branch3x3dbl_1", 64, k(1)), ("branch3x3dbl_2", 96, k(3).same()), ("branch3x3dbl_3", 96, k(3).same())],
+        )?,
+        v3.chain(name, c, Some(Pooling::Average), &[("branch_pool", pool_features, k(1))])?,
+    ];
+    Ok(Mixed { branches })
 }
 
 fn inception_b<B: Backend>(v3: &mut V3Builder<'_, '_, B>, name: &str, c: usize) -> BResult<Mixed> {
-    let (b3, _) = v3.chain(name, c, &[("branch3x3", 384, k(3).stride(2))])?;
-    let (dbl, _) = v3.chain(
-        name,
-        c,
-        &[("branch3x3dbl_1", 64, k(1)), ("branch3x3dbl_2", 96, k(3).same()), ("branch3x3dbl_3", 96, k(3).stride(2))],
-    )?;
-    Ok(Mixed { branches: vec![b3, dbl, Branch { pool: Some(Pooling::Max), ..Branch::default() }] })
+    let branches = vec![
+        v3.chain(name, c, None, &[("branch3x3", 384, k(3).stride(2))])?,
+        v3.chain(
+            name,
+            c,
+            None,
+            &[
+                ("branch3x3dbl_1", 64, k(1)),
+                ("branch3x3dbl_2", 96, k(3).same()),
+                ("branch3x3dbl_3", 96, k(3).stride(2)),
+            ],
+        )?,
+        v3.chain(name, c, Some(Pooling::Max), &[])?,
+    ];
+    Ok(Mixed { branches })
 }
 
 fn inception_c<B: Backend>(v3: &mut V3Builder<'_, '_, B>, name: &str, c: usize, c7: usize) -> BResult<Mixed> {
-    let (b1, _) = v3.chain(name, c, &[("branch1x1", 192, k(1))])?;
-    let (b7, _) =
-        v3.chain(name, c, &[("branch7x7_1", c7, k(1)), ("branch7x7_2", c7, k1x7()), ("branch7x7_3", 192, k7x1())])?;
-    let (dbl, _) = v3.chain(
-        name,
-        c,
-        &[
-            ("branch7x7dbl_1", c7, k(1)),
-            ("branch7x7dbl_2", c7, k7x1()),
-            ("branch7x7dbl_3", c7, k1x7()),
-            ("branch7x7dbl_4", c7, k7x1()),
-            ("branch7x7dbl_5", 192, k1x7()),
-        ],
-    )?;
-    let pool = Branch {
-        pool: Some(Pooling::Average),
-        convs: vec![v3.basic(&format!("{name}.branch_pool"), c, 192, k(1))?],
-        fork: vec![],
-    };
-    Ok(Mixed { branches: vec![b1, b7, dbl, pool] })
+    let branches = vec![
+        v3.chain(name, c, None, &[("branch1x1", 192, k(1))])?,
+        v3.chain(
+            name,
+            c,
+            None,
+            &[("branch7x7_1", c7, k(1)), ("branch7x7_2", c7, k1x7()), ("branch7x7_3", 192, k7x1())],
+        )?,
+        v3.chain(
+            name,
+            c,
+            None,
+            &[
+                ("branch7x7dbl_1", c7, k(1)),
+                ("branch7x7dbl_2", c7, k7x1()),
+                ("branch7x7dbl_3", c7, k1x7()),
+                ("branch7x7dbl_4", c7, k7x1()),
+                ("branch7x7dbl_5", 192, k1x7()),
+            ],
+        )?,
+        v3.chain(name, c, Some(Pooling::Average), &[("branch_pool", 192, k(1))])?,
+    ];
+    Ok(Mixed { branches })
 }
 
 fn inception_d<B: Backend>(v3: &mut V3Builder<'_, '_, B>, name: &str, c: usize) -> BResult<Mixed> {
-    let (b3, _) = v3.chain(name, c, &[("branch3x3_1", 192, k(1)), ("branch3x3_2", 320, k(3).stride(2))])?;
-    let (b7, _) = v3.chain(
-        name,
-        c,
-        &[
-            ("branch7x7x3_1", 192, k(1)),
-            ("branch7x7x3_2", 192, k1x7()),
-            ("branch7x7x3_3", 192, k7x1()),
-            ("branch7x7x3_4", 192, k(3).stride(2)),
-        ],
-    )?;
-    Ok(Mixed { branches: vec![b3, b7, Branch { pool: Some(Pooling::Max), ..Branch::default() }] })
+    let branches = vec![
+        v3.chain(name, c, None, &[("branch3x3_1", 192, k(1)), ("branch3x3_2", 320, k(3).stride(2))])?,
+        v3.chain(
+            name,
+            c,
+            None,
+            &[
+                ("branch7x7x3_1", 192, k(1)),
+                ("branch7x7x3_2", 192, k1x7()),
+                ("branch7x7x3_3", 192, k7x1()),
+                ("branch7x7x3_4", 192, k(3).stride(2)),
+            ],
+        )?,
+        v3.chain(name, c, Some(Pooling::Max), &[])?,
+    ];
+    Ok(Mixed { branches })
 }
 
 fn inception_e<B: Backend>(v3: &mut V3Builder<'_, '_, B>, name: &str, c: usize) -> BResult<Mixed> {
     let p = |s: &str| format!("{name}.{s}");
-    let (b1, _) = v3.chain(name, c, &[("branch1x1", 320, k(1))])?;
-    let (mut b3, c3) = v3.chain(name, c, &[("branch3x3_1", 384, k(1))])?;
-    b3.fork = vec![
-        v3.basic(&p("branch3x3_2a"), c3, 384, ConvConfig::new(1, 3).padding([0, 1]))?,
-        v3.basic(&p("branch3x3_2b"), c3, 384, ConvConfig::new(3, 1).padding([1, 0]))?,
+    let b3 = v3.chain(name, c, None, &[("branch3x3_1", 384, k(1))])?;
+    let dbl = v3.chain(name, c, None, &[("branch3x3dbl_1", 448, k(1)), ("branch3x3dbl_2", 384, k(3).same())])?;
+    let branches = vec![
+        v3.chain(name, c, None, &[("branch1x1", 320, k(1))])?,
+        v3.fork(b3, [&p("branch3x3_2a"), &p("branch3x3_2b")], 384)?,
+        v3.fork(dbl, [&p("branch3x3dbl_3a"), &p("branch3x3dbl_3b")], 384)?,
+        v3.chain(name, c, Some(Pooling::Average), &[("branch_pool", 192, k(1))])?,
     ];
-    let (mut dbl, cd) = v3.chain(name, c, &[("branch3x3dbl_1", 448, k(1)), ("branch3x3dbl_2", 384, k(3).same())])?;
-    dbl.fork = vec![
-        v3.basic(&p("branch3x3dbl_3a"), cd, 384, ConvConfig::new(1, 3).padding([0, 1]))?,
-        v3.basic(&p("branch3x3dbl_3b"), cd, 384, ConvConfig::new(3, 1).padding([1, 0]))?,
-    ];
-    let pool =
-        Branch { pool: Some(Pooling::Average), convs: vec![v3.basic(&p("branch_pool"), c, 192, k(1))?], fork: vec![] };
-    Ok(Mixed { branches: vec![b1, b3, dbl, pool] })
+    Ok(Mixed { branches })
 }
 
 impl<B: Backend> Layers<B> for InceptionV3 {

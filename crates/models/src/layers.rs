@@ -11,7 +11,7 @@
 //! generator, so that building a network reads like its PyTorch `__init__`.
 
 use lossgp_core::backend::{
-    BResult, Backend, BatchNormMode, BinaryOp, Conv2d, ParamId, ParamKind, Params, Pool, UnaryOp,
+    BResult, Backend, BackendError, BatchNormMode, BinaryOp, Conv2d, ParamId, ParamKind, Params, Pool, UnaryOp,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -188,6 +188,7 @@ impl<'a, B: Backend> Builder<'a, B> {
 
     /// A convolution from `c_in` to `c_out` channels, named `name`.
     pub fn conv(&mut self, name: &str, [c_in, c_out]: [usize; 2], config: ConvConfig) -> BResult<Conv> {
+        nonempty(name, [c_in, c_out])?;
         let [kh, kw] = config.kernel;
         let shape = [c_out, c_in / config.geometry.groups.max(1), kh, kw];
         let (fan_in, fan_out) = (shape[1] * kh * kw, c_out * kh * kw);
@@ -211,6 +212,23 @@ impl<'a, B: Backend> Builder<'a, B> {
     /// Batch normalisation with its own epsilon and momentum (PyTorch's convention: the
     /// weight of the new batch in the running statistics).
     pub fn batch_norm_with(&mut self, name: &str, channels: usize, epsilon: f32, momentum: f32) -> BResult<BatchNorm> {
+        self.batch_norm_full(name, channels, epsilon, momentum, true)
+    }
+
+    /// Keras' `BatchNormalization`: epsilon 1e-3, momentum 0.99 (0.01 here), and a running
+    /// variance fed with the biased batch variance.
+    pub fn batch_norm_keras(&mut self, name: &str, channels: usize) -> BResult<BatchNorm> {
+        self.batch_norm_full(name, channels, 1e-3, 0.01, false)
+    }
+
+    fn batch_norm_full(
+        &mut self,
+        name: &str,
+        channels: usize,
+        epsilon: f32,
+        momentum: f32,
+        unbiased: bool,
+    ) -> BResult<BatchNorm> {
         let mut add = |suffix: &str, value: f32, kind: ParamKind| -> BResult<ParamId> {
             let tensor = self.b.full(&[channels], value)?;
             Ok(self.params.add(self.b, format!("{name}.{suffix}"), tensor, kind))
@@ -222,11 +240,13 @@ impl<'a, B: Backend> Builder<'a, B> {
             variance: add("running_var", 1.0, ParamKind::Buffer)?,
             momentum,
             epsilon,
+            unbiased,
         })
     }
 
     /// A fully connected layer from `inputs` to `outputs`, named `name`.
     pub fn linear(&mut self, name: &str, [inputs, outputs]: [usize; 2], init: WeightInit) -> BResult<Linear> {
+        nonempty(name, [inputs, outputs])?;
         let values = init.weights(&mut self.init, inputs * outputs, inputs, outputs);
         let weight = self.trainable(format!("{name}.weight"), &values, &[outputs, inputs])?;
         let values = init.bias(&mut self.init, outputs, inputs);
@@ -254,6 +274,17 @@ impl<'a, B: Backend> Builder<'a, B> {
     }
 }
 
+/// Layers need inputs and outputs (a width option too small leaves none).
+fn nonempty(name: &str, [inputs, outputs]: [usize; 2]) -> BResult<()> {
+    if inputs == 0 || outputs == 0 {
+        return Err(BackendError::shape(
+            "layer",
+            format!("`{name}` would map {inputs} channels to {outputs}; use a larger width"),
+        ));
+    }
+    Ok(())
+}
+
 /// A 2-d convolution.
 #[derive(Clone, Debug)]
 pub struct Conv {
@@ -270,7 +301,7 @@ impl Conv {
 }
 
 /// Batch normalisation over the channels of `[n, c, ...]`, with running statistics for
-/// inference (PyTorch's `BatchNorm1d`/`BatchNorm2d`: the running variance is unbiased).
+/// inference (PyTorch's `BatchNorm1d`/`BatchNorm2d`, or Keras').
 #[derive(Clone, Debug)]
 pub struct BatchNorm {
     gamma: ParamId,
@@ -279,6 +310,9 @@ pub struct BatchNorm {
     variance: ParamId,
     momentum: f32,
     epsilon: f32,
+    /// Whether the running variance takes the unbiased batch variance (PyTorch) or the biased
+    /// one (Keras).
+    unbiased: bool,
 }
 
 impl BatchNorm {
@@ -294,7 +328,7 @@ impl BatchNorm {
         if let Some((mean, variance)) = &out.statistics {
             let shape = b.shape(x);
             let n: usize = shape.iter().product::<usize>() / shape[1];
-            let unbiased = n as f32 / (n.max(2) - 1) as f32;
+            let unbiased = if self.unbiased { n as f32 / (n.max(2) - 1) as f32 } else { 1.0 };
             let m = self.momentum;
             let blend = |old: &B::Tensor, new: &B::Tensor, scale: f32| {
                 b.binary(BinaryOp::Add, &b.affine(old, 1.0 - m, 0.0)?, &b.affine(new, m * scale, 0.0)?)

@@ -12,7 +12,7 @@
 //! | `resnet20`, `resnet56` | He et al.'s CIFAR ResNets ([`ResNet::cifar`])                        |
 //! | `fcn`, `deeplabv3` | segmentation heads on a dilated ResNet ([`Segmentation`])                |
 //!
-//! Every classifier takes `head=paper` for the paper's evaluation head ([`Head::Paper`]) and
+//! Every classifier but `small-cnn` takes `head=paper` for the paper's evaluation head ([`Head::Paper`]) and
 //! `width` to scale its channels. Parameter names and layouts are torchvision's, so checkpoints
 //! move between lossgp and PyTorch.
 //!

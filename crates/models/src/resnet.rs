@@ -83,7 +83,15 @@ impl Residual {
                 let sub = max_pool(b, x, 1, *stride, 0)?;
                 let shape = b.shape(&sub);
                 let zeros = |c: usize| b.full(&[shape[0], c, shape[2], shape[3]], 0.0);
-                b.cat(&[zeros(extra / 2)?, sub, zeros(extra - extra / 2)?], 1)?
+                let mut parts = Vec::with_capacity(3);
+                if extra / 2 > 0 {
+                    parts.push(zeros(extra / 2)?);
+                }
+                parts.push(sub);
+                if extra - extra / 2 > 0 {
+                    parts.push(zeros(extra - extra / 2)?);
+                }
+                b.cat(&parts, 1)?
             }
         };
         relu(b, &b.binary(BinaryOp::Add, &y, &shortcut)?)
@@ -204,7 +212,9 @@ impl Backbone {
 
     /// He et al.'s CIFAR ResNet with `n` basic blocks per stage (depth `6n + 2`) for images
     /// `[channels, height, width]`: a 3x3 stem of 16 channels, stages of 16, 32 and 64 channels
-    /// (scaled by `width`), and option A shortcuts.
+    /// (scaled by `width`), and option A shortcuts. Convolutions start as torchvision's ResNets
+    /// do (Kaiming normal, fan-out): He et al.'s paper cites their own initialisation without
+    /// fixing the fan, and widely used ports use fan-in.
     pub fn cifar<B: Backend>(
         build: &mut Builder<'_, B>,
         [channels, mut h, mut w]: [usize; 3],

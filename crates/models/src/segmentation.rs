@@ -55,7 +55,7 @@ impl Segmentation {
         let classes = spec.classes;
         let head = match name {
             "fcn" => {
-                let inner = c / 4;
+                let inner = (c / 4).max(1);
                 let conv =
                     build.conv_bn(["classifier.0", "classifier.1"], [c, inner], ConvConfig::square(3).same(), 1e-5)?;
                 let classifier = build.conv("classifier.4", [inner, classes], ConvConfig::square(1).bias())?;

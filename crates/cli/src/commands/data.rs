@@ -202,10 +202,7 @@ struct InspectReport {
 fn render_inspect(r: &InspectReport) -> String {
     let report = &r.report;
     let p = &report.pixels;
-    let task = match report.task {
-        Task::Classification => "classification",
-        Task::Segmentation => "segmentation",
-    };
+    let task = report.task;
     let mut out =
         format!("{}: {} samples, {} classes ({task})\n", report.dataset, report.samples, report.classes.len());
     let numbers = |v: &[f64]| v.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(", ");

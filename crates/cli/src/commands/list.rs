@@ -89,7 +89,7 @@ pub fn run(command: ListCommand, json: bool) -> Result<()> {
 fn render_models(rows: &Vec<ModelRow>) -> String {
     let mut s = String::new();
     for r in rows {
-        let _ = writeln!(s, "{:<16} {:<15} {}", r.name, format!("{:?}", r.task).to_lowercase(), r.description);
+        let _ = writeln!(s, "{:<16} {:<15} {}", r.name, r.task.name(), r.description);
         if !r.options.is_empty() {
             let options: Vec<String> = r.options.iter().map(|o| format!("{}={}", o.key, o.default)).collect();
             let _ = writeln!(s, "{:<32} options: {}", "", options.join(", "));

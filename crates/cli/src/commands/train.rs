@@ -8,9 +8,9 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lossgp_core::backend::{Backend, open_backend};
-use lossgp_core::data::{Augment, Dataset, Split, Task};
+use lossgp_core::data::{Augment, Dataset, Split};
 use lossgp_core::loss::{Loss, builtin};
-use lossgp_core::model::{ModelOptions, ModelSpec, build_model, find_model};
+use lossgp_core::model::{ModelOptions, ModelSpec, build_model, check_options, find_model};
 use lossgp_core::train::{Event, OptimizerConfig, Schedule, Status, TrainConfig, TrainData, TrainReport, train};
 use lossgp_datasets::{DataDir, info, open};
 use serde::Serialize;
@@ -109,19 +109,17 @@ pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
     let config = settings(&args)?;
     let (model_name, options) = ModelOptions::parse(&args.model)?;
     let entry = find_model(&model_name)?;
+    check_options(entry, &options)?;
     if let Some(path) = &args.save {
         check_writable(path)?;
     }
     let dirs = DataDir::resolve(data_dir)?;
     let train_set = open(&args.dataset, Split::Train, &dirs)?;
     if entry.task != train_set.task() {
-        let task = |t: Task| if t == Task::Classification { "classification" } else { "segmentation" };
+        let (model, data) = (entry.task, train_set.task());
         bail!(
-            "model `{model_name}` is for {}, and {} is a {} dataset: choose a {} model (see `lossgp list models`)",
-            task(entry.task),
-            train_set.name(),
-            task(train_set.task()),
-            task(train_set.task())
+            "model `{model_name}` is for {model}, and {} is a {data} dataset: choose a {data} model (see `lossgp list models`)",
+            train_set.name()
         );
     }
     let test_set = if args.no_test { None } else { test_split(&args.dataset, &dirs)? };

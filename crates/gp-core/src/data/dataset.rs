@@ -18,6 +18,22 @@ pub enum Task {
     Segmentation,
 }
 
+impl Task {
+    /// `classification` or `segmentation`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Classification => "classification",
+            Task::Segmentation => "segmentation",
+        }
+    }
+}
+
+impl fmt::Display for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The target of a sample.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {

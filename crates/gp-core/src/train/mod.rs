@@ -324,13 +324,17 @@ pub fn train<B: Backend>(
             let targets = targets(b, &batch.targets, &batch.shape, classes)?;
             let logits = model.forward(b, &x, true)?;
             let mut loss_tensor = tensor_loss.forward(b, &logits, &targets)?;
+            // The main loss is what is reported (comparable with the validation loss); the
+            // auxiliary classifier's, if any, only joins the gradient and the divergence check.
+            let value = f64::from(b.to_vec(&loss_tensor)?.first().copied().unwrap_or(f32::NAN));
+            let mut total = value;
             if let Some((auxiliary, weight)) = model.take_auxiliary() {
                 let extra = b.affine(&tensor_loss.forward(b, &auxiliary, &targets)?, weight, 0.0)?;
+                total += f64::from(b.to_vec(&extra)?.first().copied().unwrap_or(f32::NAN));
                 loss_tensor = b.binary(BinaryOp::Add, &loss_tensor, &extra)?;
             }
-            let value = f64::from(b.to_vec(&loss_tensor)?.first().copied().unwrap_or(f32::NAN));
-            if !value.is_finite() {
-                report.status = Status::Diverged { epoch, step: report.steps, loss: value.to_string() };
+            if !total.is_finite() {
+                report.status = Status::Diverged { epoch, step: report.steps, loss: total.to_string() };
                 break 'epochs;
             }
             let grads = b.backward(&loss_tensor)?;
