@@ -41,6 +41,13 @@ enum Command {
     /// List what this build has: backends and models.
     #[command(subcommand)]
     List(commands::list::ListCommand),
+    /// Search for loss functions by genetic programming (or continue a search: --resume).
+    Search(Box<commands::search::SearchArgs>),
+    /// Summarise a search's run directory and redraw its plots, finished or not.
+    Report {
+        /// The run directory.
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -53,6 +60,8 @@ fn main() -> ExitCode {
         Command::Data(command) => commands::data::run(command, cli.data_dir.as_deref(), cli.json),
         Command::Train(args) => commands::train::run(*args, cli.data_dir.as_deref(), cli.json),
         Command::List(command) => commands::list::run(command, cli.json),
+        Command::Search(args) => commands::search::run_search(*args, cli.data_dir.as_deref(), cli.json),
+        Command::Report { dir } => commands::search::report(&dir, cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -25,6 +25,7 @@ pub mod expr;
 pub mod interp;
 pub mod loss;
 pub mod model;
+pub mod search;
 pub mod train;
 
 pub use expr::{Expr, ParseError, PrimitiveSet};

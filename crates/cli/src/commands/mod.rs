@@ -3,4 +3,5 @@
 pub mod data;
 pub mod list;
 pub mod loss;
+pub mod search;
 pub mod train;

@@ -1,0 +1,216 @@
+//! The search's configuration file (TOML): the task candidates are scored on, the training
+//! run that scores them, the engine's settings, and how this machine runs it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use lossgp_core::Loss;
+use lossgp_core::backend::open_backend;
+use lossgp_core::data::{Split, holdout};
+use lossgp_core::model::{ModelOptions, ModelSpec, check_options, find_model};
+use lossgp_core::search::{Fitness, GradientMatch, SearchConfig, TrainingFitness};
+use lossgp_core::train::TrainConfig;
+use lossgp_datasets::{DataDir, open};
+use serde::{Deserialize, Serialize};
+
+/// A documented configuration: `lossgp search --help` shows it, `lossgp search --example`
+/// prints it, and every setting left out takes the default written here.
+pub const EXAMPLE: &str = include_str!("example.toml");
+
+/// The whole file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchFile {
+    /// What candidates are scored on.
+    pub task: TaskConfig,
+    /// The training run that scores a candidate.
+    pub train: TrainConfig,
+    /// The engine.
+    pub search: SearchConfig,
+    /// How this machine runs it.
+    pub run: RunConfig,
+}
+
+/// What candidates are scored on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TaskConfig {
+    /// `training` or `gradient-match`.
+    pub fitness: FitnessKind,
+    /// The loss `gradient-match` compares with.
+    pub target: String,
+    /// The dataset.
+    pub dataset: String,
+    /// The model and its options.
+    pub model: String,
+    /// The backend.
+    pub backend: String,
+    /// A stratified subset of the training split.
+    pub train_samples: Option<usize>,
+    /// Resize images to `[height, width]`.
+    pub image_size: Option<[usize; 2]>,
+}
+
+impl Default for TaskConfig {
+    fn default() -> Self {
+        TaskConfig {
+            fitness: FitnessKind::Training,
+            target: "ce".into(),
+            dataset: "fashion-mnist".into(),
+            model: "small-cnn".into(),
+            backend: "flex".into(),
+            train_samples: None,
+            image_size: None,
+        }
+    }
+}
+
+/// How candidates are scored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FitnessKind {
+    /// Train a network with the candidate.
+    Training,
+    /// Compare the candidate's gradients with the target's.
+    GradientMatch,
+}
+
+/// How this machine runs the search.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// Evaluations at once.
+    pub workers: usize,
+    /// Reference losses scored on the same task.
+    pub baselines: Vec<String>,
+    /// Losses shown at the end.
+    pub top: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig { workers: 1, baselines: vec!["ce".into(), "ngl".into()], top: 5 }
+    }
+}
+
+impl SearchFile {
+    /// Reads a configuration file.
+    pub fn read(path: &Path) -> Result<SearchFile> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let file: SearchFile = toml::from_str(&text).with_context(|| {
+            format!("{} is not a valid search configuration (see `lossgp search --example`)", path.display())
+        })?;
+        Ok(file)
+    }
+
+    /// The file as TOML.
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string_pretty(self).context("writing the configuration as TOML")
+    }
+
+    /// Checks every setting that can be checked without data.
+    pub fn validate(&self) -> Result<()> {
+        self.search.validate().map_err(anyhow::Error::msg).context("[search]")?;
+        self.train.validate(self.train.validation_fraction > 0.0).context("[train]")?;
+        if self.run.workers == 0 {
+            bail!("[run] workers must be at least 1");
+        }
+        for name in &self.run.baselines {
+            Loss::resolve(name).with_context(|| format!("[run] baseline `{name}`"))?;
+        }
+        if self.task.fitness == FitnessKind::Training {
+            let (model, options) = ModelOptions::parse(&self.task.model)?;
+            check_options(find_model(&model)?, &options).context("[task] model")?;
+            if self.train.validation_fraction <= 0.0 {
+                bail!("[train] validation_fraction must be above 0: the fitness is the validation accuracy");
+            }
+        } else {
+            Loss::resolve(&self.task.target).context("[task] target")?;
+        }
+        Ok(())
+    }
+
+    /// One line about the task.
+    pub fn describe(&self) -> String {
+        let t = &self.task;
+        match t.fitness {
+            FitnessKind::GradientMatch => format!("gradient match with {}", t.target),
+            FitnessKind::Training => {
+                let samples = t.train_samples.map(|n| format!(" ({n} samples)")).unwrap_or_default();
+                format!(
+                    "{} trained on {}{samples}, {} epoch(s), on {}",
+                    t.model, t.dataset, self.train.epochs, t.backend
+                )
+            }
+        }
+    }
+
+    /// The baselines, parsed.
+    pub fn baselines(&self) -> Result<Vec<(String, Loss)>> {
+        self.run.baselines.iter().map(|name| Ok((name.clone(), Loss::resolve(name)?))).collect()
+    }
+
+    /// The fitness the task describes: opens the dataset and the backend.
+    pub fn fitness(&self, data_dir: Option<&Path>) -> Result<Arc<dyn Fitness>> {
+        let task = &self.task;
+        if task.fitness == FitnessKind::GradientMatch {
+            return Ok(Arc::new(GradientMatch::new(Loss::resolve(&task.target)?)));
+        }
+        let dirs = DataDir::resolve(data_dir)?;
+        let mut train = open(&task.dataset, Split::Train, &dirs)?;
+        let full = train.len();
+        if let Some(n) = task.train_samples.filter(|&n| n < full) {
+            let (_, subset) = holdout(train, n as f64 / full as f64, self.train.seed)?;
+            train = Arc::new(subset);
+        }
+        let (model, options) = ModelOptions::parse(&task.model)?;
+        let Some((h, w, c)) = train.image_shape() else {
+            bail!("{} has images of several sizes: set [task] image_size", task.dataset);
+        };
+        let [h, w] = task.image_size.unwrap_or([h as usize, w as usize]);
+        let spec =
+            ModelSpec { options, ..ModelSpec::new([usize::from(c), h, w], train.classes().len(), self.train.seed) };
+        let backend = open_backend(&task.backend)?;
+        // Everything that changes a candidate's fitness, so that the cache never mixes tasks.
+        let fingerprint = format!(
+            "training: {} ({} samples) / {} / {} / {}",
+            task.dataset,
+            train.len(),
+            task.model,
+            task.backend,
+            serde_json::to_string(&self.train)?
+        );
+        let fitness = TrainingFitness::new(backend, (model, spec), train, None, self.train.clone(), fingerprint)
+            .map_err(anyhow::Error::msg)?;
+        Ok(Arc::new(fitness))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_is_the_defaults_and_round_trips() {
+        let example: SearchFile = toml::from_str(EXAMPLE).expect("the example parses");
+        let mut expected = SearchFile::default();
+        expected.search.fidelity.promote = 0.3333;
+        assert_eq!(example, expected, "the example documents the defaults");
+        let again: SearchFile = toml::from_str(&example.to_toml().unwrap()).unwrap();
+        assert_eq!(again, example);
+        example.validate().unwrap();
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let err = toml::from_str::<SearchFile>("[search]\npopulaton = 3\n").unwrap_err().to_string();
+        assert!(err.contains("populaton"), "{err}");
+        let mut bad = SearchFile::default();
+        bad.search.crossover = 2.0;
+        assert!(format!("{:#}", bad.validate().unwrap_err()).contains("crossover"));
+        bad = SearchFile::default();
+        bad.task.model = "resnet20:depth=3".into();
+        assert!(format!("{:#}", bad.validate().unwrap_err()).contains("depth"));
+    }
+}

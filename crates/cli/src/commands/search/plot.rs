@@ -1,0 +1,147 @@
+//! The search's picture: best and median fitness per generation next to the baselines, and
+//! what happened to each generation's offspring, as PNG and SVG.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
+use lossgp_core::search::{Stage, State};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+/// The font every label is drawn with, embedded so that no system font library is needed
+/// (DejaVu Sans Mono; its licence is in `assets/`).
+static FONT: &[u8] = include_bytes!("../../../assets/DejaVuSansMono.ttf");
+
+const WIDTH: u32 = 960;
+const HEIGHT: u32 = 720;
+
+/// Draws `progress.png` and `progress.svg` into `dir`.
+pub fn draw(state: &State, dir: &Path) -> Result<()> {
+    register_font()?;
+    let svg = dir.join("progress.svg");
+    draw_on(SVGBackend::new(&svg, (WIDTH, HEIGHT)).into_drawing_area(), state)
+        .with_context(|| format!("drawing {}", svg.display()))?;
+    let mut pixels = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+    draw_on(BitMapBackend::with_buffer(&mut pixels, (WIDTH, HEIGHT)).into_drawing_area(), state)
+        .context("drawing the PNG")?;
+    let png = dir.join("progress.png");
+    write_png(&png, &pixels).with_context(|| format!("writing {}", png.display()))
+}
+
+fn register_font() -> Result<()> {
+    static ONCE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *ONCE.get_or_init(|| plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok());
+    if ok { Ok(()) } else { Err(anyhow!("the embedded font could not be loaded")) }
+}
+
+fn write_png(path: &Path, rgb: &[u8]) -> Result<()> {
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut encoder = png::Encoder::new(file, WIDTH, HEIGHT);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.write_header()?.write_image_data(rgb)?;
+    Ok(())
+}
+
+type Area<DB> = DrawingArea<DB, Shift>;
+
+fn draw_on<DB: DrawingBackend>(root: Area<DB>, state: &State) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
+    root.fill(&WHITE).map_err(err)?;
+    let (top, bottom) = root.split_vertically(HEIGHT / 2);
+    let generations = state.history.len().max(1) as f64;
+
+    // Fitness.
+    let mut values: Vec<f64> = state.history.iter().flat_map(|g| [g.best, g.median]).collect();
+    values.extend(state.baselines.iter().map(|b| b.fitness));
+    let (low, high) = values.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+    let (low, high) = if low > high {
+        (0.0, 1.0)
+    } else {
+        ((low - 0.05 * (high - low).max(0.01)).max(0.0), high + 0.05 * (high - low).max(0.01))
+    };
+    let mut chart = ChartBuilder::on(&top)
+        .caption("fitness per generation", ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(32)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.0..(generations - 1.0).max(1.0), low..high)
+        .map_err(err)?;
+    chart.configure_mesh().x_desc("generation").y_desc("fitness").draw().map_err(err)?;
+    let series = |f: fn(&lossgp_core::search::GenerationStats) -> f64| {
+        state.history.iter().map(move |g| (g.generation as f64, f(g))).collect::<Vec<_>>()
+    };
+    let colours = [RED, BLUE, GREEN, MAGENTA, CYAN, BLACK];
+    chart
+        .draw_series(LineSeries::new(series(|g| g.best), RED.stroke_width(2)))
+        .map_err(err)?
+        .label("best")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], RED));
+    chart
+        .draw_series(LineSeries::new(series(|g| g.median), BLUE.stroke_width(2)))
+        .map_err(err)?
+        .label("median")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], BLUE));
+    for (i, baseline) in state.baselines.iter().enumerate() {
+        let colour = colours[(i + 2) % colours.len()];
+        let line = vec![(0.0, baseline.fitness), ((generations - 1.0).max(1.0), baseline.fitness)];
+        chart
+            .draw_series(LineSeries::new(line, colour.stroke_width(1)))
+            .map_err(err)?
+            .label(baseline.name.clone())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(err)?;
+
+    // What happened to the offspring.
+    let mut lines: Vec<(String, Vec<(f64, f64)>)> = vec![
+        ("trained".into(), state.history.iter().map(|g| (g.generation as f64, g.evaluations as f64)).collect()),
+        ("cache hits".into(), state.history.iter().map(|g| (g.generation as f64, g.cache_hits as f64)).collect()),
+    ];
+    for stage in Stage::ALL.into_iter().filter(|s| *s != Stage::Duplicate) {
+        let counts: Vec<(f64, f64)> = state
+            .history
+            .iter()
+            .map(|g| (g.generation as f64, g.screened.get(&stage).copied().unwrap_or(0) as f64))
+            .collect();
+        if counts.iter().any(|(_, c)| *c > 0.0) {
+            lines.push((format!("screened: {}", stage.name()), counts));
+        }
+    }
+    let most = lines.iter().flat_map(|(_, l)| l.iter().map(|(_, c)| *c)).fold(1.0, f64::max);
+    let mut chart = ChartBuilder::on(&bottom)
+        .caption("offspring per generation", ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(32)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.0..(generations - 1.0).max(1.0), 0.0..most * 1.1)
+        .map_err(err)?;
+    chart.configure_mesh().x_desc("generation").y_desc("candidates").draw().map_err(err)?;
+    for (i, (name, points)) in lines.into_iter().enumerate() {
+        let colour = colours[i % colours.len()];
+        chart
+            .draw_series(LineSeries::new(points, colour.stroke_width(2)))
+            .map_err(err)?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! `lossgp search` and `lossgp report` end to end: a real search (candidates trained on the
+//! real Fashion-MNIST) killed with SIGKILL in the middle of a generation and resumed ends
+//! exactly as the same search run without interruption.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{failure, json, lossgp};
+use serde_json::Value;
+
+/// A small real search: 900 training images, 16 steps per candidate.
+const CONFIG: &str = r#"
+[task]
+dataset = "fashion-mnist"
+model = "small-cnn"
+train_samples = 1000
+
+[train]
+epochs = 1
+batch_size = 56
+validation_fraction = 0.1
+schedule = { kind = "constant" }
+
+[search]
+seed = 3
+population = 6
+generations = 3
+screening = { rejection_steps = 100 }
+
+[run]
+baselines = ["ce"]
+top = 3
+"#;
+
+fn state(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("state.json")).expect("state.json");
+    let mut state: Value = serde_json::from_str(&text).expect("JSON");
+    for generation in state["history"].as_array_mut().expect("a history") {
+        generation["seconds"] = Value::Null;
+    }
+    state
+}
+
+/// Records of generation `g` in the run's evaluations file.
+fn records_of(dir: &Path, g: u64) -> usize {
+    std::fs::read_to_string(dir.join("evaluations.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["generation"] == g)
+        .count()
+}
+
+#[test]
+fn a_killed_search_resumes_to_the_same_hall_of_fame() {
+    let root = tempfile::TempDir::new().unwrap();
+    let config = root.path().join("search.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let config = config.to_str().unwrap();
+
+    let whole = root.path().join("whole");
+    let summary = json(None, &["search", "--config", config, "--out", whole.to_str().unwrap(), "--json"]);
+    assert_eq!(summary["finished"], true, "{summary}");
+    assert!(summary["best"][0]["fitness"].as_f64().unwrap() > 0.5, "{summary}");
+    assert!(summary["baselines"][0]["fitness"].as_f64().unwrap() > 0.5, "{summary}");
+    assert!(whole.join("progress.png").is_file() && whole.join("progress.svg").is_file());
+
+    // The same search, killed as soon as generation 1 has screened or trained a candidate.
+    let cut = root.path().join("cut");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lossgp"))
+        .args(["search", "--config", config, "--out", cut.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while records_of(&cut, 1) == 0 {
+        assert!(child.try_wait().unwrap().is_none(), "the search ended before it could be killed");
+        assert!(start.elapsed() < Duration::from_secs(600), "generation 1 never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    // Killed mid-generation: the generation that state.json says comes next had begun.
+    let next = state(&cut)["generation"].as_u64().unwrap();
+    assert!(next < 3 && records_of(&cut, next) > 0, "killed between generations ({next})");
+
+    // `report` works on the unfinished run, and says so.
+    let report = json(None, &["report", cut.to_str().unwrap(), "--json"]);
+    assert_eq!(report["finished"], false);
+    assert_eq!(report["generations_done"], next);
+
+    let resumed = json(None, &["search", "--resume", cut.to_str().unwrap(), "--json"]);
+    assert_eq!(resumed["finished"], true);
+    assert_eq!(state(&cut), state(&whole), "the resumed search ends as the uninterrupted one");
+    assert_eq!(resumed["best"], summary["best"]);
+}
+
+#[test]
+fn configurations_and_run_directories_are_checked() {
+    let root = tempfile::TempDir::new().unwrap();
+    let example = lossgp(None, &["search", "--example"]);
+    assert!(example.status.success());
+    let text = String::from_utf8(example.stdout).unwrap();
+    assert!(text.contains("[search]") && text.contains("population = 25"));
+    let bad = root.path().join("bad.toml");
+    std::fs::write(&bad, "[search]\npopulaton = 3\n").unwrap();
+    let err =
+        failure(None, &["search", "--config", bad.to_str().unwrap(), "--out", root.path().join("x").to_str().unwrap()]);
+    assert!(err.contains("populaton") && err.contains("lossgp search --example"), "{err}");
+    std::fs::write(&bad, "[search]\ncrossover = 1.5\n").unwrap();
+    let err =
+        failure(None, &["search", "--config", bad.to_str().unwrap(), "--out", root.path().join("y").to_str().unwrap()]);
+    assert!(err.contains("crossover"), "{err}");
+    let err = failure(None, &["search", "--resume", root.path().to_str().unwrap()]);
+    assert!(err.contains("not a lossgp run directory"), "{err}");
+    let err = failure(None, &["report", root.path().to_str().unwrap()]);
+    assert!(err.contains("not a lossgp run directory"), "{err}");
+    // A synthetic search in seconds; its directory cannot be started over.
+    let fast = root.path().join("fast.toml");
+    std::fs::write(&fast, "[task]\nfitness = \"gradient-match\"\n[search]\ngenerations = 2\npopulation = 8\n").unwrap();
+    let out = root.path().join("fast");
+    let summary = json(None, &["search", "--config", fast.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"]);
+    assert_eq!(summary["generations_done"], 2);
+    assert!(summary["best"][0]["pytorch"].as_str().unwrap().contains("def found_loss_1"));
+    let err = failure(None, &["search", "--config", fast.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(err.contains("--resume"), "{err}");
+}

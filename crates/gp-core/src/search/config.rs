@@ -1,0 +1,269 @@
+//! The settings of a search. The paper publishes none of its GP settings; the defaults are
+//! EvoMAL's (Raymond et al. 2023), the closest published loss search, and every one can be
+//! changed. Two depart from EvoMAL: its parsimony of 1 turns the size pressure of the double
+//! tournament off, so lossgp uses DEAP's suggested 1.4; and a size limit of 64 nodes joins
+//! its height limit of 10.
+
+use serde::{Deserialize, Serialize};
+
+use crate::expr::PrimitiveSet;
+use crate::loss::Reduction;
+
+/// Everything the engine needs to know (the task a candidate is trained on is the fitness
+/// function's business).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// Seeds the whole search: the same seed gives the same search on any number of threads.
+    pub seed: u64,
+    /// Individuals per island.
+    pub population: usize,
+    /// Generations, the first (random) one included.
+    pub generations: usize,
+    /// Probability that an offspring is made by crossover.
+    pub crossover: f64,
+    /// Probability that an offspring is mutated (after crossover, if any).
+    pub mutation: f64,
+    /// Fraction of each population copied unchanged into the next generation (the best; at
+    /// least one individual when above 0).
+    pub elitism: f64,
+    /// How parents are chosen.
+    pub selection: Selection,
+    /// Tree height limit (a leaf has height 0); offspring above it are discarded.
+    pub max_height: usize,
+    /// Tree size limit in nodes.
+    pub max_size: usize,
+    /// Heights of the first generation's trees, ramped half-and-half between them.
+    pub init_height: [usize; 2],
+    /// Relative weights of the mutation operators.
+    pub mutations: Mutations,
+    /// The number of best distinct losses kept in the hall of fame.
+    pub hall_of_fame: usize,
+    /// Islands evolving apart, with migration.
+    pub islands: Islands,
+    /// How a candidate's element-wise values become the loss.
+    pub reduction: Reduction,
+    /// The operators, variables and constants trees are built from.
+    pub primitives: PrimitiveSet,
+    /// Which cheap checks run before any training.
+    pub screening: Screening,
+    /// Multi-fidelity evaluation.
+    pub fidelity: Fidelity,
+    /// Failed evaluations (a crashed worker, a lost node) are tried again this many times
+    /// before the candidate gets the worst fitness.
+    pub retries: u32,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            seed: 0,
+            population: 25,
+            generations: 50,
+            crossover: 0.7,
+            mutation: 0.25,
+            elitism: 0.05,
+            selection: Selection::DoubleTournament { size: 4, parsimony: 1.4 },
+            max_height: 10,
+            max_size: 64,
+            init_height: [2, 4],
+            mutations: Mutations::default(),
+            hall_of_fame: 10,
+            islands: Islands::default(),
+            reduction: Reduction::ElementMean,
+            primitives: PrimitiveSet::default(),
+            screening: Screening::default(),
+            fidelity: Fidelity::default(),
+            retries: 2,
+        }
+    }
+}
+
+/// How parents are chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Selection {
+    /// The fittest of `size` individuals drawn at random.
+    Tournament {
+        /// Individuals per tournament.
+        size: usize,
+    },
+    /// Two fitness tournaments, then the smaller winner with probability `parsimony / 2`
+    /// (DEAP's `selDoubleTournament`, fitness first): `parsimony` in [1, 2], 1 meaning no
+    /// pressure on size. Keeps trees from bloating.
+    DoubleTournament {
+        /// Individuals per fitness tournament.
+        size: usize,
+        /// Size pressure in [1, 2].
+        parsimony: f64,
+    },
+}
+
+/// Relative weights of the mutation operators (0 turns one off).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Mutations {
+    /// A random node becomes a new random subtree (height at most 2).
+    pub subtree: f64,
+    /// An operator becomes another of the same arity, or a leaf another leaf.
+    pub point: f64,
+    /// The tree becomes one of its own subtrees.
+    pub hoist: f64,
+    /// A random operator is replaced by one of its arguments.
+    pub shrink: f64,
+    /// A constant moves by a normal step (10% of the ephemeral range).
+    pub constant: f64,
+}
+
+impl Default for Mutations {
+    fn default() -> Self {
+        Mutations { subtree: 0.4, point: 0.2, hoist: 0.1, shrink: 0.1, constant: 0.2 }
+    }
+}
+
+/// Islands: populations that evolve apart and exchange their best every few generations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Islands {
+    /// How many (1: a single population).
+    pub count: usize,
+    /// Generations between migrations.
+    pub interval: usize,
+    /// The best individuals of each island that replace the worst of the next (a ring).
+    pub migrants: usize,
+}
+
+impl Default for Islands {
+    fn default() -> Self {
+        Islands { count: 1, interval: 5, migrants: 1 }
+    }
+}
+
+/// The cheap checks before training (each can be turned off to measure what it saves).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Screening {
+    /// Values and gradients must be finite on probe inputs.
+    pub finite: bool,
+    /// The loss must fall, on average, as the true class's probability rises.
+    pub direction: bool,
+    /// Steps of the rejection run (plain gradient descent on random logits); 0 skips it.
+    pub rejection_steps: usize,
+    /// The rejection run must lift the accuracy of its logits from chance to at least this.
+    pub rejection_accuracy: f64,
+}
+
+impl Default for Screening {
+    fn default() -> Self {
+        Screening { finite: true, direction: true, rejection_steps: 300, rejection_accuracy: 0.5 }
+    }
+}
+
+/// Successive halving: every candidate is trained at the first rung's budget; the best
+/// `promote` fraction of them goes on to the next rung, and so on. A candidate's fitness is
+/// that of the highest rung it reached.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Fidelity {
+    /// Budget of each rung as a fraction of the full training run, rising to 1.
+    pub rungs: Vec<f64>,
+    /// Fraction of a rung's candidates promoted to the next.
+    pub promote: f64,
+}
+
+impl Default for Fidelity {
+    fn default() -> Self {
+        Fidelity { rungs: vec![1.0], promote: 1.0 / 3.0 }
+    }
+}
+
+impl SearchConfig {
+    /// Checks that the settings can work; the message names the setting and what would.
+    pub fn validate(&self) -> Result<(), String> {
+        let probability = |name: &str, p: f64| {
+            if (0.0..=1.0).contains(&p) { Ok(()) } else { Err(format!("`{name}` is a probability in [0, 1], not {p}")) }
+        };
+        probability("crossover", self.crossover)?;
+        probability("mutation", self.mutation)?;
+        probability("elitism", self.elitism)?;
+        if self.population < 2 {
+            return Err(format!("`population` must be at least 2, not {}", self.population));
+        }
+        if self.generations == 0 {
+            return Err("`generations` must be at least 1".into());
+        }
+        match self.selection {
+            Selection::Tournament { size } | Selection::DoubleTournament { size, .. } if size == 0 => {
+                return Err("the tournament `size` must be at least 1".into());
+            }
+            Selection::DoubleTournament { parsimony, .. } if !(1.0..=2.0).contains(&parsimony) => {
+                return Err(format!("`parsimony` must be in [1, 2], not {parsimony}"));
+            }
+            _ => {}
+        }
+        let [low, high] = self.init_height;
+        if low > high || high > self.max_height {
+            return Err(format!(
+                "`init_height` [{low}, {high}] must be ascending and within `max_height` {}",
+                self.max_height
+            ));
+        }
+        if self.max_size < 3 {
+            return Err(format!("`max_size` must be at least 3 nodes, not {}", self.max_size));
+        }
+        let m = &self.mutations;
+        let weights = [m.subtree, m.point, m.hoist, m.shrink, m.constant];
+        if weights.iter().any(|w| !(*w >= 0.0 && w.is_finite()))
+            || (self.mutation > 0.0 && weights.iter().sum::<f64>() <= 0.0)
+        {
+            return Err("mutation weights must be non-negative, and not all 0 while `mutation` > 0".into());
+        }
+        if self.islands.count == 0 || self.islands.interval == 0 || self.islands.migrants >= self.population {
+            return Err(
+                "islands need `count` and `interval` of at least 1, and fewer `migrants` than `population`".into()
+            );
+        }
+        let f = &self.fidelity;
+        if f.rungs.is_empty()
+            || f.rungs.iter().any(|r| !(*r > 0.0 && *r <= 1.0))
+            || f.rungs.windows(2).any(|w| w[0] >= w[1])
+        {
+            return Err(format!("`fidelity.rungs` must rise within (0, 1], e.g. [0.25, 1.0], not {:?}", f.rungs));
+        }
+        if !(f.promote > 0.0 && f.promote <= 1.0) {
+            return Err(format!("`fidelity.promote` must be in (0, 1], not {}", f.promote));
+        }
+        if !(0.0..=1.0).contains(&self.screening.rejection_accuracy) {
+            return Err("`screening.rejection_accuracy` must be in [0, 1]".into());
+        }
+        self.primitives.validate().map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid_and_bad_settings_are_named() {
+        SearchConfig::default().validate().unwrap();
+        let bad = |c: SearchConfig, what: &str| {
+            let err = c.validate().unwrap_err();
+            assert!(err.contains(what), "{err}");
+        };
+        bad(SearchConfig { crossover: 1.5, ..SearchConfig::default() }, "crossover");
+        bad(SearchConfig { population: 1, ..SearchConfig::default() }, "population");
+        bad(SearchConfig { init_height: [4, 2], ..SearchConfig::default() }, "init_height");
+        bad(
+            SearchConfig { fidelity: Fidelity { rungs: vec![1.0, 0.5], promote: 0.5 }, ..SearchConfig::default() },
+            "rungs",
+        );
+        bad(
+            SearchConfig {
+                selection: Selection::DoubleTournament { size: 4, parsimony: 3.0 },
+                ..SearchConfig::default()
+            },
+            "parsimony",
+        );
+    }
+}

@@ -1,0 +1,104 @@
+//! Whole searches on the synthetic fitness: the engine finds a known loss, a seed fixes the
+//! search whatever the thread count, and a search cut off mid-generation resumes to the same end.
+
+use std::sync::{Arc, Mutex};
+
+use super::*;
+use crate::loss::Loss;
+
+fn config() -> SearchConfig {
+    SearchConfig {
+        seed: 11,
+        population: 24,
+        generations: 12,
+        screening: Screening { rejection_steps: 60, ..Screening::default() },
+        ..SearchConfig::default()
+    }
+}
+
+fn search(
+    config: &SearchConfig,
+    threads: usize,
+    dir: &std::path::Path,
+    observe: &mut dyn FnMut(SearchEvent<'_>),
+) -> State {
+    let fitness = Arc::new(GradientMatch::new(Loss::resolve("ce").unwrap()));
+    let task = fitness.task();
+    let mut evaluator = LocalEvaluator::new(fitness, threads);
+    let dir = RunDir::create(dir).unwrap();
+    let baselines = [("ngl".to_owned(), Loss::resolve("ngl").unwrap())];
+    run(config, &dir, &task, &mut evaluator, &baselines, Limits::default(), observe).unwrap()
+}
+
+/// The state without wall-clock times.
+fn timeless(mut state: State) -> State {
+    state.history.iter_mut().for_each(|g| g.seconds = 0.0);
+    state
+}
+
+#[test]
+fn the_engine_rediscovers_cross_entropy_from_its_gradients() {
+    // Four islands of 30 for 20 generations found it for each of the seeds 0 to 5; a single
+    // population of 60 for 25 generations, for 3 of them.
+    let dir = tempfile::tempdir().unwrap();
+    let config = SearchConfig {
+        population: 30,
+        generations: 20,
+        islands: Islands { count: 4, interval: 4, migrants: 2 },
+        ..config()
+    };
+    let state = search(&config, 2, dir.path(), &mut |_| {});
+    let best = &state.hall_of_fame[0];
+    assert!(best.fitness > 0.999, "best {} at {}", best.expr, best.fitness);
+    let history = &state.history;
+    assert!(history.last().unwrap().best >= history[0].best);
+    let hits: usize = history.iter().map(|g| g.cache_hits).sum();
+    let screened: usize = history.iter().flat_map(|g| g.screened.values()).sum();
+    assert!(hits > 0 && screened > 0, "the cache ({hits}) and the screening ({screened}) both saved work");
+    assert_eq!(state.baselines[0].name, "ngl");
+}
+
+#[test]
+fn a_seed_fixes_the_search_on_any_number_of_threads() {
+    let (a, b, c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let config = SearchConfig { generations: 5, islands: Islands { count: 2, interval: 2, migrants: 2 }, ..config() };
+    let one = timeless(search(&config, 1, a.path(), &mut |_| {}));
+    let four = timeless(search(&config, 4, b.path(), &mut |_| {}));
+    assert_eq!(one, four);
+    let other = timeless(search(&SearchConfig { seed: 12, ..config }, 4, c.path(), &mut |_| {}));
+    assert_ne!(one.hall_of_fame, other.hall_of_fame);
+}
+
+#[test]
+fn a_search_cut_off_mid_generation_resumes_to_the_same_end() {
+    let config =
+        SearchConfig { generations: 6, fidelity: Fidelity { rungs: vec![0.5, 1.0], promote: 0.5 }, ..config() };
+    let full = tempfile::tempdir().unwrap();
+    // While the uninterrupted search runs, copy its directory as it stands in the middle of
+    // generation 3: what a crash at that moment would leave.
+    let crash = tempfile::tempdir().unwrap();
+    let records_seen = Mutex::new(0usize);
+    let mut generation = 0;
+    let uninterrupted = search(&config, 2, full.path(), &mut |event| match event {
+        SearchEvent::GenerationStarted { generation: g, .. } => generation = g,
+        SearchEvent::Record(_) if generation == 3 => {
+            let mut seen = records_seen.lock().unwrap();
+            *seen += 1;
+            if *seen == 4 {
+                for file in [store::STATE, store::EVALUATIONS] {
+                    std::fs::copy(full.path().join(file), crash.path().join(file)).unwrap();
+                }
+            }
+        }
+        _ => {}
+    });
+    assert!(*records_seen.lock().unwrap() >= 4, "generation 3 scored too few candidates to cut it");
+    // The crash also tore the line being written.
+    let evaluations = crash.path().join(store::EVALUATIONS);
+    let mut text = std::fs::read_to_string(&evaluations).unwrap();
+    text.push_str("{\"generation\":3,\"loss\":{\"expr\":\"p*");
+    std::fs::write(&evaluations, text).unwrap();
+
+    let resumed = search(&config, 3, crash.path(), &mut |_| {});
+    assert_eq!(timeless(resumed), timeless(uninterrupted));
+}

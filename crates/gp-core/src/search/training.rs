@@ -1,0 +1,77 @@
+//! The real fitness: the validation accuracy of a network trained with the candidate loss.
+
+use std::sync::Arc;
+
+use super::evaluate::{Fitness, Job, Scored};
+use crate::backend::DynBackend;
+use crate::data::Dataset;
+use crate::model::{ModelSpec, build_model};
+use crate::train::{Status, TrainConfig, TrainData, train};
+
+/// Trains `model` with the candidate on `train` (validating on the part the training settings
+/// hold out, or on `validation`) and scores it by its best validation accuracy. Every candidate
+/// starts from the same weights and sees the same batches: only the loss differs.
+pub struct TrainingFitness {
+    backend: DynBackend,
+    model: String,
+    spec: ModelSpec,
+    data: TrainData,
+    config: TrainConfig,
+    task: String,
+}
+
+impl TrainingFitness {
+    /// A fitness on `data`; `task` names it (dataset, model, settings) for the cache.
+    pub fn new(
+        backend: DynBackend,
+        (model, spec): (String, ModelSpec),
+        train: Arc<dyn Dataset>,
+        validation: Option<Arc<dyn Dataset>>,
+        config: TrainConfig,
+        task: String,
+    ) -> Result<TrainingFitness, String> {
+        config.validate(validation.is_some() || config.validation_fraction > 0.0).map_err(|e| e.to_string())?;
+        let data = TrainData { train, validation, test: None };
+        Ok(TrainingFitness { backend, model, spec, data, config, task })
+    }
+
+    /// Steps of the full training run.
+    fn full_steps(&self) -> u64 {
+        let held_out = if self.data.validation.is_some() { 0.0 } else { self.config.validation_fraction };
+        let samples = (self.data.train.len() as f64 * (1.0 - held_out)).floor() as u64;
+        let per_epoch = samples.div_ceil(self.config.batch_size.max(1) as u64).max(1);
+        let steps = per_epoch * self.config.epochs as u64;
+        self.config.max_steps.map_or(steps, |m| m.min(steps))
+    }
+}
+
+impl Fitness for TrainingFitness {
+    fn evaluate(&self, job: &Job) -> Result<Scored, String> {
+        let mut model = build_model(&self.model, &self.backend, &self.spec).map_err(|e| e.to_string())?;
+        let mut config = self.config.clone();
+        if job.budget < 1.0 {
+            config.max_steps = Some(((self.full_steps() as f64 * job.budget).ceil() as u64).max(1));
+        }
+        let report = train(&self.backend, model.as_mut(), &job.loss, &self.data, &config, &mut |_| {})
+            .map_err(|e| e.to_string())?;
+        let status = match &report.status {
+            Status::Completed => "completed",
+            Status::Diverged { .. } => "diverged",
+            Status::EarlyStopped { .. } => "early-stopped",
+            Status::OutOfBudget { .. } => "out-of-budget",
+            Status::Untrainable { .. } => "untrainable",
+        };
+        let mut metrics = std::collections::BTreeMap::new();
+        metrics.insert("steps".to_owned(), report.steps as f64);
+        metrics.insert("seconds".to_owned(), report.seconds);
+        if let Some((epoch, best)) = &report.best_validation {
+            metrics.insert("best_epoch".to_owned(), *epoch as f64);
+            metrics.insert("validation_loss".to_owned(), best.loss);
+        }
+        Ok(Scored { fitness: report.fitness(), metrics, status: status.to_owned() })
+    }
+
+    fn task(&self) -> String {
+        self.task.clone()
+    }
+}
