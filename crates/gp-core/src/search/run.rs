@@ -36,6 +36,8 @@ pub struct Individual {
     pub generation: usize,
     /// The island it was found on.
     pub island: usize,
+    /// The rung of successive halving its fitness comes from (the last rung: a full run).
+    pub rung: usize,
 }
 
 /// What happened to one candidate: a line of `evaluations.jsonl`.
@@ -126,6 +128,9 @@ pub struct State {
     pub format: u32,
     /// The fitness task ([`Fitness::task`](super::Fitness::task)).
     pub task: String,
+    /// A fingerprint of the search's settings, `generations` aside: a run resumes only with
+    /// the settings it started with (it may be given more generations).
+    pub settings: String,
     /// The next generation to run (equal to the configured count once finished).
     pub generation: usize,
     /// Each island's population.
@@ -185,6 +190,9 @@ pub enum SearchError {
     /// The run directory holds another search.
     #[error("{0}")]
     Mismatch(String),
+    /// The evaluator failed as a whole (not one evaluation, which is retried).
+    #[error("the evaluator: {0}")]
+    Evaluator(String),
 }
 
 /// Limits on one call of [`run`], which are not part of the search itself: a search stopped by
@@ -230,7 +238,15 @@ pub fn run(
     observe: &mut dyn FnMut(SearchEvent<'_>),
 ) -> Result<State, SearchError> {
     config.validate().map_err(SearchError::Config)?;
-    let mut driver = Driver { config, dir, evaluator, known: HashMap::new(), passed: HashSet::new(), observe };
+    let mut driver = Driver {
+        config,
+        dir,
+        evaluator,
+        known: HashMap::new(),
+        baseline_scores: HashMap::new(),
+        passed: HashSet::new(),
+        observe,
+    };
     for record in dir.records()? {
         driver.learn(&record);
     }
@@ -248,10 +264,17 @@ pub fn run(
                 dir.path().display()
             )));
         }
+        Some(state) if state.settings != settings(config) => {
+            return Err(SearchError::Mismatch(format!(
+                "{} holds a search with other settings; resume it with its own (only `generations` may change)",
+                dir.path().display()
+            )));
+        }
         Some(state) => state,
         None => State {
             format: FORMAT,
             task: task.to_owned(),
+            settings: settings(config),
             generation: 0,
             islands: vec![Vec::new(); config.islands.count],
             hall_of_fame: Vec::new(),
@@ -279,9 +302,22 @@ struct Driver<'a, 'o> {
     dir: &'a RunDir,
     evaluator: &'a mut dyn Evaluator,
     known: HashMap<Key, Known>,
+    /// What the baselines scored.
+    baseline_scores: HashMap<Key, Known>,
     /// Losses that passed screening in this process (not persisted: screening is repeatable).
     passed: HashSet<Key>,
     observe: &'a mut (dyn FnMut(SearchEvent<'_>) + 'o),
+}
+
+/// The fingerprint of the settings that shape a search (all but `generations`).
+fn settings(config: &SearchConfig) -> String {
+    use sha2::{Digest, Sha256};
+    let mut value = serde_json::to_value(config).expect("settings serialise");
+    if let Some(map) = value.as_object_mut() {
+        map.remove("generations");
+    }
+    let digest = Sha256::digest(value.to_string().as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 /// The generator of generation `g` on `island`: derived, so that the state needs no generator.
@@ -295,7 +331,9 @@ fn generator(seed: u64, generation: usize, island: usize) -> ChaCha8Rng {
 impl Driver<'_, '_> {
     /// Takes in a record of this run directory.
     fn learn(&mut self, record: &Record) {
-        let known = self.known.entry(record.key).or_default();
+        // Baselines stay out of the candidates' cache: they must not change the search.
+        let cache = if record.generation.is_some() { &mut self.known } else { &mut self.baseline_scores };
+        let known = cache.entry(record.key).or_default();
         known.generation = known.generation.or(record.generation);
         match &record.outcome {
             Outcome::Screened { rejected } => known.rejected = Some(rejected.clone()),
@@ -326,14 +364,14 @@ impl Driver<'_, '_> {
         let pending: Vec<(Key, Loss)> = baselines
             .iter()
             .map(|(_, loss)| (loss.training_key(), loss.clone()))
-            .filter(|(key, _)| self.known.get(key).is_none_or(|k| !k.rungs.contains_key(&last)))
+            .filter(|(key, _)| self.baseline_scores.get(key).is_none_or(|k| !k.rungs.contains_key(&last)))
             .collect();
         self.evaluate(None, pending, last)?;
         Ok(baselines
             .iter()
             .map(|(name, loss)| {
-                let fitness =
-                    self.known.get(&loss.training_key()).and_then(|k| k.rungs.get(&last)).copied().unwrap_or(0.0);
+                let scores = self.baseline_scores.get(&loss.training_key());
+                let fitness = scores.and_then(|k| k.rungs.get(&last)).copied().unwrap_or(0.0);
                 Baseline { name: name.clone(), loss: loss.clone(), fitness }
             })
             .collect())
@@ -414,12 +452,13 @@ impl Driver<'_, '_> {
                     let known = self.known.get(&key);
                     let fitness = inherited.or_else(|| known.and_then(Known::fitness)).unwrap_or(0.0);
                     let generation = known.and_then(|k| k.generation).unwrap_or(g);
-                    Individual { size: expr.size(), expr, key, fitness, generation, island }
+                    let rung = known.and_then(|k| k.rungs.keys().next_back().copied()).unwrap_or(0);
+                    Individual { size: expr.size(), expr, key, fitness, generation, island, rung }
                 })
                 .collect();
         }
         self.migrate(state, g);
-        state.hall_of_fame = hall_of_fame(self.config.hall_of_fame, state);
+        state.hall_of_fame = hall_of_fame(self.config.hall_of_fame, self.config.fidelity.rungs.len() - 1, state);
         let mut all: Vec<f64> = state.islands.iter().flatten().map(|i| i.fitness).collect();
         all.sort_by(f64::total_cmp);
         stats.best = all.last().copied().unwrap_or(0.0);
@@ -440,7 +479,7 @@ impl Driver<'_, '_> {
             Some((Some(rejected), _)) => rejected,
             Some((None, true)) => return Ok(true),
             _ if self.passed.contains(&key) => return Ok(true),
-            _ => match screen(loss, &self.config.screening, self.config.seed) {
+            _ => match screen(loss, &self.config.screening) {
                 Ok(()) => {
                     self.passed.insert(key);
                     return Ok(true);
@@ -474,13 +513,23 @@ impl Driver<'_, '_> {
                 break;
             }
             let loss = self.loss(&expr);
-            if self.screen(0, loss.training_key(), &loss, stats)? {
+            let mut verdict = GenerationStats::default();
+            if self.screen(0, loss.training_key(), &loss, &mut verdict)? {
                 chosen.push(expr);
             } else {
-                spare.push(expr);
+                spare.push((expr, verdict.screened));
             }
         }
-        chosen.extend(spare.into_iter().take(n - chosen.len()));
+        // Spares that join the population are counted with the generation's offspring; the
+        // rest were screened out here.
+        let short = n - chosen.len();
+        for (i, (expr, screened)) in spare.into_iter().enumerate() {
+            if i < short {
+                chosen.push(expr);
+            } else {
+                screened.into_iter().for_each(|(stage, k)| *stats.screened.entry(stage).or_default() += k);
+            }
+        }
         Ok(chosen)
     }
 
@@ -537,7 +586,10 @@ impl Driver<'_, '_> {
         }
     }
 
-    /// Scores `pending` at `rung`, retrying failures, writing each result as it arrives.
+    /// Scores `pending` at `rung`, retrying failures, writing each result as it arrives. Results
+    /// for jobs not outstanding (stale retries, strays from a remote evaluator) are ignored; an
+    /// evaluator that stops with jobs outstanding is an error, so that no candidate is scored
+    /// without a record.
     fn evaluate(
         &mut self,
         generation: Option<usize>,
@@ -549,27 +601,43 @@ impl Driver<'_, '_> {
         }
         (self.observe)(SearchEvent::Evaluating { count: pending.len(), rung });
         let budget = self.config.fidelity.rungs[rung];
+        let mut outstanding: HashMap<usize, u32> = (0..pending.len()).map(|id| (id, 1)).collect();
         let jobs = pending
             .iter()
             .enumerate()
             .map(|(id, (_, loss))| Job { id, loss: loss.clone(), budget, attempt: 1 })
             .collect();
         self.evaluator.submit(jobs);
-        while let Some((job, result)) = self.evaluator.next() {
-            let key = pending[job.id].0;
+        while !outstanding.is_empty() {
+            let Some((job, result)) = self.evaluator.next() else {
+                return Err(SearchError::Evaluator(format!(
+                    "it stopped with {} evaluations outstanding",
+                    outstanding.len()
+                )));
+            };
+            let expected = outstanding.get(&job.id) == Some(&job.attempt)
+                && pending.get(job.id).is_some_and(|(_, l)| *l == job.loss);
+            if !expected {
+                continue;
+            }
             let outcome = match result {
                 Ok(mut scored) => {
                     if !(scored.fitness.is_finite() && scored.fitness >= 0.0) {
                         scored.fitness = 0.0;
                     }
+                    // JSON has no NaN or infinity: such a metric would make the record unreadable.
+                    scored.metrics.retain(|_, v| v.is_finite());
                     Outcome::Evaluated { rung, budget, attempts: job.attempt, scored }
                 }
                 Err(_) if job.attempt <= self.config.retries => {
+                    outstanding.insert(job.id, job.attempt + 1);
                     self.evaluator.submit(vec![Job { attempt: job.attempt + 1, ..job }]);
                     continue;
                 }
                 Err(error) => Outcome::Failed { rung, attempts: job.attempt, error },
             };
+            outstanding.remove(&job.id);
+            let key = pending[job.id].0;
             self.write(Record { generation, loss: job.loss, key, outcome })?;
         }
         Ok(())
@@ -577,10 +645,16 @@ impl Driver<'_, '_> {
 }
 
 /// The best distinct losses of the populations and the previous hall of fame: by fitness,
-/// then smaller first; losses with fitness 0 never enter.
-fn hall_of_fame(size: usize, state: &State) -> Vec<Individual> {
-    let mut all: Vec<Individual> =
-        state.hall_of_fame.iter().chain(state.islands.iter().flatten()).filter(|i| i.fitness > 0.0).cloned().collect();
+/// then smaller first. Only losses scored by a full run (the last rung) enter, so that all are
+/// compared alike, and never with fitness 0.
+fn hall_of_fame(size: usize, last_rung: usize, state: &State) -> Vec<Individual> {
+    let mut all: Vec<Individual> = state
+        .hall_of_fame
+        .iter()
+        .chain(state.islands.iter().flatten())
+        .filter(|i| i.fitness > 0.0 && i.rung == last_rung)
+        .cloned()
+        .collect();
     all.sort_by(|a, b| {
         b.fitness
             .total_cmp(&a.fitness)

@@ -69,11 +69,10 @@ impl RunDir {
         let io = |source| StoreError::Io { path: path.clone(), source };
         let mut line = serde_json_line(record, &path)?;
         line.push('\n');
+        // A line torn by a crash mid-write is cut off first, so that only the last line of the
+        // file can ever be torn.
+        cut_torn_tail(&path).map_err(io)?;
         let mut file = OpenOptions::new().create(true).append(true).open(&path).map_err(io)?;
-        // A torn line from a crash mid-write must not glue itself to this one.
-        if file.metadata().map_err(io)?.len() > 0 && !ends_with_newline(&path).map_err(io)? {
-            line.insert(0, '\n');
-        }
         file.write_all(line.as_bytes()).map_err(io)?;
         file.sync_data().map_err(io)
     }
@@ -95,7 +94,7 @@ impl RunDir {
         for (i, line) in lines.iter().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             match parse_json(line) {
                 Ok(r) => records.push(r),
-                Err(_) if Some(i) == last || !line.ends_with('}') => {} // torn by a crash
+                Err(_) if Some(i) == last => {} // torn by a crash (the next append cuts a torn last line off)
                 Err(message) => {
                     return Err(StoreError::Corrupt { path, message: format!("line {}: {message}", i + 1) });
                 }
@@ -135,13 +134,20 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn ends_with_newline(path: &Path) -> std::io::Result<bool> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = File::open(path)?;
-    file.seek(SeekFrom::End(-1))?;
-    let mut last = [0u8];
-    file.read_exact(&mut last)?;
-    Ok(last[0] == b'\n')
+/// Truncates `path` after its last newline, if it does not end with one (a torn line).
+fn cut_torn_tail(path: &Path) -> std::io::Result<()> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if bytes.last().is_none_or(|&b| b == b'\n') {
+        return Ok(());
+    }
+    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let file = OpenOptions::new().write(true).open(path)?;
+    file.set_len(keep as u64)?;
+    file.sync_data()
 }
 
 fn serde_json_line<T: Serialize>(value: &T, path: &Path) -> Result<String, StoreError> {
@@ -155,4 +161,36 @@ fn serde_json_pretty<T: Serialize>(value: &T, path: &Path) -> Result<String, Sto
 
 fn parse_json<T: DeserializeOwned>(text: &str) -> Result<T, String> {
     serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loss::Loss;
+    use crate::search::run::Outcome;
+    use crate::search::screen::{Rejected, Stage};
+
+    fn record(i: usize) -> Record {
+        let loss = Loss::resolve("ce").unwrap();
+        let rejected = Rejected { stage: Stage::Direction, reason: format!("case {i}") };
+        Record { generation: Some(i), key: loss.training_key(), loss, outcome: Outcome::Screened { rejected } }
+    }
+
+    #[test]
+    fn a_torn_line_is_skipped_and_then_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path()).unwrap();
+        run.append(&record(0)).unwrap();
+        // A crash in the middle of a line, even right after a closing brace.
+        let path = dir.path().join(EVALUATIONS);
+        let mut text = fs::read_to_string(&path).unwrap();
+        text.push_str("{\"generation\":1,\"metrics\":{}");
+        fs::write(&path, &text).unwrap();
+        assert_eq!(run.records().unwrap(), [record(0)]);
+        run.append(&record(2)).unwrap();
+        assert_eq!(run.records().unwrap(), [record(0), record(2)]);
+        // A corrupt line in the middle is an error, not silently skipped.
+        fs::write(&path, "not json\n".to_owned() + &fs::read_to_string(&path).unwrap()).unwrap();
+        assert!(matches!(run.records(), Err(StoreError::Corrupt { .. })));
+    }
 }

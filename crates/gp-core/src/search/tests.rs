@@ -102,3 +102,66 @@ fn a_search_cut_off_mid_generation_resumes_to_the_same_end() {
     let resumed = search(&config, 3, crash.path(), &mut |_| {});
     assert_eq!(timeless(resumed), timeless(uninterrupted));
 }
+
+/// A fitness whose metrics hold NaN and infinity.
+struct Odd;
+
+impl Fitness for Odd {
+    fn evaluate(&self, job: &Job) -> Result<Scored, String> {
+        let metrics = [
+            ("nan".to_owned(), f64::NAN),
+            ("inf".to_owned(), f64::INFINITY),
+            ("size".to_owned(), job.loss.expr.size() as f64),
+        ];
+        Ok(Scored { fitness: f64::NAN, metrics: metrics.into(), status: "odd".into() })
+    }
+    fn task(&self) -> String {
+        "odd".into()
+    }
+}
+
+/// An evaluator that loses every job after the first of each batch.
+struct Lossy(Vec<(Job, Result<Scored, String>)>);
+
+impl Evaluator for Lossy {
+    fn submit(&mut self, jobs: Vec<Job>) {
+        if let Some(job) = jobs.into_iter().next() {
+            let result = Odd.evaluate(&job);
+            self.0.push((job, result));
+        }
+    }
+    fn next(&mut self) -> Option<(Job, Result<Scored, String>)> {
+        self.0.pop()
+    }
+}
+
+#[test]
+fn odd_scores_are_recorded_readably_and_lost_jobs_are_an_error() {
+    let config = SearchConfig { generations: 2, population: 8, ..config() };
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = RunDir::create(dir.path()).unwrap();
+    let mut evaluator = LocalEvaluator::new(Arc::new(Odd), 2);
+    let state = run(&config, &run_dir, "odd", &mut evaluator, &[], Limits::default(), &mut |_| {}).unwrap();
+    assert!(state.islands[0].iter().all(|i| i.fitness == 0.0), "NaN fitness scores 0");
+    let records = run_dir.records().unwrap();
+    assert!(
+        records.iter().any(|r| matches!(&r.outcome, Outcome::Evaluated { scored, .. } if scored.metrics.len() == 1))
+    );
+
+    let other = tempfile::tempdir().unwrap();
+    let err = run(
+        &config,
+        &RunDir::create(other.path()).unwrap(),
+        "odd",
+        &mut Lossy(Vec::new()),
+        &[],
+        Limits::default(),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(matches!(err, SearchError::Evaluator(_)), "{err}");
+    // A resume with other settings is refused.
+    let changed = SearchConfig { population: 9, ..config };
+    let err = run(&changed, &run_dir, "odd", &mut evaluator, &[], Limits::default(), &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("other settings"), "{err}");
+}

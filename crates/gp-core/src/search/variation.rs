@@ -19,15 +19,22 @@ const MUTATION_HEIGHT: usize = 2;
 /// `n` random trees, ramped half-and-half: heights spread evenly over `init_height`, half
 /// grown and half full at each height.
 pub fn ramped_half_and_half<R: Rng + ?Sized>(config: &SearchConfig, rng: &mut R, n: usize) -> Vec<Expr> {
+    (0..n).map(|i| ramped_tree(config, rng, i)).collect()
+}
+
+/// The `i`-th tree of a ramped half-and-half population: height `low + (i / 2) % heights`,
+/// grown for even `i` and full for odd, so that every height gets both methods. A tree over
+/// the size limit is grown again at the lowest height, and failing that becomes a leaf.
+fn ramped_tree<R: Rng + ?Sized>(config: &SearchConfig, rng: &mut R, i: usize) -> Expr {
     let [low, high] = config.init_height;
-    (0..n)
-        .map(|i| {
-            let height = low + i % (high - low + 1);
-            let tree =
-                if i % 2 == 0 { config.primitives.grow(rng, height) } else { config.primitives.full_tree(rng, height) };
-            if fits(config, &tree) { tree } else { config.primitives.grow(rng, low) }
-        })
-        .collect()
+    let height = low + (i / 2) % (high - low + 1);
+    let set = &config.primitives;
+    let tree = if i.is_multiple_of(2) { set.grow(rng, height) } else { set.full_tree(rng, height) };
+    if fits(config, &tree) {
+        return tree;
+    }
+    let tree = set.grow(rng, low);
+    if fits(config, &tree) { tree } else { set.random_terminal(rng) }
 }
 
 /// A first generation of `n` distinct losses that each depend on the prediction and the
@@ -41,7 +48,7 @@ pub fn initial_population<R: Rng + ?Sized>(config: &SearchConfig, rng: &mut R, n
     for i in 0..n {
         let mut tree = Expr::Const(0.0);
         for _ in 0..100 {
-            tree = ramped_half_and_half(config, rng, i + 1).pop().expect("one tree");
+            tree = ramped_tree(config, rng, i);
             let canonical = tree.canonical();
             let useful = (canonical.depends_on(Var::P) || canonical.depends_on(Var::Z)) && canonical.depends_on(Var::Y);
             if useful && keys.insert(Loss::new(tree.clone(), config.reduction).training_key()) {
@@ -78,8 +85,10 @@ pub fn select<R: Rng + ?Sized>(selection: Selection, fitness: &[f64], sizes: &[u
 
 /// A random node index of `tree`: an internal node with probability 0.9 when there is one.
 fn pick_point<R: Rng + ?Sized>(tree: &Expr, rng: &mut R) -> usize {
-    let (internal, leaves): (Vec<usize>, Vec<usize>) =
-        tree.preorder().enumerate().map(|(i, _)| i).partition(|&i| tree.subtree(i).is_some_and(|n| n.op().is_some()));
+    let (mut internal, mut leaves) = (Vec::new(), Vec::new());
+    for (i, node) in tree.preorder().enumerate() {
+        if node.op().is_some() { internal.push(i) } else { leaves.push(i) }
+    }
     let pool =
         if !internal.is_empty() && (leaves.is_empty() || rng.random_bool(INTERNAL_POINT)) { internal } else { leaves };
     pool[rng.random_range(0..pool.len())]
@@ -217,6 +226,11 @@ mod tests {
         let heights: std::collections::BTreeSet<usize> = trees.iter().map(Expr::height).collect();
         assert!(heights.len() >= 3, "{heights:?}");
         assert!(trees.iter().any(|t| t.height() == 4), "full trees of the top height");
+        // With an even number of heights, each height still gets grown and full trees.
+        let even = SearchConfig { init_height: [2, 3], ..config() };
+        let trees = ramped_half_and_half(&even, &mut ChaCha8Rng::seed_from_u64(1), 40);
+        let full_of_height = |h: usize| trees.iter().skip(1).step_by(2).filter(|t| t.height() == h).count();
+        assert!(full_of_height(2) > 0 && full_of_height(3) > 0);
     }
 
     #[test]

@@ -116,6 +116,11 @@ impl SearchFile {
         if self.run.workers == 0 {
             bail!("[run] workers must be at least 1");
         }
+        if self.train.max_seconds.is_some() {
+            bail!(
+                "[train] max_seconds would make a candidate's fitness depend on the machine's speed; bound the run with max_steps or epochs"
+            );
+        }
         for name in &self.run.baselines {
             Loss::resolve(name).with_context(|| format!("[run] baseline `{name}`"))?;
         }

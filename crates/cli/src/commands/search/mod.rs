@@ -28,7 +28,7 @@ const SUMMARY: &str = "summary.json";
 pub struct SearchArgs {
     /// The configuration file (TOML; `--example` prints a documented one) [default: the
     /// defaults shown there].
-    #[arg(long, value_name = "FILE.toml")]
+    #[arg(long, value_name = "FILE.toml", conflicts_with = "resume")]
     config: Option<PathBuf>,
     /// The run directory [default: runs/search-<time>].
     #[arg(long, value_name = "DIR", conflicts_with = "resume")]
@@ -40,19 +40,19 @@ pub struct SearchArgs {
     #[arg(long)]
     example: bool,
     /// Overrides [task] dataset.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     dataset: Option<String>,
     /// Overrides [task] model.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     model: Option<String>,
     /// Overrides [search] population.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     population: Option<usize>,
-    /// Overrides [search] generations.
+    /// Overrides [search] generations (also on --resume, to run more of them).
     #[arg(long)]
     generations: Option<usize>,
     /// Overrides [search] seed.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     seed: Option<u64>,
     /// Overrides [run] workers (also on --resume: it does not change the result).
     #[arg(long)]
@@ -71,7 +71,9 @@ fn prepare(args: &SearchArgs) -> Result<(RunDir, SearchFile)> {
             if !path.is_file() {
                 bail!("{} has no {CONFIG}: it is not a lossgp run directory (start one with --out)", dir.display());
             }
-            (dir.clone(), SearchFile::read(&path)?)
+            let mut file = SearchFile::read(&path)?;
+            file.search.generations = args.generations.unwrap_or(file.search.generations);
+            (dir.clone(), file)
         }
         None => {
             let mut file = match &args.config {
@@ -101,9 +103,7 @@ fn prepare(args: &SearchArgs) -> Result<(RunDir, SearchFile)> {
     file.run.workers = args.workers.unwrap_or(file.run.workers);
     file.validate()?;
     let run_dir = RunDir::create(&dir)?;
-    if args.resume.is_none() {
-        store::write_atomic(&dir.join(CONFIG), &file.to_toml()?)?;
-    }
+    store::write_atomic(&dir.join(CONFIG), &file.to_toml()?)?;
     Ok((run_dir, file))
 }
 

@@ -108,7 +108,7 @@ where
         ("trained".into(), state.history.iter().map(|g| (g.generation as f64, g.evaluations as f64)).collect()),
         ("cache hits".into(), state.history.iter().map(|g| (g.generation as f64, g.cache_hits as f64)).collect()),
     ];
-    for stage in Stage::ALL.into_iter().filter(|s| *s != Stage::Duplicate) {
+    for stage in Stage::ALL {
         let counts: Vec<(f64, f64)> = state
             .history
             .iter()
