@@ -9,7 +9,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use lossgp_core::Loss;
-//! use lossgp_core::search::{GradientMatch, Limits, LocalEvaluator, RunDir, SearchConfig, run};
+//! use lossgp_core::search::{GradientMatch, RunOptions, LocalEvaluator, RunDir, SearchConfig, run};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let fitness = Arc::new(GradientMatch::new(Loss::resolve("ce")?));
@@ -17,7 +17,7 @@
 //! let mut evaluator = LocalEvaluator::new(fitness, 2);
 //! let config = SearchConfig { population: 20, generations: 5, ..SearchConfig::default() };
 //! let dir = RunDir::create(&std::env::temp_dir().join(format!("lossgp-doc-{}", std::process::id())))?;
-//! let state = run(&config, &dir, &task, &mut evaluator, &[], Limits::default(), &mut |_| {})?;
+//! let state = run(&config, &dir, &task, &mut evaluator, &[], RunOptions::default(), &mut |_| {})?;
 //! println!("best: {} ({:.3})", state.hall_of_fame[0].expr, state.hall_of_fame[0].fitness);
 //! # std::fs::remove_dir_all(dir.path())?;
 //! # Ok(())
@@ -35,9 +35,11 @@ pub mod variation;
 
 pub use config::{Fidelity, Islands, Mutations, Screening, SearchConfig, Selection};
 pub use evaluate::{Evaluator, Fitness, Job, LocalEvaluator, Scored};
-pub use run::{Baseline, GenerationStats, Individual, Limits, Outcome, Record, SearchError, SearchEvent, State, run};
+pub use run::{
+    Baseline, GenerationStats, Individual, Outcome, Record, RunOptions, SearchError, SearchEvent, State, run,
+};
 pub use screen::{Rejected, Stage};
-pub use store::{RunDir, StoreError};
+pub use store::{RunDir, SharedCache, StoreError};
 pub use synthetic::GradientMatch;
 pub use training::TrainingFitness;
 

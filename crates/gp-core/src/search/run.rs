@@ -3,6 +3,7 @@
 //! resumes where it stopped and ends as it would have ended uninterrupted.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use rand::{RngExt, SeedableRng};
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::config::SearchConfig;
 use super::evaluate::{Evaluator, Job, Scored};
 use super::screen::{Rejected, Stage, screen};
-use super::store::{RunDir, StoreError};
+use super::store::{RunDir, SharedCache, StoreError};
 use super::variation::{crossover, initial_population, mutate, select};
 use crate::expr::Expr;
 use crate::expr::canon::Key;
@@ -195,12 +196,16 @@ pub enum SearchError {
     Evaluator(String),
 }
 
-/// Limits on one call of [`run`], which are not part of the search itself: a search stopped by
-/// them resumes with the next call.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Limits {
+/// How one call of [`run`] runs, which never changes the search's result: a search stopped by
+/// `max_seconds` resumes with the next call, and fitness found in a shared cache is what
+/// training would give again.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
     /// Stop after the generation during which this many seconds have passed.
     pub max_seconds: Option<f64>,
+    /// A fitness cache shared by runs on the same task ([`SharedCache`]): losses scored by any
+    /// of them are not trained again, and what this run scores is added.
+    pub cache: Option<PathBuf>,
 }
 
 /// What a search knows about a loss it has met.
@@ -234,7 +239,7 @@ pub fn run(
     task: &str,
     evaluator: &mut dyn Evaluator,
     baselines: &[(String, Loss)],
-    limits: Limits,
+    options: RunOptions,
     observe: &mut dyn FnMut(SearchEvent<'_>),
 ) -> Result<State, SearchError> {
     config.validate().map_err(SearchError::Config)?;
@@ -242,13 +247,27 @@ pub fn run(
         config,
         dir,
         evaluator,
+        task,
         known: HashMap::new(),
         baseline_scores: HashMap::new(),
+        shared: None,
         passed: HashSet::new(),
         observe,
     };
     for record in dir.records()? {
         driver.learn(&record);
+    }
+    if let Some(path) = &options.cache {
+        let cache = SharedCache::open(path)?;
+        for (key, budget, fitness) in cache.entries(task)? {
+            // What this run scored itself stays its own (it counts as work done, not as hits).
+            if let Some(rung) = config.fidelity.rungs.iter().position(|r| *r == budget)
+                && driver.known.get(&key).is_none_or(|k| k.generation.is_none())
+            {
+                driver.known.entry(key).or_default().rungs.insert(rung, fitness);
+            }
+        }
+        driver.shared = Some(cache);
     }
     let mut state = match dir.load_state()? {
         Some(state) if state.task != task => {
@@ -288,7 +307,7 @@ pub fn run(
     }
     let start = Instant::now();
     while !state.finished(config) {
-        if limits.max_seconds.is_some_and(|limit| start.elapsed().as_secs_f64() >= limit) {
+        if options.max_seconds.is_some_and(|limit| start.elapsed().as_secs_f64() >= limit) {
             break;
         }
         driver.generation(&mut state)?;
@@ -301,9 +320,12 @@ struct Driver<'a, 'o> {
     config: &'a SearchConfig,
     dir: &'a RunDir,
     evaluator: &'a mut dyn Evaluator,
+    task: &'a str,
     known: HashMap<Key, Known>,
     /// What the baselines scored.
     baseline_scores: HashMap<Key, Known>,
+    /// The shared cache, which each evaluation is added to.
+    shared: Option<SharedCache>,
     /// Losses that passed screening in this process (not persisted: screening is repeatable).
     passed: HashSet<Key>,
     observe: &'a mut (dyn FnMut(SearchEvent<'_>) + 'o),
@@ -638,6 +660,9 @@ impl Driver<'_, '_> {
             };
             outstanding.remove(&job.id);
             let key = pending[job.id].0;
+            if let (Some(cache), Some(_), Outcome::Evaluated { scored, .. }) = (&self.shared, generation, &outcome) {
+                cache.append(self.task, key, budget, scored.fitness)?;
+            }
             self.write(Record { generation, loss: job.loss, key, outcome })?;
         }
         Ok(())

@@ -119,6 +119,66 @@ impl RunDir {
     }
 }
 
+/// A fitness cache that runs share: one JSON line per evaluation, `{task, key, budget,
+/// fitness}`, appended. A run reads the entries of its own task (the fitness task's
+/// fingerprint, which names dataset, model and training settings), so runs on other tasks can
+/// share the file harmlessly. Each line is one short `write` to a file opened for appending,
+/// which concurrent runs on one machine do not interleave.
+#[derive(Clone, Debug)]
+pub struct SharedCache {
+    path: PathBuf,
+}
+
+#[derive(Serialize, serde::Deserialize)]
+struct CacheLine {
+    task: String,
+    key: crate::expr::canon::Key,
+    budget: f64,
+    fitness: f64,
+}
+
+impl SharedCache {
+    /// The cache at `path` (created on the first append).
+    pub fn open(path: &Path) -> Result<SharedCache, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_owned(), source })?;
+        }
+        Ok(SharedCache { path: path.to_owned() })
+    }
+
+    /// `(key, budget, fitness)` of every entry of `task`; torn or foreign lines are skipped.
+    pub fn entries(&self, task: &str) -> Result<Vec<(crate::expr::canon::Key, f64, f64)>, StoreError> {
+        let text = match fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(StoreError::Io { path: self.path.clone(), source }),
+        };
+        Ok(text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<CacheLine>(line).ok())
+            .filter(|l| l.task == task && l.fitness.is_finite())
+            .map(|l| (l.key, l.budget, l.fitness))
+            .collect())
+    }
+
+    /// Adds an entry.
+    pub fn append(
+        &self,
+        task: &str,
+        key: crate::expr::canon::Key,
+        budget: f64,
+        fitness: f64,
+    ) -> Result<(), StoreError> {
+        let io = |source| StoreError::Io { path: self.path.clone(), source };
+        let line = CacheLine { task: task.to_owned(), key, budget, fitness };
+        let mut text = serde_json_line(&line, &self.path)?;
+        text.push('\n');
+        let mut file = OpenOptions::new().create(true).append(true).open(&self.path).map_err(io)?;
+        file.write_all(text.as_bytes()).map_err(io)?;
+        file.sync_data().map_err(io)
+    }
+}
+
 /// Writes `text` to `path` so that readers see the old file or the new one, never a part:
 /// a temporary file beside it, synced, then renamed over it.
 pub fn write_atomic(path: &Path, text: &str) -> Result<(), StoreError> {

@@ -27,7 +27,7 @@ fn search(
     let mut evaluator = LocalEvaluator::new(fitness, threads);
     let dir = RunDir::create(dir).unwrap();
     let baselines = [("ngl".to_owned(), Loss::resolve("ngl").unwrap())];
-    run(config, &dir, &task, &mut evaluator, &baselines, Limits::default(), observe).unwrap()
+    run(config, &dir, &task, &mut evaluator, &baselines, RunOptions::default(), observe).unwrap()
 }
 
 /// The state without wall-clock times.
@@ -141,7 +141,7 @@ fn odd_scores_are_recorded_readably_and_lost_jobs_are_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = RunDir::create(dir.path()).unwrap();
     let mut evaluator = LocalEvaluator::new(Arc::new(Odd), 2);
-    let state = run(&config, &run_dir, "odd", &mut evaluator, &[], Limits::default(), &mut |_| {}).unwrap();
+    let state = run(&config, &run_dir, "odd", &mut evaluator, &[], RunOptions::default(), &mut |_| {}).unwrap();
     assert!(state.islands[0].iter().all(|i| i.fitness == 0.0), "NaN fitness scores 0");
     let records = run_dir.records().unwrap();
     assert!(
@@ -155,13 +155,49 @@ fn odd_scores_are_recorded_readably_and_lost_jobs_are_an_error() {
         "odd",
         &mut Lossy(Vec::new()),
         &[],
-        Limits::default(),
+        RunOptions::default(),
         &mut |_| {},
     )
     .unwrap_err();
     assert!(matches!(err, SearchError::Evaluator(_)), "{err}");
     // A resume with other settings is refused.
     let changed = SearchConfig { population: 9, ..config };
-    let err = run(&changed, &run_dir, "odd", &mut evaluator, &[], Limits::default(), &mut |_| {}).unwrap_err();
+    let err = run(&changed, &run_dir, "odd", &mut evaluator, &[], RunOptions::default(), &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("other settings"), "{err}");
+}
+
+/// Counts the evaluations it is asked for.
+struct Counting(GradientMatch, std::sync::atomic::AtomicUsize);
+
+impl Fitness for Counting {
+    fn evaluate(&self, job: &Job) -> Result<Scored, String> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.evaluate(job)
+    }
+    fn task(&self) -> String {
+        self.0.task()
+    }
+}
+
+#[test]
+fn a_shared_cache_spares_a_second_run_every_training() {
+    let config = SearchConfig { generations: 4, population: 12, ..config() };
+    let root = tempfile::tempdir().unwrap();
+    let options = RunOptions { cache: Some(root.path().join("cache.jsonl")), ..RunOptions::default() };
+    let search = |dir: &str| {
+        let fitness = Arc::new(Counting(GradientMatch::new(Loss::resolve("ce").unwrap()), 0.into()));
+        let mut evaluator = LocalEvaluator::new(fitness.clone(), 2);
+        let run_dir = RunDir::create(&root.path().join(dir)).unwrap();
+        let state = run(&config, &run_dir, &fitness.task(), &mut evaluator, &[], options.clone(), &mut |_| {}).unwrap();
+        (timeless(state), fitness.1.load(std::sync::atomic::Ordering::SeqCst))
+    };
+    let (first, trained) = search("first");
+    let (second, retrained) = search("second");
+    assert!(trained > 10, "{trained}");
+    assert_eq!(retrained, 0, "everything the second run needs is in the cache");
+    assert_eq!(second.hall_of_fame, first.hall_of_fame);
+    assert!(
+        second.history.iter().map(|g| g.cache_hits).sum::<usize>()
+            > first.history.iter().map(|g| g.cache_hits).sum::<usize>()
+    );
 }

@@ -86,11 +86,13 @@ pub struct RunConfig {
     pub baselines: Vec<String>,
     /// Losses shown at the end.
     pub top: usize,
+    /// A fitness cache shared with other runs on the same task.
+    pub cache: Option<std::path::PathBuf>,
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
-        RunConfig { workers: 1, baselines: vec!["ce".into(), "ngl".into()], top: 5 }
+        RunConfig { workers: 1, baselines: vec!["ce".into(), "ngl".into()], top: 5, cache: None }
     }
 }
 

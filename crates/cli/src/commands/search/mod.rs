@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use lossgp_core::search::{Baseline, Limits, LocalEvaluator, RunDir, SearchEvent, Stage, State, run, store};
+use lossgp_core::search::{Baseline, LocalEvaluator, RunDir, RunOptions, SearchEvent, Stage, State, run, store};
 use serde::Serialize;
 
 pub use config::{EXAMPLE, SearchFile};
@@ -57,6 +57,9 @@ pub struct SearchArgs {
     /// Overrides [run] workers (also on --resume: it does not change the result).
     #[arg(long)]
     workers: Option<usize>,
+    /// Overrides [run] cache: a fitness cache shared with other runs on the same task.
+    #[arg(long, value_name = "FILE.jsonl")]
+    cache: Option<PathBuf>,
     /// Stop after the generation running when this many minutes have passed; --resume
     /// continues.
     #[arg(long, value_name = "MINUTES")]
@@ -101,6 +104,7 @@ fn prepare(args: &SearchArgs) -> Result<(RunDir, SearchFile)> {
         }
     };
     file.run.workers = args.workers.unwrap_or(file.run.workers);
+    file.run.cache = args.cache.clone().or(file.run.cache.take());
     file.validate()?;
     let run_dir = RunDir::create(&dir)?;
     store::write_atomic(&dir.join(CONFIG), &file.to_toml()?)?;
@@ -125,8 +129,8 @@ pub fn run_search(args: SearchArgs, data_dir: Option<&Path>, json: bool) -> Resu
     );
     let mut tally = Tally::default();
     let mut observe = |event: SearchEvent<'_>| tally.observe(&bar, event);
-    let limits = Limits { max_seconds: args.max_minutes.map(|m| m * 60.0) };
-    let state = run(&file.search, &dir, &task, &mut evaluator, &file.baselines()?, limits, &mut observe)?;
+    let options = RunOptions { max_seconds: args.max_minutes.map(|m| m * 60.0), cache: file.run.cache.clone() };
+    let state = run(&file.search, &dir, &task, &mut evaluator, &file.baselines()?, options, &mut observe)?;
     bar.finish_and_clear();
     let summary = finish(dir.path(), &state, &file)?;
     emit(json, &summary, render)
