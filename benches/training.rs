@@ -2,7 +2,7 @@
 //! in plain burn and in PyTorch, all on this machine's CPU with the same threads, in one run.
 //!
 //! ```text
-//! cargo bench --bench training                      # burn-flex, plain burn, PyTorch
+//! cargo bench --bench training                      # burn-flex, plain burn, candle, PyTorch
 //! cargo bench --bench training --features ndarray   # burn-ndarray as well
 //! ```
 //!
@@ -72,8 +72,25 @@ fn ngl_by_hand(logits: Tensor<2>, one_hot: Tensor<2>) -> Tensor<1> {
     first.sub(second).mean()
 }
 
-/// A training step of lossgp's small CNN on `b`.
+/// A training step of lossgp's small CNN on burn, with the loss from its tree or by hand.
 fn lossgp_step<'a>(b: &'a BurnBackend, batch: &'a Batch, path: LossPath) -> Box<dyn FnMut() + 'a> {
+    step(b, batch, move |b, logits, targets| match &path {
+        LossPath::Tree(loss) => loss.forward(b, logits, targets).expect("loss"),
+        LossPath::NglByHand => {
+            let (BurnTensor::R2(l), BurnTensor::R2(y)) = (logits.clone(), targets.one_hot.clone()) else {
+                unreachable!("rank 2")
+            };
+            BurnTensor::R1(ngl_by_hand(l, y))
+        }
+    })
+}
+
+/// A training step of lossgp's small CNN on any backend, with `loss`.
+fn step<'a, B: Backend>(
+    b: &'a B,
+    batch: &'a Batch,
+    loss: impl Fn(&B, &B::Tensor, &TensorTargets<B::Tensor>) -> B::Tensor + 'a,
+) -> Box<dyn FnMut() + 'a> {
     let spec = ModelSpec::new([1, SIDE, SIDE], CLASSES, 0);
     let mut model = SmallCnn::build(b, &spec).expect("the small CNN builds");
     let mut optimizer = Optimizer::new(OptimizerConfig::default());
@@ -81,13 +98,7 @@ fn lossgp_step<'a>(b: &'a BurnBackend, batch: &'a Batch, path: LossPath) -> Box<
         let x = b.tensor(&batch.images, &[BATCH, 1, SIDE, SIDE]).expect("images");
         let targets = TensorTargets::classes(b, &batch.labels, CLASSES).expect("targets");
         let logits = model.forward(b, &x, true).expect("forward");
-        let loss = match &path {
-            LossPath::Tree(loss) => loss.forward(b, &logits, &targets).expect("loss"),
-            LossPath::NglByHand => {
-                let (BurnTensor::R2(l), BurnTensor::R2(y)) = (logits, targets.one_hot) else { unreachable!("rank 2") };
-                BurnTensor::R1(ngl_by_hand(l, y))
-            }
-        };
+        let loss = loss(b, &logits, &targets);
         std::hint::black_box(b.to_vec(&loss).expect("the loss value"));
         let grads = b.backward(&loss).expect("backward");
         optimizer.step(b, model.params_mut(), &grads, 1e-3).expect("optimiser step");
@@ -193,13 +204,21 @@ fn main() {
 
     let tree = |name: &str| LossPath::Tree(TensorLoss::new(&Loss::resolve(name).expect("a built-in loss")));
     let flex = BurnBackend::flex();
+    #[cfg(feature = "candle")]
+    let candle = lossgp::backends::candle::CandleBackend::cpu();
     #[cfg(feature = "ndarray")]
     let ndarray = BurnBackend::ndarray();
-    #[cfg_attr(not(feature = "ndarray"), allow(unused_mut))]
+    #[cfg_attr(not(any(feature = "ndarray", feature = "candle")), allow(unused_mut))]
     let mut contenders: Vec<Contender<'_>> = vec![
         ("lossgp small-cnn, burn-flex".into(), lossgp_step(&flex, &batch, tree("ce"))),
         ("plain burn nn, burn-flex".into(), plain_burn_step(Device::flex(), &batch)),
     ];
+    #[cfg(feature = "candle")]
+    {
+        let ce = TensorLoss::new(&Loss::resolve("ce").expect("cross entropy"));
+        let step = step(&candle, &batch, move |b, logits, targets| ce.forward(b, logits, targets).expect("loss"));
+        contenders.push(("lossgp small-cnn, candle".into(), step));
+    }
     #[cfg(feature = "ndarray")]
     {
         #[allow(deprecated)] // burn deprecates ndarray in favour of flex; measured to compare them.

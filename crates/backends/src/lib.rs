@@ -5,6 +5,7 @@
 //! |-----------|-----------|-------------------------------------------------------|
 //! | `flex`    | `flex`    | burn's pure-Rust CPU backend (the default)            |
 //! | `ndarray` | `ndarray` | burn's ndarray CPU backend (for comparison)           |
+//! | `candle`  | `candle`  | candle's CPU device, on `candle-core` directly        |
 //!
 //! A program picks one by name with [`lossgp_core::backend::open_backend`]; `lossgp list
 //! backends` shows those compiled in and whether each can run on the machine. burn users who
@@ -12,8 +13,10 @@
 
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 pub mod burn;
+#[cfg(feature = "candle")]
+pub mod candle;
 
-#[cfg(any(feature = "flex", feature = "ndarray"))]
+#[cfg(any(feature = "flex", feature = "ndarray", feature = "candle"))]
 use lossgp_core::backend::{Availability, BackendEntry, DynBackend, inventory};
 
 /// Makes sure a program that names no item of this crate still links its registrations:
@@ -42,8 +45,31 @@ inventory::submit! {
     }
 }
 
+#[cfg(feature = "candle")]
+inventory::submit! {
+    BackendEntry {
+        name: "candle",
+        description: "candle's CPU backend (candle-core)",
+        probe: || Availability::Ready(format!("cpu ({} cores)", cpu_cores())),
+        open: || Ok(DynBackend::new(candle::CandleBackend::cpu())),
+    }
+}
+
+#[cfg(feature = "candle-cuda")]
+inventory::submit! {
+    BackendEntry {
+        name: "candle-cuda",
+        description: "candle on the first CUDA GPU",
+        probe: || match candle::CandleBackend::cuda(0) {
+            Ok(_) => Availability::Ready("cuda:0".into()),
+            Err(e) => Availability::Missing(e.to_string()),
+        },
+        open: || Ok(DynBackend::new(candle::CandleBackend::cuda(0)?)),
+    }
+}
+
 /// The cores a CPU backend can use.
-#[cfg(any(feature = "flex", feature = "ndarray"))]
+#[cfg(any(feature = "flex", feature = "ndarray", feature = "candle"))]
 fn cpu_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }

@@ -104,6 +104,15 @@ fn an_image_folder_trains_with_an_expression_and_the_same_seed_gives_the_same_ru
     let second = json(Some(dir.path()), &args);
     assert_eq!(first["test"], second["test"], "a seed fixes the whole run");
     assert_eq!(first["best_validation"], second["best_validation"]);
+
+    // The same run on candle learns as well, and repeats exactly too (its dropout masks are
+    // seeded on the host).
+    let mut on_candle = args.to_vec();
+    on_candle.extend(["--backend", "candle"]);
+    let candle = json(Some(dir.path()), &on_candle);
+    assert_eq!(candle["backend"], "candle cpu");
+    assert!(candle["test"]["accuracy"].as_f64().expect("accuracy") >= 0.9, "{}", candle["test"]);
+    assert_eq!(candle["test"], json(Some(dir.path()), &on_candle)["test"]);
 }
 
 #[test]

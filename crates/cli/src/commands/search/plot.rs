@@ -71,7 +71,16 @@ where
         .y_label_area_size(56)
         .build_cartesian_2d(0.0..(generations - 1.0).max(1.0), low..high)
         .map_err(err)?;
-    chart.configure_mesh().x_desc("generation").y_desc("fitness").draw().map_err(err)?;
+    let whole = |x: &f64| format!("{x:.0}");
+    let labels = (generations as usize).clamp(2, 12);
+    chart
+        .configure_mesh()
+        .x_desc("generation")
+        .y_desc("fitness")
+        .x_labels(labels)
+        .x_label_formatter(&whole)
+        .draw()
+        .map_err(err)?;
     let series = |f: fn(&lossgp_core::search::GenerationStats) -> f64| {
         state.history.iter().map(move |g| (g.generation as f64, f(g))).collect::<Vec<_>>()
     };
@@ -126,7 +135,15 @@ where
         .y_label_area_size(56)
         .build_cartesian_2d(0.0..(generations - 1.0).max(1.0), 0.0..most * 1.1)
         .map_err(err)?;
-    chart.configure_mesh().x_desc("generation").y_desc("candidates").draw().map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("generation")
+        .y_desc("candidates")
+        .x_labels(labels)
+        .x_label_formatter(&whole)
+        .y_label_formatter(&whole)
+        .draw()
+        .map_err(err)?;
     for (i, (name, points)) in lines.into_iter().enumerate() {
         let colour = colours[i % colours.len()];
         chart
