@@ -212,41 +212,18 @@ impl Backend for BurnBackend {
     }
 
     fn permute(&self, x: &BurnTensor, axes: &[usize]) -> BResult<BurnTensor> {
-        let rank = x.rank();
-        let mut seen = vec![false; rank];
-        if axes.len() != rank || !axes.iter().all(|&a| a < rank && !std::mem::replace(&mut seen[a], true)) {
-            return Err(BackendError::shape(
-                "permute",
-                format!("{axes:?} is not a permutation of the {rank} dimensions"),
-            ));
-        }
+        checks::permute(&x.dims(), axes)?;
         Ok(map_rank!(x.clone(), |t| t.permute(std::array::from_fn(|i| axes[i]))))
     }
 
     fn narrow(&self, x: &BurnTensor, dim: usize, start: usize, len: usize) -> BResult<BurnTensor> {
-        let dims = x.dims();
-        checks::dim("narrow", &dims, dim)?;
-        if len == 0 || start + len > dims[dim] {
-            return Err(BackendError::shape(
-                "narrow",
-                format!("elements {start}..{} of dimension {dim} of shape {dims:?}", start + len),
-            ));
-        }
+        checks::narrow(&x.dims(), dim, start, len)?;
         Ok(map_rank!(x.clone(), |t| t.narrow(dim, start, len)))
     }
 
     fn cat(&self, xs: &[BurnTensor], dim: usize) -> BResult<BurnTensor> {
-        let first = xs.first().ok_or_else(|| BackendError::shape("cat", "nothing to join"))?.dims();
-        checks::dim("cat", &first, dim)?;
-        for x in xs {
-            let d = x.dims();
-            if d.len() != first.len() || d.iter().zip(&first).enumerate().any(|(i, (a, b))| i != dim && a != b) {
-                return Err(BackendError::shape(
-                    "cat",
-                    format!("shapes {first:?} and {d:?} differ outside dimension {dim}"),
-                ));
-            }
-        }
+        checks::cat(&xs.iter().map(BurnTensor::dims).collect::<Vec<_>>(), dim)?;
+        let first = xs[0].dims();
         macro_rules! join {
             ($variant:ident) => {
                 BurnTensor::$variant(Tensor::cat(
@@ -268,11 +245,7 @@ impl Backend for BurnBackend {
     }
 
     fn matmul(&self, a: &BurnTensor, b: &BurnTensor) -> BResult<BurnTensor> {
-        let (da, db) = (a.dims(), b.dims());
-        let r = da.len();
-        if r < 2 || db.len() != r || da[r - 1] != db[r - 2] || da[..r - 2] != db[..r - 2] {
-            return Err(BackendError::shape("matmul", format!("{da:?} and {db:?} do not multiply")));
-        }
+        checks::matmul(&a.dims(), &b.dims())?;
         Ok(zip_rank!(
             a.clone(),
             b.clone(),

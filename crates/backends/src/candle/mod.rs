@@ -292,50 +292,22 @@ impl Backend for CandleBackend {
     }
 
     fn permute(&self, x: &Tensor, axes: &[usize]) -> BResult<Tensor> {
-        let rank = x.rank();
-        let mut seen = vec![false; rank];
-        if axes.len() != rank || !axes.iter().all(|&a| a < rank && !std::mem::replace(&mut seen[a], true)) {
-            return Err(BackendError::shape(
-                "permute",
-                format!("{axes:?} is not a permutation of the {rank} dimensions"),
-            ));
-        }
+        checks::permute(x.dims(), axes)?;
         x.permute(axes.to_vec()).c()?.contiguous().c()
     }
 
     fn narrow(&self, x: &Tensor, dim: usize, start: usize, len: usize) -> BResult<Tensor> {
-        let dims = x.dims();
-        checks::dim("narrow", dims, dim)?;
-        if len == 0 || start + len > dims[dim] {
-            return Err(BackendError::shape(
-                "narrow",
-                format!("elements {start}..{} of dimension {dim} of shape {dims:?}", start + len),
-            ));
-        }
+        checks::narrow(x.dims(), dim, start, len)?;
         x.narrow(dim, start, len).c()
     }
 
     fn cat(&self, xs: &[Tensor], dim: usize) -> BResult<Tensor> {
-        let first = xs.first().ok_or_else(|| BackendError::shape("cat", "nothing to join"))?.dims();
-        checks::dim("cat", first, dim)?;
-        for x in xs {
-            let d = x.dims();
-            if d.len() != first.len() || d.iter().zip(first).enumerate().any(|(i, (a, b))| i != dim && a != b) {
-                return Err(BackendError::shape(
-                    "cat",
-                    format!("shapes {first:?} and {d:?} differ outside dimension {dim}"),
-                ));
-            }
-        }
+        checks::cat(&xs.iter().map(|x| x.dims().to_vec()).collect::<Vec<_>>(), dim)?;
         Tensor::cat(xs, dim).c()
     }
 
     fn matmul(&self, a: &Tensor, b: &Tensor) -> BResult<Tensor> {
-        let (da, db) = (a.dims(), b.dims());
-        let r = da.len();
-        if r < 2 || db.len() != r || da[r - 1] != db[r - 2] || da[..r - 2] != db[..r - 2] {
-            return Err(BackendError::shape("matmul", format!("{da:?} and {db:?} do not multiply")));
-        }
+        checks::matmul(a.dims(), b.dims())?;
         a.contiguous().c()?.matmul(&b.contiguous().c()?).c()
     }
 

@@ -352,6 +352,55 @@ pub mod checks {
         }
     }
 
+    /// `axes` must be a permutation of the dimensions of `shape`.
+    pub fn permute(shape: &[usize], axes: &[usize]) -> BResult<()> {
+        let rank = shape.len();
+        let mut seen = vec![false; rank];
+        if axes.len() != rank || !axes.iter().all(|&a| a < rank && !std::mem::replace(&mut seen[a], true)) {
+            return Err(BackendError::shape(
+                "permute",
+                format!("{axes:?} is not a permutation of the {rank} dimensions"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `len` (at least 1) elements from `start` must lie within dimension `dim`.
+    pub fn narrow(shape: &[usize], dim: usize, start: usize, len: usize) -> BResult<()> {
+        self::dim("narrow", shape, dim)?;
+        if len == 0 || start + len > shape[dim] {
+            return Err(BackendError::shape(
+                "narrow",
+                format!("elements {start}..{} of dimension {dim} of shape {shape:?}", start + len),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Tensors to join along `dim`: at least one, and equal outside `dim`.
+    pub fn cat(shapes: &[Vec<usize>], dim: usize) -> BResult<()> {
+        let first = shapes.first().ok_or_else(|| BackendError::shape("cat", "nothing to join"))?;
+        self::dim("cat", first, dim)?;
+        for d in shapes {
+            if d.len() != first.len() || d.iter().zip(first).enumerate().any(|(i, (a, b))| i != dim && a != b) {
+                return Err(BackendError::shape(
+                    "cat",
+                    format!("shapes {first:?} and {d:?} differ outside dimension {dim}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Operands of a (batched) matrix product.
+    pub fn matmul(a: &[usize], b: &[usize]) -> BResult<()> {
+        let r = a.len();
+        if r < 2 || b.len() != r || a[r - 1] != b[r - 2] || a[..r - 2] != b[..r - 2] {
+            return Err(BackendError::shape("matmul", format!("{a:?} and {b:?} do not multiply")));
+        }
+        Ok(())
+    }
+
     /// The elements must fit the new shape.
     pub fn reshape(from: &[usize], to: &[usize]) -> BResult<()> {
         if from.iter().product::<usize>() == to.iter().product::<usize>() {
