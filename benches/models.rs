@@ -12,15 +12,10 @@
 
 mod common;
 
-use lossgp::Loss;
 use lossgp::backends::burn::BurnBackend;
-use lossgp::core::backend::{Backend, DynBackend, TensorLoss, TensorTargets};
-use lossgp::core::model::{ModelOptions, ModelSpec, build_model};
-use lossgp::core::train::{Optimizer, OptimizerConfig};
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use lossgp::core::backend::DynBackend;
 
-use common::{Contender, Rounds, pytorch_step, race};
+use common::{Contender, Rounds, pytorch_step, race, zoo_step};
 
 const BATCH: usize = 64;
 const CLASSES: usize = 10;
@@ -29,30 +24,6 @@ const CLASSES: usize = 10;
 const ROUNDS: Rounds = Rounds { warmup: 1, rounds: 3, steps: 2 };
 /// The networks, as `--model` takes them.
 const MODELS: [&str; 5] = ["small-cnn", "inception-cifar:width=0.25", "inception-cifar", "resnet20", "resnet56"];
-
-/// A training step of `model` on a fixed random batch of `input` images.
-fn step<'a>(b: &'a DynBackend, model: &str, input: [usize; 3]) -> (usize, Box<dyn FnMut() + 'a>) {
-    let (name, options) = ModelOptions::parse(model).expect("a model");
-    let spec = ModelSpec { options, ..ModelSpec::new(input, CLASSES, 0) };
-    let mut net = build_model(&name, b, &spec).expect("the model builds");
-    let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let [c, h, w] = input;
-    let images: Vec<f32> = (0..BATCH * c * h * w).map(|_| rng.random_range(-1.5f32..1.5)).collect();
-    let labels: Vec<u32> = (0..BATCH).map(|_| rng.random_range(0..CLASSES as u32)).collect();
-    let loss = TensorLoss::new(&Loss::resolve("ce").expect("cross entropy"));
-    let mut optimizer = Optimizer::new(OptimizerConfig::default());
-    let parameters = net.params().count();
-    let run = move || {
-        let x = b.tensor(&images, &[BATCH, c, h, w]).expect("images");
-        let targets = TensorTargets::classes(b, &labels, CLASSES).expect("targets");
-        let logits = net.forward(b, &x, true).expect("forward");
-        let value = loss.forward(b, &logits, &targets).expect("loss");
-        std::hint::black_box(b.to_vec(&value).expect("the loss value"));
-        let grads = b.backward(&value).expect("backward");
-        optimizer.step(b, net.params_mut(), &grads, 1e-3).expect("optimiser step");
-    };
-    (parameters, Box::new(run))
-}
 
 fn main() {
     lossgp::backends::link();
@@ -77,7 +48,7 @@ fn main() {
         let contenders: Vec<Contender<'_>> = MODELS
             .iter()
             .map(|model| {
-                let (count, run) = step(&b, model, input);
+                let (count, run) = zoo_step(&b, model, input, BATCH, CLASSES);
                 parameters.push(count);
                 (model.to_string(), run)
             })

@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench --bench training                      # burn-flex, plain burn, candle, PyTorch
 //! cargo bench --bench training --features ndarray   # burn-ndarray as well
+//! scripts/gpu-backends cargo bench --bench training --features ndarray,tch   # and burn-tch on libtorch's CPU
 //! ```
 //!
 //! Every contender runs the same step on the same synthetic batch: forward, cross entropy,
@@ -208,7 +209,9 @@ fn main() {
     let candle = lossgp::backends::candle::CandleBackend::cpu();
     #[cfg(feature = "ndarray")]
     let ndarray = BurnBackend::ndarray();
-    #[cfg_attr(not(any(feature = "ndarray", feature = "candle")), allow(unused_mut))]
+    #[cfg(feature = "tch")]
+    let tch = BurnBackend::tch_cpu();
+    #[cfg_attr(not(any(feature = "ndarray", feature = "candle", feature = "tch")), allow(unused_mut))]
     let mut contenders: Vec<Contender<'_>> = vec![
         ("lossgp small-cnn, burn-flex".into(), lossgp_step(&flex, &batch, tree("ce"))),
         ("plain burn nn, burn-flex".into(), plain_burn_step(Device::flex(), &batch)),
@@ -225,6 +228,13 @@ fn main() {
         let device = Device::ndarray();
         contenders.push(("lossgp small-cnn, burn-ndarray".into(), lossgp_step(&ndarray, &batch, tree("ce"))));
         contenders.push(("plain burn nn, burn-ndarray".into(), plain_burn_step(device, &batch)));
+    }
+    #[cfg(feature = "tch")]
+    {
+        #[allow(deprecated)] // burn deprecates burn-tch in favour of its CubeCL backends; measured all the same.
+        let device = Device::libtorch();
+        contenders.push(("lossgp small-cnn, burn-tch cpu".into(), lossgp_step(&tch, &batch, tree("ce"))));
+        contenders.push(("plain burn nn, burn-tch cpu".into(), plain_burn_step(device, &batch)));
     }
     let rows = race(contenders, ROUNDS);
     let torch = pytorch_step(threads, ROUNDS, &["--batch".into(), BATCH.to_string()]).map(images);

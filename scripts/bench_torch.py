@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""The training benchmarks' PyTorch contender: a network of lossgp's zoo written in PyTorch,
-the same training step, on the CPU.
+"""The training benchmarks' PyTorch contender: a network of lossgp's zoo written in PyTorch (or
+taken from torchvision, for the ResNets lossgp reproduces), the same training step, eager.
 
-Called by `cargo bench --bench training` (the small CNN) and `cargo bench --bench models` (the
-CIFAR-scale networks); prints `seconds_per_step=<median>`.
+Called by `cargo bench --bench training` (the small CNN), `cargo bench --bench models` (the
+CIFAR-scale networks) and `cargo bench --bench gpu` (ResNet-18, `--device auto`); prints
+`device=<where it ran>` and `seconds_per_step=<median>`.
 """
 import argparse
 import math
@@ -109,6 +110,10 @@ def build(model: str, channels: int, side: int, classes: int) -> nn.Module:
         return InceptionSmall(channels, classes, width)
     if name in ("resnet20", "resnet56"):
         return cifar_resnet(channels, classes, {"resnet20": 3, "resnet56": 9}[name], width)
+    if name in ("resnet18", "resnet34", "resnet50") and channels == 3 and width == 1:
+        import torchvision  # lossgp's ImageNet ResNets are torchvision's, name for name
+
+        return getattr(torchvision.models, name)(num_classes=classes)
     raise SystemExit(f"bench_torch.py: no PyTorch version of `{model}`")
 
 
@@ -122,15 +127,17 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, or auto (cuda where there is a GPU)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = build(args.model, args.channels, args.side, args.classes)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else args.device.replace("auto", "cpu"))
+    model = build(args.model, args.channels, args.side, args.classes).to(device)
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    images = torch.empty(args.batch, args.channels, args.side, args.side).uniform_(-1.5, 1.5)
-    labels = torch.randint(0, args.classes, (args.batch,))
+    images = torch.empty(args.batch, args.channels, args.side, args.side).uniform_(-1.5, 1.5).to(device)
+    labels = torch.randint(0, args.classes, (args.batch,)).to(device)
     loss_fn = nn.CrossEntropyLoss()
 
     def step() -> None:
@@ -147,6 +154,8 @@ def main() -> None:
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
+    where = f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f"cpu ({args.threads} threads)"
+    print(f"device={where}")
     print(f"seconds_per_step={statistics.median(times)}")
 
 

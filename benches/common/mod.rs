@@ -3,6 +3,13 @@
 use std::process::Command;
 use std::time::Instant;
 
+use lossgp::Loss;
+use lossgp::core::backend::{Backend, DynBackend, TensorLoss, TensorTargets};
+use lossgp::core::model::{ModelOptions, ModelSpec, build_model};
+use lossgp::core::train::{Optimizer, OptimizerConfig};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
 /// A contender: a name and one training step.
 pub type Contender<'a> = (String, Box<dyn FnMut() + 'a>);
 
@@ -44,10 +51,61 @@ pub fn race(mut contenders: Vec<Contender<'_>>, r: Rounds) -> Vec<(String, f64)>
         .collect()
 }
 
+/// A training step of the zoo's `model` (as `--model` takes it) on `b`, on a fixed random batch
+/// of `batch` images of shape `input` and `classes` classes: forward, cross entropy, reading the
+/// loss back (which waits for the device), backward, an Adam step. Also the network's parameter
+/// count.
+#[allow(dead_code)] // not used by the small-CNN benchmark.
+pub fn zoo_step<'a>(
+    b: &'a DynBackend,
+    model: &str,
+    input: [usize; 3],
+    batch: usize,
+    classes: usize,
+) -> (usize, Box<dyn FnMut() + 'a>) {
+    let (name, options) = ModelOptions::parse(model).expect("a model");
+    let spec = ModelSpec { options, ..ModelSpec::new(input, classes, 0) };
+    let mut net = build_model(&name, b, &spec).expect("the model builds");
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let [c, h, w] = input;
+    let images: Vec<f32> = (0..batch * c * h * w).map(|_| rng.random_range(-1.5f32..1.5)).collect();
+    let labels: Vec<u32> = (0..batch).map(|_| rng.random_range(0..classes as u32)).collect();
+    let loss = TensorLoss::new(&Loss::resolve("ce").expect("cross entropy"));
+    let mut optimizer = Optimizer::new(OptimizerConfig::default());
+    let parameters = net.params().count();
+    let run = move || {
+        let x = b.tensor(&images, &[batch, c, h, w]).expect("images");
+        let targets = TensorTargets::classes(b, &labels, classes).expect("targets");
+        let logits = net.forward(b, &x, true).expect("forward");
+        let value = loss.forward(b, &logits, &targets).expect("loss");
+        std::hint::black_box(b.to_vec(&value).expect("the loss value"));
+        let grads = b.backward(&value).expect("backward");
+        optimizer.step(b, net.params_mut(), &grads, 1e-3).expect("optimiser step");
+    };
+    (parameters, Box::new(run))
+}
+
+/// A PyTorch contender's result.
+#[allow(dead_code)] // `device` is read by the GPU benchmark only.
+pub struct TorchRun {
+    /// Median seconds per step.
+    pub seconds: f64,
+    /// Where it ran, as `scripts/bench_torch.py` says (`cpu (2 threads)`, `cuda (NVIDIA H200)`).
+    pub device: String,
+}
+
 /// Seconds per step of the same network in PyTorch (`scripts/bench_torch.py` with `args`),
 /// with as many steps as `r`, if PyTorch is installed.
+#[allow(dead_code)] // not every benchmark uses both forms.
 pub fn pytorch_step(threads: usize, r: Rounds, args: &[String]) -> Result<f64, String> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_torch.py");
+    pytorch(threads, r, args).map(|run| run.seconds)
+}
+
+/// [`pytorch_step`], with where it ran.
+pub fn pytorch(threads: usize, r: Rounds, args: &[String]) -> Result<TorchRun, String> {
+    // The repository's copy; a binary carried to another machine runs from a checkout's root.
+    let built_in = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_torch.py");
+    let script = if std::path::Path::new(built_in).exists() { built_in } else { "scripts/bench_torch.py" };
     let out = Command::new("python3")
         .args([script, "--threads", &threads.to_string()])
         .args(["--warmup", &r.warmup.to_string(), "--steps", &(r.rounds * r.steps).to_string()])
@@ -59,8 +117,10 @@ pub fn pytorch_step(threads: usize, r: Rounds, args: &[String]) -> Result<f64, S
         let err = String::from_utf8_lossy(&out.stderr);
         return Err(err.lines().last().unwrap_or("failed").to_owned());
     }
-    text.trim()
-        .strip_prefix("seconds_per_step=")
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("unexpected output `{}`", text.trim()))
+    let value = |key: &str| text.lines().find_map(|line| line.trim().strip_prefix(key).map(str::to_owned));
+    let seconds = value("seconds_per_step=").and_then(|s| s.parse().ok());
+    match (seconds, value("device=")) {
+        (Some(seconds), Some(device)) => Ok(TorchRun { seconds, device }),
+        _ => Err(format!("unexpected output `{}`", text.trim())),
+    }
 }

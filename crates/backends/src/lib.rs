@@ -1,22 +1,27 @@
 //! Implementations of `lossgp-core`'s tensor [`Backend`](lossgp_core::backend::Backend) on
 //! deep-learning frameworks, each behind a Cargo feature and registered by name:
 //!
-//! | name      | feature   | framework and device                                  |
-//! |-----------|-----------|-------------------------------------------------------|
-//! | `flex`    | `flex`    | burn's pure-Rust CPU backend (the default)            |
-//! | `ndarray` | `ndarray` | burn's ndarray CPU backend (for comparison)           |
-//! | `candle`  | `candle`  | candle's CPU device, on `candle-core` directly        |
+//! | name          | feature       | framework and device                                    |
+//! |---------------|---------------|---------------------------------------------------------|
+//! | `flex`        | `flex`        | burn's pure-Rust CPU backend (the default)              |
+//! | `ndarray`     | `ndarray`     | burn's ndarray CPU backend (for comparison)             |
+//! | `candle`      | `candle`      | candle's CPU device, on `candle-core` directly          |
+//! | `candle-cuda` | `candle-cuda` | candle on CUDA GPU 0                                    |
+//! | `tch`         | `tch`         | burn's libtorch backend: CUDA GPU 0, else libtorch's CPU |
+//! | `tch-cuda`    | `tch`         | burn's libtorch backend on CUDA GPU 0 only              |
+//! | `tch-cpu`     | `tch`         | burn's libtorch backend on libtorch's CPU               |
+//! | `wgpu`        | `wgpu`        | burn's wgpu backend: Vulkan, Metal or DX12              |
 //!
 //! A program picks one by name with [`lossgp_core::backend::open_backend`]; `lossgp list
 //! backends` shows those compiled in and whether each can run on the machine. burn users who
 //! only want lossgp's losses use [`burn::BurnLoss`].
 
-#[cfg(any(feature = "flex", feature = "ndarray"))]
+#[cfg(any(feature = "flex", feature = "ndarray", feature = "tch", feature = "wgpu"))]
 pub mod burn;
 #[cfg(feature = "candle")]
 pub mod candle;
 
-#[cfg(any(feature = "flex", feature = "ndarray", feature = "candle"))]
+#[cfg(any(feature = "flex", feature = "ndarray", feature = "candle", feature = "tch", feature = "wgpu"))]
 use lossgp_core::backend::{Availability, BackendEntry, DynBackend, inventory};
 
 /// Makes sure a program that names no item of this crate still links its registrations:
@@ -68,8 +73,57 @@ inventory::submit! {
     }
 }
 
+#[cfg(feature = "tch")]
+inventory::submit! {
+    BackendEntry {
+        name: "tch",
+        description: "burn's libtorch backend: CUDA GPU 0 where libtorch sees one, else libtorch's CPU",
+        probe: || match burn::libtorch_cuda_devices() {
+            0 => Availability::Ready(format!("cpu ({} cores; libtorch sees no CUDA GPU)", cpu_cores())),
+            n => Availability::Ready(format!("cuda:0 (libtorch sees {n} CUDA GPUs)")),
+        },
+        open: || Ok(DynBackend::new(burn::BurnBackend::tch())),
+    }
+}
+
+#[cfg(feature = "tch")]
+inventory::submit! {
+    BackendEntry {
+        name: "tch-cuda",
+        description: "burn's libtorch backend on CUDA GPU 0, and nowhere else",
+        probe: || match burn::BurnBackend::tch_cuda(0) {
+            Ok(_) => Availability::Ready("cuda:0".into()),
+            Err(e) => Availability::Missing(e.to_string()),
+        },
+        open: || Ok(DynBackend::new(burn::BurnBackend::tch_cuda(0)?)),
+    }
+}
+
+#[cfg(feature = "tch")]
+inventory::submit! {
+    BackendEntry {
+        name: "tch-cpu",
+        description: "burn's libtorch backend on libtorch's CPU",
+        probe: || Availability::Ready(format!("cpu ({} cores)", cpu_cores())),
+        open: || Ok(DynBackend::new(burn::BurnBackend::tch_cpu())),
+    }
+}
+
+#[cfg(feature = "wgpu")]
+inventory::submit! {
+    BackendEntry {
+        name: "wgpu",
+        description: "burn's wgpu backend on the preferred GPU adapter (Vulkan, Metal or DX12)",
+        probe: || match burn::BurnBackend::wgpu() {
+            Ok(b) => Availability::Ready(lossgp_core::backend::Backend::name(&b).trim_start_matches("burn-wgpu ").to_string()),
+            Err(e) => Availability::Missing(e.to_string()),
+        },
+        open: || Ok(DynBackend::new(burn::BurnBackend::wgpu()?)),
+    }
+}
+
 /// The cores a CPU backend can use.
-#[cfg(any(feature = "flex", feature = "ndarray", feature = "candle"))]
+#[cfg(any(feature = "flex", feature = "ndarray", feature = "candle", feature = "tch"))]
 fn cpu_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }

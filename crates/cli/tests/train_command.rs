@@ -52,6 +52,37 @@ fn list_shows_the_backends_and_models_of_this_build() {
     assert_eq!(models.iter().find(|m| m["name"] == "fcn").expect("fcn")["task"], "segmentation");
 }
 
+/// With the `wgpu` feature (`.ci/gpu-backends`), a machine without a Vulkan driver lists wgpu
+/// as unavailable, with what to install, and `--backend wgpu` fails with the same words, not a
+/// panic. Hiding the drivers from the Vulkan loader stands for such a machine. A build without
+/// wgpu lists no wgpu, and the test says so.
+#[test]
+fn wgpu_without_a_vulkan_driver_says_what_to_install() {
+    let no_driver = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lossgp"))
+            .args(args)
+            .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+            .env("VK_DRIVER_FILES", "/nonexistent/icd.json")
+            .output()
+            .expect("the lossgp binary runs")
+    };
+    let out = no_driver(&["list", "backends", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let backends: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let Some(wgpu) = backends.as_array().expect("an array").iter().find(|b| b["name"] == "wgpu") else {
+        eprintln!("this build has no wgpu backend: nothing to check");
+        return;
+    };
+    assert_eq!(wgpu["available"], false, "{wgpu}");
+    let detail = wgpu["detail"].as_str().expect("a reason");
+    assert!(detail.contains("no usable GPU adapter") && detail.contains("apt install mesa-vulkan-drivers"), "{detail}");
+
+    let out = no_driver(&["train", "--backend", "wgpu", "--dataset", "fashion-mnist", "--max-steps", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && !err.contains("panicked"), "{err}");
+    assert!(err.contains("backend `wgpu` cannot run here") && err.contains("mesa-vulkan-drivers"), "{err}");
+}
+
 #[test]
 fn a_small_cnn_learns_fashion_mnist_with_ngl() {
     let dir = tempfile::TempDir::new().expect("a temporary directory");

@@ -1,8 +1,10 @@
 //! lossgp's [`Backend`] on burn 0.22.
 //!
 //! burn 0.22 picks its backend at run time from a [`Device`] (`Device::flex()`,
-//! `Device::ndarray()`, later `Device::cuda(0)`, `Device::wgpu(..)`), so one implementation
-//! serves every burn backend: [`BurnBackend::new`] takes any device and enables autodiff on it.
+//! `Device::ndarray()`, `Device::libtorch()`, `Device::wgpu(..)`...), so one implementation
+//! serves every burn backend: [`BurnBackend::new`] takes any device and enables autodiff on it,
+//! and the constructors below open the devices lossgp registers (`flex`, `ndarray`, `tch`,
+//! `tch-cpu`, `wgpu`), each behind its Cargo feature.
 //! Each method maps to burn's own tensor method or `burn::tensor::module` function (batch
 //! norm is burn's fused `batch_norm_train`), after the shape checks shared by every backend.
 
@@ -13,7 +15,8 @@ use burn::prelude::Device;
 use burn::tensor::activation;
 use burn::tensor::module;
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, InterpolateMode, InterpolateOptions, MaxPoolOptions};
-use burn::tensor::{Distribution, Gradients, Tensor};
+use burn::tensor::{Distribution, Gradients, Tensor, TensorData};
+use lossgp_core::backend::resize::bilinear_matrix;
 use lossgp_core::backend::{
     BResult, Backend, BackendError, BatchNormMode, BatchNormOutput, BinaryOp, Conv2d, Pool, ReduceOp, UnaryOp, checks,
 };
@@ -27,7 +30,8 @@ use tensor::{map_rank, with_rank, zip_rank};
 pub struct BurnBackend {
     device: Device,
     label: String,
-    /// Whether the device's backend differentiates bilinear resizing (burn-ndarray does not).
+    /// Whether the device's backend differentiates its bilinear resizing kernel (burn-ndarray
+    /// and burn's CubeCL backends, wgpu among them, do not: they resize by matrix products).
     bilinear_backward: bool,
 }
 
@@ -50,10 +54,96 @@ impl BurnBackend {
         BurnBackend { bilinear_backward: false, ..BurnBackend::new(Device::ndarray(), "burn-ndarray cpu") }
     }
 
+    /// burn's libtorch backend on the first CUDA GPU libtorch sees, or on libtorch's CPU where
+    /// it sees none; [`Backend::name`] says which.
+    #[cfg(feature = "tch")]
+    pub fn tch() -> BurnBackend {
+        match BurnBackend::tch_cuda(0) {
+            Ok(gpu) => gpu,
+            Err(_) => BurnBackend::tch_cpu(),
+        }
+    }
+
+    /// burn's libtorch backend on libtorch's CPU device.
+    #[cfg(feature = "tch")]
+    #[allow(deprecated)] // burn 0.22 deprecates burn-tch in favour of its CubeCL backends; it still works.
+    pub fn tch_cpu() -> BurnBackend {
+        BurnBackend::new(Device::libtorch(), "burn-tch cpu")
+    }
+
+    /// burn's libtorch backend on CUDA GPU `index`; an error that says why where libtorch sees
+    /// no such GPU.
+    #[cfg(feature = "tch")]
+    #[allow(deprecated)] // as `tch_cpu`
+    pub fn tch_cuda(index: usize) -> BResult<BurnBackend> {
+        let gpus = libtorch_cuda_devices();
+        if index >= gpus {
+            let why = match gpus {
+                0 => "libtorch sees no CUDA GPU. It needs an NVIDIA GPU with its driver (`nvidia-smi` lists \
+                      it) and a CUDA build of libtorch (PyPI's `torch==2.9.0` for Linux is one; a `+cpu` build \
+                      is not); `--backend tch` runs on the CPU instead"
+                    .to_string(),
+                n => format!("libtorch sees {n} CUDA GPUs, numbered from 0"),
+            };
+            return Err(BackendError::Device(format!("tch: no CUDA GPU {index}: {why}")));
+        }
+        Ok(BurnBackend::new(Device::libtorch_cuda(index), format!("burn-tch cuda:{index}")))
+    }
+
+    /// burn's wgpu backend on the adapter wgpu prefers (a discrete GPU first), on Vulkan (Metal on
+    /// macOS; DX12, else Vulkan, on Windows). Not OpenGL, wgpu's last resort:
+    /// burn's kernels compute wrong values there (measured on Mesa: bilinear resizing). The
+    /// runtime is initialised once per process, here, so that a machine without a usable driver
+    /// gets an error that says how to install one instead of a panic at the first tensor.
+    #[cfg(feature = "wgpu")]
+    pub fn wgpu() -> BResult<BurnBackend> {
+        use burn::tensor::wgpu::WgpuBackend;
+        use std::sync::OnceLock;
+        const APIS: &[WgpuBackend] = if cfg!(target_os = "macos") {
+            &[WgpuBackend::Metal]
+        } else if cfg!(windows) {
+            &[WgpuBackend::Dx12, WgpuBackend::Vulkan]
+        } else {
+            &[WgpuBackend::Vulkan]
+        };
+        // burn refuses to initialise a wgpu runtime twice, so the outcome is kept.
+        static RUNTIME: OnceLock<Result<(Device, String), String>> = OnceLock::new();
+        let runtime = RUNTIME.get_or_init(|| {
+            let mut failures = Vec::new();
+            for &api in APIS {
+                match Device::wgpu_options().graphics_api(api).init_with_setup() {
+                    Ok((device, setup)) => {
+                        let info = setup.adapter.get_info();
+                        return Ok((device, format!("{:?} {}", info.backend, info.name).to_lowercase()));
+                    }
+                    Err(e) => failures.push(format!("{api:?}: {e}")),
+                }
+            }
+            Err(failures.join("; "))
+        });
+        match runtime {
+            Ok((device, adapter)) => Ok(BurnBackend {
+                bilinear_backward: false,
+                ..BurnBackend::new(device.clone(), format!("burn-wgpu {adapter}"))
+            }),
+            Err(e) => Err(BackendError::Device(format!(
+                "wgpu found no usable GPU adapter ({e}). Install the GPU's Vulkan driver (NVIDIA's, or Mesa's \
+                 for AMD and Intel), or on a machine without a GPU Mesa's software Vulkan driver \
+                 (Debian/Ubuntu: `apt install mesa-vulkan-drivers libvulkan1`)"
+            ))),
+        }
+    }
+
     /// The device (autodiff-enabled).
     pub fn device(&self) -> &Device {
         &self.device
     }
+}
+
+/// How many CUDA GPUs libtorch sees.
+#[cfg(feature = "tch")]
+pub fn libtorch_cuda_devices() -> usize {
+    Device::enumerate(burn::tensor::DeviceType::LibTorch).into_vec().len()
 }
 
 fn device_error(e: impl std::fmt::Debug) -> BackendError {
@@ -362,15 +452,20 @@ impl Backend for BurnBackend {
         if size.contains(&0) {
             return Err(BackendError::shape("upsample_bilinear", format!("output size {size:?} is empty")));
         }
-        if !self.bilinear_backward && x.is_tracked() {
-            return Err(BackendError::Unsupported {
-                backend: self.label.clone(),
-                what: "the gradient of bilinear upsampling (segmentation heads): train them on the flex backend".into(),
-            });
+        let x4 = x.r4("upsample_bilinear")?;
+        if self.bilinear_backward || !x.is_tracked() {
+            let options =
+                InterpolateOptions::new(InterpolateMode::Bilinear).with_output_size(size).with_align_corners(false);
+            return Ok(BurnTensor::R4(module::interpolate(x4, options)));
         }
-        let options =
-            InterpolateOptions::new(InterpolateMode::Bilinear).with_output_size(size).with_align_corners(false);
-        Ok(BurnTensor::R4(module::interpolate(x.r4("upsample_bilinear")?, options)))
+        // The backend cannot differentiate its bilinear kernel: the same resize as two matrix
+        // products (rows · x · colsᵀ), broadcast over batch and channels.
+        let [_, _, h, w] = x4.dims();
+        let matrix = |from: usize, to: usize| -> Tensor<4> {
+            Tensor::from_data(TensorData::new(bilinear_matrix(from, to), [1, 1, to, from]), &self.device)
+        };
+        let (rows, cols) = (matrix(h, size[0]), matrix(w, size[1]).swap_dims(2, 3));
+        Ok(BurnTensor::R4(rows.matmul(x4.matmul(cols))))
     }
 }
 
@@ -387,7 +482,34 @@ mod tests {
     #[cfg(feature = "ndarray")]
     #[test]
     fn ndarray_conforms() {
-        assert_conformant(&super::BurnBackend::ndarray(), &["bilinear upsampling gradient"]);
+        assert_conformant(&super::BurnBackend::ndarray(), &[]);
+    }
+
+    #[cfg(feature = "tch")]
+    #[test]
+    fn tch_cpu_conforms() {
+        assert_conformant(&super::BurnBackend::tch_cpu(), &[]);
+    }
+
+    /// On a machine where libtorch sees a CUDA GPU; elsewhere it says so and passes.
+    #[cfg(feature = "tch")]
+    #[test]
+    fn tch_cuda_conforms_where_there_is_a_gpu() {
+        match super::BurnBackend::tch_cuda(0) {
+            Ok(gpu) => assert_conformant(&gpu, &[]),
+            Err(why) => eprintln!("tch on CUDA not tested: {why}"),
+        }
+    }
+
+    /// With the `wgpu` feature the test needs a driver (Mesa's software one will do): a build
+    /// that asks for wgpu and cannot run it fails here, with the message that says what to
+    /// install.
+    #[cfg(feature = "wgpu")]
+    #[test]
+    fn wgpu_conforms() {
+        let b = super::BurnBackend::wgpu().unwrap_or_else(|e| panic!("{e}"));
+        eprintln!("wgpu adapter: {}", lossgp_core::backend::Backend::name(&b));
+        assert_conformant(&b, &[]);
     }
 
     #[cfg(feature = "flex")]

@@ -26,6 +26,7 @@ use std::sync::Mutex;
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
+use lossgp_core::backend::resize::bilinear_matrix;
 use lossgp_core::backend::{
     BResult, Backend, BackendError, BatchNormMode, BatchNormOutput, BinaryOp, Conv2d, Pool, ReduceOp, UnaryOp, checks,
 };
@@ -139,20 +140,10 @@ impl CandleBackend {
         Ok(x)
     }
 
-    /// The `[to, from]` matrix of linear interpolation from `from` to `to` samples with
-    /// half-pixel centres (PyTorch's `align_corners=False`).
+    /// The `[to, from]` matrix of linear interpolation from `from` to `to` samples
+    /// ([`bilinear_matrix`]).
     fn interpolation(&self, from: usize, to: usize) -> BResult<Tensor> {
-        let mut m = vec![0f32; to * from];
-        let scale = from as f64 / to as f64;
-        for i in 0..to {
-            let x = ((i as f64 + 0.5) * scale - 0.5).max(0.0);
-            let lo = (x.floor() as usize).min(from - 1);
-            let hi = (lo + 1).min(from - 1);
-            let t = (x - lo as f64) as f32;
-            m[i * from + lo] += 1.0 - t;
-            m[i * from + hi] += t;
-        }
-        Tensor::from_vec(m, (to, from), &self.device).c()
+        Tensor::from_vec(bilinear_matrix(from, to), (to, from), &self.device).c()
     }
 }
 

@@ -608,8 +608,9 @@ fn gradient_of<B: Backend>(
     close(&format!("gradient of {what}"), &analytic, &numeric, 2e-2, 2e-2 * scale)
 }
 
-/// The gradient of bilinear upsampling: a separate check, since some frameworks (burn's
-/// ndarray backend) resize forward but cannot differentiate it, and say so.
+/// The gradient of bilinear upsampling: a separate check, since some frameworks resize forward
+/// but cannot differentiate their kernel (burn's ndarray and CubeCL backends), and a backend
+/// that does not work around it must say so.
 fn upsampling_gradient<B: Backend>(b: &B) -> Verdict {
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let image = random(&mut rng, 2 * 16, -1.0, 1.0);

@@ -31,6 +31,7 @@ mod dynamic;
 mod loss;
 mod params;
 mod registry;
+pub mod resize;
 pub mod tensor_ops;
 
 use std::fmt;
