@@ -4,7 +4,7 @@
 //! `Device::ndarray()`, `Device::libtorch()`, `Device::wgpu(..)`...), so one implementation
 //! serves every burn backend: [`BurnBackend::new`] takes any device and enables autodiff on it,
 //! and the constructors below open the devices lossgp registers (`flex`, `ndarray`, `tch`,
-//! `tch-cpu`, `wgpu`), each behind its Cargo feature.
+//! `tch-cuda`, `tch-cpu`, `wgpu`), each behind its Cargo feature.
 //! Each method maps to burn's own tensor method or `burn::tensor::module` function (batch
 //! norm is burn's fused `batch_norm_train`), after the shape checks shared by every backend.
 
