@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::expr::PrimitiveSet;
-use crate::loss::Reduction;
+use crate::expr::{Expr, PrimitiveSet};
+use crate::loss::{Loss, Reduction};
 
 /// Everything the engine needs to know (the task a candidate is trained on is the fitness
 /// function's business).
@@ -37,8 +37,25 @@ pub struct SearchConfig {
     pub init_height: [usize; 2],
     /// Relative weights of the mutation operators.
     pub mutations: Mutations,
-    /// The number of best distinct losses kept in the hall of fame.
+    /// The number of best distinct losses kept in the hall of fame. Each loss entering it is
+    /// trained on `confirm_seeds` more seeds, and it is ranked by the mean over them.
     pub hall_of_fame: usize,
+    /// Seeds a loss entering the hall of fame is confirmed on, besides the search's own
+    /// (which selection has favoured it on, so its fitness there is biased upwards). The
+    /// baselines are trained on the same seeds, so that every comparison is paired. 0 turns
+    /// confirmation off: the hall of fame is then ranked on the search's seed alone.
+    pub confirm_seeds: usize,
+    /// Losses placed in the first generation before the random trees (built-in names or
+    /// expressions), as PySR's `guesses`: the search starts from them and can improve on them.
+    /// A loss written with the other reduction is converted exactly (`sample-mean: e` is
+    /// `element-mean: sum(1)*e`).
+    pub start_from: Vec<String>,
+    /// Draws allowed per free slot of a generation: an offspring whose loss was scored before,
+    /// or that screening rejects, is drawn again, up to this many times per slot; then random
+    /// trees are drawn (immigrants), then, as a last resort, a known loss takes the slot.
+    pub redraw_limit: usize,
+    /// Niching against the population collapsing onto one family of losses.
+    pub niching: Niching,
     /// Islands evolving apart, with migration.
     pub islands: Islands,
     /// How a candidate's element-wise values become the loss.
@@ -68,7 +85,11 @@ impl Default for SearchConfig {
             max_size: 64,
             init_height: [2, 4],
             mutations: Mutations::default(),
-            hall_of_fame: 10,
+            hall_of_fame: 5,
+            confirm_seeds: 3,
+            start_from: Vec::new(),
+            redraw_limit: 20,
+            niching: Niching::default(),
             islands: Islands::default(),
             reduction: Reduction::ElementMean,
             primitives: PrimitiveSet::default(),
@@ -139,6 +160,29 @@ impl Default for Islands {
     }
 }
 
+/// Clearing (Pétrowski 1996), a niching method: losses whose gradients with respect to the
+/// logits point the same way on probe logits (cosine similarity at least `similarity`) share
+/// a niche, and in each niche only the `capacity` fittest keep their fitness for selection and
+/// elitism; the rest count as 0. Variants of one loss that train alike (`tanh(tanh(y))/sqrt(p)`
+/// and its rescalings, say) then cannot fill the population, while the hall of fame still
+/// sees their real fitness.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Niching {
+    /// Whether clearing is on.
+    pub clearing: bool,
+    /// The cosine similarity of probe gradients at or above which two losses share a niche.
+    pub similarity: f64,
+    /// The fittest losses of each niche that keep their fitness.
+    pub capacity: usize,
+}
+
+impl Default for Niching {
+    fn default() -> Self {
+        Niching { clearing: true, similarity: 0.99, capacity: 1 }
+    }
+}
+
 /// The cheap checks before training (each can be turned off to measure what it saves).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -178,6 +222,25 @@ impl Default for Fidelity {
 }
 
 impl SearchConfig {
+    /// The [`start_from`](Self::start_from) losses as trees of the search's reduction, in
+    /// order; the message names a loss that cannot be read.
+    pub fn start_trees(&self) -> Result<Vec<Expr>, String> {
+        self.start_from
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let loss = Loss::resolve(text).map_err(|e| format!("`start_from` entry {} (`{text}`): {e}", i + 1))?;
+                let converted = match (loss.reduction, self.reduction) {
+                    (from, to) if from == to => return Ok(loss.expr),
+                    // Summing over the classes is C times their mean, and `sum(1)` is C.
+                    (Reduction::SampleMean, _) => format!("sum(1)*({})", loss.expr),
+                    (Reduction::ElementMean, _) => format!("({})/sum(1)", loss.expr),
+                };
+                converted.parse().map_err(|e| format!("`start_from` entry {} (`{text}`): {e}", i + 1))
+            })
+            .collect()
+    }
+
     /// Checks that the settings can work; the message names the setting and what would.
     pub fn validate(&self) -> Result<(), String> {
         let probability = |name: &str, p: f64| {
@@ -233,6 +296,20 @@ impl SearchConfig {
         if !(f.promote > 0.0 && f.promote <= 1.0) {
             return Err(format!("`fidelity.promote` must be in (0, 1], not {}", f.promote));
         }
+        if self.hall_of_fame == 0 {
+            return Err("`hall_of_fame` must hold at least 1 loss".into());
+        }
+        if self.redraw_limit == 0 {
+            return Err("`redraw_limit` must be at least 1 draw per slot".into());
+        }
+        let n = &self.niching;
+        if !(n.similarity > 0.0 && n.similarity <= 1.0) || n.capacity == 0 {
+            return Err(format!(
+                "`niching` needs `similarity` in (0, 1] and `capacity` of at least 1, not {} and {}",
+                n.similarity, n.capacity
+            ));
+        }
+        self.start_trees()?;
         if !(0.0..=1.0).contains(&self.screening.rejection_accuracy) {
             return Err("`screening.rejection_accuracy` must be in [0, 1]".into());
         }

@@ -25,6 +25,11 @@ pub struct Job {
     pub budget: f64,
     /// Which attempt this is, from 1.
     pub attempt: u32,
+    /// The training seed: 0 for the task's own, `r >= 1` for confirmation seed `r`, which a
+    /// [`Fitness`] maps to a seed of its own that differs from the task's (for a training
+    /// run: other initial weights and batch order, the same data).
+    #[serde(default)]
+    pub replicate: usize,
 }
 
 /// A candidate's score.
@@ -160,7 +165,7 @@ mod tests {
     fn results_come_back_in_any_order_and_failures_are_results() {
         let mut evaluator = LocalEvaluator::new(Arc::new(Flaky), 3);
         let loss = Loss::resolve("ce").unwrap();
-        evaluator.submit((0..6).map(|id| Job { id, loss: loss.clone(), budget: 1.0, attempt: 1 }).collect());
+        evaluator.submit((0..6).map(|id| Job { id, loss: loss.clone(), budget: 1.0, attempt: 1, replicate: 0 }).collect());
         let mut got: Vec<(usize, Result<f64, String>)> =
             std::iter::from_fn(|| evaluator.next()).map(|(job, result)| (job.id, result.map(|s| s.fitness))).collect();
         got.sort_by_key(|(id, _)| *id);

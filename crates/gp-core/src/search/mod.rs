@@ -1,10 +1,13 @@
 //! The genetic programming search over loss expressions.
 //!
-//! A search breeds populations of expression trees ([`variation`]), screens every new loss with
-//! cheap checks before it is trained ([`screen`]), never scores the same loss twice (its
-//! training key is looked up in everything scored so far), scores the rest through an
-//! [`Evaluator`] with successive halving, and writes every result to a run directory
-//! ([`store`]) as it arrives, so that [`run`] resumes a search killed at any moment.
+//! A search breeds populations of expression trees ([`variation`]) whose new members are all
+//! losses never scored before that pass cheap checks ([`screen`]): an offspring whose training
+//! key is known, or that screening rejects, is drawn again. Parents are chosen on fitness
+//! cleared by niche ([`niche`]), so that one family of losses cannot take the population over.
+//! Candidates are scored through an [`Evaluator`] with successive halving; those entering the
+//! hall of fame are confirmed on further seeds, next to the baselines ([`compare`]). Every
+//! result is written to a run directory ([`store`], [`record`]) as it arrives, so that [`run`]
+//! resumes a search killed at any moment.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -24,8 +27,13 @@
 //! # }
 //! ```
 
+mod breed;
+pub mod compare;
 mod config;
+mod confirm;
 mod evaluate;
+pub mod niche;
+pub mod record;
 mod run;
 pub mod screen;
 pub mod store;
@@ -33,13 +41,13 @@ mod synthetic;
 mod training;
 pub mod variation;
 
-pub use config::{Fidelity, Islands, Mutations, Screening, SearchConfig, Selection};
+pub use compare::{Paired, Verdict, spearman};
+pub use config::{Fidelity, Islands, Mutations, Niching, Screening, SearchConfig, Selection};
 pub use evaluate::{Evaluator, Fitness, Job, LocalEvaluator, Scored};
-pub use run::{
-    Baseline, GenerationStats, Individual, Outcome, Record, RunOptions, SearchError, SearchEvent, State, run,
-};
+pub use record::{Baseline, GenerationStats, Individual, Outcome, Record, State};
+pub use run::{RunOptions, SearchError, SearchEvent, run};
 pub use screen::{Rejected, Stage};
-pub use store::{RunDir, SharedCache, StoreError};
+pub use store::{CacheEntry, RunDir, SharedCache, StoreError};
 pub use synthetic::GradientMatch;
 pub use training::TrainingFitness;
 

@@ -1,165 +1,38 @@
-//! The search driver: generations of breeding, screening, caching and evaluation, with every
-//! result written to the run directory as it arrives, so that a search killed at any moment
-//! resumes where it stopped and ends as it would have ended uninterrupted.
+//! The search driver: generations of breeding ([`breed`](super::breed)), screening, caching,
+//! evaluation with successive halving, and confirmation of the best
+//! ([`confirm`](super::confirm)), with every result written to the run directory as it
+//! arrives, so that a search killed at any moment resumes where it stopped and ends as it
+//! would have ended uninterrupted.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use rand::{RngExt, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
 use super::config::SearchConfig;
 use super::evaluate::{Evaluator, Job, Scored};
-use super::screen::{Rejected, Stage, screen};
-use super::store::{RunDir, SharedCache, StoreError};
-use super::variation::{crossover, initial_population, mutate, select};
+use super::niche::Signatures;
+use super::record::{Baseline, FORMAT, GenerationStats, Individual, Outcome, Record, State};
+use super::screen::{Rejected, screen};
+use super::store::{CacheEntry, RunDir, SharedCache, StoreError};
 use crate::expr::Expr;
 use crate::expr::canon::Key;
 use crate::loss::Loss;
 
-/// Version of the run directory's format.
-pub const FORMAT: u32 = 1;
-
-/// A member of a population.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Individual {
-    /// Its tree.
-    pub expr: Expr,
-    /// The training key of its loss: equal for losses that train identically.
-    pub key: Key,
-    /// Its fitness (higher is better, 0 the worst).
-    pub fitness: f64,
-    /// Its size in nodes.
-    pub size: usize,
-    /// The generation that first scored it.
-    pub generation: usize,
-    /// The island it was found on.
-    pub island: usize,
-    /// The rung of successive halving its fitness comes from (the last rung: a full run).
-    pub rung: usize,
-}
-
-/// What happened to one candidate: a line of `evaluations.jsonl`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Record {
-    /// The generation, or none for a baseline.
-    pub generation: Option<usize>,
-    /// The loss, as text.
-    pub loss: Loss,
-    /// Its training key.
-    pub key: Key,
-    /// What happened.
-    #[serde(flatten)]
-    pub outcome: Outcome,
-}
-
-/// The outcome of a candidate.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "kebab-case")]
-pub enum Outcome {
-    /// Rejected before training.
-    Screened {
-        /// Why.
-        #[serde(flatten)]
-        rejected: Rejected,
-    },
-    /// Scored at a rung.
-    Evaluated {
-        /// The rung of successive halving, from 0.
-        rung: usize,
-        /// Its budget, a fraction of the full training run.
-        budget: f64,
-        /// Attempts it took.
-        attempts: u32,
-        /// The score.
-        #[serde(flatten)]
-        scored: Scored,
-    },
-    /// Every attempt failed: the worst fitness.
-    Failed {
-        /// The rung.
-        rung: usize,
-        /// Attempts made.
-        attempts: u32,
-        /// The last error.
-        error: String,
-    },
-}
-
-/// What one generation did.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct GenerationStats {
-    /// The generation, from 0.
-    pub generation: usize,
-    /// Best fitness in the populations.
-    pub best: f64,
-    /// Median fitness in the populations.
-    pub median: f64,
-    /// Offspring that needed a fitness.
-    pub offspring: usize,
-    /// Offspring whose loss was already scored (in this run or in the shared cache): no work.
-    pub cache_hits: usize,
-    /// Distinct new losses rejected by each screening stage.
-    pub screened: BTreeMap<Stage, usize>,
-    /// Evaluations run (each rung of each candidate counts once), retries excluded.
-    pub evaluations: usize,
-    /// Evaluations that failed after every retry.
-    pub failures: usize,
-    /// Wall-clock seconds.
-    pub seconds: f64,
-}
-
-/// A reference loss scored on the same task.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Baseline {
-    /// Its name (`ce`, `ngl`).
-    pub name: String,
-    /// The loss.
-    pub loss: Loss,
-    /// Its fitness at the full budget.
-    pub fitness: f64,
-}
-
-/// `state.json`: where the search stands after its last finished generation.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct State {
-    /// The version of the run directory's format.
-    pub format: u32,
-    /// The fitness task ([`Fitness::task`](super::Fitness::task)).
-    pub task: String,
-    /// A fingerprint of the search's settings, `generations` aside: a run resumes only with
-    /// the settings it started with (it may be given more generations).
-    pub settings: String,
-    /// The next generation to run (equal to the configured count once finished).
-    pub generation: usize,
-    /// Each island's population.
-    pub islands: Vec<Vec<Individual>>,
-    /// The best distinct losses found, best first.
-    pub hall_of_fame: Vec<Individual>,
-    /// Every finished generation.
-    pub history: Vec<GenerationStats>,
-    /// The reference losses.
-    pub baselines: Vec<Baseline>,
-}
-
-impl State {
-    /// Whether every generation has run.
-    pub fn finished(&self, config: &SearchConfig) -> bool {
-        self.generation >= config.generations
-    }
-}
-
 /// What the search reports as it goes.
 #[derive(Clone, Copy, Debug)]
 pub enum SearchEvent<'a> {
-    /// A generation starts; `offspring` candidates need a fitness.
+    /// A generation starts: `offspring` new candidates were drawn and screened, and
+    /// `redraws` more drawn again because they were known or screened out.
     GenerationStarted {
         /// The generation, from 0.
         generation: usize,
-        /// Offspring to score.
+        /// New candidates to score.
         offspring: usize,
+        /// Draws that did not count (known losses, screened out).
+        redraws: usize,
     },
     /// `count` evaluations are about to run at `rung`.
     Evaluating {
@@ -167,6 +40,11 @@ pub enum SearchEvent<'a> {
         count: usize,
         /// The rung.
         rung: usize,
+    },
+    /// `count` evaluations on confirmation seeds are about to run.
+    Confirming {
+        /// How many.
+        count: usize,
     },
     /// A candidate was screened out or scored.
     Record(&'a Record),
@@ -210,24 +88,40 @@ pub struct RunOptions {
 
 /// What a search knows about a loss it has met.
 #[derive(Clone, Debug, Default)]
-struct Known {
-    /// Fitness at each rung reached.
-    rungs: BTreeMap<usize, f64>,
-    rejected: Option<Rejected>,
+pub(super) struct Known {
+    /// Fitness at each rung reached, on the search's seed.
+    pub rungs: BTreeMap<usize, f64>,
+    /// Fitness at the full budget on each confirmation seed.
+    pub confirmed: BTreeMap<usize, f64>,
+    pub rejected: Option<Rejected>,
     /// Whether an evaluation failed after every retry.
-    failed: bool,
-    /// The generation of this run that met it (`None`: a baseline or another run).
-    generation: Option<usize>,
+    pub failed: bool,
+    /// The generation of this run that met it (`None`: a baseline).
+    pub generation: Option<usize>,
 }
 
 impl Known {
     /// Its fitness: at the highest rung reached; 0 if rejected.
-    fn fitness(&self) -> Option<f64> {
+    pub fn fitness(&self) -> Option<f64> {
         if self.rejected.is_some() {
             return Some(0.0);
         }
         self.rungs.values().next_back().copied()
     }
+
+    /// Its fitness on confirmation seeds `1..=seeds`, if it has all of them.
+    pub fn confirmation(&self, seeds: usize) -> Option<Vec<f64>> {
+        (1..=seeds).map(|r| self.confirmed.get(&r).copied()).collect()
+    }
+}
+
+/// One evaluation to run: a loss at a rung on a seed.
+#[derive(Clone, Debug)]
+pub(super) struct Pending {
+    pub key: Key,
+    pub loss: Loss,
+    /// 0 for the search's seed, `r` for confirmation seed `r`.
+    pub replicate: usize,
 }
 
 /// Runs (or resumes) a search in `dir` until its last generation or a limit, scoring
@@ -251,7 +145,11 @@ pub fn run(
         known: HashMap::new(),
         baseline_scores: HashMap::new(),
         shared: None,
+        cache_scores: HashMap::new(),
+        served: HashMap::new(),
         passed: HashSet::new(),
+        signatures: Signatures::new(),
+        signature_cache: HashMap::new(),
         observe,
     };
     for record in dir.records()? {
@@ -259,12 +157,9 @@ pub fn run(
     }
     if let Some(path) = &options.cache {
         let cache = SharedCache::open(path)?;
-        for (key, budget, fitness) in cache.entries(task)? {
-            // What this run scored itself stays its own (it counts as work done, not as hits).
-            if let Some(rung) = config.fidelity.rungs.iter().position(|r| *r == budget)
-                && driver.known.get(&key).is_none_or(|k| k.generation.is_none())
-            {
-                driver.known.entry(key).or_default().rungs.insert(rung, fitness);
+        for entry in cache.entries(task)? {
+            if let Some(rung) = config.fidelity.rungs.iter().position(|r| *r == entry.budget) {
+                driver.cache_scores.insert((entry.key, rung, entry.replicate), entry.fitness);
             }
         }
         driver.shared = Some(cache);
@@ -279,8 +174,10 @@ pub fn run(
         }
         Some(state) if state.format != FORMAT => {
             return Err(SearchError::Mismatch(format!(
-                "{} was written by another version of lossgp",
-                dir.path().display()
+                "{} was written by another version of lossgp (run directory format {}, this one reads {FORMAT}); \
+                 start a new run directory",
+                dir.path().display(),
+                state.format
             )));
         }
         Some(state) if state.settings != settings(config) => {
@@ -316,19 +213,26 @@ pub fn run(
     Ok(state)
 }
 
-struct Driver<'a, 'o> {
-    config: &'a SearchConfig,
+pub(super) struct Driver<'a, 'o> {
+    pub config: &'a SearchConfig,
     dir: &'a RunDir,
     evaluator: &'a mut dyn Evaluator,
     task: &'a str,
-    known: HashMap<Key, Known>,
+    pub known: HashMap<Key, Known>,
     /// What the baselines scored.
     baseline_scores: HashMap<Key, Known>,
     /// The shared cache, which each evaluation is added to.
     shared: Option<SharedCache>,
+    /// What the shared cache held when the run (re)started: fitness by (key, rung, replicate).
+    cache_scores: HashMap<(Key, usize, usize), f64>,
+    /// Evaluations served from the shared cache, by generation (from the records).
+    served: HashMap<usize, usize>,
     /// Losses that passed screening in this process (not persisted: screening is repeatable).
     passed: HashSet<Key>,
-    observe: &'a mut (dyn FnMut(SearchEvent<'_>) + 'o),
+    /// Gradient signatures for niching, computed once per loss.
+    signatures: Signatures,
+    signature_cache: HashMap<Key, Option<Vec<f64>>>,
+    pub observe: &'a mut (dyn FnMut(SearchEvent<'_>) + 'o),
 }
 
 /// The fingerprint of the settings that shape a search (all but `generations`).
@@ -343,7 +247,7 @@ fn settings(config: &SearchConfig) -> String {
 }
 
 /// The generator of generation `g` on `island`: derived, so that the state needs no generator.
-fn generator(seed: u64, generation: usize, island: usize) -> ChaCha8Rng {
+pub(super) fn generator(seed: u64, generation: usize, island: usize) -> ChaCha8Rng {
     let mix = seed
         ^ (generation as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ (island as u64 + 1).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
@@ -357,16 +261,24 @@ impl Driver<'_, '_> {
         let cache = if record.generation.is_some() { &mut self.known } else { &mut self.baseline_scores };
         let known = cache.entry(record.key).or_default();
         known.generation = known.generation.or(record.generation);
-        match &record.outcome {
-            Outcome::Screened { rejected } => known.rejected = Some(rejected.clone()),
-            Outcome::Evaluated { rung, scored, .. } => {
-                known.rungs.insert(*rung, scored.fitness);
-            }
-            Outcome::Failed { rung, .. } => {
-                known.rungs.insert(*rung, 0.0);
-                known.failed = true;
-            }
+        if let (Some(g), Outcome::Evaluated { attempts: 0, .. }) = (record.generation, &record.outcome) {
+            *self.served.entry(g).or_default() += 1;
         }
+        let fitness = match &record.outcome {
+            Outcome::Screened { rejected } => {
+                known.rejected = Some(rejected.clone());
+                return;
+            }
+            Outcome::Evaluated { scored, .. } => scored.fitness,
+            Outcome::Failed { .. } => {
+                known.failed |= record.replicate == 0;
+                0.0
+            }
+        };
+        match (&record.outcome, record.replicate) {
+            (Outcome::Evaluated { rung, .. } | Outcome::Failed { rung, .. }, 0) => known.rungs.insert(*rung, fitness),
+            (_, r) => known.confirmed.insert(r, fitness),
+        };
     }
 
     fn write(&mut self, record: Record) -> Result<(), SearchError> {
@@ -376,25 +288,47 @@ impl Driver<'_, '_> {
         Ok(())
     }
 
-    fn loss(&self, expr: &Expr) -> Loss {
+    pub fn loss(&self, expr: &Expr) -> Loss {
         Loss::new(expr.clone(), self.config.reduction)
     }
 
-    /// Scores the baselines at the full budget (or finds them scored).
+    /// The gradient signature of a loss, computed once.
+    pub fn signature(&mut self, key: Key, expr: &Expr) -> Option<Vec<f64>> {
+        if let Some(signature) = self.signature_cache.get(&key) {
+            return signature.clone();
+        }
+        let signature = self.signatures.of(&self.loss(expr));
+        self.signature_cache.insert(key, signature.clone());
+        signature
+    }
+
+    /// Scores the baselines at the full budget, on the search's seed and every confirmation
+    /// seed (or finds them scored).
     fn baselines(&mut self, baselines: &[(String, Loss)]) -> Result<Vec<Baseline>, SearchError> {
         let last = self.config.fidelity.rungs.len() - 1;
-        let pending: Vec<(Key, Loss)> = baselines
-            .iter()
-            .map(|(_, loss)| (loss.training_key(), loss.clone()))
-            .filter(|(key, _)| self.baseline_scores.get(key).is_none_or(|k| !k.rungs.contains_key(&last)))
-            .collect();
+        let seeds = self.config.confirm_seeds;
+        let mut pending = Vec::new();
+        for (_, loss) in baselines {
+            let key = loss.training_key();
+            for replicate in 0..=seeds {
+                let known = self.baseline_scores.get(&key);
+                let done = match replicate {
+                    0 => known.is_some_and(|k| k.rungs.contains_key(&last)),
+                    r => known.is_some_and(|k| k.confirmed.contains_key(&r)),
+                };
+                if !done && !pending.iter().any(|p: &Pending| p.key == key && p.replicate == replicate) {
+                    pending.push(Pending { key, loss: loss.clone(), replicate });
+                }
+            }
+        }
         self.evaluate(None, pending, last)?;
         Ok(baselines
             .iter()
             .map(|(name, loss)| {
                 let scores = self.baseline_scores.get(&loss.training_key());
                 let fitness = scores.and_then(|k| k.rungs.get(&last)).copied().unwrap_or(0.0);
-                Baseline { name: name.clone(), loss: loss.clone(), fitness }
+                let confirmed = scores.and_then(|k| k.confirmation(seeds)).unwrap_or_default();
+                Baseline { name: name.clone(), loss: loss.clone(), fitness, confirmed }
             })
             .collect())
     }
@@ -403,52 +337,91 @@ impl Driver<'_, '_> {
     fn generation(&mut self, state: &mut State) -> Result<(), SearchError> {
         let start = Instant::now();
         let g = state.generation;
-        // Offspring per island: (expr, fitness if inherited unchanged by elitism).
         let mut stats = GenerationStats { generation: g, ..GenerationStats::default() };
-        let mut broods: Vec<Vec<(Expr, Option<f64>)>> = Vec::new();
+        // Each island's brood: elites (kept whole) and new candidates, all distinct, never
+        // scored before, and past screening.
+        let mut fresh = HashSet::new();
+        let mut broods: Vec<Vec<Brood>> = Vec::new();
         for island in 0..self.config.islands.count {
             let mut rng = generator(self.config.seed, g, island);
             broods.push(if g == 0 {
-                self.first_generation(&mut rng, &mut stats)?.into_iter().map(|e| (e, None)).collect()
+                self.first_generation(&mut rng, &mut fresh, &mut stats)?
             } else {
-                self.breed(&state.islands[island], &mut rng)
+                let population = state.islands[island].clone();
+                self.breed(g, &population, &mut rng, &mut fresh, &mut stats)?
             });
         }
-        stats.offspring = broods.iter().flatten().filter(|(_, f)| f.is_none()).count();
-        (self.observe)(SearchEvent::GenerationStarted { generation: g, offspring: stats.offspring });
+        let cohort: Vec<(Key, Loss)> = broods
+            .iter()
+            .flatten()
+            .filter_map(|b| match b {
+                Brood::New(expr) => Some(self.loss(expr)),
+                _ => None,
+            })
+            .map(|loss| (loss.training_key(), loss))
+            .filter(|(key, _)| fresh.contains(key))
+            .collect();
+        let redraws = stats.cache_hits + stats.screened.values().sum::<usize>();
+        (self.observe)(SearchEvent::GenerationStarted { generation: g, offspring: stats.new, redraws });
+        self.halving(g, cohort, &mut stats)?;
 
-        // New distinct losses, in order of first appearance; the rest are cache hits.
-        let mut fresh: Vec<(Key, Loss)> = Vec::new();
-        for (expr, inherited) in broods.iter().flatten() {
-            if inherited.is_some() {
-                continue;
-            }
-            let loss = self.loss(expr);
-            let key = loss.training_key();
-            let seen_before = self.known.get(&key).is_some_and(|k| k.generation != Some(g) && k.fitness().is_some());
-            if seen_before || fresh.iter().any(|(k, _)| *k == key) {
-                stats.cache_hits += 1;
-            } else {
-                fresh.push((key, loss));
-            }
+        // The new populations.
+        for (island, brood) in broods.into_iter().enumerate() {
+            state.islands[island] = brood
+                .into_iter()
+                .map(|member| match member {
+                    Brood::Elite(individual) => individual,
+                    Brood::New(expr) | Brood::Known(expr) => self.individual(expr, island, g),
+                })
+                .collect();
         }
-        // Screening, then successive halving over the survivors.
-        let mut cohort = Vec::new();
-        for (key, loss) in fresh {
-            if self.screen(g, key, &loss, &mut stats)? {
-                cohort.push((key, loss));
-            }
-        }
-        // Counted from the cohort, not from what runs now, so that a resumed generation reports
-        // what the uninterrupted one would.
+        self.confirm(state, g, &mut stats)?;
+        self.migrate(state, g);
+        self.update_hall_of_fame(state);
+
+        let members: Vec<&Individual> = state.islands.iter().flatten().collect();
+        stats.distinct = members.iter().map(|i| i.key).collect::<HashSet<_>>().len();
+        let fitness: Vec<f64> = members.iter().map(|i| i.fitness).collect();
+        let signatures: Vec<_> = members.iter().map(|i| (i.key, i.expr.clone())).collect();
+        let signatures: Vec<_> = signatures.into_iter().map(|(key, expr)| self.signature(key, &expr)).collect();
+        stats.niches = super::niche::clear(&fitness, &signatures, &self.config.niching).1;
+        let mut sorted = fitness;
+        sorted.sort_by(f64::total_cmp);
+        stats.best = sorted.last().copied().unwrap_or(0.0);
+        stats.median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+        stats.cached = self.served.get(&g).copied().unwrap_or(0);
+        stats.seconds = start.elapsed().as_secs_f64();
+        state.history.push(stats);
+        state.generation = g + 1;
+        let stats = state.history.last().expect("just pushed");
+        (self.observe)(SearchEvent::GenerationFinished { stats, hall_of_fame: &state.hall_of_fame });
+        Ok(())
+    }
+
+    /// The member of a population for a tree, with what is known of its loss.
+    fn individual(&self, expr: Expr, island: usize, g: usize) -> Individual {
+        let key = self.loss(&expr).training_key();
+        let known = self.known.get(&key);
+        let fitness = known.and_then(Known::fitness).unwrap_or(0.0);
+        let generation = known.and_then(|k| k.generation).unwrap_or(g);
+        let rung = known.and_then(|k| k.rungs.keys().next_back().copied()).unwrap_or(0);
+        let confirmed = known.and_then(|k| k.confirmation(self.config.confirm_seeds)).unwrap_or_default();
+        Individual { size: expr.size(), expr, key, fitness, generation, island, rung, confirmed }
+    }
+
+    /// Successive halving over the generation's new candidates: all at the first rung, the
+    /// best `promote` fraction of each rung at the next.
+    fn halving(&mut self, g: usize, mut cohort: Vec<(Key, Loss)>, stats: &mut GenerationStats) -> Result<(), SearchError> {
         let trained: Vec<Key> = cohort.iter().map(|(k, _)| *k).collect();
         let rungs = self.config.fidelity.rungs.len();
         for rung in 0..rungs {
+            // Counted from the cohort, not from what runs now, so that a resumed generation
+            // reports what the uninterrupted one would.
             stats.evaluations += cohort.len();
-            let pending: Vec<(Key, Loss)> = cohort
+            let pending = cohort
                 .iter()
                 .filter(|(k, _)| !self.known.get(k).is_some_and(|k| k.rungs.contains_key(&rung)))
-                .cloned()
+                .map(|(key, loss)| Pending { key: *key, loss: loss.clone(), replicate: 0 })
                 .collect();
             self.evaluate(Some(g), pending, rung)?;
             if rung + 1 < rungs {
@@ -461,41 +434,19 @@ impl Driver<'_, '_> {
                 cohort = order.into_iter().map(|i| cohort[i].clone()).collect();
             }
         }
-
         stats.failures = trained.iter().filter(|k| self.known.get(k).is_some_and(|k| k.failed)).count();
-
-        // The new populations.
-        for (island, brood) in broods.into_iter().enumerate() {
-            state.islands[island] = brood
-                .into_iter()
-                .map(|(expr, inherited)| {
-                    let loss = self.loss(&expr);
-                    let key = loss.training_key();
-                    let known = self.known.get(&key);
-                    let fitness = inherited.or_else(|| known.and_then(Known::fitness)).unwrap_or(0.0);
-                    let generation = known.and_then(|k| k.generation).unwrap_or(g);
-                    let rung = known.and_then(|k| k.rungs.keys().next_back().copied()).unwrap_or(0);
-                    Individual { size: expr.size(), expr, key, fitness, generation, island, rung }
-                })
-                .collect();
-        }
-        self.migrate(state, g);
-        state.hall_of_fame = hall_of_fame(self.config.hall_of_fame, self.config.fidelity.rungs.len() - 1, state);
-        let mut all: Vec<f64> = state.islands.iter().flatten().map(|i| i.fitness).collect();
-        all.sort_by(f64::total_cmp);
-        stats.best = all.last().copied().unwrap_or(0.0);
-        stats.median = all.get(all.len() / 2).copied().unwrap_or(0.0);
-        stats.seconds = start.elapsed().as_secs_f64();
-        state.history.push(stats);
-        state.generation = g + 1;
-        let stats = state.history.last().expect("just pushed");
-        (self.observe)(SearchEvent::GenerationFinished { stats, hall_of_fame: &state.hall_of_fame });
         Ok(())
     }
 
     /// Screens a loss not met before in an earlier generation (or finds its verdict from this
     /// one, after a crash), writing and counting a rejection. Whether it may be trained.
-    fn screen(&mut self, g: usize, key: Key, loss: &Loss, stats: &mut GenerationStats) -> Result<bool, SearchError> {
+    pub fn screen(
+        &mut self,
+        g: usize,
+        key: Key,
+        loss: &Loss,
+        stats: &mut GenerationStats,
+    ) -> Result<bool, SearchError> {
         let prior = self.known.get(&key).map(|k| (k.rejected.clone(), !k.rungs.is_empty()));
         let rejected = match prior {
             Some((Some(rejected), _)) => rejected,
@@ -508,7 +459,7 @@ impl Driver<'_, '_> {
                 }
                 Err(rejected) => {
                     let outcome = Outcome::Screened { rejected: rejected.clone() };
-                    self.write(Record { generation: Some(g), loss: loss.clone(), key, outcome })?;
+                    self.write(Record { generation: Some(g), loss: loss.clone(), key, replicate: 0, outcome })?;
                     rejected
                 }
             },
@@ -517,70 +468,10 @@ impl Driver<'_, '_> {
         Ok(false)
     }
 
-    /// The first generation of one island: distinct losses of prediction and target
-    /// ([`initial_population`]), screened in turn until `population` of them pass (or the
-    /// supply of three times as many runs out: the rest are taken as they are). A search
-    /// that starts from losses that can train spends no generation finding them.
-    fn first_generation(
-        &mut self,
-        rng: &mut ChaCha8Rng,
-        stats: &mut GenerationStats,
-    ) -> Result<Vec<Expr>, SearchError> {
-        let n = self.config.population;
-        let supply = initial_population(self.config, rng, 3 * n);
-        let mut chosen = Vec::with_capacity(n);
-        let mut spare = Vec::new();
-        for expr in supply {
-            if chosen.len() == n {
-                break;
-            }
-            let loss = self.loss(&expr);
-            let mut verdict = GenerationStats::default();
-            if self.screen(0, loss.training_key(), &loss, &mut verdict)? {
-                chosen.push(expr);
-            } else {
-                spare.push((expr, verdict.screened));
-            }
-        }
-        // Spares that join the population are counted with the generation's offspring; the
-        // rest were screened out here.
-        let short = n - chosen.len();
-        for (i, (expr, screened)) in spare.into_iter().enumerate() {
-            if i < short {
-                chosen.push(expr);
-            } else {
-                screened.into_iter().for_each(|(stage, k)| *stats.screened.entry(stage).or_default() += k);
-            }
-        }
-        Ok(chosen)
-    }
-
-    /// The next generation of one island: elites unchanged (keeping their fitness), the rest
-    /// bred by selection, crossover and mutation.
-    fn breed(&self, population: &[Individual], rng: &mut ChaCha8Rng) -> Vec<(Expr, Option<f64>)> {
-        let c = self.config;
-        let n = c.population;
-        let elites = if c.elitism > 0.0 { ((c.elitism * n as f64).ceil() as usize).min(n) } else { 0 };
-        let mut ranked: Vec<&Individual> = population.iter().collect();
-        ranked.sort_by(|a, b| b.fitness.total_cmp(&a.fitness).then(a.size.cmp(&b.size)));
-        let mut brood: Vec<(Expr, Option<f64>)> =
-            ranked.iter().take(elites).map(|i| (i.expr.clone(), Some(i.fitness))).collect();
-        let fitness: Vec<f64> = population.iter().map(|i| i.fitness).collect();
-        let sizes: Vec<usize> = population.iter().map(|i| i.size).collect();
-        while brood.len() < n {
-            let parent = &population[select(c.selection, &fitness, &sizes, rng)].expr;
-            let mut child = if rng.random_bool(c.crossover) {
-                let other = &population[select(c.selection, &fitness, &sizes, rng)].expr;
-                crossover(c, parent, other, rng)
-            } else {
-                parent.clone()
-            };
-            if rng.random_bool(c.mutation) {
-                child = mutate(c, &child, rng);
-            }
-            brood.push((child, None));
-        }
-        brood
+    /// Whether this run scored (or screened out) a loss before generation `g`: drawing it
+    /// again would be wasted.
+    pub fn known_before(&self, key: &Key, g: usize) -> bool {
+        self.known.get(key).is_some_and(|k| k.generation.is_some_and(|x| x != g) && k.fitness().is_some())
     }
 
     /// Every `interval` generations, the best `migrants` of each island replace the worst of
@@ -612,22 +503,33 @@ impl Driver<'_, '_> {
     /// for jobs not outstanding (stale retries, strays from a remote evaluator) are ignored; an
     /// evaluator that stops with jobs outstanding is an error, so that no candidate is scored
     /// without a record.
-    fn evaluate(
-        &mut self,
-        generation: Option<usize>,
-        pending: Vec<(Key, Loss)>,
-        rung: usize,
-    ) -> Result<(), SearchError> {
+    pub fn evaluate(&mut self, generation: Option<usize>, pending: Vec<Pending>, rung: usize) -> Result<(), SearchError> {
+        let budget = self.config.fidelity.rungs[rung];
+        // The shared cache serves candidates (never baselines), recorded with 0 attempts.
+        let (served, pending): (Vec<_>, Vec<_>) = pending.into_iter().partition(|p| {
+            generation.is_some() && self.cache_scores.contains_key(&(p.key, rung, p.replicate))
+        });
+        for Pending { key, loss, replicate } in served {
+            let fitness = self.cache_scores[&(key, rung, replicate)];
+            let scored = Scored { fitness, metrics: BTreeMap::new(), status: "cached".into() };
+            let outcome = Outcome::Evaluated { rung, budget, attempts: 0, scored };
+            self.write(Record { generation, loss, key, replicate, outcome })?;
+        }
         if pending.is_empty() {
             return Ok(());
         }
-        (self.observe)(SearchEvent::Evaluating { count: pending.len(), rung });
-        let budget = self.config.fidelity.rungs[rung];
+        let confirming = pending.iter().filter(|p| p.replicate > 0).count();
+        if confirming > 0 {
+            (self.observe)(SearchEvent::Confirming { count: confirming });
+        }
+        if confirming < pending.len() {
+            (self.observe)(SearchEvent::Evaluating { count: pending.len() - confirming, rung });
+        }
         let mut outstanding: HashMap<usize, u32> = (0..pending.len()).map(|id| (id, 1)).collect();
         let jobs = pending
             .iter()
             .enumerate()
-            .map(|(id, (_, loss))| Job { id, loss: loss.clone(), budget, attempt: 1 })
+            .map(|(id, p)| Job { id, loss: p.loss.clone(), budget, attempt: 1, replicate: p.replicate })
             .collect();
         self.evaluator.submit(jobs);
         while !outstanding.is_empty() {
@@ -638,7 +540,7 @@ impl Driver<'_, '_> {
                 )));
             };
             let expected = outstanding.get(&job.id) == Some(&job.attempt)
-                && pending.get(job.id).is_some_and(|(_, l)| *l == job.loss);
+                && pending.get(job.id).is_some_and(|p| p.loss == job.loss && p.replicate == job.replicate);
             if !expected {
                 continue;
             }
@@ -659,35 +561,22 @@ impl Driver<'_, '_> {
                 Err(error) => Outcome::Failed { rung, attempts: job.attempt, error },
             };
             outstanding.remove(&job.id);
-            let key = pending[job.id].0;
+            let Pending { key, replicate, .. } = pending[job.id];
             if let (Some(cache), Some(_), Outcome::Evaluated { scored, .. }) = (&self.shared, generation, &outcome) {
-                cache.append(self.task, key, budget, scored.fitness)?;
+                cache.append(self.task, &CacheEntry { key, budget, replicate, fitness: scored.fitness })?;
             }
-            self.write(Record { generation, loss: job.loss, key, outcome })?;
+            self.write(Record { generation, loss: job.loss, key, replicate, outcome })?;
         }
         Ok(())
     }
 }
 
-/// The best distinct losses of the populations and the previous hall of fame: by fitness,
-/// then smaller first. Only losses scored by a full run (the last rung) enter, so that all are
-/// compared alike, and never with fitness 0.
-fn hall_of_fame(size: usize, last_rung: usize, state: &State) -> Vec<Individual> {
-    let mut all: Vec<Individual> = state
-        .hall_of_fame
-        .iter()
-        .chain(state.islands.iter().flatten())
-        .filter(|i| i.fitness > 0.0 && i.rung == last_rung)
-        .cloned()
-        .collect();
-    all.sort_by(|a, b| {
-        b.fitness
-            .total_cmp(&a.fitness)
-            .then(a.size.cmp(&b.size))
-            .then_with(|| a.expr.to_string().cmp(&b.expr.to_string()))
-    });
-    let mut seen = std::collections::HashSet::new();
-    all.retain(|i| seen.insert(i.key));
-    all.truncate(size);
-    all
+/// A member of a generation's brood.
+pub(super) enum Brood {
+    /// An elite, carried over whole.
+    Elite(Individual),
+    /// A new candidate: never scored before, past screening.
+    New(Expr),
+    /// A known loss that took a slot once every redraw was spent (it is not trained again).
+    Known(Expr),
 }

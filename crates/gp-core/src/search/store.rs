@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::run::{Record, State};
+use super::record::{Record, State};
 
 /// Why the run directory could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -120,7 +120,7 @@ impl RunDir {
 }
 
 /// A fitness cache that runs share: one JSON line per evaluation, `{task, key, budget,
-/// fitness}`, appended. A run reads the entries of its own task (the fitness task's
+/// replicate, fitness}`, appended. A run reads the entries of its own task (the fitness task's
 /// fingerprint, which names dataset, model and training settings), so runs on other tasks can
 /// share the file harmlessly. Each line is one short `write` to a file opened for appending,
 /// which concurrent runs on one machine do not interleave.
@@ -129,12 +129,25 @@ pub struct SharedCache {
     path: PathBuf,
 }
 
+/// One evaluation in a [`SharedCache`].
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct CacheEntry {
+    /// The loss's training key.
+    pub key: crate::expr::canon::Key,
+    /// The training budget, a fraction of the full run.
+    pub budget: f64,
+    /// The seed: 0 for the task's own, `r` for confirmation seed `r`.
+    #[serde(default)]
+    pub replicate: usize,
+    /// The fitness.
+    pub fitness: f64,
+}
+
 #[derive(Serialize, serde::Deserialize)]
 struct CacheLine {
     task: String,
-    key: crate::expr::canon::Key,
-    budget: f64,
-    fitness: f64,
+    #[serde(flatten)]
+    entry: CacheEntry,
 }
 
 impl SharedCache {
@@ -146,8 +159,8 @@ impl SharedCache {
         Ok(SharedCache { path: path.to_owned() })
     }
 
-    /// `(key, budget, fitness)` of every entry of `task`; torn or foreign lines are skipped.
-    pub fn entries(&self, task: &str) -> Result<Vec<(crate::expr::canon::Key, f64, f64)>, StoreError> {
+    /// Every entry of `task`; torn or foreign lines are skipped.
+    pub fn entries(&self, task: &str) -> Result<Vec<CacheEntry>, StoreError> {
         let text = match fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -156,21 +169,15 @@ impl SharedCache {
         Ok(text
             .lines()
             .filter_map(|line| serde_json::from_str::<CacheLine>(line).ok())
-            .filter(|l| l.task == task && l.fitness.is_finite())
-            .map(|l| (l.key, l.budget, l.fitness))
+            .filter(|l| l.task == task && l.entry.fitness.is_finite())
+            .map(|l| l.entry)
             .collect())
     }
 
     /// Adds an entry.
-    pub fn append(
-        &self,
-        task: &str,
-        key: crate::expr::canon::Key,
-        budget: f64,
-        fitness: f64,
-    ) -> Result<(), StoreError> {
+    pub fn append(&self, task: &str, entry: &CacheEntry) -> Result<(), StoreError> {
         let io = |source| StoreError::Io { path: self.path.clone(), source };
-        let line = CacheLine { task: task.to_owned(), key, budget, fitness };
+        let line = CacheLine { task: task.to_owned(), entry: entry.clone() };
         let mut text = serde_json_line(&line, &self.path)?;
         text.push('\n');
         let mut file = OpenOptions::new().create(true).append(true).open(&self.path).map_err(io)?;
@@ -227,13 +234,13 @@ fn parse_json<T: DeserializeOwned>(text: &str) -> Result<T, String> {
 mod tests {
     use super::*;
     use crate::loss::Loss;
-    use crate::search::run::Outcome;
+    use crate::search::record::Outcome;
     use crate::search::screen::{Rejected, Stage};
 
     fn record(i: usize) -> Record {
         let loss = Loss::resolve("ce").unwrap();
         let rejected = Rejected { stage: Stage::Direction, reason: format!("case {i}") };
-        Record { generation: Some(i), key: loss.training_key(), loss, outcome: Outcome::Screened { rejected } }
+        Record { generation: Some(i), key: loss.training_key(), loss, replicate: 0, outcome: Outcome::Screened { rejected } }
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub struct GradientMatch {
     target: Loss,
     probes: Vec<Batch<f64>>,
     targets: Vec<Vec<f64>>,
+    noise: f64,
 }
 
 impl GradientMatch {
@@ -31,7 +32,25 @@ impl GradientMatch {
             .collect();
         let program = Program::compile(&target);
         let targets = probes.iter().map(|p| program.evaluate(p).gradient).collect();
-        GradientMatch { target, probes, targets }
+        GradientMatch { target, probes, targets, noise: 0.0 }
+    }
+
+    /// The same fitness plus seed noise, as a training run has: on each seed
+    /// ([`Job::replicate`]) every loss gets its own fixed offset, uniform in `[-noise,
+    /// noise]`. For testing what the search does with noisy fitness in milliseconds.
+    pub fn with_noise(self, noise: f64) -> GradientMatch {
+        GradientMatch { noise, ..self }
+    }
+
+    /// The offset of `loss` on seed `replicate`.
+    fn offset(&self, loss: &Loss, replicate: usize) -> f64 {
+        if self.noise == 0.0 {
+            return 0.0;
+        }
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (loss.training_key(), replicate).hash(&mut hasher);
+        self.noise * ChaCha8Rng::seed_from_u64(hasher.finish()).random_range(-1.0..=1.0)
     }
 }
 
@@ -46,11 +65,14 @@ impl Fitness for GradientMatch {
             let cosine = if norms > 0.0 { dot / norms } else { 0.0 };
             total += if cosine.is_finite() { cosine.max(0.0) } else { 0.0 };
         }
-        let fitness = total / self.probes.len() as f64;
+        let fitness = (total / self.probes.len() as f64 + self.offset(&job.loss, job.replicate)).max(0.0);
         Ok(Scored { fitness, metrics: [("cosine".to_owned(), fitness)].into(), status: "completed".into() })
     }
 
     fn task(&self) -> String {
-        format!("gradient-match: {}", self.target)
+        match self.noise {
+            0.0 => format!("gradient-match: {}", self.target),
+            noise => format!("gradient-match: {} (noise {noise})", self.target),
+        }
     }
 }

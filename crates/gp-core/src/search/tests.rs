@@ -197,7 +197,78 @@ fn a_shared_cache_spares_a_second_run_every_training() {
     assert_eq!(retrained, 0, "everything the second run needs is in the cache");
     assert_eq!(second.hall_of_fame, first.hall_of_fame);
     assert!(
-        second.history.iter().map(|g| g.cache_hits).sum::<usize>()
-            > first.history.iter().map(|g| g.cache_hits).sum::<usize>()
+        second.history.iter().map(|g| g.cached).sum::<usize>()
+            > first.history.iter().map(|g| g.cached).sum::<usize>()
     );
+}
+
+#[test]
+fn every_generation_fills_its_population_with_new_losses() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SearchConfig { population: 12, generations: 6, ..config() };
+    let state = search(&config, 2, dir.path(), &mut |_| {});
+    let elites = 1; // ceil(0.05 * 12)
+    for g in &state.history {
+        let slots = if g.generation == 0 { 12 } else { 12 - elites };
+        assert_eq!((g.offspring, g.new), (slots, slots), "generation {}: every slot holds a new loss", g.generation);
+        assert_eq!(g.distinct, 12, "generation {}: no loss twice in the population", g.generation);
+        assert!(g.niches >= 1 && g.niches <= 12);
+    }
+    let redraws: usize = state.history.iter().map(|g| g.cache_hits + g.screened.values().sum::<usize>()).sum();
+    assert!(redraws > 0, "known and screened offspring were drawn again");
+    // Nothing screened out ever takes a place: no member has fitness 0 from screening.
+    let records = RunDir::create(dir.path()).unwrap().records().unwrap();
+    let screened: std::collections::HashSet<_> =
+        records.iter().filter(|r| matches!(r.outcome, Outcome::Screened { .. })).map(|r| r.key).collect();
+    assert!(state.islands.iter().flatten().all(|i| !screened.contains(&i.key)));
+}
+
+#[test]
+fn the_hall_of_fame_is_confirmed_on_other_seeds_next_to_the_baselines() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SearchConfig { population: 12, generations: 4, confirm_seeds: 3, ..config() };
+    let fitness = Arc::new(GradientMatch::new(Loss::resolve("ce").unwrap()).with_noise(0.05));
+    let mut evaluator = LocalEvaluator::new(fitness.clone(), 2);
+    let run_dir = RunDir::create(dir.path()).unwrap();
+    let baselines = [("ce".to_owned(), Loss::resolve("ce").unwrap()), ("ngl".to_owned(), Loss::resolve("ngl").unwrap())];
+    let state =
+        run(&config, &run_dir, &fitness.task(), &mut evaluator, &baselines, RunOptions::default(), &mut |_| {})
+            .unwrap();
+    assert!(state.baselines.iter().all(|b| b.confirmed.len() == 3));
+    assert_ne!(state.baselines[0].confirmed[0], state.baselines[0].fitness, "another seed, another score");
+    let records = run_dir.records().unwrap();
+    let hof = &state.hall_of_fame;
+    assert_eq!(hof.len(), config.hall_of_fame);
+    for member in hof {
+        let seeds: Vec<f64> = (1..=3)
+            .map(|r| {
+                let record = records.iter().find(|x| x.key == member.key && x.replicate == r).expect("a record per seed");
+                match &record.outcome {
+                    Outcome::Evaluated { scored, .. } => scored.fitness,
+                    other => panic!("{other:?}"),
+                }
+            })
+            .collect();
+        assert_eq!(member.confirmed, seeds);
+    }
+    assert!(hof.windows(2).all(|w| w[0].score() >= w[1].score()), "ranked by the confirmed mean");
+    let confirmations: usize = state.history.iter().map(|g| g.confirmations).sum();
+    let on_seeds = records.iter().filter(|r| r.replicate > 0 && r.generation.is_some()).count();
+    assert_eq!(confirmations, on_seeds);
+    assert!(confirmations < 3 * 12 * 4, "only losses entering the hall of fame are confirmed");
+}
+
+#[test]
+fn a_search_starts_from_the_losses_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let start_from = vec!["ce".to_owned(), "element-mean: exp(2.4092 - p*(1 + y)) - cos(cos(sin(p)))".to_owned()];
+    let config = SearchConfig { population: 8, generations: 1, start_from, ..config() };
+    let state = search(&config, 1, dir.path(), &mut |_| {});
+    let keys: Vec<_> = state.islands[0].iter().map(|i| i.key).collect();
+    // Cross entropy is a sample-mean loss; the search's element-mean version trains alike.
+    assert_eq!(keys[0], Loss::resolve("ce").unwrap().training_key());
+    assert_eq!(keys[1], Loss::resolve("ngl").unwrap().training_key());
+    assert!(state.islands[0][0].fitness > 0.999, "cross entropy matches itself");
+    let bad = SearchConfig { start_from: vec!["cee".into()], ..config };
+    assert!(bad.validate().unwrap_err().contains("`start_from` entry 1"));
 }

@@ -25,7 +25,7 @@ pub fn ramped_half_and_half<R: Rng + ?Sized>(config: &SearchConfig, rng: &mut R,
 /// The `i`-th tree of a ramped half-and-half population: height `low + (i / 2) % heights`,
 /// grown for even `i` and full for odd, so that every height gets both methods. A tree over
 /// the size limit is grown again at the lowest height, and failing that becomes a leaf.
-fn ramped_tree<R: Rng + ?Sized>(config: &SearchConfig, rng: &mut R, i: usize) -> Expr {
+pub fn ramped_tree<R: Rng + ?Sized>(config: &SearchConfig, rng: &mut R, i: usize) -> Expr {
     let [low, high] = config.init_height;
     let height = low + (i / 2) % (high - low + 1);
     let set = &config.primitives;

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use lossgp_core::search::{Baseline, LocalEvaluator, RunDir, RunOptions, SearchEvent, Stage, State, run, store};
+use lossgp_core::search::{
+    LocalEvaluator, Outcome, Paired, RunDir, RunOptions, SearchEvent, Stage, State, run, spearman, store,
+};
 use serde::Serialize;
 
 pub use config::{EXAMPLE, SearchFile};
@@ -141,7 +143,7 @@ pub fn run_search(args: SearchArgs, data_dir: Option<&Path>, json: bool) -> Resu
 struct Tally {
     generation: usize,
     trained: usize,
-    screened: usize,
+    confirmed: usize,
     best: Option<f64>,
     baselines: String,
 }
@@ -149,45 +151,51 @@ struct Tally {
 impl Tally {
     fn observe(&mut self, bar: &ProgressBar, event: SearchEvent<'_>) {
         match event {
-            SearchEvent::GenerationStarted { generation, offspring } => {
-                (self.generation, self.trained, self.screened) = (generation, 0, 0);
+            SearchEvent::GenerationStarted { generation, offspring, redraws } => {
+                (self.generation, self.trained, self.confirmed) = (generation, 0, 0);
                 bar.set_position(generation as u64);
-                bar.set_message(format!("{offspring} offspring{}", self.best_text()));
+                bar.set_message(format!("{offspring} new candidates ({redraws} redrawn){}", self.best_text()));
             }
             SearchEvent::Evaluating { count, rung } => {
                 let what = if rung == 0 { "training".to_owned() } else { format!("training (rung {rung})") };
-                bar.set_message(format!(
-                    "{what} {count} candidates, {} screened out{}",
-                    self.screened,
-                    self.best_text()
-                ));
+                bar.set_message(format!("{what} {count} candidates{}", self.best_text()));
+            }
+            SearchEvent::Confirming { count } => {
+                bar.set_message(format!("confirming on other seeds: {count} trainings{}", self.best_text()));
             }
             SearchEvent::Record(record) => match &record.outcome {
-                lossgp_core::search::Outcome::Screened { .. } => self.screened += 1,
-                lossgp_core::search::Outcome::Evaluated { scored, .. } if record.generation.is_none() => {
-                    let _ = write!(self.baselines, " {} {:.4}", record.loss, scored.fitness);
+                Outcome::Screened { .. } => {}
+                Outcome::Evaluated { scored, .. } if record.generation.is_none() => {
+                    if record.replicate == 0 {
+                        let _ = write!(self.baselines, " {} {:.4}", record.loss, scored.fitness);
+                    }
+                }
+                _ if record.replicate > 0 => {
+                    self.confirmed += 1;
+                    bar.set_message(format!("{} confirmation trainings done{}", self.confirmed, self.best_text()));
                 }
                 _ => {
                     self.trained += 1;
-                    bar.set_message(format!(
-                        "{} trained, {} screened out{}",
-                        self.trained,
-                        self.screened,
-                        self.best_text()
-                    ));
+                    bar.set_message(format!("{} trained{}", self.trained, self.best_text()));
                 }
             },
             SearchEvent::GenerationFinished { stats, hall_of_fame } => {
-                self.best = hall_of_fame.first().map(|i| i.fitness);
+                self.best = hall_of_fame.first().map(|i| i.score());
                 bar.set_position(stats.generation as u64 + 1);
                 let line = format!(
-                    "generation {}: best {:.4}, median {:.4}; {} trained, {} cache hits, {} screened out, {:.0}s",
+                    "generation {}: best {:.4}, median {:.4}; {}/{} new, {} known and {} screened redrawn, \
+                     {} trainings, {} confirmations; {} distinct, {} niches; {:.0}s",
                     stats.generation,
                     stats.best,
                     stats.median,
-                    stats.evaluations,
+                    stats.new,
+                    stats.offspring,
                     stats.cache_hits,
                     stats.screened.values().sum::<usize>(),
+                    stats.evaluations,
+                    stats.confirmations,
+                    stats.distinct,
+                    stats.niches,
                     stats.seconds
                 );
                 // Without a terminal the bar is hidden, and so would be its lines.
@@ -210,20 +218,55 @@ struct Summary {
     generations_done: usize,
     generations: usize,
     totals: Totals,
-    baselines: Vec<Baseline>,
+    /// Seeds each loss of the hall of fame and each baseline was confirmed on.
+    confirm_seeds: usize,
+    /// How `better`, `same` and `worse` are decided.
+    rule: &'static str,
+    baselines: Vec<Reference>,
     best: Vec<Found>,
+    /// Diversity per generation.
+    diversity: Vec<Diversity>,
+    /// How well the first rung of successive halving predicts the full run, if there are two.
+    rank_correlation: Option<RankCorrelation>,
     plots: Vec<PathBuf>,
 }
+
+const RULE: &str = "paired over the confirmation seeds (same initial weights and batches per seed): better or worse \
+                    when the 95% confidence interval of the mean difference (Student's t, n - 1 degrees of freedom) \
+                    excludes 0, i.e. a two-sided paired t-test at alpha = 0.05; same otherwise";
 
 /// Work done and saved over the whole run.
 #[derive(Debug, Default, Serialize)]
 struct Totals {
+    /// Slots for new candidates.
     offspring: usize,
+    /// New candidates that filled them.
+    new: usize,
+    /// Draws of losses already scored, drawn again.
     cache_hits: usize,
+    /// Distinct new losses rejected by screening, drawn again.
     screened: BTreeMap<Stage, usize>,
+    /// Random trees that filled a slot once the redraws ran out.
+    immigrants: usize,
     evaluations: usize,
+    confirmations: usize,
+    /// Evaluations the shared cache served.
+    cached: usize,
     failures: usize,
     seconds: f64,
+    /// Trainings (evaluations and confirmations) per hour of search.
+    trainings_per_hour: f64,
+}
+
+/// A baseline on the search's seed and the confirmation seeds.
+#[derive(Debug, Serialize)]
+struct Reference {
+    name: String,
+    loss: String,
+    fitness: f64,
+    confirmed: Vec<f64>,
+    confirmed_mean: Option<f64>,
+    confirmed_sd: Option<f64>,
 }
 
 /// A loss of the hall of fame.
@@ -231,9 +274,14 @@ struct Totals {
 struct Found {
     rank: usize,
     loss: String,
+    /// Fitness on the search's seed (favoured by selection).
     fitness: f64,
-    /// Fitness minus each baseline's.
-    versus: BTreeMap<String, f64>,
+    /// Fitness on each confirmation seed.
+    confirmed: Vec<f64>,
+    confirmed_mean: Option<f64>,
+    confirmed_sd: Option<f64>,
+    /// Against each baseline.
+    versus: BTreeMap<String, Versus>,
     generation: usize,
     island: usize,
     size: usize,
@@ -243,19 +291,68 @@ struct Found {
     pytorch: String,
 }
 
+/// A loss against a baseline.
+#[derive(Debug, Serialize)]
+struct Versus {
+    /// Fitness minus the baseline's, on the search's seed.
+    search_seed: f64,
+    /// Paired over the confirmation seeds.
+    paired: Option<Paired>,
+}
+
+#[derive(Debug, Serialize)]
+struct Diversity {
+    generation: usize,
+    offspring: usize,
+    new: usize,
+    /// `new / offspring`.
+    new_share: f64,
+    redrawn_known: usize,
+    redrawn_screened: usize,
+    distinct: usize,
+    niches: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct RankCorrelation {
+    /// The budgets compared: the first rung's and the full run's.
+    budgets: [f64; 2],
+    /// Losses scored at both.
+    pairs: usize,
+    spearman: Option<f64>,
+}
+
+fn sd(values: &[f64]) -> Option<f64> {
+    let n = values.len();
+    (n >= 2).then(|| {
+        let mean = values.iter().sum::<f64>() / n as f64;
+        (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+    })
+}
+
+fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
 /// Writes the summary and the plots into the run directory and returns the summary.
 fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
     let mut totals = Totals::default();
     for g in &state.history {
         totals.offspring += g.offspring;
+        totals.new += g.new;
         totals.cache_hits += g.cache_hits;
+        totals.immigrants += g.immigrants;
         totals.evaluations += g.evaluations;
+        totals.confirmations += g.confirmations;
+        totals.cached += g.cached;
         totals.failures += g.failures;
         totals.seconds += g.seconds;
         for (stage, n) in &g.screened {
             *totals.screened.entry(*stage).or_default() += n;
         }
     }
+    totals.trainings_per_hour =
+        (totals.evaluations + totals.confirmations) as f64 / (totals.seconds / 3600.0).max(1e-9);
     let best = state
         .hall_of_fame
         .iter()
@@ -263,11 +360,25 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
         .enumerate()
         .map(|(i, ind)| {
             let loss = lossgp_core::Loss::new(ind.expr.clone(), file.search.reduction);
+            let versus = state
+                .baselines
+                .iter()
+                .map(|b| {
+                    let versus = Versus {
+                        search_seed: ind.fitness - b.fitness,
+                        paired: Paired::new(&ind.confirmed, &b.confirmed),
+                    };
+                    (b.name.clone(), versus)
+                })
+                .collect();
             Found {
                 rank: i + 1,
                 loss: loss.to_string(),
                 fitness: ind.fitness,
-                versus: state.baselines.iter().map(|b| (b.name.clone(), ind.fitness - b.fitness)).collect(),
+                confirmed: ind.confirmed.clone(),
+                confirmed_mean: mean(&ind.confirmed),
+                confirmed_sd: sd(&ind.confirmed),
+                versus,
                 generation: ind.generation,
                 island: ind.island,
                 size: ind.size,
@@ -275,6 +386,32 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
                 latex: loss.to_latex(),
                 pytorch: loss.to_pytorch(&format!("found_loss_{}", i + 1)),
             }
+        })
+        .collect();
+    let baselines = state
+        .baselines
+        .iter()
+        .map(|b| Reference {
+            name: b.name.clone(),
+            loss: b.loss.to_string(),
+            fitness: b.fitness,
+            confirmed: b.confirmed.clone(),
+            confirmed_mean: mean(&b.confirmed),
+            confirmed_sd: sd(&b.confirmed),
+        })
+        .collect();
+    let diversity = state
+        .history
+        .iter()
+        .map(|g| Diversity {
+            generation: g.generation,
+            offspring: g.offspring,
+            new: g.new,
+            new_share: g.new as f64 / g.offspring.max(1) as f64,
+            redrawn_known: g.cache_hits,
+            redrawn_screened: g.screened.values().sum(),
+            distinct: g.distinct,
+            niches: g.niches,
         })
         .collect();
     plot::draw(state, dir)?;
@@ -285,12 +422,36 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
         generations_done: state.generation,
         generations: file.search.generations,
         totals,
-        baselines: state.baselines.clone(),
+        confirm_seeds: file.search.confirm_seeds,
+        rule: RULE,
+        baselines,
         best,
+        diversity,
+        rank_correlation: rank_correlation(dir, &file.search)?,
         plots: vec![dir.join("progress.png"), dir.join("progress.svg")],
     };
     store::write_atomic(&dir.join(SUMMARY), &serde_json::to_string_pretty(&summary)?)?;
     Ok(summary)
+}
+
+/// Spearman's correlation between the first rung's fitness and the full run's, over the
+/// candidates of this run scored at both (on the search's seed).
+fn rank_correlation(dir: &Path, config: &lossgp_core::search::SearchConfig) -> Result<Option<RankCorrelation>> {
+    let rungs = &config.fidelity.rungs;
+    if rungs.len() < 2 {
+        return Ok(None);
+    }
+    let last = rungs.len() - 1;
+    let mut scores: BTreeMap<String, [Option<f64>; 2]> = BTreeMap::new();
+    for record in RunDir::create(dir)?.records()? {
+        if let (Some(_), 0, Outcome::Evaluated { rung, scored, .. }) = (record.generation, record.replicate, &record.outcome)
+        {
+            let slot = if *rung == 0 { 0 } else if *rung == last { 1 } else { continue };
+            scores.entry(format!("{:?}", record.key)).or_default()[slot] = Some(scored.fitness);
+        }
+    }
+    let pairs: Vec<(f64, f64)> = scores.values().filter_map(|[a, b]| Some(((*a)?, (*b)?))).collect();
+    Ok(Some(RankCorrelation { budgets: [rungs[0], rungs[last]], pairs: pairs.len(), spearman: spearman(&pairs) }))
 }
 
 fn render(s: &Summary) -> String {
@@ -305,40 +466,85 @@ fn render(s: &Summary) -> String {
     let screened: Vec<String> = t.screened.iter().map(|(stage, n)| format!("{n} {}", stage.name())).collect();
     let _ = writeln!(
         out,
-        "{} offspring: {} cache hits, {} screened out ({}), {} trainings, {} failed; {:.0}s",
+        "{} new candidates in {} slots ({:.0}%); redrawn: {} known, {} screened out ({}); {} immigrants",
+        t.new,
         t.offspring,
+        100.0 * t.new as f64 / t.offspring.max(1) as f64,
         t.cache_hits,
         t.screened.values().sum::<usize>(),
         if screened.is_empty() { "none".into() } else { screened.join(", ") },
-        t.evaluations,
-        t.failures,
-        t.seconds
+        t.immigrants,
     );
-    for b in &s.baselines {
-        let _ = writeln!(out, "baseline {:<6} {:.4}  {}", b.name, b.fitness, b.loss);
-    }
-    if !s.best.is_empty() {
+    let _ = writeln!(
+        out,
+        "{} trainings and {} confirmation trainings ({} from the shared cache), {} failed; {:.0}s, {:.0} trainings/hour",
+        t.evaluations, t.confirmations, t.cached, t.failures, t.seconds, t.trainings_per_hour
+    );
+    if let Some(r) = &s.rank_correlation {
+        let rho = r.spearman.map_or("n/a".to_owned(), |v| format!("{v:.2}"));
         let _ = writeln!(
             out,
-            "\n{:>4} {:>8}  {:<28} {:>4} {:>5}  loss",
-            "rank", "fitness", "versus baselines", "gen", "nodes"
+            "rank correlation of the first rung ({}) with the full run: Spearman {rho} over {} losses",
+            r.budgets[0], r.pairs
+        );
+    }
+    let seeds = s.confirm_seeds;
+    for b in &s.baselines {
+        let confirmed = match (b.confirmed_mean, b.confirmed_sd) {
+            (Some(m), Some(sd)) => format!(", {m:.4} ± {sd:.4} on {seeds} other seeds"),
+            (Some(m), None) => format!(", {m:.4} on {seeds} other seed"),
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "baseline {:<6} {:.4} on the search seed{confirmed}  {}", b.name, b.fitness, b.loss);
+    }
+    if !s.best.is_empty() {
+        let names: Vec<&String> = s.best[0].versus.keys().collect();
+        let heads: Vec<String> = names.iter().map(|n| format!("Δ vs {n} [95% CI]")).collect();
+        let _ = writeln!(
+            out,
+            "\n{:>4} {:>16} {:>7}  {}  {:>4} {:>5}  loss",
+            "rank",
+            "confirmed",
+            "search",
+            heads.iter().map(|h| format!("{h:<34}")).collect::<String>(),
+            "gen",
+            "nodes"
         );
     }
     for f in &s.best {
-        let versus: Vec<String> = f.versus.iter().map(|(name, d)| format!("{d:+.4} {name}")).collect();
+        let confirmed = match (f.confirmed_mean, f.confirmed_sd) {
+            (Some(m), Some(sd)) => format!("{m:.4} ± {sd:.4}"),
+            (Some(m), None) => format!("{m:.4}"),
+            _ => "-".to_owned(),
+        };
+        let versus: String = f
+            .versus
+            .values()
+            .map(|v| {
+                let text = match &v.paired {
+                    Some(p) if p.differences.len() >= 2 => format!(
+                        "{:+.2} [{:+.2}, {:+.2}] {}",
+                        100.0 * p.mean,
+                        100.0 * p.interval[0],
+                        100.0 * p.interval[1],
+                        p.verdict.name()
+                    ),
+                    _ => format!("{:+.2} (search seed only)", 100.0 * v.search_seed),
+                };
+                format!("{text:<34}")
+            })
+            .collect();
         let _ = writeln!(
             out,
-            "{:>4} {:>8.4}  {:<28} {:>4} {:>5}  {}",
-            f.rank,
-            f.fitness,
-            versus.join(", "),
-            f.generation,
-            f.size,
-            f.loss
+            "{:>4} {:>16} {:>7.4}  {versus}  {:>4} {:>5}  {}",
+            f.rank, confirmed, f.fitness, f.generation, f.size, f.loss
         );
         if f.simplified != f.loss {
-            let _ = writeln!(out, "{:>54}  = {}", "", f.simplified);
+            let _ = writeln!(out, "{:>32}  = {}", "", f.simplified);
         }
+    }
+    if !s.best.is_empty() {
+        let _ = writeln!(out, "Δ in points (fitness x 100); {}", s.rule);
     }
     if let Some(f) = s.best.first() {
         let _ = write!(out, "\nthe best, in LaTeX:\n  {}\nand in PyTorch:\n{}", f.latex, indent(&f.pytorch, 2));

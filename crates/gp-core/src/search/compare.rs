@@ -1,0 +1,153 @@
+//! Paired comparisons of a found loss with a baseline over the confirmation seeds: on each seed
+//! both were trained from the same initial weights on the same batches, so the difference of
+//! their fitness on that seed is free of the seed's own luck.
+//!
+//! The rule, stated once: a loss is **better** (or **worse**) than a baseline when the 95%
+//! confidence interval of the mean paired difference, from Student's t with `n - 1` degrees of
+//! freedom, lies wholly above (below) 0 (a two-sided paired t-test at α = 0.05); otherwise the
+//! evidence cannot tell them apart and the verdict is **same**. Fewer than two seeds give no
+//! verdict.
+
+use serde::{Deserialize, Serialize};
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+/// What the paired evidence says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// The interval lies above 0.
+    Better,
+    /// The interval contains 0.
+    Same,
+    /// The interval lies below 0.
+    Worse,
+    /// Fewer than two paired seeds.
+    Unconfirmed,
+}
+
+impl Verdict {
+    /// Its word in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Better => "better",
+            Verdict::Same => "same",
+            Verdict::Worse => "worse",
+            Verdict::Unconfirmed => "unconfirmed",
+        }
+    }
+}
+
+/// The paired difference `candidate - baseline` over seeds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Paired {
+    /// The difference on each seed, in fitness units (accuracy: 0.01 is one point).
+    pub differences: Vec<f64>,
+    /// Their mean.
+    pub mean: f64,
+    /// Their sample standard deviation (0 for one seed).
+    pub sd: f64,
+    /// The 95% confidence interval of the mean, `[low, high]` (the mean itself for one seed).
+    pub interval: [f64; 2],
+    /// The verdict of the rule in the module documentation.
+    pub verdict: Verdict,
+}
+
+impl Paired {
+    /// Compares `candidate` with `baseline`, seed by seed (the shorter length counts); none
+    /// if there is no seed in common.
+    pub fn new(candidate: &[f64], baseline: &[f64]) -> Option<Paired> {
+        let differences: Vec<f64> = candidate.iter().zip(baseline).map(|(a, b)| a - b).collect();
+        let n = differences.len();
+        if n == 0 {
+            return None;
+        }
+        let mean = differences.iter().sum::<f64>() / n as f64;
+        if n == 1 {
+            return Some(Paired { differences, mean, sd: 0.0, interval: [mean, mean], verdict: Verdict::Unconfirmed });
+        }
+        let sd = (differences.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
+        let t = StudentsT::new(0.0, 1.0, (n - 1) as f64).expect("positive degrees of freedom").inverse_cdf(0.975);
+        let half = t * sd / (n as f64).sqrt();
+        let interval = [mean - half, mean + half];
+        let verdict = if interval[0] > 0.0 {
+            Verdict::Better
+        } else if interval[1] < 0.0 {
+            Verdict::Worse
+        } else {
+            Verdict::Same
+        };
+        Some(Paired { differences, mean, sd, interval, verdict })
+    }
+}
+
+/// Spearman's rank correlation of the pairs `(a, b)`: Pearson's correlation of their ranks,
+/// ties sharing their mean rank. None for fewer than 3 pairs, or where either side is constant.
+/// The search reports it between the first rung of successive halving and the full run: how
+/// well a short training predicts a long one.
+pub fn spearman(pairs: &[(f64, f64)]) -> Option<f64> {
+    if pairs.len() < 3 {
+        return None;
+    }
+    let a = ranks(&pairs.iter().map(|p| p.0).collect::<Vec<_>>());
+    let b = ranks(&pairs.iter().map(|p| p.1).collect::<Vec<_>>());
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let cov: f64 = a.iter().zip(&b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    (va > 0.0 && vb > 0.0).then(|| cov / (va * vb).sqrt())
+}
+
+/// The rank of each value from 1, ties sharing their mean rank.
+fn ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&i, &j| values[i].total_cmp(&values[j]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && values[order[end]] == values[order[start]] {
+            end += 1;
+        }
+        let rank = (start + end + 1) as f64 / 2.0;
+        order[start..end].iter().for_each(|&i| ranks[i] = rank);
+        start = end;
+    }
+    ranks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spearman_ranks_with_ties() {
+        let same = [(1.0, 10.0), (2.0, 20.0), (3.0, 25.0), (4.0, 90.0)];
+        assert!((spearman(&same).unwrap() - 1.0).abs() < 1e-12);
+        let reversed = [(1.0, 4.0), (2.0, 3.0), (3.0, 2.0), (4.0, 1.0)];
+        assert!((spearman(&reversed).unwrap() + 1.0).abs() < 1e-12);
+        // scipy.stats.spearmanr([1, 2, 2, 3], [1, 3, 2, 4]) = 0.9486832980505138
+        let ties = [(1.0, 1.0), (2.0, 3.0), (2.0, 2.0), (3.0, 4.0)];
+        assert!((spearman(&ties).unwrap() - 0.948_683_298_050_513_8).abs() < 1e-12);
+        assert_eq!(spearman(&[(1.0, 1.0), (2.0, 2.0)]), None);
+        assert_eq!(spearman(&[(1.0, 1.0), (1.0, 2.0), (1.0, 3.0)]), None);
+    }
+
+    #[test]
+    fn the_interval_is_students_and_decides_the_verdict() {
+        // Differences 0.02, 0.03, 0.04: mean 0.03, sd 0.01, t(0.975, 2) = 4.3027.
+        let p = Paired::new(&[0.86, 0.85, 0.84], &[0.84, 0.82, 0.80]).unwrap();
+        assert!((p.mean - 0.03).abs() < 1e-12 && (p.sd - 0.01).abs() < 1e-12);
+        let half = 4.302_652_729_911_275 * 0.01 / 3f64.sqrt();
+        assert!((p.interval[0] - (0.03 - half)).abs() < 1e-9, "{:?}", p.interval);
+        assert_eq!(p.verdict, Verdict::Better);
+        // A one-point lead on average that flips sign on one seed is not evidence.
+        let noisy = Paired::new(&[0.86, 0.83, 0.86], &[0.84, 0.84, 0.84]).unwrap();
+        assert_eq!(noisy.verdict, Verdict::Same);
+        assert_eq!(Paired::new(&[0.80, 0.80, 0.81], &[0.84, 0.85, 0.85]).unwrap().verdict, Verdict::Worse);
+        // Two seeds leave 1 degree of freedom (t = 12.7): the same gap is not yet evidence.
+        assert_eq!(Paired::new(&[0.80, 0.80], &[0.84, 0.85]).unwrap().verdict, Verdict::Same);
+        assert_eq!(Paired::new(&[0.9], &[0.8]).unwrap().verdict, Verdict::Unconfirmed);
+        assert_eq!(Paired::new(&[], &[0.8]), None);
+    }
+}
