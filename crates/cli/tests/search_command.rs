@@ -66,6 +66,16 @@ fn a_killed_search_resumes_to_the_same_hall_of_fame() {
     assert_eq!(summary["finished"], true, "{summary}");
     assert!(summary["best"][0]["fitness"].as_f64().unwrap() > 0.5, "{summary}");
     assert!(summary["baselines"][0]["fitness"].as_f64().unwrap() > 0.5, "{summary}");
+    // Noise-aware: the best and the baseline were trained on 3 more seeds, compared pairwise.
+    assert_eq!(summary["best"][0]["confirmed"].as_array().unwrap().len(), 3, "{summary}");
+    assert_eq!(summary["baselines"][0]["confirmed"].as_array().unwrap().len(), 3, "{summary}");
+    let paired = &summary["best"][0]["versus"]["ce"]["paired"];
+    assert_eq!(paired["differences"].as_array().unwrap().len(), 3, "{summary}");
+    assert!(["better", "same", "worse"].contains(&paired["verdict"].as_str().unwrap()), "{summary}");
+    // Every slot after the first generation holds a new loss.
+    for g in summary["diversity"].as_array().unwrap() {
+        assert_eq!(g["new_share"], 1.0, "{summary}");
+    }
     assert!(whole.join("progress.png").is_file() && whole.join("progress.svg").is_file());
 
     // The same search, killed as soon as generation 1 has screened or trained a candidate.

@@ -51,6 +51,16 @@ const HEAD_OPTION: OptionDoc = OptionDoc {
            (the paper's Keras head)",
 };
 
+/// `small-cnn`'s options.
+const SMALL_CNN: &[OptionDoc] = &[
+    OptionDoc {
+        key: "batch_norm",
+        default: "true",
+        help: "false: no batch norm, and biased convolutions (with hidden=0: the plain network of published loss-search comparisons)",
+    },
+    OptionDoc { key: "hidden", default: "128", help: "units of the hidden linear layer; 0 drops it" },
+];
+
 /// The `width` option: channel counts scaled by it.
 const WIDTH_OPTION: OptionDoc = OptionDoc {
     key: "width",
@@ -87,7 +97,7 @@ inventory::submit! {
         name: "small-cnn",
         description: "2 conv blocks (32, 64 channels, batch norm, max pool) + 2 linear layers; quick screening",
         task: Task::Classification,
-        options: &[],
+        options: SMALL_CNN,
         build: |b, spec| Ok(Box::new(SmallCnn::build(b, spec)?)),
     }
 }
@@ -183,6 +193,23 @@ mod tests {
 
     fn spec() -> ModelSpec {
         ModelSpec::new([1, 12, 12], 3, 7)
+    }
+
+    #[test]
+    fn the_plain_small_cnn_is_the_comparisons_network() {
+        // PyTorch: Conv2d(1, 32, 3, padding=1), Conv2d(32, 64, 3, padding=1), Linear(64*7*7, 10).
+        let b = BurnBackend::flex();
+        let spec = ModelSpec::new([1, 28, 28], 10, 7).with("batch_norm", false).with("hidden", 0);
+        let mut model = SmallCnn::build(&b, &spec).unwrap();
+        let p = model.params();
+        let names: Vec<&str> = p.ids().map(|id| p.name(id)).collect();
+        assert_eq!(names, ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc2.weight", "fc2.bias"]);
+        let total: usize = p.ids().map(|id| p.shape(id).iter().product::<usize>()).sum();
+        assert_eq!(total, 320 + 18_496 + 31_370);
+        let logits = model.forward(&b, &b.full(&[2, 1, 28, 28], 0.5).unwrap(), true).unwrap();
+        assert_eq!(b.shape(&logits), [2, 10]);
+        let bad = spec.with("hidden", "many");
+        assert!(SmallCnn::build(&BurnBackend::flex(), &bad).is_err());
     }
 
     #[test]

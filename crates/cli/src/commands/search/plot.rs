@@ -46,6 +46,18 @@ fn write_png(path: &Path, rgb: &[u8]) -> Result<()> {
 
 type Area<DB> = DrawingArea<DB, Shift>;
 
+/// A baseline's level: its mean and standard deviation over the confirmation seeds, or its
+/// fitness on the search's seed without spread.
+fn level(baseline: &lossgp_core::search::Baseline) -> (f64, f64) {
+    let values = &baseline.confirmed;
+    if values.len() < 2 {
+        return (values.first().copied().unwrap_or(baseline.fitness), 0.0);
+    }
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64;
+    (mean, var.sqrt())
+}
+
 fn draw_on<DB: DrawingBackend>(root: Area<DB>, state: &State) -> Result<()>
 where
     DB::ErrorType: 'static,
@@ -55,14 +67,19 @@ where
     let (top, bottom) = root.split_vertically(HEIGHT / 2);
     let generations = state.history.len().max(1) as f64;
 
-    // Fitness.
-    let mut values: Vec<f64> = state.history.iter().flat_map(|g| [g.best, g.median]).collect();
-    values.extend(state.baselines.iter().map(|b| b.fitness));
+    // Fitness. The axis spans the band where the population lives: the best, the medians above
+    // 0 (a median of 0 means half the population has no fitness yet, and would flatten the
+    // rest into a line), and the baselines' confirmed levels with their spread.
+    let levels: Vec<(f64, f64)> = state.baselines.iter().map(level).collect();
+    let mut values: Vec<f64> = state.history.iter().map(|g| g.best).collect();
+    values.extend(state.history.iter().map(|g| g.median).filter(|m| *m > 0.0));
+    values.extend(levels.iter().flat_map(|(m, sd)| [m - sd, m + sd]));
     let (low, high) = values.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
     let (low, high) = if low > high {
         (0.0, 1.0)
     } else {
-        ((low - 0.05 * (high - low).max(0.01)).max(0.0), high + 0.05 * (high - low).max(0.01))
+        let pad = 0.08 * (high - low).max(0.01);
+        ((low - pad).max(0.0), high + pad)
     };
     let mut chart = ChartBuilder::on(&top)
         .caption("fitness per generation", ("sans-serif", 20))
@@ -84,7 +101,7 @@ where
     let series = |f: fn(&lossgp_core::search::GenerationStats) -> f64| {
         state.history.iter().map(move |g| (g.generation as f64, f(g))).collect::<Vec<_>>()
     };
-    let colours = [RED, BLUE, GREEN, MAGENTA, CYAN, BLACK];
+    let colours = [RED, BLUE, GREEN, MAGENTA, CYAN, BLACK, RGBColor(230, 140, 0), RGBColor(120, 120, 120)];
     chart
         .draw_series(LineSeries::new(series(|g| g.best), RED.stroke_width(2)))
         .map_err(err)?
@@ -95,13 +112,22 @@ where
         .map_err(err)?
         .label("median")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], BLUE));
-    for (i, baseline) in state.baselines.iter().enumerate() {
+    let right = (generations - 1.0).max(1.0);
+    for (i, (baseline, (mean, sd))) in state.baselines.iter().zip(levels).enumerate() {
         let colour = colours[(i + 2) % colours.len()];
-        let line = vec![(0.0, baseline.fitness), ((generations - 1.0).max(1.0), baseline.fitness)];
+        if sd > 0.0 {
+            let band = Rectangle::new([(0.0, mean - sd), (right, mean + sd)], colour.mix(0.12).filled());
+            chart.draw_series(std::iter::once(band)).map_err(err)?;
+        }
+        let label = if baseline.confirmed.len() >= 2 {
+            format!("{} ({:.4} ± {:.4}, {} seeds)", baseline.name, mean, sd, baseline.confirmed.len())
+        } else {
+            baseline.name.clone()
+        };
         chart
-            .draw_series(LineSeries::new(line, colour.stroke_width(1)))
+            .draw_series(LineSeries::new(vec![(0.0, mean), (right, mean)], colour.stroke_width(1)))
             .map_err(err)?
-            .label(baseline.name.clone())
+            .label(label)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour));
     }
     chart
@@ -114,9 +140,15 @@ where
 
     // What happened to the offspring.
     let mut lines: Vec<(String, Vec<(f64, f64)>)> = vec![
-        ("trained".into(), state.history.iter().map(|g| (g.generation as f64, g.evaluations as f64)).collect()),
-        ("cache hits".into(), state.history.iter().map(|g| (g.generation as f64, g.cache_hits as f64)).collect()),
+        ("new".into(), state.history.iter().map(|g| (g.generation as f64, g.new as f64)).collect()),
+        ("trainings".into(), state.history.iter().map(|g| (g.generation as f64, g.evaluations as f64)).collect()),
+        ("redrawn: known".into(), state.history.iter().map(|g| (g.generation as f64, g.cache_hits as f64)).collect()),
+        ("niches".into(), state.history.iter().map(|g| (g.generation as f64, g.niches as f64)).collect()),
     ];
+    if state.history.iter().any(|g| g.confirmations > 0) {
+        let points = state.history.iter().map(|g| (g.generation as f64, g.confirmations as f64)).collect();
+        lines.push(("confirmations".into(), points));
+    }
     for stage in Stage::ALL {
         let counts: Vec<(f64, f64)> = state
             .history
@@ -124,7 +156,7 @@ where
             .map(|g| (g.generation as f64, g.screened.get(&stage).copied().unwrap_or(0) as f64))
             .collect();
         if counts.iter().any(|(_, c)| *c > 0.0) {
-            lines.push((format!("screened: {}", stage.name()), counts));
+            lines.push((format!("redrawn: screened {}", stage.name()), counts));
         }
     }
     let most = lines.iter().flat_map(|(_, l)| l.iter().map(|(_, c)| *c)).fold(1.0, f64::max);
