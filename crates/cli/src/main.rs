@@ -48,6 +48,12 @@ enum Command {
         /// The run directory.
         dir: PathBuf,
     },
+    /// Re-train a search's best losses and its baselines on seeds the search never used, and
+    /// compare them pairwise (held-out confirmation, kept in DIR/heldout.jsonl).
+    Confirm(commands::search::ConfirmArgs),
+    /// A worker process of a search with `[run] evaluator = "processes"` (the search starts
+    /// its workers itself).
+    Worker(commands::search::WorkerArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +68,8 @@ fn main() -> ExitCode {
         Command::List(command) => commands::list::run(command, cli.json),
         Command::Search(args) => commands::search::run_search(*args, cli.data_dir.as_deref(), cli.json),
         Command::Report { dir } => commands::search::report(&dir, cli.json),
+        Command::Worker(args) => commands::search::run_worker(args, cli.data_dir.as_deref()),
+        Command::Confirm(args) => commands::search::confirm(args, cli.data_dir.as_deref(), cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

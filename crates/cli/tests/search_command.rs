@@ -107,6 +107,44 @@ fn a_killed_search_resumes_to_the_same_hall_of_fame() {
     assert_eq!(resumed["finished"], true);
     assert_eq!(state(&cut), state(&whole), "the resumed search ends as the uninterrupted one");
     assert_eq!(resumed["best"], summary["best"]);
+
+    // On worker processes, with one worker killed in the middle of a training: its job is
+    // retried, and the search ends as on threads.
+    let procs = root.path().join("processes");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lossgp"))
+        .args(["search", "--config", config, "--out", procs.to_str().unwrap(), "--evaluator", "processes"])
+        .args(["--workers", "2", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let children = format!("/proc/{0}/task/{0}/children", child.id());
+    let claims = procs.join("queue/claimed/w0");
+    let start = Instant::now();
+    let victim = loop {
+        assert!(child.try_wait().unwrap().is_none(), "the search ended before a worker could be killed");
+        assert!(start.elapsed() < Duration::from_secs(600), "worker w0 never claimed a job");
+        let claimed = std::fs::read_dir(&claims).map(|d| d.count()).unwrap_or(0) > 0;
+        let pids = std::fs::read_to_string(&children).unwrap_or_default();
+        let w0 = pids.split_whitespace().find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == b"w0"))
+        });
+        if claimed && let Some(pid) = w0 {
+            break pid.to_owned();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let killed = Command::new("kill").args(["-9", &victim]).status().unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert_eq!(state(&procs), state(&whole), "the search on processes ends as on threads");
+    let retried = std::fs::read_to_string(procs.join("evaluations.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .any(|r| r["attempts"].as_u64().is_some_and(|a| a > 1));
+    assert!(retried, "the killed worker's job was tried again");
 }
 
 #[test]

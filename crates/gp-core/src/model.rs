@@ -18,7 +18,9 @@ use crate::data::Task;
 /// `&mut self` because training mode updates state such as batch norm's running statistics.
 pub trait Model<B: Backend>: Send {
     /// Logits for a batch of images `[n, channels, height, width]`: `[n, classes]` for
-    /// classification, `[n, classes, height, width]` for segmentation.
+    /// classification, `[n, classes, height, width]` for segmentation. With `train` false
+    /// (evaluation), the pass should build no autodiff graph: run it on
+    /// [`Params::detached`](crate::backend::Params::detached).
     fn forward(&mut self, b: &B, images: &B::Tensor, train: bool) -> BResult<B::Tensor>;
 
     /// Logits of an auxiliary classifier from the last training forward pass, and the weight

@@ -55,7 +55,13 @@ impl<B: Backend, L: Layers<B>> Network<B, L> {
 
 impl<B: Backend, L: Layers<B>> Model<B> for Network<B, L> {
     fn forward(&mut self, b: &B, images: &B::Tensor, train: bool) -> BResult<B::Tensor> {
-        let out = self.layers.forward(b, &mut self.params, images, train)?;
+        // Inference runs in no-gradient mode: on parameters cut off from the autodiff graph
+        // (evaluation updates no parameter, so nothing needs writing back).
+        let out = if train {
+            self.layers.forward(b, &mut self.params, images, true)?
+        } else {
+            self.layers.forward(b, &mut self.params.detached(b), images, false)?
+        };
         self.auxiliary = out.auxiliary.filter(|_| train);
         Ok(out.logits)
     }

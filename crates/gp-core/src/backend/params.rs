@@ -100,6 +100,18 @@ impl<B: Backend> Params<B> {
         ParamId(self.entries.len() - 1)
     }
 
+    /// The same tensors cut off from the autodiff graph ([`Backend::detach`]): lossgp's
+    /// no-gradient mode. A forward pass through them records nothing for backward, as under
+    /// PyTorch's `torch.no_grad()`, which makes evaluation and prediction cheaper.
+    pub fn detached(&self, b: &B) -> Params<B> {
+        let entries = self
+            .entries
+            .iter()
+            .map(|e| Entry { name: e.name.clone(), kind: e.kind, shape: e.shape.clone(), tensor: b.detach(&e.tensor) })
+            .collect();
+        Params { entries }
+    }
+
     /// The tensor of a parameter.
     pub fn get(&self, id: ParamId) -> &B::Tensor {
         &self.entries[id.0].tensor

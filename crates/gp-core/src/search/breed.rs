@@ -128,7 +128,13 @@ impl Driver<'_, '_> {
 
     /// Whether a drawn tree is a new loss that passes screening (it then joins `fresh`);
     /// counts a known loss as a cache hit, and a rejection by its stage.
-    fn draw(&mut self, g: usize, expr: &Expr, fresh: &mut HashSet<Key>, stats: &mut GenerationStats) -> Result<bool, SearchError> {
+    fn draw(
+        &mut self,
+        g: usize,
+        expr: &Expr,
+        fresh: &mut HashSet<Key>,
+        stats: &mut GenerationStats,
+    ) -> Result<bool, SearchError> {
         let loss = self.loss(expr);
         let key = loss.training_key();
         if fresh.contains(&key) || self.known_before(&key, g) {

@@ -18,7 +18,12 @@ use super::run::{Driver, Pending, SearchError};
 impl Driver<'_, '_> {
     /// Trains the losses of generation `g` that enter the hall of fame on the confirmation
     /// seeds, and gives every member of the populations what is known of its confirmation.
-    pub(super) fn confirm(&mut self, state: &mut State, g: usize, stats: &mut GenerationStats) -> Result<(), SearchError> {
+    pub(super) fn confirm(
+        &mut self,
+        state: &mut State,
+        g: usize,
+        stats: &mut GenerationStats,
+    ) -> Result<(), SearchError> {
         let seeds = self.config.confirm_seeds;
         if seeds == 0 {
             return Ok(());
@@ -63,8 +68,11 @@ impl Driver<'_, '_> {
     /// The best distinct losses of the populations and the previous hall of fame, by
     /// [`Individual::score`], then smaller first. Only losses scored by a full run (the last
     /// rung) and, where confirmation is on, confirmed on every seed enter, so that all are
-    /// compared alike, and never with fitness 0.
-    pub(super) fn update_hall_of_fame(&self, state: &mut State) {
+    /// compared alike, and never with fitness 0. Distinct means another training key and
+    /// another gradient on the probe logits: `max(exp(p), 1)` and `exp(p)` have different
+    /// keys (telling them apart needs the range of `exp`) but train alike, and only the first
+    /// keeps its place.
+    pub(super) fn update_hall_of_fame(&mut self, state: &mut State) {
         let last = self.config.fidelity.rungs.len() - 1;
         let seeds = self.config.confirm_seeds;
         let mut all: Vec<Individual> = state
@@ -77,8 +85,20 @@ impl Driver<'_, '_> {
         all.sort_by(|a, b| ranking(a.score(), b.score(), a, b));
         let mut seen = HashSet::new();
         all.retain(|i| seen.insert(i.key));
-        all.truncate(self.config.hall_of_fame);
-        state.hall_of_fame = all;
+        let mut kept: Vec<(Individual, Option<Vec<f64>>)> = Vec::new();
+        for individual in all {
+            if kept.len() == self.config.hall_of_fame {
+                break;
+            }
+            let signature = self.signature(individual.key, &individual.expr);
+            let twin = signature.as_ref().is_some_and(|s| {
+                kept.iter().any(|(_, other)| other.as_ref().is_some_and(|o| super::niche::same_direction(s, o)))
+            });
+            if !twin {
+                kept.push((individual, signature));
+            }
+        }
+        state.hall_of_fame = kept.into_iter().map(|(i, _)| i).collect();
     }
 }
 

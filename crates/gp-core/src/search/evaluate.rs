@@ -165,7 +165,8 @@ mod tests {
     fn results_come_back_in_any_order_and_failures_are_results() {
         let mut evaluator = LocalEvaluator::new(Arc::new(Flaky), 3);
         let loss = Loss::resolve("ce").unwrap();
-        evaluator.submit((0..6).map(|id| Job { id, loss: loss.clone(), budget: 1.0, attempt: 1, replicate: 0 }).collect());
+        evaluator
+            .submit((0..6).map(|id| Job { id, loss: loss.clone(), budget: 1.0, attempt: 1, replicate: 0 }).collect());
         let mut got: Vec<(usize, Result<f64, String>)> =
             std::iter::from_fn(|| evaluator.next()).map(|(job, result)| (job.id, result.map(|s| s.fitness))).collect();
         got.sort_by_key(|(id, _)| *id);

@@ -78,6 +78,11 @@ pub fn clear(fitness: &[f64], signatures: &[Option<Vec<f64>>], niching: &Niching
     (cleared, niches.len())
 }
 
+/// Whether two signatures are the same direction to rounding: losses that train alike.
+pub fn same_direction(a: &[f64], b: &[f64]) -> bool {
+    cosine(a, b) > 1.0 - 1e-9
+}
+
 /// The cosine similarity of two unit vectors.
 fn cosine(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()

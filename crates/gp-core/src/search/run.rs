@@ -411,7 +411,12 @@ impl Driver<'_, '_> {
 
     /// Successive halving over the generation's new candidates: all at the first rung, the
     /// best `promote` fraction of each rung at the next.
-    fn halving(&mut self, g: usize, mut cohort: Vec<(Key, Loss)>, stats: &mut GenerationStats) -> Result<(), SearchError> {
+    fn halving(
+        &mut self,
+        g: usize,
+        mut cohort: Vec<(Key, Loss)>,
+        stats: &mut GenerationStats,
+    ) -> Result<(), SearchError> {
         let trained: Vec<Key> = cohort.iter().map(|(k, _)| *k).collect();
         let rungs = self.config.fidelity.rungs.len();
         for rung in 0..rungs {
@@ -503,12 +508,17 @@ impl Driver<'_, '_> {
     /// for jobs not outstanding (stale retries, strays from a remote evaluator) are ignored; an
     /// evaluator that stops with jobs outstanding is an error, so that no candidate is scored
     /// without a record.
-    pub fn evaluate(&mut self, generation: Option<usize>, pending: Vec<Pending>, rung: usize) -> Result<(), SearchError> {
+    pub fn evaluate(
+        &mut self,
+        generation: Option<usize>,
+        pending: Vec<Pending>,
+        rung: usize,
+    ) -> Result<(), SearchError> {
         let budget = self.config.fidelity.rungs[rung];
         // The shared cache serves candidates (never baselines), recorded with 0 attempts.
-        let (served, pending): (Vec<_>, Vec<_>) = pending.into_iter().partition(|p| {
-            generation.is_some() && self.cache_scores.contains_key(&(p.key, rung, p.replicate))
-        });
+        let (served, pending): (Vec<_>, Vec<_>) = pending
+            .into_iter()
+            .partition(|p| generation.is_some() && self.cache_scores.contains_key(&(p.key, rung, p.replicate)));
         for Pending { key, loss, replicate } in served {
             let fitness = self.cache_scores[&(key, rung, replicate)];
             let scored = Scored { fitness, metrics: BTreeMap::new(), status: "cached".into() };

@@ -240,7 +240,13 @@ mod tests {
     fn record(i: usize) -> Record {
         let loss = Loss::resolve("ce").unwrap();
         let rejected = Rejected { stage: Stage::Direction, reason: format!("case {i}") };
-        Record { generation: Some(i), key: loss.training_key(), loss, replicate: 0, outcome: Outcome::Screened { rejected } }
+        Record {
+            generation: Some(i),
+            key: loss.training_key(),
+            loss,
+            replicate: 0,
+            outcome: Outcome::Screened { rejected },
+        }
     }
 
     #[test]

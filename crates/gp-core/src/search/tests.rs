@@ -197,8 +197,7 @@ fn a_shared_cache_spares_a_second_run_every_training() {
     assert_eq!(retrained, 0, "everything the second run needs is in the cache");
     assert_eq!(second.hall_of_fame, first.hall_of_fame);
     assert!(
-        second.history.iter().map(|g| g.cached).sum::<usize>()
-            > first.history.iter().map(|g| g.cached).sum::<usize>()
+        second.history.iter().map(|g| g.cached).sum::<usize>() > first.history.iter().map(|g| g.cached).sum::<usize>()
     );
 }
 
@@ -230,10 +229,10 @@ fn the_hall_of_fame_is_confirmed_on_other_seeds_next_to_the_baselines() {
     let fitness = Arc::new(GradientMatch::new(Loss::resolve("ce").unwrap()).with_noise(0.05));
     let mut evaluator = LocalEvaluator::new(fitness.clone(), 2);
     let run_dir = RunDir::create(dir.path()).unwrap();
-    let baselines = [("ce".to_owned(), Loss::resolve("ce").unwrap()), ("ngl".to_owned(), Loss::resolve("ngl").unwrap())];
-    let state =
-        run(&config, &run_dir, &fitness.task(), &mut evaluator, &baselines, RunOptions::default(), &mut |_| {})
-            .unwrap();
+    let baselines =
+        [("ce".to_owned(), Loss::resolve("ce").unwrap()), ("ngl".to_owned(), Loss::resolve("ngl").unwrap())];
+    let state = run(&config, &run_dir, &fitness.task(), &mut evaluator, &baselines, RunOptions::default(), &mut |_| {})
+        .unwrap();
     assert!(state.baselines.iter().all(|b| b.confirmed.len() == 3));
     assert_ne!(state.baselines[0].confirmed[0], state.baselines[0].fitness, "another seed, another score");
     let records = run_dir.records().unwrap();
@@ -242,7 +241,8 @@ fn the_hall_of_fame_is_confirmed_on_other_seeds_next_to_the_baselines() {
     for member in hof {
         let seeds: Vec<f64> = (1..=3)
             .map(|r| {
-                let record = records.iter().find(|x| x.key == member.key && x.replicate == r).expect("a record per seed");
+                let record =
+                    records.iter().find(|x| x.key == member.key && x.replicate == r).expect("a record per seed");
                 match &record.outcome {
                     Outcome::Evaluated { scored, .. } => scored.fitness,
                     other => panic!("{other:?}"),

@@ -76,12 +76,27 @@ pub enum FitnessKind {
     GradientMatch,
 }
 
+/// Where evaluations run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvaluatorKind {
+    /// Threads of this process.
+    Threads,
+    /// `lossgp worker` processes fed through files in the run directory.
+    Processes,
+}
+
 /// How this machine runs the search.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RunConfig {
-    /// Evaluations at once.
+    /// Where evaluations run.
+    pub evaluator: EvaluatorKind,
+    /// Evaluations at once (threads or worker processes).
     pub workers: usize,
+    /// Backend threads of each worker process (`RAYON_NUM_THREADS`); 0 leaves the backend's
+    /// default (all cores).
+    pub threads_per_worker: usize,
     /// Reference losses scored on the same task.
     pub baselines: Vec<String>,
     /// Losses shown at the end.
@@ -92,7 +107,14 @@ pub struct RunConfig {
 
 impl Default for RunConfig {
     fn default() -> Self {
-        RunConfig { workers: 1, baselines: vec!["ce".into(), "ngl".into()], top: 5, cache: None }
+        RunConfig {
+            evaluator: EvaluatorKind::Threads,
+            workers: 1,
+            threads_per_worker: 1,
+            baselines: vec!["ce".into(), "ngl".into()],
+            top: 5,
+            cache: None,
+        }
     }
 }
 

@@ -2,7 +2,9 @@
 //! training a network with it; and `lossgp report`, which summarises any run directory.
 
 mod config;
+mod heldout;
 mod plot;
+mod worker;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -12,11 +14,13 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lossgp_core::search::{
-    LocalEvaluator, Outcome, Paired, RunDir, RunOptions, SearchEvent, Stage, State, run, spearman, store,
+    Evaluator, LocalEvaluator, Outcome, Paired, RunDir, RunOptions, SearchEvent, Stage, State, run, spearman, store,
 };
 use serde::Serialize;
 
 pub use config::{EXAMPLE, SearchFile};
+pub use heldout::{ConfirmArgs, confirm};
+pub use worker::{WorkerArgs, run_worker};
 
 use crate::output::{emit, indent};
 
@@ -59,6 +63,9 @@ pub struct SearchArgs {
     /// Overrides [run] workers (also on --resume: it does not change the result).
     #[arg(long)]
     workers: Option<usize>,
+    /// Overrides [run] evaluator: `threads` or `processes` (also on --resume).
+    #[arg(long, value_name = "KIND")]
+    evaluator: Option<config::EvaluatorKind>,
     /// Overrides [run] cache: a fitness cache shared with other runs on the same task.
     #[arg(long, value_name = "FILE.jsonl")]
     cache: Option<PathBuf>,
@@ -106,6 +113,7 @@ fn prepare(args: &SearchArgs) -> Result<(RunDir, SearchFile)> {
         }
     };
     file.run.workers = args.workers.unwrap_or(file.run.workers);
+    file.run.evaluator = args.evaluator.unwrap_or(file.run.evaluator);
     file.run.cache = args.cache.clone().or(file.run.cache.take());
     file.validate()?;
     let run_dir = RunDir::create(&dir)?;
@@ -121,7 +129,13 @@ pub fn run_search(args: SearchArgs, data_dir: Option<&Path>, json: bool) -> Resu
     let (dir, file) = prepare(&args)?;
     let fitness = file.fitness(data_dir)?;
     let task = fitness.task();
-    let mut evaluator = LocalEvaluator::new(fitness, file.run.workers);
+    let mut evaluator: Box<dyn Evaluator> = match file.run.evaluator {
+        config::EvaluatorKind::Threads => Box::new(LocalEvaluator::new(fitness, file.run.workers)),
+        config::EvaluatorKind::Processes => {
+            drop(fitness);
+            Box::new(worker::evaluator(dir.path(), &file, data_dir)?)
+        }
+    };
     eprintln!("search in {}: {}", dir.path().display(), file.describe());
 
     let bar = ProgressBar::new(file.search.generations as u64).with_style(
@@ -132,7 +146,7 @@ pub fn run_search(args: SearchArgs, data_dir: Option<&Path>, json: bool) -> Resu
     let mut tally = Tally::default();
     let mut observe = |event: SearchEvent<'_>| tally.observe(&bar, event);
     let options = RunOptions { max_seconds: args.max_minutes.map(|m| m * 60.0), cache: file.run.cache.clone() };
-    let state = run(&file.search, &dir, &task, &mut evaluator, &file.baselines()?, options, &mut observe)?;
+    let state = run(&file.search, &dir, &task, evaluator.as_mut(), &file.baselines()?, options, &mut observe)?;
     bar.finish_and_clear();
     let summary = finish(dir.path(), &state, &file)?;
     emit(json, &summary, render)
@@ -444,9 +458,16 @@ fn rank_correlation(dir: &Path, config: &lossgp_core::search::SearchConfig) -> R
     let last = rungs.len() - 1;
     let mut scores: BTreeMap<String, [Option<f64>; 2]> = BTreeMap::new();
     for record in RunDir::create(dir)?.records()? {
-        if let (Some(_), 0, Outcome::Evaluated { rung, scored, .. }) = (record.generation, record.replicate, &record.outcome)
+        if let (Some(_), 0, Outcome::Evaluated { rung, scored, .. }) =
+            (record.generation, record.replicate, &record.outcome)
         {
-            let slot = if *rung == 0 { 0 } else if *rung == last { 1 } else { continue };
+            let slot = if *rung == 0 {
+                0
+            } else if *rung == last {
+                1
+            } else {
+                continue;
+            };
             scores.entry(format!("{:?}", record.key)).or_default()[slot] = Some(scored.fitness);
         }
     }

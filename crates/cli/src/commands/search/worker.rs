@@ -1,0 +1,62 @@
+//! `lossgp worker DIR`: a worker process of a search run with `[run] evaluator = "processes"`.
+//! It builds the run's fitness from `DIR/config.toml`, then claims jobs from the queue in
+//! `DIR/queue` and completes them until its parent, the search, is gone.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use lossgp_core::search::{ProcessEvaluator, Queue, work};
+
+use super::CONFIG;
+use super::config::SearchFile;
+
+/// The queue's folder in a run directory.
+const QUEUE: &str = "queue";
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The search's run directory.
+    dir: PathBuf,
+    /// This worker's name in the queue.
+    #[arg(long, default_value = "w0")]
+    id: String,
+}
+
+/// The process evaluator of a run: `[run] workers` copies of this program as `lossgp worker`,
+/// each with `[run] threads_per_worker` backend threads.
+pub fn evaluator(dir: &Path, file: &SearchFile, data_dir: Option<&Path>) -> Result<ProcessEvaluator> {
+    let exe = std::env::current_exe().context("finding the lossgp program to start workers with")?;
+    let queue = Queue::open(&dir.join(QUEUE))?;
+    let (dir, data_dir, threads) = (dir.to_owned(), data_dir.map(Path::to_owned), file.run.threads_per_worker);
+    let spawn = move |id: &str| {
+        let mut command = Command::new(&exe);
+        if let Some(data) = &data_dir {
+            command.arg("--data-dir").arg(data);
+        }
+        command.arg("worker").arg(&dir).arg("--id").arg(id).stdin(Stdio::null()).stdout(Stdio::null());
+        if threads > 0 {
+            command.env("RAYON_NUM_THREADS", threads.to_string());
+        }
+        command.spawn()
+    };
+    Ok(ProcessEvaluator::new(queue, file.run.workers, Box::new(spawn))?)
+}
+
+pub fn run_worker(args: WorkerArgs, data_dir: Option<&Path>) -> Result<()> {
+    let path = args.dir.join(CONFIG);
+    if !path.is_file() {
+        bail!("{} has no {CONFIG}: it is not a lossgp run directory", args.dir.display());
+    }
+    let file = SearchFile::read(&path)?;
+    let fitness = file.fitness(data_dir)?;
+    let queue = Queue::open(&args.dir.join(QUEUE))?;
+    let parent = std::os::unix::process::parent_id();
+    // The search started this worker; once it is gone (the worker is handed to another
+    // parent), nobody will take the results.
+    let alive = || std::os::unix::process::parent_id() == parent;
+    let done = work(&queue, &args.id, &|job| fitness.evaluate(job), &alive)?;
+    eprintln!("worker {}: {done} evaluations; the search is gone, stopping", args.id);
+    Ok(())
+}

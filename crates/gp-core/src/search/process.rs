@@ -1,0 +1,167 @@
+//! An evaluator on worker processes ([`ProcessEvaluator`]): jobs and results cross as files of
+//! a [`Queue`] in the run directory, so a worker is any program that claims jobs from the queue
+//! and completes them (`lossgp worker`). Processes rather than threads: each has its own
+//! backend threads and memory, a crash or an out-of-memory kill takes one worker and one job
+//! with it, and the same queue serves workers that a cluster scheduler starts elsewhere.
+//!
+//! A worker that dies fails the jobs it had claimed (the search retries them, up to
+//! `retries`) and is started again.
+
+use std::collections::HashMap;
+use std::process::Child;
+use std::time::Duration;
+
+use super::evaluate::{Evaluator, Job, Scored};
+use super::queue::Queue;
+use super::store::StoreError;
+
+/// How long to wait between looks at the queue.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Starts the worker with the given id (`w0`, `w1`, ...): a command that claims jobs from the
+/// queue until its parent (this process) is gone.
+pub type Spawn = Box<dyn Fn(&str) -> std::io::Result<Child> + Send>;
+
+/// Worker processes fed through a [`Queue`].
+pub struct ProcessEvaluator {
+    queue: Queue,
+    spawn: Spawn,
+    workers: Vec<(String, Option<Child>)>,
+    /// Jobs submitted and not yet returned, by queue name.
+    pending: HashMap<String, Job>,
+    /// Results taken from the queue, waiting to be returned.
+    ready: Vec<(Job, Result<Scored, String>)>,
+    next_name: u64,
+    /// Restarts of dead workers.
+    restarts: usize,
+}
+
+impl ProcessEvaluator {
+    /// `count` workers started by `spawn`, on a queue emptied first (results that no search
+    /// recorded are evaluated again).
+    pub fn new(queue: Queue, count: usize, spawn: Spawn) -> Result<ProcessEvaluator, StoreError> {
+        queue.clear()?;
+        let workers = (0..count.max(1)).map(|i| (format!("w{i}"), None)).collect();
+        Ok(ProcessEvaluator {
+            queue,
+            spawn,
+            workers,
+            pending: HashMap::new(),
+            ready: Vec::new(),
+            next_name: 0,
+            restarts: 0,
+        })
+    }
+
+    /// How many times a dead worker was started again.
+    pub fn restarts(&self) -> usize {
+        self.restarts
+    }
+
+    /// Starts missing workers; fails the claims of dead ones. An error: a worker cannot start.
+    fn tend(&mut self) -> Result<(), String> {
+        for (id, child) in &mut self.workers {
+            let dead = match child {
+                None => false,
+                Some(c) => !matches!(c.try_wait(), Ok(None)),
+            };
+            if dead {
+                let status = child.take().and_then(|mut c| c.wait().ok());
+                let why = status.map_or("it vanished".to_owned(), |s| format!("it exited with {s}"));
+                let abandoned = self.queue.abandon(id).map_err(|e| e.to_string())?;
+                for name in abandoned {
+                    if let Some(job) = self.pending.remove(&name) {
+                        self.ready.push((job, Err(format!("worker {id} died during the evaluation: {why}"))));
+                    }
+                }
+                self.restarts += 1;
+            }
+            if child.is_none() {
+                *child = Some((self.spawn)(id).map_err(|e| format!("worker {id} could not start: {e}"))?);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Evaluator for ProcessEvaluator {
+    fn submit(&mut self, jobs: Vec<Job>) {
+        for job in jobs {
+            let name = format!("{:09}", self.next_name);
+            self.next_name += 1;
+            match self.queue.submit(&name, &job) {
+                Ok(()) => {
+                    self.pending.insert(name, job);
+                }
+                Err(e) => self.ready.push((job, Err(format!("the job could not be queued: {e}")))),
+            }
+        }
+    }
+
+    fn next(&mut self) -> Option<(Job, Result<Scored, String>)> {
+        loop {
+            if let Some(done) = self.ready.pop() {
+                return Some(done);
+            }
+            if self.pending.is_empty() {
+                return None;
+            }
+            if let Err(e) = self.tend() {
+                // No worker can run: every job fails (and the search, once retries are spent).
+                let name = self.pending.keys().next().cloned().expect("pending");
+                let job = self.pending.remove(&name).expect("present");
+                return Some((job, Err(e)));
+            }
+            match self.queue.take_done() {
+                Ok(done) => {
+                    for (name, result) in done {
+                        if self.pending.remove(&name).is_some() {
+                            self.ready.push((result.job, result.result));
+                        }
+                    }
+                }
+                Err(e) => {
+                    let name = self.pending.keys().next().cloned().expect("pending");
+                    let job = self.pending.remove(&name).expect("present");
+                    return Some((job, Err(format!("the queue could not be read: {e}"))));
+                }
+            }
+            if self.ready.is_empty() {
+                std::thread::sleep(POLL);
+            }
+        }
+    }
+}
+
+impl Drop for ProcessEvaluator {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.workers {
+            if let Some(mut c) = child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+/// Runs a worker: claims jobs from `queue` as `id` and completes them with `evaluate`, until
+/// `alive` says to stop (its coordinator is gone). Idle, it looks at the queue every 20 ms.
+pub fn work(
+    queue: &Queue,
+    id: &str,
+    evaluate: &dyn Fn(&Job) -> Result<Scored, String>,
+    alive: &dyn Fn() -> bool,
+) -> Result<usize, StoreError> {
+    let mut done = 0;
+    while alive() {
+        let Some((name, job)) = queue.claim(id)? else {
+            std::thread::sleep(POLL);
+            continue;
+        };
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| evaluate(&job)))
+            .unwrap_or_else(|_| Err("the evaluation panicked".to_owned()));
+        queue.complete(&name, &super::queue::QueueResult { job, result, worker: id.to_owned() })?;
+        done += 1;
+    }
+    Ok(done)
+}

@@ -1,0 +1,179 @@
+//! A job queue in a directory: how evaluations cross process (and, on a shared filesystem,
+//! machine) boundaries. The coordinator writes each job as a file; a worker claims one by
+//! renaming it into its own folder (a rename is atomic, so two workers never take the same
+//! job), evaluates it, and writes the result atomically; the coordinator takes results as they
+//! appear. A worker that dies leaves its claims behind, which the coordinator fails, so that
+//! the search retries them.
+//!
+//! | path | what |
+//! |---|---|
+//! | `pending/NAME.json` | a [`Job`] waiting for a worker |
+//! | `claimed/WORKER/NAME.json` | a job a worker is evaluating |
+//! | `done/NAME.json` | its [`Outcome`](QueueResult): the job and its score or error |
+//!
+//! `NAME` is a sequence number unique within the coordinator's life, so that a retry never
+//! overwrites the attempt before it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::evaluate::{Job, Scored};
+use super::store::{StoreError, write_atomic};
+
+/// A finished job, as a worker writes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueueResult {
+    /// The job.
+    pub job: Job,
+    /// Its score, or why the evaluation failed.
+    pub result: Result<Scored, String>,
+    /// The worker that ran it.
+    pub worker: String,
+}
+
+/// A job queue rooted in a directory.
+#[derive(Clone, Debug)]
+pub struct Queue {
+    root: PathBuf,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io { path: path.to_owned(), source }
+}
+
+fn corrupt(path: &Path, e: impl ToString) -> StoreError {
+    StoreError::Corrupt { path: path.to_owned(), message: e.to_string() }
+}
+
+impl Queue {
+    /// The queue in `root` (its folders are created).
+    pub fn open(root: &Path) -> Result<Queue, StoreError> {
+        for sub in ["pending", "claimed", "done"] {
+            let dir = root.join(sub);
+            fs::create_dir_all(&dir).map_err(io(&dir))?;
+        }
+        Ok(Queue { root: root.to_owned() })
+    }
+
+    /// Its directory.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// Empties the queue: what a coordinator killed before its results were recorded left
+    /// behind is evaluated again (no result counts until the search has recorded it).
+    pub fn clear(&self) -> Result<(), StoreError> {
+        for sub in ["pending", "claimed", "done"] {
+            let dir = self.root.join(sub);
+            fs::remove_dir_all(&dir).map_err(io(&dir))?;
+            fs::create_dir_all(&dir).map_err(io(&dir))?;
+        }
+        Ok(())
+    }
+
+    /// Adds a job under `name`.
+    pub fn submit(&self, name: &str, job: &Job) -> Result<(), StoreError> {
+        let path = self.root.join("pending").join(format!("{name}.json"));
+        let text = serde_json::to_string(job).map_err(|e| corrupt(&path, e))?;
+        write_atomic(&path, &text)
+    }
+
+    /// Claims the oldest pending job for `worker`, if any: `(name, job)`.
+    pub fn claim(&self, worker: &str) -> Result<Option<(String, Job)>, StoreError> {
+        let mine = self.root.join("claimed").join(worker);
+        fs::create_dir_all(&mine).map_err(io(&mine))?;
+        for name in self.names("pending")? {
+            let from = self.root.join("pending").join(format!("{name}.json"));
+            let to = mine.join(format!("{name}.json"));
+            // Another worker may take it first: then this rename fails and the next is tried.
+            if fs::rename(&from, &to).is_err() {
+                continue;
+            }
+            let text = fs::read_to_string(&to).map_err(io(&to))?;
+            let job = serde_json::from_str(&text).map_err(|e| corrupt(&to, e))?;
+            return Ok(Some((name, job)));
+        }
+        Ok(None)
+    }
+
+    /// Records the result of a claimed job and releases the claim.
+    pub fn complete(&self, name: &str, result: &QueueResult) -> Result<(), StoreError> {
+        let path = self.root.join("done").join(format!("{name}.json"));
+        let text = serde_json::to_string(result).map_err(|e| corrupt(&path, e))?;
+        write_atomic(&path, &text)?;
+        let claim = self.root.join("claimed").join(&result.worker).join(format!("{name}.json"));
+        fs::remove_file(&claim).map_err(io(&claim))
+    }
+
+    /// Takes the finished jobs out of the queue: `(name, result)`, oldest first.
+    pub fn take_done(&self) -> Result<Vec<(String, QueueResult)>, StoreError> {
+        let mut out = Vec::new();
+        for name in self.names("done")? {
+            let path = self.root.join("done").join(format!("{name}.json"));
+            let text = fs::read_to_string(&path).map_err(io(&path))?;
+            let result = serde_json::from_str(&text).map_err(|e| corrupt(&path, e))?;
+            fs::remove_file(&path).map_err(io(&path))?;
+            out.push((name, result));
+        }
+        Ok(out)
+    }
+
+    /// The names of the jobs `worker` has claimed and not finished, removing the claims: what
+    /// a dead worker leaves.
+    pub fn abandon(&self, worker: &str) -> Result<Vec<String>, StoreError> {
+        let names = self.names(&format!("claimed/{worker}"))?;
+        for name in &names {
+            let path = self.root.join("claimed").join(worker).join(format!("{name}.json"));
+            fs::remove_file(&path).map_err(io(&path))?;
+        }
+        Ok(names)
+    }
+
+    /// The job names in a folder, sorted (names are zero-padded sequence numbers).
+    fn names(&self, sub: &str) -> Result<Vec<String>, StoreError> {
+        let dir = self.root.join(sub);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&dir)(e)),
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".json").map(str::to_owned))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loss::Loss;
+
+    fn job(id: usize) -> Job {
+        Job { id, loss: Loss::resolve("ce").unwrap(), budget: 1.0, attempt: 1, replicate: 0 }
+    }
+
+    #[test]
+    fn a_job_is_claimed_once_and_a_dead_workers_claims_are_returned() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::open(dir.path()).unwrap();
+        queue.submit("000001", &job(1)).unwrap();
+        queue.submit("000002", &job(2)).unwrap();
+        let (name, got) = queue.claim("a").unwrap().unwrap();
+        assert_eq!((name.as_str(), got.id), ("000001", 1));
+        let (name, _) = queue.claim("b").unwrap().unwrap();
+        assert_eq!(name, "000002");
+        assert!(queue.claim("c").unwrap().is_none(), "nothing left to claim");
+        let scored = Scored { fitness: 0.5, metrics: Default::default(), status: "completed".into() };
+        let result = QueueResult { job: job(1), result: Ok(scored), worker: "a".into() };
+        queue.complete("000001", &result).unwrap();
+        assert_eq!(queue.take_done().unwrap(), [("000001".to_owned(), result)]);
+        assert!(queue.take_done().unwrap().is_empty(), "taken once");
+        assert_eq!(queue.abandon("b").unwrap(), ["000002"]);
+        assert!(queue.abandon("b").unwrap().is_empty());
+    }
+}
