@@ -176,4 +176,18 @@ fn configurations_and_run_directories_are_checked() {
     assert!(summary["best"][0]["pytorch"].as_str().unwrap().contains("def found_loss_1"));
     let err = failure(None, &["search", "--config", fast.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(err.contains("--resume"), "{err}");
+    // Held-out confirmation: the best loss and the baselines on seeds the search never used,
+    // kept so that a second call trains nothing.
+    let dir = out.to_str().unwrap();
+    let held = json(None, &["confirm", dir, "--seeds", "11,12", "--json"]);
+    let losses = held["losses"].as_array().unwrap();
+    let names: Vec<&str> = losses.iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["best-1", "ce", "ngl"], "{held}");
+    assert_eq!(losses[0]["versus"]["ce"]["differences"].as_array().unwrap().len(), 2, "{held}");
+    let lines = || std::fs::read_to_string(out.join("heldout.jsonl")).unwrap().lines().count();
+    assert_eq!(lines(), 6);
+    assert_eq!(json(None, &["confirm", dir, "--seeds", "11,12", "--json"])["losses"], held["losses"]);
+    assert_eq!(lines(), 6, "nothing trained twice");
+    let err = failure(None, &["confirm", dir, "--seeds", "2"]);
+    assert!(err.contains("the search itself trained on"), "{err}");
 }

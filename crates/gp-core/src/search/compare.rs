@@ -58,14 +58,10 @@ impl Paired {
     pub fn new(candidate: &[f64], baseline: &[f64]) -> Option<Paired> {
         let differences: Vec<f64> = candidate.iter().zip(baseline).map(|(a, b)| a - b).collect();
         let n = differences.len();
-        if n == 0 {
-            return None;
-        }
-        let mean = differences.iter().sum::<f64>() / n as f64;
+        let (mean, sd) = mean_sd(&differences)?;
         if n == 1 {
-            return Some(Paired { differences, mean, sd: 0.0, interval: [mean, mean], verdict: Verdict::Unconfirmed });
+            return Some(Paired { differences, mean, sd, interval: [mean, mean], verdict: Verdict::Unconfirmed });
         }
-        let sd = (differences.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
         let t = StudentsT::new(0.0, 1.0, (n - 1) as f64).expect("positive degrees of freedom").inverse_cdf(0.975);
         let half = t * sd / (n as f64).sqrt();
         let interval = [mean - half, mean + half];
@@ -78,6 +74,18 @@ impl Paired {
         };
         Some(Paired { differences, mean, sd, interval, verdict })
     }
+}
+
+/// The mean and the sample standard deviation (`n - 1` in the denominator; 0 for one value) of
+/// `values`; none if empty.
+pub fn mean_sd(values: &[f64]) -> Option<(f64, f64)> {
+    let n = values.len();
+    if n == 0 {
+        return None;
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let sd = if n > 1 { (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() } else { 0.0 };
+    Some((mean, sd))
 }
 
 /// Spearman's rank correlation of the pairs `(a, b)`: Pearson's correlation of their ranks,

@@ -43,7 +43,7 @@ mod synthetic;
 mod training;
 pub mod variation;
 
-pub use compare::{Paired, Verdict, spearman};
+pub use compare::{Paired, Verdict, mean_sd, spearman};
 pub use config::{Fidelity, Islands, Mutations, Niching, Screening, SearchConfig, Selection};
 pub use evaluate::{Evaluator, Fitness, Job, LocalEvaluator, Scored};
 pub use process::{ProcessEvaluator, Spawn, work};

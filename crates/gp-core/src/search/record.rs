@@ -143,6 +143,9 @@ pub struct GenerationStats {
     /// Niches in the populations: groups of losses whose gradients point the same way on the
     /// probe logits ([`Niching`](super::Niching)).
     pub niches: usize,
+    /// The hall of fame's leader after the generation, by [`Individual::score`] (its mean
+    /// over the confirmation seeds); 0 while the hall of fame is empty.
+    pub leader: f64,
     /// Wall-clock seconds.
     pub seconds: f64,
 }

@@ -390,6 +390,7 @@ impl Driver<'_, '_> {
         stats.best = sorted.last().copied().unwrap_or(0.0);
         stats.median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
         stats.cached = self.served.get(&g).copied().unwrap_or(0);
+        stats.leader = state.hall_of_fame.first().map_or(0.0, Individual::score);
         stats.seconds = start.elapsed().as_secs_f64();
         state.history.push(stats);
         state.generation = g + 1;

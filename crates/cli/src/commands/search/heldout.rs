@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use lossgp_core::Loss;
-use lossgp_core::search::{Evaluator, Job, LocalEvaluator, Paired, RunDir};
+use lossgp_core::search::{Evaluator, Job, LocalEvaluator, Paired, RunDir, mean_sd};
 use serde::{Deserialize, Serialize};
 
 use super::CONFIG;
@@ -76,6 +76,10 @@ pub fn confirm(args: ConfirmArgs, data_dir: Option<&Path>, json: bool) -> Result
     let Some(state) = RunDir::create(dir)?.load_state()? else {
         bail!("{} has no finished generation yet: nothing to confirm", dir.display());
     };
+    let distinct: std::collections::BTreeSet<_> = args.seeds.iter().collect();
+    if args.seeds.is_empty() || distinct.len() != args.seeds.len() {
+        bail!("--seeds needs distinct seed numbers, e.g. --seeds 101,102,103");
+    }
     if let Some(seed) = args.seeds.iter().find(|s| **s <= file.search.confirm_seeds) {
         bail!(
             "seed {seed} is one the search itself trained on (its confirmation seeds are 1 to {}); choose seeds above it, e.g. --seeds 101,102,103",
@@ -133,13 +137,7 @@ pub fn confirm(args: ConfirmArgs, data_dir: Option<&Path>, json: bool) -> Result
         .iter()
         .map(|(name, loss)| {
             let fitness = scores(loss);
-            let n = fitness.len() as f64;
-            let mean = fitness.iter().sum::<f64>() / n;
-            let sd = if n > 1.0 {
-                (fitness.iter().map(|f| (f - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-            } else {
-                0.0
-            };
+            let (mean, sd) = mean_sd(&fitness).unwrap_or((0.0, 0.0));
             let versus = baselines
                 .iter()
                 .filter(|(other, _)| other != name)

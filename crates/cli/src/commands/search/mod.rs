@@ -14,7 +14,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lossgp_core::search::{
-    Evaluator, LocalEvaluator, Outcome, Paired, RunDir, RunOptions, SearchEvent, Stage, State, run, spearman, store,
+    Evaluator, LocalEvaluator, Outcome, Paired, RunDir, RunOptions, SearchEvent, Stage, State, mean_sd, run, spearman,
+    store,
 };
 use serde::Serialize;
 
@@ -336,16 +337,13 @@ struct RankCorrelation {
     spearman: Option<f64>,
 }
 
-fn sd(values: &[f64]) -> Option<f64> {
-    let n = values.len();
-    (n >= 2).then(|| {
-        let mean = values.iter().sum::<f64>() / n as f64;
-        (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
-    })
+fn mean(values: &[f64]) -> Option<f64> {
+    mean_sd(values).map(|(mean, _)| mean)
 }
 
-fn mean(values: &[f64]) -> Option<f64> {
-    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+/// The standard deviation, where there are at least two values.
+fn sd(values: &[f64]) -> Option<f64> {
+    mean_sd(values).filter(|_| values.len() >= 2).map(|(_, sd)| sd)
 }
 
 /// Writes the summary and the plots into the run directory and returns the summary.

@@ -49,13 +49,7 @@ type Area<DB> = DrawingArea<DB, Shift>;
 /// A baseline's level: its mean and standard deviation over the confirmation seeds, or its
 /// fitness on the search's seed without spread.
 fn level(baseline: &lossgp_core::search::Baseline) -> (f64, f64) {
-    let values = &baseline.confirmed;
-    if values.len() < 2 {
-        return (values.first().copied().unwrap_or(baseline.fitness), 0.0);
-    }
-    let mean = values.iter().sum::<f64>() / values.len() as f64;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64;
-    (mean, var.sqrt())
+    lossgp_core::search::mean_sd(&baseline.confirmed).unwrap_or((baseline.fitness, 0.0))
 }
 
 fn draw_on<DB: DrawingBackend>(root: Area<DB>, state: &State) -> Result<()>
