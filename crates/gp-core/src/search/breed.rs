@@ -31,9 +31,11 @@ impl Driver<'_, '_> {
         let n = self.config.population;
         let mut brood = Vec::with_capacity(n);
         let starts = self.config.start_trees().map_err(SearchError::Config)?;
+        // A start that another island took already, or that screening rejects, leaves its slot
+        // to a random tree.
         for expr in starts.into_iter().take(n) {
-            stats.offspring += 1;
             if self.draw(0, &expr, fresh, stats)? {
+                stats.offspring += 1;
                 stats.new += 1;
                 brood.push(Brood::New(expr));
             }
@@ -97,7 +99,6 @@ impl Driver<'_, '_> {
 
     /// One slot of generation `g`: up to `limit` offspring of `make` until one is new, then as
     /// many immigrants, then the last tree drawn, whatever it is.
-    #[allow(clippy::too_many_arguments)]
     fn fill(
         &mut self,
         g: usize,

@@ -46,6 +46,20 @@ fn write_png(path: &Path, rgb: &[u8]) -> Result<()> {
 
 type Area<DB> = DrawingArea<DB, Shift>;
 
+/// Distinct line colours (Tableau 10).
+const COLOURS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
 /// A baseline's level: its mean and standard deviation over the confirmation seeds, or its
 /// fitness on the search's seed without spread.
 fn level(baseline: &lossgp_core::search::Baseline) -> (f64, f64) {
@@ -66,6 +80,7 @@ where
     // rest into a line), and the baselines' confirmed levels with their spread.
     let levels: Vec<(f64, f64)> = state.baselines.iter().map(level).collect();
     let mut values: Vec<f64> = state.history.iter().map(|g| g.best).collect();
+    values.extend(state.history.iter().map(|g| g.leader).filter(|l| *l > 0.0));
     values.extend(state.history.iter().map(|g| g.median).filter(|m| *m > 0.0));
     values.extend(levels.iter().flat_map(|(m, sd)| [m - sd, m + sd]));
     let (low, high) = values.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
@@ -95,7 +110,7 @@ where
     let series = |f: fn(&lossgp_core::search::GenerationStats) -> f64| {
         state.history.iter().map(move |g| (g.generation as f64, f(g))).collect::<Vec<_>>()
     };
-    let colours = [RED, BLUE, GREEN, MAGENTA, CYAN, BLACK, RGBColor(230, 140, 0), RGBColor(120, 120, 120)];
+    let colours = COLOURS;
     chart
         .draw_series(LineSeries::new(series(|g| g.best), RED.stroke_width(2)))
         .map_err(err)?
@@ -106,9 +121,18 @@ where
         .map_err(err)?
         .label("median")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], BLUE));
+    let confirmed: Vec<(f64, f64)> =
+        state.history.iter().filter(|g| g.leader > 0.0).map(|g| (g.generation as f64, g.leader)).collect();
+    if !confirmed.is_empty() {
+        chart
+            .draw_series(LineSeries::new(confirmed, BLACK.stroke_width(2)))
+            .map_err(err)?
+            .label("leader, confirmed mean")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], BLACK));
+    }
     let right = (generations - 1.0).max(1.0);
     for (i, (baseline, (mean, sd))) in state.baselines.iter().zip(levels).enumerate() {
-        let colour = colours[(i + 2) % colours.len()];
+        let colour = colours[(2 * i + 2) % colours.len()];
         if sd > 0.0 {
             let band = Rectangle::new([(0.0, mean - sd), (right, mean + sd)], colour.mix(0.12).filled());
             chart.draw_series(std::iter::once(band)).map_err(err)?;
@@ -153,9 +177,16 @@ where
             lines.push((format!("redrawn: screened {}", stage.name()), counts));
         }
     }
-    let most = lines.iter().flat_map(|(_, l)| l.iter().map(|(_, c)| *c)).fold(1.0, f64::max);
+    // Random trees are mostly screened out: the first generation's redraws can dwarf the rest,
+    // so the scale follows the later generations and says what it leaves off.
+    let peak = |from: usize| lines.iter().flat_map(|(_, l)| l.iter().skip(from).map(|(_, c)| *c)).fold(1.0, f64::max);
+    let (most, caption) = if state.history.len() >= 2 && peak(0) > 3.0 * peak(1) {
+        (peak(1), format!("offspring per generation (generation 0 up to {:.0}, off the scale)", peak(0)))
+    } else {
+        (peak(0), "offspring per generation".to_owned())
+    };
     let mut chart = ChartBuilder::on(&bottom)
-        .caption("offspring per generation", ("sans-serif", 20))
+        .caption(caption, ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(32)
         .y_label_area_size(56)
