@@ -286,7 +286,8 @@ mod tests {
         let message = |name: &str, spec: ModelSpec| build_model(name, &b, &spec).err().unwrap().to_string();
         assert!(message("big-cnn", spec()).contains("small-cnn"));
         assert!(message("small-cnn", ModelSpec { input: [1, 2, 2], ..spec() }).contains("4x4"));
-        assert!(message("small-cnn", spec().with("width", "2")).contains("takes no options"));
+        let err = message("small-cnn", spec().with("width", "2"));
+        assert!(err.contains("no option `width`") && err.contains("batch_norm, hidden"), "{err}");
         let err = message("resnet18", spec().with("depth", "3"));
         assert!(err.contains("no option `depth`") && err.contains("stem, head, width"), "{err}");
         let err = message("resnet20", ModelSpec::new([3, 32, 32], 10, 0).with("head", "mlp"));
