@@ -12,11 +12,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use lossgp_core::Loss;
-use lossgp_core::search::{Evaluator, Job, LocalEvaluator, Paired, RunDir, mean_sd};
+use lossgp_core::search::{Evaluator, Job, LocalEvaluator, Paired, mean_sd};
 use serde::{Deserialize, Serialize};
 
-use super::CONFIG;
-use super::config::SearchFile;
 use crate::output::emit;
 
 /// The held-out trainings of a run directory.
@@ -68,14 +66,7 @@ struct Entry {
 
 pub fn confirm(args: ConfirmArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
     let dir = &args.dir;
-    let path = dir.join(CONFIG);
-    if !path.is_file() {
-        bail!("{} has no {CONFIG}: it is not a lossgp run directory", dir.display());
-    }
-    let file = SearchFile::read(&path)?;
-    let Some(state) = RunDir::create(dir)?.load_state()? else {
-        bail!("{} has no finished generation yet: nothing to confirm", dir.display());
-    };
+    let (file, state) = super::open_run(dir, "confirm")?;
     let distinct: std::collections::BTreeSet<_> = args.seeds.iter().collect();
     if args.seeds.is_empty() || distinct.len() != args.seeds.len() {
         bail!("--seeds needs distinct seed numbers, e.g. --seeds 101,102,103");

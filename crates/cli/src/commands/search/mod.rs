@@ -579,14 +579,21 @@ fn render(s: &Summary) -> String {
 
 /// `lossgp report DIR`: the summary and plots of a run, finished or not.
 pub fn report(dir: &Path, json: bool) -> Result<()> {
+    let (file, state) = open_run(dir, "report")?;
+    let summary = finish(dir, &state, &file)?;
+    emit(json, &summary, render)
+}
+
+/// The configuration and state of a run directory with at least one finished generation;
+/// `what` names the command's purpose in the error for a run that has none yet.
+fn open_run(dir: &Path, what: &str) -> Result<(SearchFile, State)> {
     let path = dir.join(CONFIG);
     if !path.is_file() {
         bail!("{} has no {CONFIG}: it is not a lossgp run directory", dir.display());
     }
     let file = SearchFile::read(&path)?;
     let Some(state) = RunDir::create(dir)?.load_state()? else {
-        bail!("{} has no finished generation yet: nothing to report", dir.display());
+        bail!("{} has no finished generation yet: nothing to {what}", dir.display());
     };
-    let summary = finish(dir, &state, &file)?;
-    emit(json, &summary, render)
+    Ok((file, state))
 }
