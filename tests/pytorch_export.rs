@@ -7,7 +7,8 @@
 //! is a sample.
 //!
 //! Needs `python3` with `torch`. Without torch the code is still checked to be valid Python;
-//! without python3 the test says so and checks nothing else.
+//! without python3 the test says so and checks nothing else, unless `LOSSGP_REQUIRE_TORCH=1`
+//! (set by `.ci/gpu-backends`, which installs torch): then a missing torch fails the test.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -19,6 +20,15 @@ use lossgp::loss::{BUILTINS, Loss, Reduction};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
+
+/// Says that a check could not run, or fails where the environment requires it.
+fn cannot_check(why: &str) {
+    assert!(
+        std::env::var("LOSSGP_REQUIRE_TORCH").as_deref() != Ok("1"),
+        "{why}, and LOSSGP_REQUIRE_TORCH=1 requires it"
+    );
+    eprintln!("{why}");
+}
 
 fn python_has(module: &str) -> Option<bool> {
     let out = Command::new("python3").args(["-c", &format!("import {module}")]).output().ok()?;
@@ -145,7 +155,7 @@ fn compare(name: &str, loss: &Loss, batch: &Batch<f64>, torch: &Result) -> bool 
 #[test]
 fn generated_pytorch_code_matches_the_interpreter() {
     let Some(has_torch) = python_has("torch") else {
-        eprintln!("python3 is not installed: the generated PyTorch code was not checked");
+        cannot_check("python3 is not installed: the generated PyTorch code was not checked");
         return;
     };
     let losses = losses();
@@ -159,7 +169,7 @@ fn generated_pytorch_code_matches_the_interpreter() {
 
     if !has_torch {
         check_syntax(&path);
-        eprintln!("torch is not installed: the generated code was only checked to be valid Python");
+        cannot_check("torch is not installed: the generated code was only checked to be valid Python");
         return;
     }
     let out = Command::new("python3").arg(&path).output().expect("python3 runs");

@@ -3,7 +3,8 @@
 //!
 //! Needs `python3` with `torch` and `torchvision`; without them the test says so and checks
 //! nothing (CI does not install PyTorch; `crates/models/tests/zoo.rs` checks names, shapes and
-//! counts everywhere).
+//! counts everywhere), unless `LOSSGP_REQUIRE_TORCH=1` (set by `.ci/gpu-backends`, which
+//! installs both): then their absence fails the test.
 
 use std::process::Command;
 
@@ -61,7 +62,12 @@ fn torchvision_available() -> bool {
 #[test]
 fn logits_match_torchvision_for_the_same_weights() {
     if !torchvision_available() {
-        eprintln!("skipped: python3 with torch and torchvision is not installed");
+        let why = "skipped: python3 with torch and torchvision is not installed";
+        assert!(
+            std::env::var("LOSSGP_REQUIRE_TORCH").as_deref() != Ok("1"),
+            "{why}, and LOSSGP_REQUIRE_TORCH=1 requires it"
+        );
+        eprintln!("{why}");
         return;
     }
     lossgp::backends::link();

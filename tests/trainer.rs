@@ -289,3 +289,18 @@ fn settings_that_cannot_work_are_refused_before_training() {
         assert!(err.contains(expected), "{bad:?}: {err}");
     }
 }
+
+#[test]
+fn a_last_batch_of_one_sample_is_left_out() {
+    // 17 training samples in batches of 8: two steps per epoch, not a third over one sample
+    // (which batch norm cannot normalise); 18 keep their last batch of two.
+    let b = BurnBackend::flex();
+    let steps = |len: usize| {
+        let data = TrainData { train: Shades::shared(len, Task::Classification), validation: None, test: None };
+        let config = TrainConfig { epochs: 1, validation_fraction: 0.0, ..config() };
+        let mut model = PixelModel::new(&b, false);
+        train(&b, &mut model, &Loss::resolve("ce").unwrap(), &data, &config, &mut |_| {}).unwrap().steps
+    };
+    assert_eq!(steps(17), 2);
+    assert_eq!(steps(18), 3);
+}

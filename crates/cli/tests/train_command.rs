@@ -169,7 +169,7 @@ fn bad_settings_get_clear_errors() {
     let root = dir.path().join("shades");
     two_class_folder(&root);
     let folder = root.to_str().expect("utf-8 path");
-    let cases: [(&[&str], &str); 10] = [
+    let cases: [(&[&str], &str); 13] = [
         (&["--loss", "exp(p"], "--loss `exp(p`"),
         (&["--loss", "ngll"], "ngl"),
         (&["--model", "resnet-9000"], "small-cnn"),
@@ -180,6 +180,10 @@ fn bad_settings_get_clear_errors() {
         (&["--schedule", "warmup"], "step:EVERY:GAMMA"),
         (&["--optimizer", "sgd:2"], "sgd[:MOMENTUM]"),
         (&["--image-size", "0x4"], "HEIGHTxWIDTH"),
+        // Absurd sizes are refused before anything is allocated, never an abort.
+        (&["--image-size", "100000"], "beyond what lossgp trains on"),
+        (&["--batch-size", "1000000000000"], "beyond what fits in memory"),
+        (&["--model", "resnet20:head=paper", "--batch-size", "1", "--max-steps", "1"], "batch size of at least 2"),
     ];
     for (extra, expected) in cases {
         let mut args = vec!["train", "--dataset", folder];

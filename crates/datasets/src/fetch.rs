@@ -64,8 +64,14 @@ pub enum FetchError {
         /// The downloaded file's.
         actual: String,
     },
-    /// An archive entry that would be written outside the target folder, or a link.
-    #[error("{}: refusing to unpack entry `{entry}`: {reason}", archive.display())]
+    /// An archive entry that would be written outside the target folder, or a link. Nothing
+    /// of it is written; the archive is left where it is, for inspection.
+    #[error(
+        "{}: refusing to unpack entry `{entry}`: {reason}. This is not the archive the dataset publishes (a \
+         download is never cut short into such an entry): check the address it came from (--mirror), delete \
+         it, and fetch again from the official source",
+        archive.display()
+    )]
     Unsafe {
         /// The archive.
         archive: PathBuf,
@@ -182,18 +188,22 @@ pub fn fetch(info: &Info, dirs: &DataDir, options: &FetchOptions) -> Result<Fetc
             File::create(&marker).map_err(io(&marker))?;
             let target = dataset_dir.join(into);
             if let Err(e) = unpack(&path, &target, options.progress) {
-                // Without a published checksum a truncated download can look whole; delete it so
-                // that the next run downloads it again instead of failing the same way.
-                if remote.md5.is_none() {
-                    let _ = std::fs::remove_file(&path);
-                    return Err(FetchError::Archive {
-                        archive: path,
-                        message: format!(
-                            "{e}; no checksum is published for it, so it may be an incomplete download: it was deleted, run the fetch again"
-                        ),
-                    });
-                }
-                return Err(e);
+                return Err(match e {
+                    // Only an archive that cannot be read may be a download cut short, and only
+                    // without a published checksum can such a download look whole: delete it, so
+                    // that the next run downloads it again instead of failing the same way. A
+                    // refused entry or a full disk is reported as it is.
+                    FetchError::Archive { message, .. } if remote.md5.is_none() => {
+                        let _ = std::fs::remove_file(&path);
+                        FetchError::Archive {
+                            archive: path,
+                            message: format!(
+                                "{message}; no checksum is published for it, so it may be an incomplete download: it was deleted, run the fetch again"
+                            ),
+                        }
+                    }
+                    other => other,
+                });
             }
             for inner in then {
                 let inner = dataset_dir.join(inner);
@@ -378,7 +388,7 @@ pub fn unpack(archive: &Path, into: &Path, progress: bool) -> Result<usize, Fetc
         unpack_zip(archive, into, &spinner)?
     } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
         let file = File::open(archive).map_err(io(archive))?;
-        unpack_tar(archive, flate2::read::GzDecoder::new(BufReader::new(file)), into, &spinner)?
+        unpack_tar(archive, flate2::read::MultiGzDecoder::new(BufReader::new(file)), into, &spinner)?
     } else if name.ends_with(".tar") {
         unpack_tar(archive, BufReader::new(File::open(archive).map_err(io(archive))?), into, &spinner)?
     } else {
@@ -417,12 +427,19 @@ fn unpack_tar(archive: &Path, reader: impl Read, into: &Path, spinner: &Progress
             if let Some(parent) = target.parent() {
                 std::fs::create_dir_all(parent).map_err(io(parent))?;
             }
-            entry.unpack(&target).map_err(broken)?;
+            entry.unpack(&target).map_err(|e| written_or_broken(e, &target, &broken))?;
             count += 1;
             spinner.set_position(count as u64);
         }
     }
     Ok(count)
+}
+
+/// An error while unpacking an entry: the archive's data is bad (`broken`), or writing
+/// `target` failed (a full disk, no permission), which says nothing about the archive.
+fn written_or_broken(e: std::io::Error, target: &Path, broken: &dyn Fn(std::io::Error) -> FetchError) -> FetchError {
+    use std::io::ErrorKind::{InvalidData, InvalidInput, UnexpectedEof};
+    if matches!(e.kind(), InvalidData | InvalidInput | UnexpectedEof) { broken(e) } else { io(target)(e) }
 }
 
 fn unpack_zip(archive: &Path, into: &Path, spinner: &ProgressBar) -> Result<usize, FetchError> {
@@ -456,10 +473,11 @@ fn unpack_zip(archive: &Path, into: &Path, spinner: &ProgressBar) -> Result<usiz
             std::fs::create_dir_all(parent).map_err(io(parent))?;
         }
         let mut out = File::create(&target).map_err(io(&target))?;
-        std::io::copy(&mut file, &mut out).map_err(|e| FetchError::Archive {
+        let entry_broken = |e: std::io::Error| FetchError::Archive {
             archive: archive.to_owned(),
             message: format!("entry `{stored}`: {e}"),
-        })?;
+        };
+        std::io::copy(&mut file, &mut out).map_err(|e| written_or_broken(e, &target, &entry_broken))?;
         count += 1;
         spinner.set_position(count as u64);
     }

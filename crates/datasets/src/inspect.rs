@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use image::{Rgb, RgbImage};
-use lossgp_core::data::{DataError, Dataset, IGNORE, Image, Target, Task};
+use lossgp_core::data::{DataError, Dataset, IGNORE, Image, Skipped, Target, Task};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -29,6 +29,8 @@ pub struct Report {
     pub ignored_pixels: u64,
     /// Statistics of pixel values scaled to [0, 1].
     pub pixels: PixelStats,
+    /// Files among the samples that the dataset does not read, with why.
+    pub skipped: Vec<Skipped>,
 }
 
 /// One class's count.
@@ -205,6 +207,7 @@ pub fn inspect(dataset: &dyn Dataset, max_samples: usize, seed: u64) -> Result<R
             width: if sums.samples > 0 { sums.width } else { (0, 0) },
             height: if sums.samples > 0 { sums.height } else { (0, 0) },
         },
+        skipped: dataset.skipped().to_vec(),
     })
 }
 

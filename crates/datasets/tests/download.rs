@@ -387,3 +387,51 @@ fn an_unverifiable_archive_that_does_not_unpack_is_deleted() {
     );
     assert!(!data.path().join("cifar10/maps.zip").exists());
 }
+
+#[test]
+fn an_unsafe_entry_is_reported_as_unsafe_not_as_a_broken_download() {
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    zip.start_file("../../../escaped.txt", zip::write::SimpleFileOptions::default()).expect("zip entry");
+    zip.write_all(b"evil").expect("zip data");
+    let server = Server::start(HashMap::from([(
+        "/m/maps.zip".to_owned(),
+        Behaviour::Whole(zip.finish().expect("zip").into_inner()),
+    )]));
+    let data = tempfile::TempDir::new().expect("a temporary directory");
+    let remote =
+        Remote { url: "", file: "maps.zip", bytes: None, md5: None, unpack: Unpack::Archive { into: "", then: &[] } };
+    let err = fetch(&info(vec![remote]), &DataDir::at(data.path()), &options(format!("{}/m", server.url)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("refusing to unpack entry `../../../escaped.txt`: its path leaves the target folder"),
+        "{err}"
+    );
+    assert!(err.contains("not the archive the dataset publishes"), "{err}");
+    assert!(!err.contains("incomplete download"), "the refusal blames the download: {err}");
+    assert_eq!(err.matches("maps.zip").count(), 1, "the archive is named once: {err}");
+    assert!(data.path().join("cifar10/maps.zip").exists(), "the refused archive is kept for inspection");
+}
+
+#[test]
+fn a_multi_member_tar_gz_unpacks_whole() {
+    let dir = tempfile::TempDir::new().expect("a temporary directory");
+    let mut tar = tar::Builder::new(Vec::new());
+    for name in ["a.txt", "b.txt"] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(3);
+        header.set_mode(0o644);
+        tar.append_data(&mut header, name, &b"abc"[..]).expect("a tar entry");
+    }
+    let tar = tar.into_inner().expect("tar");
+    // Two gzip members, split inside the second entry (as pigz or `cat a.gz b.gz` can leave it).
+    let gzip = |bytes: &[u8]| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(bytes).expect("gzip");
+        encoder.finish().expect("gzip")
+    };
+    let path = dir.path().join("two.tar.gz");
+    std::fs::write(&path, [gzip(&tar[..700]), gzip(&tar[700..])].concat()).expect("write");
+    assert_eq!(unpack(&path, &dir.path().join("out"), false).expect("unpacks"), 2);
+    assert_eq!(std::fs::read(dir.path().join("out/b.txt")).expect("b.txt"), b"abc");
+}

@@ -324,10 +324,21 @@ impl BatchNorm {
             let mode = BatchNormMode::Eval { mean: params.get(self.mean), variance: params.get(self.variance) };
             return Ok(b.batch_norm(x, gamma, beta, mode, self.epsilon)?.output);
         }
+        let shape = b.shape(x);
+        let n: usize = shape.iter().product::<usize>() / shape.get(1).copied().unwrap_or(1).max(1);
+        if n < 2 {
+            // Normalised by its own mean, a single value is 0 whatever it was: nothing before
+            // this layer would learn. PyTorch refuses it the same way.
+            return Err(BackendError::Shape {
+                op: "batch norm",
+                detail: format!(
+                    "in training mode it needs more than one value per channel, and input {shape:?} gives one: \
+                     train with a batch size of at least 2 (--batch-size, [train] batch_size)"
+                ),
+            });
+        }
         let out = b.batch_norm(x, gamma, beta, BatchNormMode::Train, self.epsilon)?;
         if let Some((mean, variance)) = &out.statistics {
-            let shape = b.shape(x);
-            let n: usize = shape.iter().product::<usize>() / shape[1];
             let unbiased = if self.unbiased { n as f32 / (n.max(2) - 1) as f32 } else { 1.0 };
             let m = self.momentum;
             let blend = |old: &B::Tensor, new: &B::Tensor, scale: f32| {
@@ -447,6 +458,20 @@ mod tests {
         let eval = b.to_vec(&bn.forward(&b, &mut params, &x, false).unwrap()).unwrap();
         assert!((eval[0] - (1.0 - 0.3) / (0.9f32 + 1.4 / 3.0 + 1e-5).sqrt()).abs() < 1e-4, "{eval:?}");
         close(named(&params, "bn.running_mean"), [0.3, 0.1]);
+    }
+
+    #[test]
+    fn batch_norm_refuses_to_train_on_one_value_per_channel() {
+        let b = BurnBackend::flex();
+        let mut build = Builder::new(&b, 0);
+        let bn = build.batch_norm("bn", 2).unwrap();
+        let mut params = build.finish();
+        let one = b.tensor(&[1.0, 2.0], &[1, 2, 1, 1]).unwrap();
+        let err = bn.forward(&b, &mut params, &one, true).unwrap_err().to_string();
+        assert!(err.contains("more than one value per channel") && err.contains("--batch-size"), "{err}");
+        // Evaluation, and one image with several pixels, are fine.
+        bn.forward(&b, &mut params, &one, false).unwrap();
+        bn.forward(&b, &mut params, &b.tensor(&[1.0, 2.0, 3.0, 4.0], &[1, 2, 2, 1]).unwrap(), true).unwrap();
     }
 
     /// Sample standard deviation of a layer's initial weights.

@@ -10,7 +10,9 @@ use lossgp_datasets::fetch::{FetchOptions, FetchReport, fetch};
 use lossgp_datasets::inspect::{Report, grid, inspect};
 use lossgp_datasets::location::Origin;
 use lossgp_datasets::registry::Source;
-use lossgp_datasets::{CATALOGUE, DataDir, info, locate, open};
+use lossgp_datasets::{CATALOGUE, DataDir, info, locate};
+
+use super::dataset::open_split;
 use serde::Serialize;
 
 use crate::output::emit;
@@ -64,7 +66,7 @@ pub fn run(command: DataCommand, data_dir: Option<&Path>, json: bool) -> Result<
             emit(json, &report, render_fetch)
         }
         DataCommand::Inspect { name, split, grid: grid_path, per_class, max_samples } => {
-            let dataset = open(&name, split, &dirs)?;
+            let dataset = open_split(&name, split, &dirs)?;
             let report = inspect(dataset.as_ref(), max_samples, 0)?;
             let drawn = match &grid_path {
                 Some(path) => Some(grid(dataset.as_ref(), per_class, 20, path)?),
@@ -228,6 +230,16 @@ fn render_inspect(r: &InspectReport) -> String {
     }
     if report.task == Task::Segmentation {
         let _ = writeln!(out, "  {:>4}  {:24} {}", "", "(ignored)", report.ignored_pixels);
+    }
+    if !report.skipped.is_empty() {
+        const SHOWN: usize = 20;
+        let _ = writeln!(out, "\n{} files not read:", report.skipped.len());
+        for file in report.skipped.iter().take(SHOWN) {
+            let _ = writeln!(out, "  {}: {}", file.path.display(), file.reason);
+        }
+        if report.skipped.len() > SHOWN {
+            let _ = writeln!(out, "  ... and {} more (--json lists all)", report.skipped.len() - SHOWN);
+        }
     }
     if let Some(g) = &r.grid {
         let _ = writeln!(out, "\ngrid of {} samples written to {}", g.samples, g.path.display());

@@ -1,6 +1,7 @@
 //! One module per top-level command.
 
 pub mod data;
+pub mod dataset;
 pub mod list;
 pub mod loss;
 pub mod search;

@@ -12,7 +12,9 @@ use lossgp_core::data::{Augment, Dataset, Split};
 use lossgp_core::loss::{Loss, builtin};
 use lossgp_core::model::{ModelOptions, ModelSpec, build_model, check_options, find_model};
 use lossgp_core::train::{Event, OptimizerConfig, Schedule, Status, TrainConfig, TrainData, TrainReport, train};
-use lossgp_datasets::{DataDir, info, open};
+use lossgp_datasets::{DataDir, info};
+
+use super::dataset::{TrainingRequest, TrainingSet, open_split, open_training};
 use serde::Serialize;
 
 use crate::output::emit;
@@ -114,18 +116,18 @@ pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
         check_writable(path)?;
     }
     let dirs = DataDir::resolve(data_dir)?;
-    let train_set = open(&args.dataset, Split::Train, &dirs)?;
-    if entry.task != train_set.task() {
-        let (model, data) = (entry.task, train_set.task());
-        bail!(
-            "model `{model_name}` is for {model}, and {} is a {data} dataset: choose a {data} model (see `lossgp list models`)",
-            train_set.name()
-        );
-    }
+    let request = TrainingRequest {
+        dataset: &args.dataset,
+        task: entry.task,
+        model: &model_name,
+        image_size: args.image_size,
+        samples: None,
+        seed: config.seed,
+    };
+    let TrainingSet { data: train_set, input } = open_training(&request, &dirs)?;
     let test_set = if args.no_test { None } else { test_split(&args.dataset, &dirs)? };
     let backend = open_backend(&args.backend)?;
 
-    let input = input_shape(train_set.as_ref(), args.image_size)?;
     let spec = ModelSpec { input, classes: train_set.classes().len(), seed: config.seed, options };
     let mut model = build_model(&model_name, &backend, &spec)?;
     eprintln!(
@@ -272,24 +274,6 @@ fn parse_size(text: &str) -> Result<[usize; 2], String> {
     })
 }
 
-/// The model's input: the dataset's channels at `--image-size`, else at the size all its
-/// images have, else (an image folder, whose images may differ) at its first image's size.
-fn input_shape(dataset: &dyn Dataset, size: Option<[usize; 2]>) -> Result<[usize; 3]> {
-    if let Some((h, w, c)) = dataset.image_shape() {
-        return Ok([usize::from(c), size.map_or(h as usize, |s| s[0]), size.map_or(w as usize, |s| s[1])]);
-    }
-    let first = dataset.sample(0)?.image;
-    let [height, width] = size.unwrap_or_else(|| {
-        let (h, w) = (first.height() as usize, first.width() as usize);
-        eprintln!(
-            "note: {} does not fix one image size; training at {h}x{w}, its first image's (choose with --image-size)",
-            dataset.name()
-        );
-        [h, w]
-    });
-    Ok([usize::from(first.channels()), height, width])
-}
-
 /// The split to test on: `test`, else `val`, else none.
 fn test_split(dataset: &str, dirs: &DataDir) -> Result<Option<Arc<dyn Dataset>>> {
     let candidates = match info(dataset) {
@@ -297,9 +281,9 @@ fn test_split(dataset: &str, dirs: &DataDir) -> Result<Option<Arc<dyn Dataset>>>
         None => vec![Split::Test, Split::Val],
     };
     for split in candidates {
-        match open(dataset, split, dirs) {
+        match open_split(dataset, split, dirs) {
             Ok(set) => return Ok(Some(set)),
-            Err(e) if info(dataset).is_some() => return Err(e.into()),
+            Err(e) if info(dataset).is_some() => return Err(e),
             Err(_) => continue,
         }
     }

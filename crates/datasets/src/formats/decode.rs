@@ -5,8 +5,8 @@ use std::path::Path;
 
 use lossgp_core::data::{DataError, Image, LabelMap};
 
-/// Decodes a JPEG or PNG photo to RGB (grey and CMYK photos, which ImageNet has, are
-/// converted). The `image` crate's default limits refuse decompression bombs.
+/// Decodes a photo (any format this build's `image` crate reads, told by its content) to RGB:
+/// grey, CMYK (which ImageNet has), palette and 16-bit images are converted. The `image` crate's default limits refuse decompression bombs.
 pub(crate) fn rgb(path: &Path) -> Result<Image, DataError> {
     let reader = image::ImageReader::open(path)
         .map_err(|e| DataError::io(path, e))?

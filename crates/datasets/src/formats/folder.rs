@@ -4,15 +4,31 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use lossgp_core::data::{DataError, Dataset, Normalization, Sample, Target, Task};
+use image::ImageFormat;
+use lossgp_core::data::{DataError, Dataset, Normalization, Sample, Skipped, Target, Task};
 
 use super::decode;
 
-/// File extensions read as images, compared without case.
-const EXTENSIONS: &[&str] = &["jpg", "jpeg", "png"];
+/// Whether a file is read as an image, by its extension (without case): every format this
+/// build's `image` crate decodes (JPEG, PNG, BMP, GIF, WebP, TIFF, ...; see its features in
+/// the workspace's `Cargo.toml`). Otherwise, why not.
+fn image_or_why(path: &Path) -> Result<(), String> {
+    let Some(extension) = path.extension().and_then(|e| e.to_str()) else {
+        return Err("no file extension, so not read as an image".into());
+    };
+    match ImageFormat::from_extension(extension) {
+        Some(format) if format.reading_enabled() => Ok(()),
+        Some(format) => Err(format!("{format:?} images are not decoded by this build of lossgp")),
+        None => Err(format!(".{extension} is not an image format lossgp reads")),
+    }
+}
 
-fn is_image(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+/// The image extensions this build reads, with their dots, for messages.
+pub fn image_extensions() -> Vec<String> {
+    ImageFormat::all()
+        .filter(|f| f.reading_enabled())
+        .flat_map(|f| f.extensions_str().iter().map(|e| format!(".{e}")))
+        .collect()
 }
 
 fn is_hidden(path: &Path) -> bool {
@@ -41,14 +57,17 @@ pub fn class_folders(root: &Path) -> Result<Vec<String>, DataError> {
         .collect())
 }
 
-/// Every image file below `dir`, recursively, in sorted order.
-fn images_below(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+/// Every image file below `dir`, recursively, in sorted order; other files go to `skipped`.
+fn images_below(dir: &Path, skipped: &mut Vec<Skipped>) -> Result<Vec<PathBuf>, DataError> {
     let mut out = Vec::new();
     for (path, is_dir) in entries(dir)? {
         if is_dir {
-            out.extend(images_below(&path)?);
-        } else if is_image(&path) {
-            out.push(path);
+            out.extend(images_below(&path, skipped)?);
+        } else {
+            match image_or_why(&path) {
+                Ok(()) => out.push(path),
+                Err(reason) => skipped.push(Skipped { path, reason }),
+            }
         }
     }
     Ok(out)
@@ -59,12 +78,14 @@ pub struct ImageFolder {
     name: String,
     classes: Vec<String>,
     items: Vec<(PathBuf, u32)>,
+    skipped: Vec<Skipped>,
     normalization: Normalization,
 }
 
 impl ImageFolder {
-    /// Every image under `root/<class>/` (JPEG or PNG, at any depth), with the class folders
-    /// in sorted order as the classes.
+    /// Every image under `root/<class>/` (any format this build decodes, at any depth), with
+    /// the class folders in sorted order as the classes. Other files are not read, and are
+    /// listed by [`Dataset::skipped`]; hidden files and folders are ignored.
     pub fn open(name: impl Into<String>, root: &Path) -> Result<ImageFolder, DataError> {
         let classes = class_folders(root)?;
         if classes.is_empty() {
@@ -86,6 +107,7 @@ impl ImageFolder {
     ) -> Result<ImageFolder, DataError> {
         let index: HashMap<&str, u32> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i as u32)).collect();
         let mut items = Vec::new();
+        let mut skipped = Vec::new();
         let folders: Vec<PathBuf> = class_folders(root)?.into_iter().map(|c| root.join(c)).collect();
         for folder in folders {
             let class = folder.file_name().and_then(|n| n.to_str()).unwrap_or_default();
@@ -95,16 +117,25 @@ impl ImageFolder {
                     "is not one of the dataset's classes (those of its training split)",
                 ));
             };
-            items.extend(images_below(&folder)?.into_iter().map(|p| (p, label)));
+            items.extend(images_below(&folder, &mut skipped)?.into_iter().map(|p| (p, label)));
         }
         if items.is_empty() {
+            let found = match skipped.first() {
+                Some(first) => format!(
+                    "; {} other files are there, e.g. {}: {}",
+                    skipped.len(),
+                    first.path.display(),
+                    first.reason
+                ),
+                None => String::new(),
+            };
             return Err(DataError::NotFound {
-                what: "images (.jpg, .jpeg, .png)".into(),
+                what: format!("images ({})", image_extensions().join(", ")),
                 path: root.to_owned(),
-                hint: "put each class's images in a folder named after the class".into(),
+                hint: format!("put each class's images in a folder named after the class{found}"),
             });
         }
-        Ok(ImageFolder { name: name.into(), classes, items, normalization: Normalization::imagenet() })
+        Ok(ImageFolder { name: name.into(), classes, items, skipped, normalization: Normalization::imagenet() })
     }
 
     /// ImageNet's validation images as published, in one flat folder, labelled by a
@@ -133,7 +164,13 @@ impl ImageFolder {
         if items.is_empty() {
             return Err(DataError::corrupt(solution, "lists no images"));
         }
-        Ok(ImageFolder { name: name.into(), classes, items, normalization: Normalization::imagenet() })
+        Ok(ImageFolder {
+            name: name.into(),
+            classes,
+            items,
+            skipped: Vec::new(),
+            normalization: Normalization::imagenet(),
+        })
     }
 
     /// The image files and their classes.
@@ -167,6 +204,9 @@ impl Dataset for ImageFolder {
     fn normalization(&self) -> Normalization {
         self.normalization.clone()
     }
+    fn skipped(&self) -> &[Skipped] {
+        &self.skipped
+    }
 }
 
 #[cfg(test)]
@@ -198,6 +238,43 @@ mod tests {
         assert_eq!(png.image.pixels(), solid(200).as_slice());
         let jpeg = data.sample(1).unwrap().image;
         assert!(jpeg.pixels().iter().all(|&p| p.abs_diff(100) <= 2), "JPEG pixels drift");
+        let skipped: Vec<&Path> = data.skipped().iter().map(|s| s.path.as_path()).collect();
+        assert_eq!(skipped, [dir.path().join("cat/notes.txt")], "the text file is named, the hidden folder is not");
+        assert!(data.skipped()[0].reason.contains(".txt is not an image format"), "{:?}", data.skipped());
+    }
+
+    #[test]
+    fn every_format_the_build_decodes_is_read_and_nothing_is_dropped_silently() {
+        let dir = TempDir::new().unwrap();
+        let formats = [
+            ImageFormat::Bmp,
+            ImageFormat::Tiff,
+            ImageFormat::WebP,
+            ImageFormat::Gif,
+            ImageFormat::Png,
+            ImageFormat::Jpeg,
+        ];
+        for (i, format) in formats.into_iter().enumerate() {
+            let extension = format.extensions_str()[0];
+            write(dir.path(), &format!("dog/{i}.{extension}"), &photo(6, 4, &solid(120), format));
+        }
+        write(dir.path(), "dog/z.heic", b"unknown to the image crate");
+        write(dir.path(), "dog/README", b"no extension");
+        let data = ImageFolder::open("f", dir.path()).unwrap();
+        assert_eq!(data.len(), formats.len(), "{:?}", data.items());
+        for i in 0..data.len() {
+            let image = data.sample(i).unwrap().image;
+            assert_eq!((image.width(), image.height()), (6, 4));
+            assert!(image.pixels().iter().all(|&p| p.abs_diff(120) <= 3), "sample {i} decodes wrong");
+        }
+        let reasons: Vec<&str> = data.skipped().iter().map(|s| s.reason.as_str()).collect();
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        assert!(reasons.iter().any(|r| r.contains("no file extension")), "{reasons:?}");
+        assert!(reasons.iter().any(|r| r.contains(".heic is not an image format")), "{reasons:?}");
+        let only_skipped = TempDir::new().unwrap();
+        write(only_skipped.path(), "cat/a.heic", b"x");
+        let err = ImageFolder::open("f", only_skipped.path()).err().unwrap().to_string();
+        assert!(err.contains("1 other files are there") && err.contains(".bmp"), "{err}");
     }
 
     #[cfg(unix)]
@@ -234,13 +311,9 @@ mod tests {
         let dir = TempDir::new().unwrap();
         assert!(ImageFolder::open("f", dir.path()).err().unwrap().to_string().contains("class folders not found"));
         write(dir.path(), "cat/readme.txt", b"no images");
-        assert!(
-            ImageFolder::open("f", dir.path())
-                .err()
-                .unwrap()
-                .to_string()
-                .contains("images (.jpg, .jpeg, .png) not found")
-        );
+        let err = ImageFolder::open("f", dir.path()).err().unwrap().to_string();
+        assert!(err.contains("not found") && err.contains(".jpeg") && err.contains(".webp"), "{err}");
+        assert!(err.contains("readme.txt: .txt is not an image format"), "{err}");
         write(dir.path(), "cat/x.jpg", b"not really a jpeg");
         let data = ImageFolder::open("f", dir.path()).unwrap();
         assert!(data.sample(0).unwrap_err().to_string().contains("x.jpg: does not decode as an image"));

@@ -4,59 +4,86 @@
 //! dimensions), one big-endian `u32` per dimension, then the data. Images are `[n, rows, cols]`
 //! unsigned bytes (type `0x08`), labels `[n]`.
 
-use std::io::Read;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use lossgp_core::data::{DataError, Dataset, Image, Normalization, Sample, Target, Task};
 
-/// Reads a whole file, decompressing it if it is gzip (by its magic bytes, not its name).
-pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    if !bytes.starts_with(&[0x1f, 0x8b]) {
-        return Ok(bytes);
-    }
-    let mut out = Vec::with_capacity(bytes.len() * 4);
-    GzDecoder::new(bytes.as_slice())
-        .read_to_end(&mut out)
-        .map_err(|e| DataError::corrupt(path, format!("not a valid gzip file ({e}); it may be truncated")))?;
-    Ok(out)
+/// An IDX file's bytes, decompressed as they are read if the file is gzip (by its magic bytes,
+/// not its name). A gzip file of several members (`cat a.gz b.gz`, pigz, bgzip) is read whole,
+/// as `gunzip` reads it.
+fn open_maybe_gzip(path: &Path) -> Result<Box<dyn Read>, DataError> {
+    let mut file = BufReader::new(File::open(path).map_err(|e| DataError::io(path, e))?);
+    let gzip = file.fill_buf().map_err(|e| DataError::io(path, e))?.starts_with(&[0x1f, 0x8b]);
+    Ok(if gzip { Box::new(MultiGzDecoder::new(file)) } else { Box::new(file) })
 }
 
-/// The dimensions and data of an IDX file of unsigned bytes.
+/// Reads exactly `buf.len()` bytes, or says how many there were.
+fn read_up_to(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// The dimensions and data of an IDX file of unsigned bytes. No more is decompressed than the
+/// header announces (and one byte to tell trailing data), so a compressed file that expands
+/// without end cannot exhaust memory.
 pub(crate) fn read_idx(path: &Path, expected_dims: usize) -> Result<(Vec<usize>, Vec<u8>), DataError> {
-    let bytes = read_maybe_gzip(path)?;
     let corrupt = |message: String| DataError::corrupt(path, message);
-    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
+    let unreadable = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => {
+            corrupt(format!("not a valid gzip file ({e}); it may be truncated"))
+        }
+        _ => DataError::io(path, e),
+    };
+    let mut reader = open_maybe_gzip(path)?;
+    let mut magic = [0u8; 4];
+    let got = read_up_to(&mut reader, &mut magic).map_err(unreadable)?;
+    if got < 4 || magic[0] != 0 || magic[1] != 0 {
         return Err(corrupt(format!(
             "not an IDX file: it starts with {:02x?}, an IDX magic number starts with two zero bytes",
-            &bytes[..bytes.len().min(4)]
+            &magic[..got]
         )));
     }
-    if bytes[2] != 0x08 {
-        return Err(corrupt(format!("IDX data type 0x{:02x} is not unsigned bytes (0x08)", bytes[2])));
+    if magic[2] != 0x08 {
+        return Err(corrupt(format!("IDX data type 0x{:02x} is not unsigned bytes (0x08)", magic[2])));
     }
-    let dims = bytes[3] as usize;
+    let dims = magic[3] as usize;
     if dims != expected_dims {
         return Err(corrupt(format!("IDX file has {dims} dimensions, expected {expected_dims}")));
     }
-    let header = 4 + 4 * dims;
-    if bytes.len() < header {
-        return Err(corrupt(format!("truncated: {} bytes, shorter than its {header}-byte header", bytes.len())));
+    let mut sizes = vec![0u8; 4 * dims];
+    let got = read_up_to(&mut reader, &mut sizes).map_err(unreadable)?;
+    if got < sizes.len() {
+        let header = 4 + sizes.len();
+        return Err(corrupt(format!("truncated: {} bytes, shorter than its {header}-byte header", 4 + got)));
     }
-    let shape: Vec<usize> = (0..dims)
-        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap_or_default()) as usize)
-        .collect();
-    let actual = bytes.len() - header;
-    let Some(expected) = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) else {
+    let shape: Vec<usize> =
+        sizes.chunks_exact(4).map(|d| u32::from_be_bytes([d[0], d[1], d[2], d[3]]) as usize).collect();
+    let Some(expected) = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).filter(|n| *n < usize::MAX) else {
         return Err(corrupt(format!("its header {shape:?} describes more data than can exist")));
     };
-    if actual != expected {
-        let what = if actual < expected { "truncated" } else { "has trailing bytes" };
-        return Err(corrupt(format!("{what}: its header {shape:?} needs {expected} data bytes, it has {actual}")));
+    // Grows as data arrives: a header announcing more than the file holds costs nothing.
+    let mut data = Vec::with_capacity(expected.min(1 << 26));
+    reader.take(expected as u64 + 1).read_to_end(&mut data).map_err(unreadable)?;
+    let actual = data.len();
+    if actual < expected {
+        return Err(corrupt(format!("truncated: its header {shape:?} needs {expected} data bytes, it has {actual}")));
     }
-    let mut data = bytes;
-    data.drain(..header);
+    if actual > expected {
+        return Err(corrupt(format!(
+            "has trailing bytes: its header {shape:?} needs {expected} data bytes, more follow"
+        )));
+    }
     Ok((shape, data))
 }
 
@@ -201,6 +228,31 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_gzip_file_of_several_members_is_read_whole() {
+        let dir = TempDir::new().unwrap();
+        let pixels: Vec<u8> = (0..2 * 3 * 4).map(|i| i as u8).collect();
+        let file = idx(&[2, 3, 4], &pixels);
+        // As `cat a.gz b.gz` or pigz write it: the split falls inside the data.
+        write(dir.path(), "images", &[gzip(&file[..10]), gzip(&file[10..20]), gzip(&file[20..])].concat());
+        write(dir.path(), "labels", &[gzip(&idx(&[2], &[7])), gzip(&[1])].concat());
+        let data = open(&dir).unwrap();
+        assert_eq!(data.sample(1).unwrap().image.pixels(), &pixels[12..]);
+        assert_eq!(data.sample(1).unwrap().target, Target::Class(1));
+    }
+
+    #[test]
+    fn a_compressed_file_expanding_past_its_header_is_stopped_there() {
+        let dir = TempDir::new().unwrap();
+        write(dir.path(), "labels", &idx(&[2], &[7, 1]));
+        // 8 data bytes announced, 64 MiB of zeros compressed to a few kilobytes.
+        let mut bomb = idx(&[2, 2, 2], &[]);
+        bomb.resize(bomb.len() + (64 << 20), 0);
+        write(dir.path(), "images", &gzip(&bomb));
+        let err = open(&dir).err().unwrap().to_string();
+        assert!(err.contains("has trailing bytes"), "{err}");
+    }
+
+    #[test]
     fn bad_files_are_explained() {
         let dir = TempDir::new().unwrap();
         write(dir.path(), "labels", &idx(&[2], &[7, 1]));
@@ -219,6 +271,8 @@ pub(crate) mod tests {
         assert!(error(&idx(&[u32::MAX; 3], &[0; 8])).contains("describes more data than can exist"));
         let gz = gzip(&good);
         assert!(error(&gz[..gz.len() / 2]).contains("not a valid gzip file"));
+        // A header that announces far more than the file holds allocates nothing up front.
+        assert!(error(&gzip(&idx(&[60_000, 4096, 4096], &[0; 8]))).contains("truncated"));
         write(dir.path(), "images", &good);
         write(dir.path(), "labels", &idx(&[2], &[7, 10]));
         assert!(

@@ -195,6 +195,16 @@ impl DataError {
     }
 }
 
+/// A file where a dataset's samples live that it does not read: a loader never drops data
+/// silently, so `data inspect` lists these and training warns about them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// The file.
+    pub path: PathBuf,
+    /// Why it is not read, e.g. `.heic is not an image format this build decodes`.
+    pub reason: String,
+}
+
 /// A dataset: samples by index, with their classes' names.
 ///
 /// Implementations decode lazily or hold everything in memory as suits the format; `sample`
@@ -235,6 +245,11 @@ pub trait Dataset: Send + Sync {
     /// `(height, width, channels)` if every image has that shape.
     fn image_shape(&self) -> Option<(u32, u32, u8)> {
         None
+    }
+
+    /// Files found among the samples that the dataset does not read, with why.
+    fn skipped(&self) -> &[Skipped] {
+        &[]
     }
 }
 

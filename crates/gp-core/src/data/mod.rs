@@ -17,7 +17,7 @@ mod loader;
 mod split;
 
 pub use augment::{Augment, Fill};
-pub use dataset::{DataError, Dataset, Normalization, Sample, Split, Target, Task};
+pub use dataset::{DataError, Dataset, Normalization, Sample, Skipped, Split, Target, Task};
 pub use image::{IGNORE, Image, LabelMap};
 pub use loader::{Batch, Epoch, Loader, LoaderConfig, Targets};
 pub use split::{Subset, holdout};

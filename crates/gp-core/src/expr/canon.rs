@@ -758,11 +758,21 @@ pub struct Key([u8; 16]);
 
 impl Key {
     fn digest(domain: &str, poly: &Poly) -> Key {
+        Key::digest_with(domain, poly, &[])
+    }
+
+    /// The digest of `poly`, and of `notes` where there are any (so keys without notes are
+    /// those of earlier versions).
+    fn digest_with(domain: &str, poly: &Poly, notes: &[String]) -> Key {
         let mut bytes = Vec::with_capacity(256);
         bytes.extend_from_slice(&CANON_VERSION.to_le_bytes());
         bytes.extend_from_slice(domain.as_bytes());
         bytes.push(0);
         encode_poly(poly, &mut bytes);
+        for note in notes {
+            bytes.push(0xff);
+            bytes.extend_from_slice(note.as_bytes());
+        }
         let hash = Sha256::digest(&bytes);
         let mut key = [0; 16];
         key.copy_from_slice(&hash[..16]);
@@ -921,20 +931,27 @@ impl Poly {
     }
 }
 
-/// The keys of a loss `reduction(expr)`; see [`Loss::key`](crate::loss::Loss::key) and
+/// The keys of a loss `reduction(expr)`, given where on the probe batches it is not finite
+/// (`not_finite`, empty for a loss finite everywhere there); see
+/// [`Loss::key`](crate::loss::Loss::key) and
 /// [`Loss::training_key`](crate::loss::Loss::training_key).
-pub(crate) fn loss_keys(expr: &Expr, sample_mean: bool) -> (Key, Key) {
+pub(crate) fn loss_keys(expr: &Expr, sample_mean: bool, not_finite: &[String]) -> (Key, Key) {
     // Summing over classes then averaging over samples is the element mean of C times the
     // expression; writing both reductions as an element mean lets equal losses meet.
     let mut poly = normalize(expr);
     if sample_mean {
         poly = poly.times(&classes());
     }
-    let value = Key::digest("loss", &poly);
+    let value = Key::digest_with("loss", &poly, not_finite);
     // Terms that involve neither the probabilities nor the logits add nothing to the gradient
-    // with respect to the logits, so they cannot change training.
-    let trainable = Poly(poly.0.into_iter().filter(|(m, _)| m.mentions(Var::P) || m.mentions(Var::Z)).collect());
-    (value, Key::digest("train", &trainable))
+    // with respect to the logits, so they cannot change training, unless they are infinite:
+    // then the loss diverges, and it keeps every term (and where it is not finite).
+    let trainable = if not_finite.is_empty() {
+        Poly(poly.0.into_iter().filter(|(m, _)| m.mentions(Var::P) || m.mentions(Var::Z)).collect())
+    } else {
+        poly
+    };
+    (value, Key::digest_with("train", &trainable, not_finite))
 }
 
 #[cfg(test)]
@@ -1072,11 +1089,12 @@ mod tests {
 
     #[test]
     fn huge_products_stay_unexpanded_and_cheap() {
+        // Multiplied out, the product would have hundreds of terms; what comes out (752 nodes)
+        // bounds the work done (a benchmark, not a test, measures time).
         let e: Expr = "square(square(square(square(p + y + z + 1))))".parse().unwrap();
-        let start = std::time::Instant::now();
         let c = e.canonical();
         assert!(!c.is_fully_expanded());
-        assert!(start.elapsed() < std::time::Duration::from_secs(2), "{:?}", start.elapsed());
+        assert!(c.expr().size() < 100 * e.size(), "{} nodes from {}", c.expr().size(), e.size());
         same(
             "(p + y + z + 1)*(p + y + z + 2)*(p + y + z + 3)*(p + z + 4)",
             "(p + z + 4)*(p + y + z + 3)*(p + y + z + 2)*(p + y + z + 1)",
@@ -1091,11 +1109,9 @@ mod tests {
             text = format!("sin(square({text} + (y + z + p*z + p*y + y*z + z*z)))");
         }
         let e: Expr = text.parse().unwrap();
-        let start = std::time::Instant::now();
         let c = e.canonical();
         assert!(c.expr().size() < 50 * e.size(), "{} nodes from {}", c.expr().size(), e.size());
         assert!(e.simplify().size() <= e.size());
-        assert!(start.elapsed() < std::time::Duration::from_secs(2), "{:?}", start.elapsed());
     }
 
     #[test]

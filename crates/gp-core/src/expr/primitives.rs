@@ -10,24 +10,26 @@ use super::ops::{Binary, Op, Unary, Var};
 
 /// Ephemeral random constants: a leaf that, each time the search creates it, becomes a fresh
 /// number drawn uniformly from `[min, max]` and rounded to `decimals` decimal places (rounding
-/// keeps evolved losses readable, like NGL's `2.4092`).
+/// keeps evolved losses readable, like NGL's `2.4092`). Left out, a field takes its default:
+/// `[-3, 3]`, 4 decimals.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Ephemeral {
     /// Lower bound of the range.
     pub min: f64,
     /// Upper bound of the range.
     pub max: f64,
     /// Decimal places kept.
-    #[serde(default = "Ephemeral::default_decimals")]
     pub decimals: u32,
 }
 
-impl Ephemeral {
-    fn default_decimals() -> u32 {
-        4
+impl Default for Ephemeral {
+    fn default() -> Self {
+        Ephemeral { min: -3.0, max: 3.0, decimals: 4 }
     }
+}
 
+impl Ephemeral {
     /// Draws one constant.
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
         let x = rng.random_range(self.min..=self.max);
@@ -46,19 +48,57 @@ impl Ephemeral {
 /// {"operators": ["add", "mul", "exp", "cos"], "variables": ["p", "y"],
 ///  "constants": [1.0], "ephemeral": {"min": -3.0, "max": 3.0, "decimals": 4}}
 /// ```
+///
+/// A field left out takes its value from [`PrimitiveSet::default`]; `"ephemeral": false`
+/// turns ephemeral constants off (so does `null`, in JSON).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct PrimitiveSet {
     /// Operators for internal nodes.
     pub operators: Vec<Op>,
     /// Variables for leaves.
     pub variables: Vec<Var>,
     /// Fixed constants for leaves.
-    #[serde(default)]
     pub constants: Vec<f64>,
     /// Ephemeral random constants for leaves, if any.
-    #[serde(default)]
+    #[serde(with = "ephemeral_or_off")]
     pub ephemeral: Option<Ephemeral>,
+}
+
+/// `ephemeral` is a table, or `false` for none: TOML has no null, and a left-out table means
+/// the default range.
+mod ephemeral_or_off {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Ephemeral;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Switch(bool),
+        Range(Ephemeral),
+        Null(()),
+    }
+
+    pub fn serialize<S: Serializer>(value: &Option<Ephemeral>, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(range) => Written::Range(*range),
+            None => Written::Switch(false),
+        }
+        .serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Ephemeral>, D::Error> {
+        match Written::deserialize(deserializer) {
+            Ok(Written::Switch(on)) => Ok(on.then(Ephemeral::default)),
+            Ok(Written::Range(range)) => Ok(Some(range)),
+            Ok(Written::Null(())) => Ok(None),
+            Err(_) => Err(serde::de::Error::custom(
+                "`ephemeral` is a table such as { min = -3.0, max = 3.0, decimals = 4 } (its fields: min, max, \
+                 decimals), or false for no ephemeral constants",
+            )),
+        }
+    }
 }
 
 /// Why a primitive set cannot be used, or why an expression is outside one.
@@ -112,7 +152,7 @@ impl Default for PrimitiveSet {
             operators: unary.into_iter().chain(binary).collect(),
             variables: vec![Var::P, Var::Y],
             constants: vec![1.0],
-            ephemeral: Some(Ephemeral { min: -3.0, max: 3.0, decimals: 4 }),
+            ephemeral: Some(Ephemeral::default()),
         }
     }
 }

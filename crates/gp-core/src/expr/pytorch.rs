@@ -8,9 +8,13 @@
 //! clamped after it). Two differences remain, both only where values leave the float range:
 //! `pow` saturates a little below the largest float rather than at it, and a saturated `div`
 //! whose other partial derivative overflows can still give NaN. Constant subexpressions are
-//! folded to numbers.
+//! folded to numbers. A subexpression that occurs more than once is computed once, bound to a
+//! name (`t1 = ...`), so the code grows linearly with the tree, however the tree nests.
 
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
 use std::fmt::Write;
+use std::hash::{Hash, Hasher};
 
 use super::Expr;
 use super::ops::{Binary, PROTECT_EPS, Reduce, Unary, Var};
@@ -39,6 +43,11 @@ const HELPERS: &[(&str, &str, &[&str])] = &[
     ),
     ("_lossgp_aq", "def _lossgp_aq(a, b):\n    return a / torch.sqrt(1 + b * b)\n", &[]),
     (
+        "_lossgp_softplus",
+        "def _lossgp_softplus(x):\n    # Not torch.nn.functional.softplus, which returns x itself above x = 20.\n    return torch.logaddexp(x, torch.zeros_like(x))\n",
+        &[],
+    ),
+    (
         "_lossgp_pow",
         "def _lossgp_pow(a, b):\n    return _lossgp_saturate(a.abs().clamp_min(_LOSSGP_EPS) ** b)\n",
         &["_lossgp_saturate"],
@@ -54,6 +63,7 @@ enum Kind {
     Tensor,
 }
 
+#[derive(Clone)]
 struct Code {
     text: String,
     prec: Prec,
@@ -65,9 +75,81 @@ struct Generator {
     helpers: Vec<&'static str>,
     uses_classes: bool,
     uses_math: bool,
+    /// Every node of the tree being written (by address: the tree does not move meanwhile):
+    /// its structural hash, and whether it is constant (no variable or reduction below it).
+    nodes: HashMap<*const Expr, (u64, bool)>,
+    /// Subexpressions that occur more than once, by structural hash: the trees, and the code
+    /// of the name each is bound to once written.
+    shared: HashMap<u64, Vec<(Expr, Option<Code>)>>,
+    /// `name = code` lines computing the shared subexpressions, in order of need.
+    bindings: Vec<String>,
 }
 
 impl Generator {
+    /// Hashes every node of `e` by its structure (constants by their bits) and notes which
+    /// are constant; returns `e`'s. Equal trees hash alike; trees that merely hash alike are
+    /// told apart by comparing them.
+    fn index(&mut self, e: &Expr) -> (u64, bool) {
+        let mut h = DefaultHasher::new();
+        let constant = match e {
+            Expr::Var(v) => {
+                (0u8, v.name()).hash(&mut h);
+                false
+            }
+            Expr::Const(c) => {
+                (1u8, c.to_bits()).hash(&mut h);
+                true
+            }
+            Expr::Unary(op, x) => {
+                let (x, constant) = self.index(x);
+                (2u8, op.name(), x).hash(&mut h);
+                constant
+            }
+            Expr::Binary(op, a, b) => {
+                let ((a, ca), (b, cb)) = (self.index(a), self.index(b));
+                (3u8, op.name(), a, b).hash(&mut h);
+                ca && cb
+            }
+            Expr::Reduce(op, x) => {
+                let (x, _) = self.index(x);
+                (4u8, op.name(), x).hash(&mut h);
+                false
+            }
+        };
+        let entry = (h.finish(), constant);
+        self.nodes.insert(e as *const Expr, entry);
+        entry
+    }
+
+    /// Indexes `root` and finds the subexpressions worth binding to a name: those met more
+    /// than once in a walk that does not enter a subtree it has met before (so the parts of a
+    /// repeated subtree are not bound as well), leaves and constants excepted.
+    fn find_shared(&mut self, root: &Expr) {
+        self.index(root);
+        let mut seen: HashMap<u64, Vec<(&Expr, usize)>> = HashMap::new();
+        let mut stack = vec![root];
+        while let Some(e) = stack.pop() {
+            let (hash, constant) = self.nodes[&(e as *const Expr)];
+            if constant || matches!(e, Expr::Var(_)) {
+                continue;
+            }
+            let bucket = seen.entry(hash).or_default();
+            if let Some(entry) = bucket.iter_mut().find(|(other, _)| *other == e) {
+                entry.1 += 1;
+                continue;
+            }
+            bucket.push((e, 1));
+            stack.extend(e.children());
+        }
+        for (hash, bucket) in seen {
+            let repeated: Vec<(Expr, Option<Code>)> =
+                bucket.into_iter().filter(|(_, n)| *n > 1).map(|(e, _)| (e.clone(), None)).collect();
+            if !repeated.is_empty() {
+                self.shared.insert(hash, repeated);
+            }
+        }
+    }
+
     fn helper(&mut self, name: &'static str) -> &'static str {
         if let Some(&(_, _, deps)) = HELPERS.iter().find(|(n, ..)| *n == name) {
             for &dep in deps {
@@ -85,8 +167,34 @@ impl Generator {
         Code { text: format!("{function}({})", args.join(", ")), prec: Prec::Atom, kind: Kind::Tensor }
     }
 
+    /// The code of `e`: the name it is bound to if it is a shared subexpression (bound on
+    /// first use), else its expression.
     fn emit(&mut self, e: &Expr) -> Code {
-        if let Some(value) = constant_value(e) {
+        let hash = self.nodes.get(&(e as *const Expr)).map(|(hash, _)| *hash);
+        let found = hash.and_then(|hash| {
+            let index = self.shared.get(&hash)?.iter().position(|(other, _)| other == e)?;
+            Some((hash, index))
+        });
+        let Some((hash, index)) = found else {
+            return self.expression(e);
+        };
+        if let Some(code) = &self.shared[&hash][index].1 {
+            return code.clone();
+        }
+        let code = self.expression(e);
+        let name = format!("t{}", self.bindings.len() + 1);
+        self.bindings.push(format!("{name} = {}", code.text));
+        let bound = Code { text: name, prec: Prec::Atom, kind: code.kind };
+        if let Some(slot) = self.shared.get_mut(&hash) {
+            slot[index].1 = Some(bound.clone());
+        }
+        bound
+    }
+
+    /// The code of `e` itself (its parts through [`emit`](Self::emit)).
+    fn expression(&mut self, e: &Expr) -> Code {
+        let constant = self.nodes.get(&(e as *const Expr)).is_none_or(|(_, constant)| *constant);
+        if let Some(value) = constant.then(|| constant_value(e)).flatten() {
             return number_code(value);
         }
         match e {
@@ -148,15 +256,8 @@ impl Generator {
             Unary::Cos => "torch.cos",
             Unary::Tanh => "torch.tanh",
             Unary::Sigmoid => "torch.sigmoid",
-            // Not `torch.nn.functional.softplus`, which returns x itself above x = 20.
-            Unary::Softplus => {
-                let x = as_tensor(x);
-                return Code {
-                    text: format!("torch.logaddexp({x}, torch.zeros_like({x}))"),
-                    prec: Prec::Atom,
-                    kind: Kind::Tensor,
-                };
-            }
+            // A helper: `torch.logaddexp(x, torch.zeros_like(x))` would write x twice.
+            Unary::Softplus => self.helper("_lossgp_softplus"),
             Unary::Recip => self.helper("_lossgp_recip"),
         };
         self.call(function, vec![x])
@@ -255,6 +356,7 @@ fn identifier(name: &str) -> String {
 /// A complete Python module defining `name(logits, target)`.
 pub(crate) fn loss_function(loss: &Loss, name: &str) -> String {
     let mut generator = Generator::default();
+    generator.find_shared(&loss.expr);
     let body = generator.emit(&loss.expr);
     let shape = loss.compile().shapes().last().copied().unwrap_or(Shape::Scalar);
     let value = as_tensor(Code { text: parenthesize(&body, Prec::Atom), ..body });
@@ -297,6 +399,9 @@ pub(crate) fn loss_function(loss: &Loss, name: &str) -> String {
     }
     if generator.uses_classes {
         out.push_str("    C = logits.shape[1]\n");
+    }
+    for binding in &generator.bindings {
+        let _ = writeln!(out, "    {binding}");
     }
     let _ = writeln!(out, "    return {result}");
     out
@@ -370,5 +475,34 @@ mod tests {
         assert_eq!(identifier(""), "loss_");
         assert_eq!(identifier("lambda"), "lambda_loss");
         assert_eq!(identifier("torch"), "torch_loss");
+    }
+
+    fn nested(op: &str, depth: usize) -> Loss {
+        format!("{}p{}*y", format!("{op}(").repeat(depth), ")".repeat(depth)).parse().unwrap()
+    }
+
+    #[test]
+    fn code_grows_linearly_with_nesting() {
+        // Every export writes each node once: 40 nested softplus (or any operator) cost 40
+        // times one, not 2^40.
+        for op in ["softplus", "exp", "log", "sigmoid", "sqrt", "tanh"] {
+            let (small, large) = (nested(op, 5), nested(op, 40));
+            let growth = |f: &dyn Fn(&Loss) -> String| f(&large).len() as f64 / f(&small).len() as f64;
+            assert!(growth(&|l| l.to_pytorch("f")) < 8.0, "{op}: PyTorch code grows too fast");
+            assert!(growth(&|l| l.to_latex()) < 10.0, "{op}: LaTeX grows too fast");
+            assert!(growth(&|l| l.expr.to_string()) < 10.0, "{op}: text grows too fast");
+        }
+        let code = nested("softplus", 3).to_pytorch("f");
+        assert!(code.contains("return (_lossgp_softplus(_lossgp_softplus(_lossgp_softplus(p))) * y).mean()"), "{code}");
+    }
+
+    #[test]
+    fn repeated_subexpressions_are_computed_once() {
+        let loss: Loss = "exp(p*y + 1)/(1 + exp(p*y + 1)) + sin(p)*sin(p)".parse().unwrap();
+        let code = loss.to_pytorch("f");
+        assert!(code.contains("    t1 = torch.exp(p * y + 1)\n"), "{code}");
+        assert!(code.contains("    t2 = torch.sin(p)\n"), "{code}");
+        assert!(code.contains("_lossgp_div(t1, 1 + t1) + t2 * t2"), "{code}");
+        assert_eq!(code.matches("p * y").count(), 1, "the part of a shared subexpression is not bound again: {code}");
     }
 }

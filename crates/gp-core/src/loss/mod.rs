@@ -2,6 +2,7 @@
 //! classes]` values into one number, and the built-in named losses.
 
 mod builtin;
+pub mod probe;
 
 use std::fmt;
 use std::str::FromStr;
@@ -142,16 +143,26 @@ impl Loss {
     }
 
     /// Equal for losses equal under algebra (see [`canon`]), with both reductions compared
-    /// fairly: `sample-mean: e` and `element-mean: sum(1)*e` are the same loss.
+    /// fairly: `sample-mean: e` and `element-mean: sum(1)*e` are the same loss. A loss that is
+    /// not finite somewhere on the [`probe`] batches keeps where in its key, so it never
+    /// shares one with a loss that is finite there.
     pub fn key(&self) -> Key {
-        canon::loss_keys(&self.expr, self.reduction == Reduction::SampleMean).0
+        self.keys().0
     }
 
     /// Equal for losses that train identically: equal up to terms that involve neither `p` nor
     /// `z`, whose gradient with respect to the logits is zero (`loss + 3` and `loss + y` train
-    /// exactly like `loss`). This is the key the search deduplicates candidates by.
+    /// exactly like `loss`), as long as those terms are finite: `loss + exp(1000*y)` is
+    /// infinite and diverges, so it keeps a key of its own. This is the key the search
+    /// deduplicates candidates by.
     pub fn training_key(&self) -> Key {
-        canon::loss_keys(&self.expr, self.reduction == Reduction::SampleMean).1
+        self.keys().1
+    }
+
+    /// Both keys (see [`key`](Self::key) and [`training_key`](Self::training_key)).
+    pub fn keys(&self) -> (Key, Key) {
+        let not_finite = probe::non_finite(&self.compile());
+        canon::loss_keys(&self.expr, self.reduction == Reduction::SampleMean, &not_finite)
     }
 
     /// The loss as a LaTeX formula.

@@ -28,6 +28,7 @@ pub struct SearchConfig {
     /// least one individual when above 0).
     pub elitism: f64,
     /// How parents are chosen.
+    #[serde(deserialize_with = "crate::kind::or_default")]
     pub selection: Selection,
     /// Tree height limit (a leaf has height 0); offspring above it are discarded.
     pub max_height: usize,
@@ -80,7 +81,7 @@ impl Default for SearchConfig {
             crossover: 0.7,
             mutation: 0.25,
             elitism: 0.05,
-            selection: Selection::DoubleTournament { size: 4, parsimony: 1.4 },
+            selection: Selection::default(),
             max_height: 10,
             max_size: 64,
             init_height: [2, 4],
@@ -106,18 +107,36 @@ impl Default for SearchConfig {
 pub enum Selection {
     /// The fittest of `size` individuals drawn at random.
     Tournament {
-        /// Individuals per tournament.
+        /// Individuals per tournament (default 4).
+        #[serde(default = "tournament_size")]
         size: usize,
     },
     /// Two fitness tournaments, then the smaller winner with probability `parsimony / 2`
     /// (DEAP's `selDoubleTournament`, fitness first): `parsimony` in [1, 2], 1 meaning no
     /// pressure on size. Keeps trees from bloating.
     DoubleTournament {
-        /// Individuals per fitness tournament.
+        /// Individuals per fitness tournament (default 4).
+        #[serde(default = "tournament_size")]
         size: usize,
-        /// Size pressure in [1, 2].
+        /// Size pressure in [1, 2] (default 1.4).
+        #[serde(default = "parsimony")]
         parsimony: f64,
     },
+}
+
+fn tournament_size() -> usize {
+    4
+}
+
+fn parsimony() -> f64 {
+    1.4
+}
+
+impl Default for Selection {
+    /// EvoMAL's double tournament of 4, with DEAP's suggested parsimony (see the module).
+    fn default() -> Self {
+        Selection::DoubleTournament { size: tournament_size(), parsimony: parsimony() }
+    }
 }
 
 /// Relative weights of the mutation operators (0 turns one off).

@@ -51,7 +51,7 @@ pub use queue::{Queue, QueueResult};
 pub use record::{Baseline, GenerationStats, Individual, Outcome, Record, State};
 pub use run::{RunOptions, SearchError, SearchEvent, run};
 pub use screen::{Rejected, Stage};
-pub use store::{CacheEntry, RunDir, SharedCache, StoreError};
+pub use store::{CacheEntry, RunDir, RunLock, SharedCache, StoreError};
 pub use synthetic::GradientMatch;
 pub use training::TrainingFitness;
 

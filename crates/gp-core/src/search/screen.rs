@@ -2,14 +2,13 @@
 //! first. Each costs microseconds to milliseconds on the reference interpreter; training costs
 //! seconds to hours, so every rejection here is a training run saved.
 
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::config::Screening;
 use crate::expr::Var;
 use crate::interp::{Batch, Program};
 use crate::loss::Loss;
+use crate::loss::probe::{self, CLASSES, SAMPLES};
 
 /// Why a candidate was not trained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -49,16 +48,8 @@ pub struct Rejected {
     pub reason: String,
 }
 
-/// Classes of the probe batches.
-const CLASSES: usize = 10;
-/// Samples of the probe batches and of the rejection run.
-const SAMPLES: usize = 100;
 /// Step size of the rejection run's normalised gradient descent.
 const REJECTION_RATE: f64 = 0.1;
-
-/// Seeds the probe batches: the same for every search, so that a loss's verdict never depends
-/// on the search's seed.
-const PROBE_SEED: u64 = 0x5EED_1055;
 
 /// Runs the screening stages. (Duplicates never get here: the search looks every loss up by its
 /// training key first.)
@@ -71,22 +62,11 @@ pub fn screen(loss: &Loss, settings: &Screening) -> Result<(), Rejected> {
         return reject(Stage::Independent, format!("does not depend on {missing}"));
     }
     let program = Program::compile(loss);
-    let mut rng = ChaCha8Rng::seed_from_u64(PROBE_SEED);
-    let labels: Vec<usize> = (0..SAMPLES).map(|_| rng.random_range(0..CLASSES)).collect();
-    let noise: Vec<f64> = (0..SAMPLES * CLASSES).map(|_| rng.random_range(-1.0..1.0)).collect();
-    if settings.finite {
-        // Calm, confident and extreme logits, and a batch whose predictions are all right.
-        for scale in [0.0, 1.0, 5.0, 30.0] {
-            let logits: Vec<f64> = noise.iter().map(|x| x * scale).collect();
-            if let Some(why) = non_finite(&program, logits, &labels) {
-                return reject(Stage::NonFinite, format!("{why} at logits scale {scale}"));
-            }
-        }
-        let mut right = vec![0.0; SAMPLES * CLASSES];
-        labels.iter().enumerate().for_each(|(i, &l)| right[i * CLASSES + l] = 8.0);
-        if let Some(why) = non_finite(&program, right, &labels) {
-            return reject(Stage::NonFinite, format!("{why} on confident, correct logits"));
-        }
+    let (labels, noise) = probe::labels_and_noise();
+    if settings.finite
+        && let Some(why) = probe::non_finite(&program).into_iter().next()
+    {
+        return reject(Stage::NonFinite, why);
     }
     if settings.direction {
         let batch = Batch::from_labels(noise.clone(), CLASSES, &labels).expect("a valid probe batch");
@@ -134,19 +114,6 @@ pub fn screen(loss: &Loss, settings: &Screening) -> Result<(), Rejected> {
         }
     }
     Ok(())
-}
-
-/// What is not finite about the loss on these logits, if anything.
-fn non_finite(program: &Program, logits: Vec<f64>, labels: &[usize]) -> Option<&'static str> {
-    let batch = Batch::from_labels(logits, CLASSES, labels).expect("a valid probe batch");
-    let out = program.evaluate(&batch);
-    if !out.loss.is_finite() {
-        Some("loss not finite")
-    } else if out.gradient.iter().any(|g| !g.is_finite()) {
-        Some("gradient not finite")
-    } else {
-        None
-    }
 }
 
 #[cfg(test)]

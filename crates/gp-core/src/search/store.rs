@@ -11,7 +11,7 @@
 //! generator's state.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -29,6 +29,17 @@ pub enum StoreError {
         path: PathBuf,
         /// The error.
         source: std::io::Error,
+    },
+    /// Another process holds the run directory.
+    #[error(
+        "{path} is in use by another lossgp process ({holder}); two processes would interleave their \
+         records: wait for it to end, or stop it"
+    )]
+    Busy {
+        /// The run directory.
+        path: PathBuf,
+        /// Who holds it, as it wrote itself into the lock file.
+        holder: String,
     },
     /// A file holds something other than what lossgp wrote.
     #[error("{path}: {message} (is this a lossgp run directory?)")]
@@ -48,6 +59,15 @@ pub struct RunDir {
 
 /// The candidates file.
 pub const EVALUATIONS: &str = "evaluations.jsonl";
+/// The lock file: held (an advisory lock of the operating system, released when the process
+/// ends, however it ends) by the process that writes the run.
+pub const LOCK: &str = "lock";
+
+/// The exclusive hold on a run directory, released when dropped.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+}
 /// The state file.
 pub const STATE: &str = "state.json";
 
@@ -56,6 +76,27 @@ impl RunDir {
     pub fn create(path: &Path) -> Result<RunDir, StoreError> {
         fs::create_dir_all(path).map_err(|source| StoreError::Io { path: path.to_owned(), source })?;
         Ok(RunDir { path: path.to_owned() })
+    }
+
+    /// Takes the run directory for this process: a second search (or `confirm`) on the same
+    /// directory is refused, naming the process that holds it, until this one ends.
+    pub fn lock(&self) -> Result<RunLock, StoreError> {
+        let path = self.path.join(LOCK);
+        let io = |source| StoreError::Io { path: path.clone(), source };
+        let mut file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let holder = fs::read_to_string(&path).unwrap_or_default().trim().to_owned();
+                let holder = if holder.is_empty() { "process unknown".to_owned() } else { holder };
+                return Err(StoreError::Busy { path: self.path.clone(), holder });
+            }
+            Err(fs::TryLockError::Error(source)) => return Err(io(source)),
+        }
+        let me = format!("pid {} on {}", std::process::id(), hostname());
+        file.set_len(0).and_then(|()| file.write_all(me.as_bytes())).and_then(|()| file.sync_data()).map_err(io)?;
+        Ok(RunLock { _file: file })
     }
 
     /// Its path.
@@ -203,18 +244,42 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), StoreError> {
 
 /// Truncates `path` after its last newline, if it does not end with one (a torn line).
 fn cut_torn_tail(path: &Path) -> std::io::Result<()> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
+    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
-    if bytes.last().is_none_or(|&b| b == b'\n') {
-        return Ok(());
+    // Only the end is read: one byte when the last line is whole, so appending stays
+    // proportional to the record, not to the file.
+    let len = file.metadata()?.len();
+    let mut end = len;
+    let mut chunk = vec![0u8; 4096];
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let part = &mut chunk[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(part)?;
+        if end == len && part.last() == Some(&b'\n') {
+            return Ok(());
+        }
+        if let Some(i) = part.iter().rposition(|&b| b == b'\n') {
+            file.set_len(start + i as u64 + 1)?;
+            return file.sync_data();
+        }
+        end = start;
     }
-    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let file = OpenOptions::new().write(true).open(path)?;
-    file.set_len(keep as u64)?;
+    file.set_len(0)?;
     file.sync_data()
+}
+
+/// This machine's name, for the lock file (where the environment gives none, `unknown host`).
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown host".into())
 }
 
 fn serde_json_line<T: Serialize>(value: &T, path: &Path) -> Result<String, StoreError> {
@@ -265,5 +330,36 @@ mod tests {
         // A corrupt line in the middle is an error, not silently skipped.
         fs::write(&path, "not json\n".to_owned() + &fs::read_to_string(&path).unwrap()).unwrap();
         assert!(matches!(run.records(), Err(StoreError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn a_torn_tail_longer_than_a_read_is_cut_at_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path()).unwrap();
+        run.append(&record(0)).unwrap();
+        let path = dir.path().join(EVALUATIONS);
+        let whole = fs::read_to_string(&path).unwrap();
+        fs::write(&path, whole.clone() + &"x".repeat(10_000)).unwrap();
+        run.append(&record(1)).unwrap();
+        assert_eq!(run.records().unwrap(), [record(0), record(1)]);
+        fs::write(&path, "y".repeat(9_000)).unwrap();
+        run.append(&record(2)).unwrap();
+        assert_eq!(run.records().unwrap(), [record(2)]);
+    }
+
+    #[test]
+    fn a_second_process_cannot_take_a_run_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path()).unwrap();
+        let held = run.lock().unwrap();
+        // The operating system's lock is per open file, so a second open in this process
+        // stands for a second process.
+        let err = run.lock().unwrap_err().to_string();
+        assert!(
+            err.contains("in use by another lossgp process") && err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(held);
+        run.lock().expect("free again once the holder is gone");
     }
 }

@@ -27,19 +27,26 @@ use crate::expr::Var;
 use crate::loss::Loss;
 use crate::model::Model;
 
+/// The largest batch size [`TrainConfig::validate`] accepts.
+pub const MAX_BATCH_SIZE: usize = 1 << 16;
+/// The most memory one batch of input images may take (4 GiB), checked before any is made.
+pub const MAX_BATCH_BYTES: u64 = 4 << 30;
+
 /// How to train.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
     /// Passes over the training data.
     pub epochs: usize,
-    /// Samples per step.
+    /// Samples per step. An epoch's last batch is left out when it would hold one sample.
     pub batch_size: usize,
     /// The base learning rate.
     pub learning_rate: f32,
     /// The optimiser.
+    #[serde(deserialize_with = "crate::kind::or_default")]
     pub optimizer: OptimizerConfig,
     /// The learning-rate schedule.
+    #[serde(deserialize_with = "crate::kind::or_default")]
     pub schedule: Schedule,
     /// The fraction of the training data held out for validation when no validation set is
     /// given (the paper's 10%).
@@ -89,6 +96,12 @@ impl TrainConfig {
         }
         if self.batch_size == 0 {
             return bad("the batch size must be at least 1 (--batch-size)".into());
+        }
+        if self.batch_size > MAX_BATCH_SIZE {
+            return bad(format!(
+                "a batch size of {} is beyond what fits in memory (at most {MAX_BATCH_SIZE}; --batch-size)",
+                self.batch_size
+            ));
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
             return bad(format!("the learning rate must be a positive number, not {} (--lr)", self.learning_rate));
@@ -273,6 +286,16 @@ pub fn train<B: Backend>(
     config.validate(validation_set.is_some())?;
     b.seed(config.seed);
     let [channels, height, width] = model.input_shape();
+    let images = config.batch_size.min(train_set.len()) as u64;
+    let bytes = [channels, height, width, 4].iter().fold(images, |n, &d| n.saturating_mul(d as u64));
+    if bytes > MAX_BATCH_BYTES {
+        return Err(TrainError::Config(format!(
+            "a batch of {images} images of {channels}x{height}x{width} takes {:.1} GiB before the network runs (at \
+             most {} GiB): lower the batch size (--batch-size) or the image size (--image-size)",
+            bytes as f64 / (1u64 << 30) as f64,
+            MAX_BATCH_BYTES >> 30
+        )));
+    }
     let shape = LoaderConfig {
         batch_size: config.batch_size,
         size: Some((height as u32, width as u32)),
@@ -281,8 +304,13 @@ pub fn train<B: Backend>(
         seed: config.seed,
         ..LoaderConfig::default()
     };
-    let loader =
-        Loader::new(train_set, LoaderConfig { augment: config.augment.clone(), shuffle: true, ..shape.clone() })?;
+    // A last batch of one sample gives batch norm one value per channel to normalise: as
+    // PyTorch users do (`drop_last`), it is left out. Every other last batch is kept.
+    let lone_last = train_set.len() > config.batch_size && train_set.len() % config.batch_size == 1;
+    let loader = Loader::new(
+        train_set,
+        LoaderConfig { augment: config.augment.clone(), shuffle: true, drop_last: lone_last, ..shape.clone() },
+    )?;
     let evaluation = LoaderConfig { shuffle: false, augment: Augment::none(), ..shape };
     let validation = validation_set.map(|v| Loader::new(v, evaluation.clone())).transpose()?;
     let test = data.test.clone().map(|t| Loader::new(t, evaluation.clone())).transpose()?;

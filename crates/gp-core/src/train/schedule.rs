@@ -12,9 +12,11 @@ pub enum Schedule {
     Constant,
     /// Multiplied by `gamma` every `every` epochs.
     Step {
-        /// Epochs between reductions.
+        /// Epochs between reductions (default 30, torchvision's ImageNet recipe).
+        #[serde(default = "step_every")]
         every: usize,
-        /// The factor.
+        /// The factor (default 0.1, PyTorch's `StepLR`).
+        #[serde(default = "step_gamma")]
         gamma: f32,
     },
     /// Cosine annealing from the base rate to `min_lr` over all the training steps.
@@ -44,6 +46,12 @@ pub enum Schedule {
     },
 }
 
+fn step_every() -> usize {
+    30
+}
+fn step_gamma() -> f32 {
+    0.1
+}
 fn plateau_factor() -> f32 {
     0.2
 }

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use lossgp_core::Loss;
 use lossgp_core::backend::open_backend;
-use lossgp_core::data::{Split, holdout};
 use lossgp_core::model::{ModelOptions, ModelSpec, check_options, find_model};
 use lossgp_core::search::{Fitness, GradientMatch, SearchConfig, TrainingFitness};
 use lossgp_core::train::TrainConfig;
-use lossgp_datasets::{DataDir, open};
+use lossgp_datasets::DataDir;
 use serde::{Deserialize, Serialize};
+
+use crate::commands::dataset::{TrainingRequest, TrainingSet, open_training};
 
 /// A documented configuration: `lossgp search --help` shows it, `lossgp search --example`
 /// prints it, and every setting left out takes the default written here.
@@ -94,8 +95,8 @@ pub struct RunConfig {
     pub evaluator: EvaluatorKind,
     /// Evaluations at once (threads or worker processes).
     pub workers: usize,
-    /// Backend threads of each worker process (`RAYON_NUM_THREADS`); 0 leaves the backend's
-    /// default (all cores).
+    /// Backend threads of each worker process (`RAYON_NUM_THREADS` for burn's CPU backends and
+    /// candle, `OMP_NUM_THREADS` for libtorch); 0 leaves the backend's default (all cores).
     pub threads_per_worker: usize,
     /// Reference losses scored on the same task.
     pub baselines: Vec<String>,
@@ -187,23 +188,24 @@ impl SearchFile {
             return Ok(Arc::new(GradientMatch::new(Loss::resolve(&task.target)?)));
         }
         let dirs = DataDir::resolve(data_dir)?;
-        let mut train = open(&task.dataset, Split::Train, &dirs)?;
-        let full = train.len();
-        if let Some(n) = task.train_samples.filter(|&n| n < full) {
-            let (_, subset) = holdout(train, n as f64 / full as f64, self.train.seed)?;
-            train = Arc::new(subset);
-        }
         let (model, options) = ModelOptions::parse(&task.model)?;
-        let Some((h, w, c)) = train.image_shape() else {
-            bail!("{} has images of several sizes: set [task] image_size", task.dataset);
+        let entry = find_model(&model)?;
+        let request = TrainingRequest {
+            dataset: &task.dataset,
+            task: entry.task,
+            model: &model,
+            image_size: task.image_size,
+            samples: task.train_samples,
+            seed: self.train.seed,
         };
-        let [h, w] = task.image_size.unwrap_or([h as usize, w as usize]);
-        let spec =
-            ModelSpec { options, ..ModelSpec::new([usize::from(c), h, w], train.classes().len(), self.train.seed) };
+        let TrainingSet { data: train, input } = open_training(&request, &dirs)?;
+        let spec = ModelSpec { options, ..ModelSpec::new(input, train.classes().len(), self.train.seed) };
         let backend = open_backend(&task.backend)?;
-        // Everything that changes a candidate's fitness, so that the cache never mixes tasks.
+        // Everything that changes a candidate's fitness, so that the cache never mixes tasks
+        // (the image size only where set, so that earlier caches stay valid).
+        let resized = task.image_size.map(|[h, w]| format!(" at {h}x{w}")).unwrap_or_default();
         let fingerprint = format!(
-            "training: {} ({} samples) / {} / {} / {}",
+            "training: {}{resized} ({} samples) / {} / {} / {}",
             task.dataset,
             train.len(),
             task.model,
@@ -227,6 +229,62 @@ mod tests {
         let again: SearchFile = toml::from_str(&example.to_toml().unwrap()).unwrap();
         assert_eq!(again, example);
         example.validate().unwrap();
+    }
+
+    /// Every key of the example, at every depth (inline tables included), as a path.
+    fn key_paths(table: &toml::Table, prefix: &[String], out: &mut Vec<Vec<String>>) {
+        for (key, value) in table {
+            let path: Vec<String> = prefix.iter().cloned().chain([key.clone()]).collect();
+            if let toml::Value::Table(inner) = value {
+                key_paths(inner, &path, out);
+            }
+            out.push(path);
+        }
+    }
+
+    #[test]
+    fn every_key_of_the_example_can_be_left_out() {
+        let example: toml::Table = toml::from_str(EXAMPLE).unwrap();
+        let mut paths = Vec::new();
+        key_paths(&example, &[], &mut paths);
+        assert!(paths.len() > 60, "the walk found only {} keys", paths.len());
+        for path in paths {
+            let mut partial = example.clone();
+            let (last, parents) = path.split_last().unwrap();
+            let mut table = &mut partial;
+            for key in parents {
+                table = table.get_mut(key).and_then(toml::Value::as_table_mut).unwrap();
+            }
+            table.remove(last);
+            let text = toml::to_string(&partial).unwrap();
+            let file: SearchFile = toml::from_str(&text)
+                .unwrap_or_else(|e| panic!("without `{}` the example is refused: {e}", path.join(".")));
+            assert_eq!(file, SearchFile::default(), "without `{}` the defaults change", path.join("."));
+        }
+    }
+
+    #[test]
+    fn settings_chosen_by_kind_keep_the_defaults_they_do_not_name() {
+        let file: SearchFile = toml::from_str(
+            "[search]\nselection = { size = 3 }\n[search.primitives]\noperators = [\"exp\", \"add\"]\n\
+             [train]\noptimizer = { weight_decay = 0.01 }\nschedule = { kind = \"step\" }\n",
+        )
+        .unwrap();
+        let search = SearchConfig::default();
+        assert_eq!(file.search.selection, lossgp_core::search::Selection::DoubleTournament { size: 3, parsimony: 1.4 });
+        assert_eq!(file.search.primitives.variables, search.primitives.variables);
+        assert_eq!(file.search.primitives.ephemeral, search.primitives.ephemeral);
+        assert_eq!(file.search.primitives.operators.len(), 2);
+        assert_eq!(file.train.optimizer, lossgp_core::train::OptimizerConfig::default().with_weight_decay(0.01));
+        assert_eq!(file.train.schedule, lossgp_core::train::Schedule::Step { every: 30, gamma: 0.1 });
+        let off: SearchFile = toml::from_str("[search.primitives]\nephemeral = false\n").unwrap();
+        assert_eq!(off.search.primitives.ephemeral, None);
+        let again: SearchFile = toml::from_str(&off.to_toml().unwrap()).unwrap();
+        assert_eq!(again, off, "no ephemeral constants stays so through the run directory's copy");
+        let err = toml::from_str::<SearchFile>("[search.primitives]\nephemeral = { min = 1, maximum = 2 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("min, max, decimals"), "{err}");
     }
 
     #[test]

@@ -66,6 +66,8 @@ struct Entry {
 
 pub fn confirm(args: ConfirmArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
     let dir = &args.dir;
+    // Held while training: a search or another confirm on the directory waits its turn.
+    let _lock = lossgp_core::search::RunDir::create(dir)?.lock()?;
     let (file, state) = super::open_run(dir, "confirm")?;
     let distinct: std::collections::BTreeSet<_> = args.seeds.iter().collect();
     if args.seeds.is_empty() || distinct.len() != args.seeds.len() {

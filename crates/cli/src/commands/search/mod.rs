@@ -14,8 +14,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lossgp_core::search::{
-    Evaluator, LocalEvaluator, Outcome, Paired, RunDir, RunOptions, SearchEvent, Stage, State, mean_sd, run, spearman,
-    store,
+    Evaluator, LocalEvaluator, Outcome, Paired, RunDir, RunLock, RunOptions, SearchEvent, Stage, State, mean_sd, run,
+    spearman, store,
 };
 use serde::Serialize;
 
@@ -52,6 +52,9 @@ pub struct SearchArgs {
     /// Overrides [task] model.
     #[arg(long, conflicts_with = "resume")]
     model: Option<String>,
+    /// Overrides [task] backend (`lossgp list` names this build's).
+    #[arg(long, conflicts_with = "resume")]
+    backend: Option<String>,
     /// Overrides [search] population.
     #[arg(long, conflicts_with = "resume")]
     population: Option<usize>,
@@ -76,8 +79,9 @@ pub struct SearchArgs {
     max_minutes: Option<f64>,
 }
 
-/// The run directory and the settings of this call.
-fn prepare(args: &SearchArgs) -> Result<(RunDir, SearchFile)> {
+/// The run directory, held by this process until the lock is dropped, and the settings of
+/// this call.
+fn prepare(args: &SearchArgs) -> Result<(RunDir, RunLock, SearchFile)> {
     let (dir, mut file) = match &args.resume {
         Some(dir) => {
             let path = dir.join(CONFIG);
@@ -96,6 +100,7 @@ fn prepare(args: &SearchArgs) -> Result<(RunDir, SearchFile)> {
             let task = &mut file.task;
             task.dataset = args.dataset.clone().unwrap_or(task.dataset.clone());
             task.model = args.model.clone().unwrap_or(task.model.clone());
+            task.backend = args.backend.clone().unwrap_or(task.backend.clone());
             let search = &mut file.search;
             search.population = args.population.unwrap_or(search.population);
             search.generations = args.generations.unwrap_or(search.generations);
@@ -118,8 +123,9 @@ fn prepare(args: &SearchArgs) -> Result<(RunDir, SearchFile)> {
     file.run.cache = args.cache.clone().or(file.run.cache.take());
     file.validate()?;
     let run_dir = RunDir::create(&dir)?;
+    let lock = run_dir.lock()?;
     store::write_atomic(&dir.join(CONFIG), &file.to_toml()?)?;
-    Ok((run_dir, file))
+    Ok((run_dir, lock, file))
 }
 
 pub fn run_search(args: SearchArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
@@ -127,7 +133,7 @@ pub fn run_search(args: SearchArgs, data_dir: Option<&Path>, json: bool) -> Resu
         print!("{EXAMPLE}");
         return Ok(());
     }
-    let (dir, file) = prepare(&args)?;
+    let (dir, _lock, file) = prepare(&args)?;
     let fitness = file.fitness(data_dir)?;
     let task = fitness.task();
     let mut evaluator: Box<dyn Evaluator> = match file.run.evaluator {

@@ -37,7 +37,9 @@ pub fn evaluator(dir: &Path, file: &SearchFile, data_dir: Option<&Path>) -> Resu
         }
         command.arg("worker").arg(&dir).arg("--id").arg(id).stdin(Stdio::null()).stdout(Stdio::null());
         if threads > 0 {
-            command.env("RAYON_NUM_THREADS", threads.to_string());
+            // rayon's pool serves flex, ndarray and candle; libtorch (tch) sizes its own from
+            // OpenMP's variable.
+            command.env("RAYON_NUM_THREADS", threads.to_string()).env("OMP_NUM_THREADS", threads.to_string());
         }
         command.spawn()
     };
