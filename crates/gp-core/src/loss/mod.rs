@@ -283,4 +283,21 @@ mod tests {
         let scaled: Loss = "sample-mean: 2*y*(logsumexp(z) - z)".parse().unwrap();
         assert_ne!(sample.training_key(), scaled.training_key());
     }
+
+    #[test]
+    fn a_term_that_is_not_finite_keeps_the_keys_apart() {
+        let ce: Loss = "sample-mean: y*(logsumexp(z) - z)".parse().unwrap();
+        // Infinite where y = 1, in f64 and f32 alike: the loss diverges, CE does not.
+        let twin: Loss = "sample-mean: y*(logsumexp(z) - z) + exp(1000*y)".parse().unwrap();
+        assert_ne!(ce.training_key(), twin.training_key());
+        assert_ne!(ce.key(), twin.key());
+        // Finite in f64 but not in the f32 that training uses.
+        let single: Loss = "sample-mean: y*(logsumexp(z) - z) + exp(100*y)".parse().unwrap();
+        assert_ne!(ce.training_key(), single.training_key());
+        // A finite term without the prediction still trains alike, and finite keys are as before.
+        let finite: Loss = "sample-mean: y*(logsumexp(z) - z) + exp(10*y)".parse().unwrap();
+        assert_eq!(ce.training_key(), finite.training_key());
+        assert_eq!(ce.training_key().to_string(), "408268e78377ff270eb022c6daf5da06");
+        assert!(probe::non_finite(&twin.compile()).iter().any(|w| w.contains("loss not finite")));
+    }
 }
