@@ -335,9 +335,13 @@ impl<'a> Parser<'a> {
         Ok(Node { expr, height })
     }
 
+    /// Runs `f` one recursion level deeper. Levels are bounded at twice the tree height limit
+    /// (plus a function call): printed text can take two levels per tree level (`-(` ... `)`),
+    /// so every tree the parser accepts parses again from its printed form, while the height
+    /// limit itself is checked on the tree ([`node`](Self::node)).
     fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         self.nesting += 1;
-        if self.nesting > MAX_HEIGHT {
+        if self.nesting > 2 * MAX_HEIGHT + 2 {
             return Err((ParseErrorKind::TooDeep, self.span()));
         }
         let out = f(self);
@@ -585,6 +589,22 @@ mod tests {
         assert_eq!(err(&negs).kind(), &ParseErrorKind::TooDeep);
         let ok = vec!["p"; MAX_HEIGHT + 1].join(" + ");
         assert_eq!(ok.parse::<Expr>().unwrap().height(), MAX_HEIGHT);
+    }
+
+    #[test]
+    fn every_accepted_tree_parses_back_from_its_printed_form() {
+        // Found by fuzzing (`scripts/fuzz`, target `expr`): a chain of minus signs parses, and
+        // its printed form `-(-(...))` nests twice as deep.
+        for text in [
+            format!("-3 - {}333", "-".repeat(MAX_HEIGHT - 1)),
+            format!("{}p", "-".repeat(MAX_HEIGHT)),
+            format!("{}p{}", "exp(-".repeat(MAX_HEIGHT / 2), ")".repeat(MAX_HEIGHT / 2)),
+        ] {
+            let e: Expr = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+            let printed = e.to_string();
+            let again: Expr = printed.parse().unwrap_or_else(|err| panic!("`{printed}` does not parse back: {err}"));
+            assert_eq!(again, e);
+        }
     }
 
     proptest! {
