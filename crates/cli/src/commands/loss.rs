@@ -142,6 +142,7 @@ fn show(spec: &str, reduction: Option<Reduction>, json: bool) -> Result<()> {
         })
         .collect::<Result<_>>()?;
     let canonical = loss.expr.canonical();
+    let keys = loss.keys();
     let report = ShowReport {
         name: named.map(|b| b.name),
         title: named.map(|b| b.title),
@@ -152,8 +153,8 @@ fn show(spec: &str, reduction: Option<Reduction>, json: bool) -> Result<()> {
         reduction: loss.reduction,
         simplified: loss.expr.simplify().to_string(),
         canonical: canonical.expr().to_string(),
-        key: loss.key().to_string(),
-        training_key: loss.training_key().to_string(),
+        key: keys.0.to_string(),
+        training_key: keys.1.to_string(),
         size: loss.expr.size(),
         height: loss.expr.height(),
         uses: Var::ALL.iter().copied().filter(|&v| canonical.depends_on(v)).collect(),

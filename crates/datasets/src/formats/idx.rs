@@ -20,20 +20,6 @@ fn open_maybe_gzip(path: &Path) -> Result<Box<dyn Read>, DataError> {
     Ok(if gzip { Box::new(MultiGzDecoder::new(file)) } else { Box::new(file) })
 }
 
-/// Reads exactly `buf.len()` bytes, or says how many there were.
-fn read_up_to(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
-
 /// The dimensions and data of an IDX file of unsigned bytes. No more is decompressed than the
 /// header announces (and one byte to tell trailing data), so a compressed file that expands
 /// without end cannot exhaust memory.
@@ -46,12 +32,11 @@ pub(crate) fn read_idx(path: &Path, expected_dims: usize) -> Result<(Vec<usize>,
         _ => DataError::io(path, e),
     };
     let mut reader = open_maybe_gzip(path)?;
-    let mut magic = [0u8; 4];
-    let got = read_up_to(&mut reader, &mut magic).map_err(unreadable)?;
-    if got < 4 || magic[0] != 0 || magic[1] != 0 {
+    let mut magic = Vec::with_capacity(4);
+    reader.by_ref().take(4).read_to_end(&mut magic).map_err(unreadable)?;
+    if magic.len() < 4 || magic[0] != 0 || magic[1] != 0 {
         return Err(corrupt(format!(
-            "not an IDX file: it starts with {:02x?}, an IDX magic number starts with two zero bytes",
-            &magic[..got]
+            "not an IDX file: it starts with {magic:02x?}, an IDX magic number starts with two zero bytes"
         )));
     }
     if magic[2] != 0x08 {
@@ -61,11 +46,11 @@ pub(crate) fn read_idx(path: &Path, expected_dims: usize) -> Result<(Vec<usize>,
     if dims != expected_dims {
         return Err(corrupt(format!("IDX file has {dims} dimensions, expected {expected_dims}")));
     }
-    let mut sizes = vec![0u8; 4 * dims];
-    let got = read_up_to(&mut reader, &mut sizes).map_err(unreadable)?;
-    if got < sizes.len() {
-        let header = 4 + sizes.len();
-        return Err(corrupt(format!("truncated: {} bytes, shorter than its {header}-byte header", 4 + got)));
+    let mut sizes = Vec::with_capacity(4 * dims);
+    reader.by_ref().take(4 * dims as u64).read_to_end(&mut sizes).map_err(unreadable)?;
+    if sizes.len() < 4 * dims {
+        let header = 4 + 4 * dims;
+        return Err(corrupt(format!("truncated: {} bytes, shorter than its {header}-byte header", 4 + sizes.len())));
     }
     let shape: Vec<usize> =
         sizes.chunks_exact(4).map(|d| u32::from_be_bytes([d[0], d[1], d[2], d[3]]) as usize).collect();

@@ -307,9 +307,9 @@ impl Driver<'_, '_> {
     fn baselines(&mut self, baselines: &[(String, Loss)]) -> Result<Vec<Baseline>, SearchError> {
         let last = self.config.fidelity.rungs.len() - 1;
         let seeds = self.config.confirm_seeds;
+        let keys: Vec<_> = baselines.iter().map(|(_, loss)| loss.training_key()).collect();
         let mut pending = Vec::new();
-        for (_, loss) in baselines {
-            let key = loss.training_key();
+        for ((_, loss), &key) in baselines.iter().zip(&keys) {
             for replicate in 0..=seeds {
                 let known = self.baseline_scores.get(&key);
                 let done = match replicate {
@@ -324,8 +324,9 @@ impl Driver<'_, '_> {
         self.evaluate(None, pending, last)?;
         Ok(baselines
             .iter()
-            .map(|(name, loss)| {
-                let scores = self.baseline_scores.get(&loss.training_key());
+            .zip(&keys)
+            .map(|((name, loss), key)| {
+                let scores = self.baseline_scores.get(key);
                 let fitness = scores.and_then(|k| k.rungs.get(&last)).copied().unwrap_or(0.0);
                 let confirmed = scores.and_then(|k| k.confirmation(seeds)).unwrap_or_default();
                 Baseline { name: name.clone(), loss: loss.clone(), fitness, confirmed }
