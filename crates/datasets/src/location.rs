@@ -12,7 +12,11 @@ pub const DATA_DIR_ENV: &str = "LOSSGP_DATA_DIR";
 
 /// Copies of datasets that operating-system packages install, searched after the data
 /// directory: Debian's `dataset-fashion-mnist` package.
-pub const SYSTEM_COPIES: &[(&str, &str)] = &[("fashion-mnist", "/usr/share/datasets/fashion-mnist")];
+pub const SYSTEM_COPIES: &[(&str, &str)] = &[
+    ("fashion-mnist", "/usr/share/datasets/fashion-mnist"),
+    // Debian's python3-sklearn: digits.csv.gz, the 1,797 digits of UCI's optdigits.tes.
+    ("digits", "/usr/lib/python3/dist-packages/sklearn/datasets/data"),
+];
 
 /// How the data directory was chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

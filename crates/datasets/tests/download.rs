@@ -435,3 +435,33 @@ fn a_multi_member_tar_gz_unpacks_whole() {
     assert_eq!(unpack(&path, &dir.path().join("out"), false).expect("unpacks"), 2);
     assert_eq!(std::fs::read(dir.path().join("out/b.txt")).expect("b.txt"), b"abc");
 }
+
+/// The UCI digits as their catalogue entry downloads them (from a mirror here), opened by name:
+/// 1,797 lines of 64 values and a class, split 80/20 by class.
+#[test]
+fn the_digits_download_from_their_catalogue_entry_and_open() {
+    let lines: Vec<String> = (0..1_797)
+        .map(|i| {
+            (0..64).map(|p| ((i + p) % 17).to_string()).chain([(i % 10).to_string()]).collect::<Vec<_>>().join(",")
+        })
+        .collect();
+    let file = (lines.join("\r\n") + "\r\n").into_bytes();
+    let server = Server::start(HashMap::from([("/uci/optdigits.tes".into(), Behaviour::Whole(file.clone()))]));
+    let data = tempfile::TempDir::new().expect("a temporary directory");
+    let dirs = DataDir::at(data.path());
+    let Source::Download([remote]) = lossgp_datasets::info("digits").expect("catalogued").source else {
+        panic!("the digits are one file to download")
+    };
+    assert!(remote.url.starts_with("https://archive.ics.uci.edu/") && remote.url.ends_with("/optdigits.tes"));
+    let target = dirs.dataset("digits").join(remote.file);
+    std::fs::create_dir_all(target.parent().unwrap()).expect("mkdir");
+    let report = download(&format!("{}/uci/{}", server.url, remote.file), &target, remote, &quiet()).expect("download");
+    assert_eq!(report.bytes, file.len() as u64);
+    // The data directory comes before Debian's copy, so this opens the file just downloaded.
+    let train = lossgp_datasets::open("digits", Split::Train, &dirs).expect("the digits open");
+    let test = lossgp_datasets::open("digits", Split::Test, &dirs).expect("the digits open");
+    assert_eq!((train.len(), test.len()), (1_437, 360));
+    assert_eq!(train.image_shape(), Some((8, 8, 1)));
+    let sample = test.sample(0).expect("a sample");
+    assert_eq!(sample.image.pixels().len(), 64);
+}

@@ -5,4 +5,5 @@ pub mod coco_stuff;
 pub(crate) mod decode;
 pub mod folder;
 pub mod idx;
+pub mod optdigits;
 pub mod voc;
