@@ -27,6 +27,7 @@ pub mod kind;
 pub mod loss;
 pub mod model;
 pub mod search;
+pub mod stats;
 pub mod train;
 
 pub use expr::{Expr, ParseError, PrimitiveSet};

@@ -9,7 +9,8 @@
 //! verdict.
 
 use serde::{Deserialize, Serialize};
-use statrs::distribution::{ContinuousCDF, StudentsT};
+
+use crate::stats::{mean_sd, t_975};
 
 /// What the paired evidence says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,8 +63,7 @@ impl Paired {
         if n == 1 {
             return Some(Paired { differences, mean, sd, interval: [mean, mean], verdict: Verdict::Unconfirmed });
         }
-        let t = StudentsT::new(0.0, 1.0, (n - 1) as f64).expect("positive degrees of freedom").inverse_cdf(0.975);
-        let half = t * sd / (n as f64).sqrt();
+        let half = t_975(n - 1) * sd / (n as f64).sqrt();
         let interval = [mean - half, mean + half];
         let verdict = if interval[0] > 0.0 {
             Verdict::Better
@@ -76,70 +76,9 @@ impl Paired {
     }
 }
 
-/// The mean and the sample standard deviation (`n - 1` in the denominator; 0 for one value) of
-/// `values`; none if empty.
-pub fn mean_sd(values: &[f64]) -> Option<(f64, f64)> {
-    let n = values.len();
-    if n == 0 {
-        return None;
-    }
-    let mean = values.iter().sum::<f64>() / n as f64;
-    let sd = if n > 1 { (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() } else { 0.0 };
-    Some((mean, sd))
-}
-
-/// Spearman's rank correlation of the pairs `(a, b)`: Pearson's correlation of their ranks,
-/// ties sharing their mean rank. None for fewer than 3 pairs, or where either side is constant.
-/// The search reports it between the first rung of successive halving and the full run: how
-/// well a short training predicts a long one.
-pub fn spearman(pairs: &[(f64, f64)]) -> Option<f64> {
-    if pairs.len() < 3 {
-        return None;
-    }
-    let a = ranks(&pairs.iter().map(|p| p.0).collect::<Vec<_>>());
-    let b = ranks(&pairs.iter().map(|p| p.1).collect::<Vec<_>>());
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let cov: f64 = a.iter().zip(&b).map(|(x, y)| (x - ma) * (y - mb)).sum();
-    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
-    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
-    (va > 0.0 && vb > 0.0).then(|| cov / (va * vb).sqrt())
-}
-
-/// The rank of each value from 1, ties sharing their mean rank.
-fn ranks(values: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&i, &j| values[i].total_cmp(&values[j]));
-    let mut ranks = vec![0.0; values.len()];
-    let mut start = 0;
-    while start < order.len() {
-        let mut end = start + 1;
-        while end < order.len() && values[order[end]] == values[order[start]] {
-            end += 1;
-        }
-        let rank = (start + end + 1) as f64 / 2.0;
-        order[start..end].iter().for_each(|&i| ranks[i] = rank);
-        start = end;
-    }
-    ranks
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn spearman_ranks_with_ties() {
-        let same = [(1.0, 10.0), (2.0, 20.0), (3.0, 25.0), (4.0, 90.0)];
-        assert!((spearman(&same).unwrap() - 1.0).abs() < 1e-12);
-        let reversed = [(1.0, 4.0), (2.0, 3.0), (3.0, 2.0), (4.0, 1.0)];
-        assert!((spearman(&reversed).unwrap() + 1.0).abs() < 1e-12);
-        // scipy.stats.spearmanr([1, 2, 2, 3], [1, 3, 2, 4]) = 0.9486832980505138
-        let ties = [(1.0, 1.0), (2.0, 3.0), (2.0, 2.0), (3.0, 4.0)];
-        assert!((spearman(&ties).unwrap() - 0.948_683_298_050_513_8).abs() < 1e-12);
-        assert_eq!(spearman(&[(1.0, 1.0), (2.0, 2.0)]), None);
-        assert_eq!(spearman(&[(1.0, 1.0), (1.0, 2.0), (1.0, 3.0)]), None);
-    }
 
     #[test]
     fn the_interval_is_students_and_decides_the_verdict() {

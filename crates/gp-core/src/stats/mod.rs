@@ -1,0 +1,16 @@
+//! Statistics for comparing losses over seeds: summaries with confidence intervals, paired
+//! tests (Student's t, Wilcoxon's signed rank), and Holm's correction for testing many at
+//! once. Distributions come from `statrs`. The tests check every function against values SciPy
+//! 1.17 gives on fixed numbers, kept as literals, and Holm's correction against a computation by
+//! hand. The search's paired comparisons (`search::Paired`) and the transfer grids build on them.
+
+mod holm;
+mod summary;
+mod ttest;
+mod wilcoxon;
+
+pub use holm::holm;
+pub(crate) use summary::t_975;
+pub use summary::{Summary, mean_sd, ranks, spearman};
+pub use ttest::{PairedT, paired_t};
+pub use wilcoxon::{Wilcoxon, wilcoxon_signed_rank};
