@@ -10,33 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::{mean_sd, t_975};
-
-/// What the paired evidence says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    /// The interval lies above 0.
-    Better,
-    /// The interval contains 0.
-    Same,
-    /// The interval lies below 0.
-    Worse,
-    /// Fewer than two paired seeds.
-    Unconfirmed,
-}
-
-impl Verdict {
-    /// Its word in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Verdict::Better => "better",
-            Verdict::Same => "same",
-            Verdict::Worse => "worse",
-            Verdict::Unconfirmed => "unconfirmed",
-        }
-    }
-}
+use crate::stats::{Verdict, mean_sd, t_975};
 
 /// The paired difference `candidate - baseline` over seeds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -43,8 +43,8 @@ mod synthetic;
 mod training;
 pub mod variation;
 
-pub use crate::stats::{mean_sd, spearman};
-pub use compare::{Paired, Verdict};
+pub use crate::stats::{Verdict, mean_sd, spearman};
+pub use compare::Paired;
 pub use config::{Fidelity, Islands, Mutations, Niching, Screening, SearchConfig, Selection};
 pub use evaluate::{Evaluator, Fitness, Job, LocalEvaluator, Scored};
 pub use process::{ProcessEvaluator, Spawn, work};
