@@ -14,7 +14,7 @@ use lossgp_core::data::{DataError, Dataset, Image, Normalization, Sample, Target
 /// An IDX file's bytes, decompressed as they are read if the file is gzip (by its magic bytes,
 /// not its name). A gzip file of several members (`cat a.gz b.gz`, pigz, bgzip) is read whole,
 /// as `gunzip` reads it.
-fn open_maybe_gzip(path: &Path) -> Result<Box<dyn Read>, DataError> {
+pub(crate) fn open_maybe_gzip(path: &Path) -> Result<Box<dyn Read>, DataError> {
     let mut file = BufReader::new(File::open(path).map_err(|e| DataError::io(path, e))?);
     let gzip = file.fill_buf().map_err(|e| DataError::io(path, e))?.starts_with(&[0x1f, 0x8b]);
     Ok(if gzip { Box::new(MultiGzDecoder::new(file)) } else { Box::new(file) })
@@ -72,7 +72,8 @@ pub(crate) fn read_idx(path: &Path, expected_dims: usize) -> Result<(Vec<usize>,
     Ok((shape, data))
 }
 
-/// An IDX image file and its label file, held in memory.
+/// Grey images of one size and their class labels, held in memory: an IDX image file and its
+/// label file, or the UCI digits (`optdigits`).
 pub struct IdxDataset {
     name: String,
     rows: u32,
@@ -113,15 +114,22 @@ impl IdxDataset {
                 format!("label {label} of sample {i} is not a class (they are 0 to {})", classes.len() - 1),
             ));
         }
-        Ok(IdxDataset {
-            name: name.into(),
-            rows: image_shape[1] as u32,
-            cols: image_shape[2] as u32,
-            images: pixels,
-            labels: label_bytes,
-            classes,
-            normalization,
-        })
+        let shape = (image_shape[1] as u32, image_shape[2] as u32);
+        Ok(IdxDataset::in_memory(name, shape, pixels, label_bytes, classes, normalization))
+    }
+
+    /// A dataset of `labels.len()` grey images of `(rows, cols)`, stored one after another in
+    /// `images`, each label an index into `classes` (the caller has checked both).
+    pub(crate) fn in_memory(
+        name: impl Into<String>,
+        (rows, cols): (u32, u32),
+        images: Vec<u8>,
+        labels: Vec<u8>,
+        classes: Vec<String>,
+        normalization: Normalization,
+    ) -> IdxDataset {
+        debug_assert_eq!(images.len(), (rows * cols) as usize * labels.len());
+        IdxDataset { name: name.into(), rows, cols, images, labels, classes, normalization }
     }
 
     /// The files of a split in `dir`: `train-images-idx3-ubyte(.gz)` and the like; the

@@ -5,13 +5,15 @@
 //!
 //! Reads UCI's `optdigits.tes` (1,797 samples) and `optdigits.tra` (3,823), and
 //! scikit-learn's `digits.csv.gz`, a copy of `optdigits.tes` (Debian's `python3-sklearn`
-//! installs it). Values are scaled to bytes as `round(v * 255 / 16)`.
+//! installs it). Values are scaled to bytes as `round(v * 255 / 16)`; the digits are held as an
+//! [`IdxDataset`], the in-memory store of grey images that MNIST uses.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use flate2::read::MultiGzDecoder;
-use lossgp_core::data::{DataError, Dataset, Image, Normalization, Sample, Target, Task};
+use lossgp_core::data::{DataError, Normalization};
+
+use super::idx::{IdxDataset, open_maybe_gzip};
 
 /// Side of the images.
 pub const SIDE: usize = 8;
@@ -21,13 +23,11 @@ const MAX_VALUE: u32 = 16;
 /// corrupt or wrong file long before it is reached.
 const MAX_BYTES: u64 = 64 << 20;
 
-/// The digits of one CSV file.
-pub struct Optdigits {
-    name: String,
-    pixels: Vec<u8>,
-    labels: Vec<u8>,
-    classes: Vec<String>,
-}
+/// The pixel statistics of scikit-learn's 1,797 digits, scaled to [0, 1].
+const NORMALIZATION: (f32, f32) = (0.3053, 0.3759);
+
+/// Reads the digits' CSV files.
+pub struct Optdigits;
 
 impl Optdigits {
     /// The file of the 1,797 digits in `dir`: scikit-learn's `digits.csv.gz` or UCI's
@@ -37,15 +37,12 @@ impl Optdigits {
     }
 
     /// Reads a digits file, plain or gzip-compressed (told by its content).
-    pub fn open(name: impl Into<String>, path: &Path) -> Result<Optdigits, DataError> {
-        let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    pub fn open(name: impl Into<String>, path: &Path) -> Result<IdxDataset, DataError> {
         let mut text = String::new();
-        let read = if bytes.starts_with(&[0x1f, 0x8b]) {
-            MultiGzDecoder::new(bytes.as_slice()).take(MAX_BYTES + 1).read_to_string(&mut text)
-        } else {
-            bytes.as_slice().take(MAX_BYTES + 1).read_to_string(&mut text)
-        };
-        read.map_err(|e| DataError::corrupt(path, format!("is not a readable text file: {e}")))?;
+        open_maybe_gzip(path)?
+            .take(MAX_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| DataError::corrupt(path, format!("is not a readable text file: {e}")))?;
         if text.len() as u64 > MAX_BYTES {
             return Err(DataError::corrupt(path, format!("holds more than {} MiB of text", MAX_BYTES >> 20)));
         }
@@ -53,7 +50,7 @@ impl Optdigits {
     }
 
     /// Parses the CSV text; the error says which line and value is wrong.
-    fn parse(name: impl Into<String>, text: &str) -> Result<Optdigits, String> {
+    fn parse(name: impl Into<String>, text: &str) -> Result<IdxDataset, String> {
         let (mut pixels, mut labels) = (Vec::new(), Vec::new());
         for (number, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
             if line.is_empty() {
@@ -70,12 +67,10 @@ impl Optdigits {
             let value = |column: usize, max: u32| -> Result<u32, String> {
                 let text = values[column];
                 // scikit-learn has also written the values as floats ("5.0").
-                let parsed = text.parse::<u32>().ok().or_else(|| {
-                    text.parse::<f64>()
-                        .ok()
-                        .filter(|v| v.fract() == 0.0 && *v >= 0.0 && *v <= f64::from(max))
-                        .map(|v| v as u32)
-                });
+                let parsed = text
+                    .parse::<u32>()
+                    .ok()
+                    .or_else(|| text.parse::<f64>().ok().filter(|v| v.fract() == 0.0 && *v >= 0.0).map(|v| v as u32));
                 parsed.filter(|&v| v <= max).ok_or_else(|| {
                     format!("line {number}, value {}: `{text}` is not a whole number from 0 to {max}", column + 1)
                 })
@@ -89,41 +84,9 @@ impl Optdigits {
         if labels.is_empty() {
             return Err("holds no digits".into());
         }
-        Ok(Optdigits { name: name.into(), pixels, labels, classes: (0..10).map(|d| d.to_string()).collect() })
-    }
-}
-
-impl Dataset for Optdigits {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn len(&self) -> usize {
-        self.labels.len()
-    }
-    fn task(&self) -> Task {
-        Task::Classification
-    }
-    fn classes(&self) -> &[String] {
-        &self.classes
-    }
-    fn sample(&self, index: usize) -> Result<Sample, DataError> {
-        DataError::check_index(index, self.len())?;
-        let pixels = self.pixels[index * SIDE * SIDE..(index + 1) * SIDE * SIDE].to_vec();
-        Ok(Sample {
-            image: Image::new(SIDE as u32, SIDE as u32, 1, pixels)?,
-            target: Target::Class(u32::from(self.labels[index])),
-        })
-    }
-    fn label(&self, index: usize) -> Result<Option<u32>, DataError> {
-        DataError::check_index(index, self.len())?;
-        Ok(Some(u32::from(self.labels[index])))
-    }
-    fn image_shape(&self) -> Option<(u32, u32, u8)> {
-        Some((SIDE as u32, SIDE as u32, 1))
-    }
-    /// Over scikit-learn's 1,797 digits, pixels scaled to [0, 1].
-    fn normalization(&self) -> Normalization {
-        Normalization { mean: vec![0.3053], std: vec![0.3759] }
+        let classes = (0..10).map(|d| d.to_string()).collect();
+        let normalization = Normalization { mean: vec![NORMALIZATION.0], std: vec![NORMALIZATION.1] };
+        Ok(IdxDataset::in_memory(name, (SIDE as u32, SIDE as u32), pixels, labels, classes, normalization))
     }
 }
 
@@ -131,6 +94,7 @@ impl Dataset for Optdigits {
 mod tests {
     use super::*;
     use crate::testing::write;
+    use lossgp_core::data::{Dataset, Target};
     use tempfile::TempDir;
 
     /// A line of the file: pixel `i` is `i % 17`, then `class`.

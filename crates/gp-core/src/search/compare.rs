@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::{Verdict, mean_sd, t_975};
+use crate::stats::{Summary, Verdict};
 
 /// The paired difference `candidate - baseline` over seeds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -32,14 +32,10 @@ impl Paired {
     /// if there is no seed in common.
     pub fn new(candidate: &[f64], baseline: &[f64]) -> Option<Paired> {
         let differences: Vec<f64> = candidate.iter().zip(baseline).map(|(a, b)| a - b).collect();
-        let n = differences.len();
-        let (mean, sd) = mean_sd(&differences)?;
-        if n == 1 {
-            return Some(Paired { differences, mean, sd, interval: [mean, mean], verdict: Verdict::Unconfirmed });
-        }
-        let half = t_975(n - 1) * sd / (n as f64).sqrt();
-        let interval = [mean - half, mean + half];
-        let verdict = if interval[0] > 0.0 {
+        let Summary { n, mean, sd, interval } = Summary::new(&differences)?;
+        let verdict = if n == 1 {
+            Verdict::Unconfirmed
+        } else if interval[0] > 0.0 {
             Verdict::Better
         } else if interval[1] < 0.0 {
             Verdict::Worse

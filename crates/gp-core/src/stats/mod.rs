@@ -12,7 +12,6 @@ mod verdict;
 mod wilcoxon;
 
 pub use holm::holm;
-pub(crate) use summary::t_975;
 pub use summary::{Summary, mean_sd, ranks, spearman};
 pub use ttest::{PairedT, paired_t};
 pub use verdict::{PAPER_MARGIN, Verdict, noise_aware_verdicts, paper_verdict};

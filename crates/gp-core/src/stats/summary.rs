@@ -29,7 +29,7 @@ impl Summary {
 
 /// The 97.5% quantile of Student's t with `df` degrees of freedom (`df` at least 1): the
 /// half-width of a two-sided 95% interval in standard errors.
-pub(crate) fn t_975(df: usize) -> f64 {
+fn t_975(df: usize) -> f64 {
     StudentsT::new(0.0, 1.0, df as f64).expect("positive degrees of freedom").inverse_cdf(0.975)
 }
 
