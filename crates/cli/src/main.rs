@@ -43,7 +43,11 @@ enum Command {
     List(commands::list::ListCommand),
     /// Search for loss functions by genetic programming (or continue a search: --resume).
     Search(Box<commands::search::SearchArgs>),
-    /// Summarise a search's run directory and redraw its plots, finished or not.
+    /// Re-train losses (built-in, written, or a search's best) next to cross entropy on other
+    /// models, datasets and seeds, and compare them as the paper did (or continue: --resume).
+    Transfer(Box<commands::transfer::TransferArgs>),
+    /// Summarise a search's or transfer grid's run directory and redraw its plots, finished or
+    /// not.
     Report {
         /// The run directory.
         dir: PathBuf,
@@ -51,8 +55,8 @@ enum Command {
     /// Re-train a search's best losses and its baselines on seeds the search never used, and
     /// compare them pairwise (held-out confirmation, kept in DIR/heldout.jsonl).
     Confirm(commands::search::ConfirmArgs),
-    /// A worker process of a search with `[run] evaluator = "processes"` (the search starts
-    /// its workers itself).
+    /// A worker process of a search or transfer grid with `[run] evaluator = "processes"` (the
+    /// coordinator starts its workers itself).
     Worker(commands::search::WorkerArgs),
 }
 
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(*args, cli.data_dir.as_deref(), cli.json),
         Command::List(command) => commands::list::run(command, cli.json),
         Command::Search(args) => commands::search::run_search(*args, cli.data_dir.as_deref(), cli.json),
+        Command::Transfer(args) => commands::transfer::run_transfer(*args, cli.data_dir.as_deref(), cli.json),
         Command::Report { dir } => commands::search::report(&dir, cli.json),
         Command::Worker(args) => commands::search::run_worker(args, cli.data_dir.as_deref()),
         Command::Confirm(args) => commands::search::confirm(args, cli.data_dir.as_deref(), cli.json),
@@ -77,5 +82,30 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every subcommand's options have distinct names. Clap checks this only under its debug
+    /// assertions, which the dev profile turns off for dependencies: two flattened `--workers`
+    /// once silently took each other's values.
+    #[test]
+    fn no_two_options_of_a_command_share_a_name() {
+        fn check(command: &clap::Command, path: &str) {
+            let mut seen = std::collections::BTreeSet::new();
+            for arg in command.get_arguments() {
+                let names = arg.get_long().into_iter().map(str::to_owned).chain(arg.get_short().map(|c| c.to_string()));
+                for name in names.chain(std::iter::once(format!("id:{}", arg.get_id()))) {
+                    assert!(seen.insert(name.clone()), "`{path}` has two options named {name}");
+                }
+            }
+            for sub in command.get_subcommands() {
+                check(sub, &format!("{path} {}", sub.get_name()));
+            }
+        }
+        check(&super::Cli::command(), "lossgp");
     }
 }

@@ -3,32 +3,7 @@
 
 mod common;
 
-use common::{failure, grey_png, json};
-
-use std::path::Path;
-
-/// A grey 8x8-style PNG of noise around `level`.
-fn png(side: u32, level: u8, seed: u32) -> Vec<u8> {
-    let pixels: Vec<u8> = (0..side * side)
-        .map(|i| {
-            level.saturating_add((i.wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(40_503)) >> 27) as u8)
-        })
-        .collect();
-    grey_png(side, side, &pixels)
-}
-
-/// `root/{train,test}/{dark,bright}/*.png`: two classes any network separates.
-fn two_class_folder(root: &Path) {
-    for (split, count) in [("train", 24), ("test", 8)] {
-        for (class, level) in [("dark", 20u8), ("bright", 200u8)] {
-            let dir = root.join(split).join(class);
-            std::fs::create_dir_all(&dir).expect("a class folder");
-            for i in 0..count {
-                std::fs::write(dir.join(format!("{i}.png")), png(8, level, i)).expect("an image");
-            }
-        }
-    }
-}
+use common::{failure, json, two_class_folder};
 
 #[test]
 fn list_shows_the_backends_and_models_of_this_build() {

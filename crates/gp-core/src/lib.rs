@@ -29,6 +29,7 @@ pub mod model;
 pub mod search;
 pub mod stats;
 pub mod train;
+pub mod transfer;
 
 pub use expr::{Expr, ParseError, PrimitiveSet};
 pub use loss::{Loss, Reduction};

@@ -6,3 +6,4 @@ pub mod list;
 pub mod loss;
 pub mod search;
 pub mod train;
+pub mod transfer;

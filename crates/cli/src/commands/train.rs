@@ -39,43 +39,8 @@ pub struct TrainArgs {
     /// report); the options below override it.
     #[arg(long, value_name = "FILE.json")]
     config: Option<PathBuf>,
-    /// Passes over the training data [default: 10].
-    #[arg(long)]
-    epochs: Option<usize>,
-    /// Samples per step [default: 128].
-    #[arg(long)]
-    batch_size: Option<usize>,
-    /// The base learning rate [default: 1e-3].
-    #[arg(long, value_name = "RATE")]
-    lr: Option<f32>,
-    /// adam, adamw, sgd[:MOMENTUM] or nesterov:MOMENTUM [default: adam].
-    #[arg(long)]
-    optimizer: Option<OptimizerConfig>,
-    /// Weight decay [default: 0, or the loss's own, e.g. 5e-4 for ce-l2].
-    #[arg(long)]
-    weight_decay: Option<f32>,
-    /// constant, step:EVERY:GAMMA, cosine[:MIN_LR] or plateau[:FACTOR:PATIENCE:MIN_LR]
-    /// [default: plateau, the paper's x0.2 after 5 epochs, floor 1e-4].
-    #[arg(long)]
-    schedule: Option<Schedule>,
-    /// none, paper (zoom 0.2, shift 0.1, flip) or cifar (pad 4 and crop, flip) [default: none].
-    #[arg(long)]
-    augment: Option<Augment>,
-    /// Fraction of the training data held out for validation [default: 0.1].
-    #[arg(long, value_name = "FRACTION")]
-    validation_fraction: Option<f64>,
-    /// Seeds the weights, the hold-out, the batch order, augmentation and dropout [default: 0].
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Stop after this many epochs without a better validation accuracy.
-    #[arg(long, value_name = "EPOCHS")]
-    early_stopping: Option<usize>,
-    /// Stop after this many optimiser steps.
-    #[arg(long, value_name = "STEPS")]
-    max_steps: Option<u64>,
-    /// Stop after this many seconds.
-    #[arg(long, value_name = "SECONDS")]
-    max_seconds: Option<f64>,
+    #[command(flatten)]
+    options: TrainOptions,
     /// Loader threads [default: one per core].
     #[arg(long)]
     workers: Option<usize>,
@@ -89,6 +54,73 @@ pub struct TrainArgs {
     /// Save the trained weights as a safetensors file (PyTorch reads it).
     #[arg(long, value_name = "FILE.safetensors")]
     save: Option<PathBuf>,
+}
+
+/// The training settings a command takes as options, over a file's or the defaults.
+#[derive(Debug, Default, Args)]
+pub struct TrainOptions {
+    /// Passes over the training data [default: 10].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Samples per step [default: 128].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// The base learning rate [default: 1e-3].
+    #[arg(long, value_name = "RATE")]
+    pub lr: Option<f32>,
+    /// adam, adamw, sgd[:MOMENTUM] or nesterov:MOMENTUM [default: adam].
+    #[arg(long)]
+    pub optimizer: Option<OptimizerConfig>,
+    /// Weight decay [default: 0, or the loss's own, e.g. 5e-4 for ce-l2].
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
+    /// constant, step:EVERY:GAMMA, cosine[:MIN_LR] or plateau[:FACTOR:PATIENCE:MIN_LR]
+    /// [default: plateau, the paper's x0.2 after 5 epochs, floor 1e-4].
+    #[arg(long)]
+    pub schedule: Option<Schedule>,
+    /// none, paper (zoom 0.2, shift 0.1, flip) or cifar (pad 4 and crop, flip) [default: none].
+    #[arg(long)]
+    pub augment: Option<Augment>,
+    /// Fraction of the training data held out for validation [default: 0.1].
+    #[arg(long, value_name = "FRACTION")]
+    pub validation_fraction: Option<f64>,
+    /// Seeds the weights, the hold-out, the batch order, augmentation and dropout [default: 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Stop after this many epochs without a better validation accuracy.
+    #[arg(long, value_name = "EPOCHS")]
+    pub early_stopping: Option<usize>,
+    /// Stop after this many optimiser steps.
+    #[arg(long, value_name = "STEPS")]
+    pub max_steps: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub max_seconds: Option<f64>,
+}
+
+impl TrainOptions {
+    /// Sets what the options give on `c`.
+    pub fn apply(&self, c: &mut TrainConfig) {
+        macro_rules! set {
+            ($($field:ident = $value:expr),* $(,)?) => { $(if let Some(v) = $value { c.$field = v; })* };
+        }
+        set!(
+            epochs = self.epochs,
+            batch_size = self.batch_size,
+            learning_rate = self.lr,
+            optimizer = self.optimizer.clone(),
+            schedule = self.schedule.clone(),
+            augment = self.augment.clone(),
+            validation_fraction = self.validation_fraction,
+            seed = self.seed,
+            early_stopping = self.early_stopping.map(Some),
+            max_steps = self.max_steps.map(Some),
+            max_seconds = self.max_seconds.map(Some),
+        );
+        if let Some(decay) = self.weight_decay {
+            c.optimizer = c.optimizer.clone().with_weight_decay(decay);
+        }
+    }
 }
 
 /// What `lossgp train --json` prints.
@@ -232,38 +264,23 @@ fn settings(args: &TrainArgs) -> Result<TrainConfig> {
         }
         None => TrainConfig::default(),
     };
-    macro_rules! set {
-        ($($field:ident = $value:expr),* $(,)?) => { $(if let Some(v) = $value { c.$field = v; })* };
+    args.options.apply(&mut c);
+    if let Some(workers) = args.workers {
+        c.workers = Some(workers);
     }
-    set!(
-        epochs = args.epochs,
-        batch_size = args.batch_size,
-        learning_rate = args.lr,
-        optimizer = args.optimizer.clone(),
-        schedule = args.schedule.clone(),
-        augment = args.augment.clone(),
-        validation_fraction = args.validation_fraction,
-        seed = args.seed,
-        early_stopping = args.early_stopping.map(Some),
-        max_steps = args.max_steps.map(Some),
-        max_seconds = args.max_seconds.map(Some),
-        workers = args.workers.map(Some),
-    );
     // A loss defined with weight decay (ce-l2) brings it, unless a decay is given.
     let own = builtin(&args.loss).and_then(|b| b.weight_decay);
-    match (args.weight_decay, own) {
-        (Some(decay), _) => c.optimizer = c.optimizer.with_weight_decay(decay),
-        (None, Some(decay)) if c.optimizer.weight_decay() == 0.0 => {
-            c.optimizer = c.optimizer.with_weight_decay(decay as f32);
-        }
-        _ => {}
+    if let (None, Some(decay)) = (args.options.weight_decay, own)
+        && c.optimizer.weight_decay() == 0.0
+    {
+        c.optimizer = c.optimizer.with_weight_decay(decay as f32);
     }
     c.validate(c.validation_fraction > 0.0)?;
     Ok(c)
 }
 
 /// `224`, `32x32` or `240x320`.
-fn parse_size(text: &str) -> Result<[usize; 2], String> {
+pub fn parse_size(text: &str) -> Result<[usize; 2], String> {
     let number = |s: &str| s.trim().parse::<usize>().ok().filter(|&n| n > 0);
     let size = match text.split_once(['x', 'X']) {
         Some((h, w)) => number(h).zip(number(w)).map(|(h, w)| [h, w]),
@@ -275,7 +292,7 @@ fn parse_size(text: &str) -> Result<[usize; 2], String> {
 }
 
 /// The split to test on: `test`, else `val`, else none.
-fn test_split(dataset: &str, dirs: &DataDir) -> Result<Option<Arc<dyn Dataset>>> {
+pub fn test_split(dataset: &str, dirs: &DataDir) -> Result<Option<Arc<dyn Dataset>>> {
     let candidates = match info(dataset) {
         Some(info) => [Split::Test, Split::Val].into_iter().filter(|s| info.splits.contains(s)).collect(),
         None => vec![Split::Test, Split::Val],

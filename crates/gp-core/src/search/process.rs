@@ -32,6 +32,8 @@ pub struct ProcessEvaluator {
     /// Results taken from the queue, waiting to be returned.
     ready: Vec<(Job, Result<Scored, String>)>,
     next_name: u64,
+    /// What starts this evaluator's job names: its start time (see [`super::queue`]).
+    prefix: String,
     /// Restarts of dead workers.
     restarts: usize,
 }
@@ -49,6 +51,7 @@ impl ProcessEvaluator {
             pending: HashMap::new(),
             ready: Vec::new(),
             next_name: 0,
+            prefix: start_stamp(),
             restarts: 0,
         })
     }
@@ -84,10 +87,16 @@ impl ProcessEvaluator {
     }
 }
 
+/// Nanoseconds since 1970 in hexadecimal, fixed width so that names sort by start.
+fn start_stamp() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{nanos:020x}")
+}
+
 impl Evaluator for ProcessEvaluator {
     fn submit(&mut self, jobs: Vec<Job>) {
         for job in jobs {
-            let name = format!("{:09}", self.next_name);
+            let name = format!("{}-{:09}", self.prefix, self.next_name);
             self.next_name += 1;
             match self.queue.submit(&name, &job) {
                 Ok(()) => {

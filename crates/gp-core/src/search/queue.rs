@@ -11,8 +11,10 @@
 //! | `claimed/WORKER/NAME.json` | a job a worker is evaluating |
 //! | `done/NAME.json` | its [`Outcome`](QueueResult): the job and its score or error |
 //!
-//! `NAME` is a sequence number unique within the coordinator's life, so that a retry never
-//! overwrites the attempt before it.
+//! `NAME` is the coordinator's start time and a sequence number: unique within its life, so
+//! that a retry never overwrites the attempt before it, and across lives, so that a worker
+//! orphaned by a killed coordinator, finishing its job after a resumed one has started, cannot
+//! pass its result off as one of the new jobs.
 
 use std::fs;
 use std::path::{Path, PathBuf};

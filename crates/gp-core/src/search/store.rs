@@ -106,42 +106,12 @@ impl RunDir {
 
     /// Appends one record to `evaluations.jsonl` and flushes it to disk.
     pub fn append(&self, record: &Record) -> Result<(), StoreError> {
-        let path = self.path.join(EVALUATIONS);
-        let io = |source| StoreError::Io { path: path.clone(), source };
-        let mut line = serde_json_line(record, &path)?;
-        line.push('\n');
-        // A line torn by a crash mid-write is cut off first, so that only the last line of the
-        // file can ever be torn.
-        cut_torn_tail(&path).map_err(io)?;
-        let mut file = OpenOptions::new().create(true).append(true).open(&path).map_err(io)?;
-        file.write_all(line.as_bytes()).map_err(io)?;
-        file.sync_data().map_err(io)
+        append_line(&self.path.join(EVALUATIONS), record)
     }
 
     /// Every record of `evaluations.jsonl`, skipping a torn (unparsable) last line.
     pub fn records(&self) -> Result<Vec<Record>, StoreError> {
-        let path = self.path.join(EVALUATIONS);
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(StoreError::Io { path, source }),
-        };
-        let lines: Vec<String> = BufReader::new(file)
-            .lines()
-            .collect::<Result<_, _>>()
-            .map_err(|source| StoreError::Io { path: path.clone(), source })?;
-        let last = lines.iter().rposition(|l| !l.trim().is_empty());
-        let mut records = Vec::new();
-        for (i, line) in lines.iter().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            match parse_json(line) {
-                Ok(r) => records.push(r),
-                Err(_) if Some(i) == last => {} // torn by a crash (the next append cuts a torn last line off)
-                Err(message) => {
-                    return Err(StoreError::Corrupt { path, message: format!("line {}: {message}", i + 1) });
-                }
-            }
-        }
-        Ok(records)
+        read_lines(&self.path.join(EVALUATIONS))
     }
 
     /// Replaces `state.json` atomically.
@@ -225,6 +195,48 @@ impl SharedCache {
         file.write_all(text.as_bytes()).map_err(io)?;
         file.sync_data().map_err(io)
     }
+}
+
+/// Appends `value` to the JSON-lines file at `path` as one line and flushes it to disk. A line
+/// torn by a crash mid-write is cut off first, so that only the last line of the file can
+/// ever be torn.
+pub fn append_line<T: Serialize>(path: &Path, value: &T) -> Result<(), StoreError> {
+    let io = |source| StoreError::Io { path: path.to_owned(), source };
+    let mut line = serde_json_line(value, path)?;
+    line.push('\n');
+    cut_torn_tail(path).map_err(io)?;
+    let mut file = OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
+    file.write_all(line.as_bytes()).map_err(io)?;
+    file.sync_data().map_err(io)
+}
+
+/// Every line of the JSON-lines file at `path` (none if it does not exist), skipping a torn
+/// (unparsable) last line; an unparsable line elsewhere is an error.
+pub fn read_lines<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, StoreError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(StoreError::Io { path: path.to_owned(), source }),
+    };
+    let lines: Vec<String> = BufReader::new(file)
+        .lines()
+        .collect::<Result<_, _>>()
+        .map_err(|source| StoreError::Io { path: path.to_owned(), source })?;
+    let last = lines.iter().rposition(|l| !l.trim().is_empty());
+    let mut values = Vec::new();
+    for (i, line) in lines.iter().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        match parse_json(line) {
+            Ok(v) => values.push(v),
+            Err(_) if Some(i) == last => {} // torn by a crash (the next append cuts a torn last line off)
+            Err(message) => {
+                return Err(StoreError::Corrupt {
+                    path: path.to_owned(),
+                    message: format!("line {}: {message}", i + 1),
+                });
+            }
+        }
+    }
+    Ok(values)
 }
 
 /// Writes `text` to `path` so that readers see the old file or the new one, never a part:

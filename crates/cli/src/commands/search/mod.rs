@@ -3,7 +3,7 @@
 
 mod config;
 mod heldout;
-mod plot;
+pub(crate) mod plot;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -19,9 +19,9 @@ use lossgp_core::search::{
 };
 use serde::Serialize;
 
-pub use config::{EXAMPLE, SearchFile};
+pub use config::{EXAMPLE, EvaluatorKind, SearchFile};
 pub use heldout::{ConfirmArgs, confirm};
-pub use worker::{WorkerArgs, run_worker};
+pub use worker::{WorkerArgs, process_evaluator, run_worker};
 
 use crate::output::{emit, indent};
 
@@ -140,7 +140,7 @@ pub fn run_search(args: SearchArgs, data_dir: Option<&Path>, json: bool) -> Resu
         config::EvaluatorKind::Threads => Box::new(LocalEvaluator::new(fitness, file.run.workers)),
         config::EvaluatorKind::Processes => {
             drop(fitness);
-            Box::new(worker::evaluator(dir.path(), &file, data_dir)?)
+            Box::new(process_evaluator(dir.path(), file.run.workers, file.run.threads_per_worker, data_dir)?)
         }
     };
     eprintln!("search in {}: {}", dir.path().display(), file.describe());
@@ -585,6 +585,9 @@ fn render(s: &Summary) -> String {
 
 /// `lossgp report DIR`: the summary and plots of a run, finished or not.
 pub fn report(dir: &Path, json: bool) -> Result<()> {
+    if crate::commands::transfer::is_transfer_run(dir) {
+        return crate::commands::transfer::report(dir, json);
+    }
     let (file, state) = open_run(dir, "report")?;
     let summary = finish(dir, &state, &file)?;
     emit(json, &summary, render)

@@ -26,18 +26,19 @@ pub fn draw(state: &State, dir: &Path) -> Result<()> {
     draw_on(BitMapBackend::with_buffer(&mut pixels, (WIDTH, HEIGHT)).into_drawing_area(), state)
         .context("drawing the PNG")?;
     let png = dir.join("progress.png");
-    write_png(&png, &pixels).with_context(|| format!("writing {}", png.display()))
+    write_png(&png, &pixels, (WIDTH, HEIGHT)).with_context(|| format!("writing {}", png.display()))
 }
 
-fn register_font() -> Result<()> {
+pub(crate) fn register_font() -> Result<()> {
     static ONCE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let ok = *ONCE.get_or_init(|| plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok());
     if ok { Ok(()) } else { Err(anyhow!("the embedded font could not be loaded")) }
 }
 
-fn write_png(path: &Path, rgb: &[u8]) -> Result<()> {
+/// Writes `rgb` pixels (`width` x `height`, 3 bytes each) as a PNG file.
+pub(crate) fn write_png(path: &Path, rgb: &[u8], (width, height): (u32, u32)) -> Result<()> {
     let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut encoder = png::Encoder::new(file, WIDTH, HEIGHT);
+    let mut encoder = png::Encoder::new(file, width, height);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
     encoder.write_header()?.write_image_data(rgb)?;
@@ -47,7 +48,7 @@ fn write_png(path: &Path, rgb: &[u8]) -> Result<()> {
 type Area<DB> = DrawingArea<DB, Shift>;
 
 /// Distinct line colours (Tableau 10).
-const COLOURS: [RGBColor; 10] = [
+pub(crate) const COLOURS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),

@@ -1,0 +1,452 @@
+//! The transfer configuration file (TOML): the grid (losses, models, datasets, seeds), the
+//! training run of each cell, per-dataset settings, and how this machine runs it.
+//!
+//! A run directory keeps the file *frozen*: search runs named in `from` replaced by their
+//! losses' expressions, and each dataset's training settings written out in full with the
+//! command line's options applied, so that `--resume` and every worker read exactly what ran.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use lossgp_core::Loss;
+use lossgp_core::backend::open_backend;
+use lossgp_core::data::{Dataset, holdout};
+use lossgp_core::loss::builtin;
+use lossgp_core::model::{ModelOptions, ModelSpec, check_options, find_model};
+use lossgp_core::search::{RunDir, SearchConfig};
+use lossgp_core::train::TrainConfig;
+use lossgp_core::transfer::{Column, ColumnTraining, Contender, Grid, GridFitness};
+use lossgp_datasets::DataDir;
+use serde::{Deserialize, Serialize};
+
+use crate::commands::dataset::{TrainingRequest, TrainingSet, open_training};
+use crate::commands::search::EvaluatorKind;
+use crate::commands::train::{TrainOptions, test_split};
+
+/// A documented configuration: `lossgp transfer --example` prints it, and every setting left
+/// out takes the default written there.
+pub const EXAMPLE: &str = include_str!("example.toml");
+
+/// The reference every loss is compared with.
+pub const REFERENCE: &str = "ce";
+
+/// The whole file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TransferFile {
+    /// Losses × models × datasets × seeds.
+    pub grid: GridConfig,
+    /// The training run of each cell.
+    pub train: TrainConfig,
+    /// Settings for one dataset, by its name in `grid.datasets`.
+    pub dataset: BTreeMap<String, DatasetConfig>,
+    /// How this machine runs the grid.
+    pub run: RunConfig,
+}
+
+/// The grid.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GridConfig {
+    /// Losses besides cross entropy.
+    pub losses: Vec<LossSpec>,
+    /// Search run directories whose best losses join.
+    pub from: Vec<PathBuf>,
+    /// How many of each search's best.
+    pub top: usize,
+    /// Models with their options.
+    pub models: Vec<String>,
+    /// Datasets.
+    pub datasets: Vec<String>,
+    /// Seeds per (loss, model, dataset).
+    pub seeds: usize,
+    /// The backend.
+    pub backend: String,
+    /// A stratified subset of each training split.
+    pub train_samples: Option<usize>,
+    /// A stratified subset of each test split.
+    pub test_samples: Option<usize>,
+    /// Resize images to `[height, width]`.
+    pub image_size: Option<[usize; 2]>,
+}
+
+impl Default for GridConfig {
+    fn default() -> Self {
+        GridConfig {
+            losses: vec![LossSpec::Plain("ngl".into())],
+            from: Vec::new(),
+            top: 5,
+            models: vec!["small-cnn".into()],
+            datasets: vec!["fashion-mnist".into()],
+            seeds: 5,
+            backend: "flex".into(),
+            train_samples: None,
+            test_samples: None,
+            image_size: None,
+        }
+    }
+}
+
+/// A loss of the grid: a built-in's name or an expression, or a named expression.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LossSpec {
+    /// `"ngl"` or `"-sum(y * log(p))"`.
+    Plain(String),
+    /// `{ name = "quick#1", loss = "..." }`.
+    Named {
+        /// Its name in reports.
+        name: String,
+        /// A built-in's name or an expression.
+        loss: String,
+    },
+}
+
+impl LossSpec {
+    fn text(&self) -> &str {
+        match self {
+            LossSpec::Plain(text) | LossSpec::Named { loss: text, .. } => text,
+        }
+    }
+
+    /// The contender: its name, loss, and the built-in's own weight decay.
+    pub fn contender(&self) -> Result<Contender> {
+        let text = self.text();
+        let loss = Loss::resolve(text).with_context(|| format!("[grid] losses: `{text}`"))?;
+        let name = match self {
+            LossSpec::Named { name, .. } => name.clone(),
+            LossSpec::Plain(text) => builtin(text).map_or_else(|| text.trim().to_owned(), |b| b.name.to_owned()),
+        };
+        Ok(Contender { name, loss, weight_decay: builtin(text).and_then(|b| b.weight_decay) })
+    }
+}
+
+/// Settings for one dataset.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatasetConfig {
+    /// Overrides `[grid] train_samples`.
+    pub train_samples: Option<usize>,
+    /// Overrides `[grid] test_samples`.
+    pub test_samples: Option<usize>,
+    /// Overrides `[grid] image_size`.
+    pub image_size: Option<[usize; 2]>,
+    /// Training settings overriding `[train]`'s, by the same names.
+    pub train: toml::Table,
+}
+
+/// How this machine runs the grid.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// Where cells train.
+    pub evaluator: EvaluatorKind,
+    /// Cells at once.
+    pub workers: usize,
+    /// Backend threads of each worker process; 0 leaves the backend's default.
+    pub threads_per_worker: usize,
+    /// Attempts after a failed one.
+    pub retries: u32,
+    /// A file of finished cells shared with other runs.
+    pub cache: Option<PathBuf>,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig { evaluator: EvaluatorKind::Threads, workers: 1, threads_per_worker: 1, retries: 2, cache: None }
+    }
+}
+
+/// One dataset's data settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DataSettings {
+    /// The training subset.
+    pub train_samples: Option<usize>,
+    /// The test subset.
+    pub test_samples: Option<usize>,
+    /// The image size.
+    pub image_size: Option<[usize; 2]>,
+}
+
+impl TransferFile {
+    /// Reads a configuration file.
+    pub fn read(path: &Path) -> Result<TransferFile> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text).with_context(|| {
+            format!("{} is not a valid transfer configuration (see `lossgp transfer --example`)", path.display())
+        })
+    }
+
+    /// The file as TOML.
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string_pretty(self).context("writing the configuration as TOML")
+    }
+
+    /// A dataset's data settings and training settings: `[grid]` and `[train]`, overridden by
+    /// its `[dataset.NAME]` table.
+    pub fn settings(&self, dataset: &str) -> Result<(DataSettings, TrainConfig)> {
+        let own = self.dataset.get(dataset).cloned().unwrap_or_default();
+        let data = DataSettings {
+            train_samples: own.train_samples.or(self.grid.train_samples),
+            test_samples: own.test_samples.or(self.grid.test_samples),
+            image_size: own.image_size.or(self.grid.image_size),
+        };
+        let mut table = toml::Table::try_from(&self.train).context("[train]")?;
+        table.extend(own.train);
+        let train: TrainConfig =
+            table.try_into().with_context(|| format!("[dataset.\"{dataset}\"] train: not a valid training setting"))?;
+        Ok((data, train))
+    }
+
+    /// Replaces `from` by the losses it names and writes every dataset's settings out in full,
+    /// with `options` and `train_samples` (the command line's) applied over them.
+    pub fn freeze(&mut self, options: &TrainOptions, train_samples: Option<usize>) -> Result<()> {
+        for run in std::mem::take(&mut self.grid.from) {
+            let found = best_of(&run, self.grid.top)?;
+            self.grid.losses.extend(found);
+        }
+        for dataset in self.grid.datasets.clone() {
+            let (data, mut train) = self.settings(&dataset)?;
+            options.apply(&mut train);
+            let table = toml::Table::try_from(&train).context("[train]")?;
+            let frozen = DatasetConfig {
+                train_samples: train_samples.or(data.train_samples),
+                test_samples: data.test_samples,
+                image_size: data.image_size,
+                train: table,
+            };
+            self.dataset.insert(dataset, frozen);
+        }
+        Ok(())
+    }
+
+    /// Checks every setting that can be checked without data.
+    pub fn validate(&self) -> Result<()> {
+        let grid = &self.grid;
+        if grid.seeds == 0 {
+            bail!("[grid] seeds must be at least 1 (5 as in the paper; 2 or more for any test of a difference)");
+        }
+        if grid.models.is_empty() || grid.datasets.is_empty() {
+            bail!(
+                "[grid] needs at least one model and one dataset (e.g. models = [\"small-cnn\"], datasets = [\"mnist\"])"
+            );
+        }
+        if self.run.workers == 0 {
+            bail!("[run] workers must be at least 1");
+        }
+        if !grid.from.is_empty() && grid.top == 0 {
+            bail!("[grid] top must be at least 1 to take losses from {}", grid.from[0].display());
+        }
+        for spec in &grid.losses {
+            spec.contender()?;
+        }
+        for model in &grid.models {
+            let (name, options) = ModelOptions::parse(model).with_context(|| format!("[grid] models: `{model}`"))?;
+            check_options(find_model(&name)?, &options).with_context(|| format!("[grid] models: `{model}`"))?;
+        }
+        for name in self.dataset.keys() {
+            if !grid.datasets.contains(name) {
+                bail!(
+                    "[dataset.\"{name}\"] names a dataset the grid does not train on: add it to [grid] datasets ({}) \
+                     or remove the table",
+                    grid.datasets.join(", ")
+                );
+            }
+        }
+        for dataset in &grid.datasets {
+            let (data, train) = self.settings(dataset)?;
+            let place = format!("the training settings of {dataset}");
+            train.validate(train.validation_fraction > 0.0).with_context(|| place.clone())?;
+            if train.max_seconds.is_some() {
+                bail!(
+                    "{place}: max_seconds would make results depend on the machine's speed; bound runs with max_steps or epochs"
+                );
+            }
+            if data.train_samples == Some(0) || data.test_samples == Some(0) {
+                bail!("{dataset}: train_samples and test_samples must be at least 1 where given");
+            }
+        }
+        Ok(())
+    }
+
+    /// The contenders: cross entropy first, then each loss once (a loss training exactly as
+    /// an earlier one, with the same weight decay, is left out with a note).
+    pub fn contenders(&self) -> Result<Vec<Contender>> {
+        let mut contenders = vec![LossSpec::Plain(REFERENCE.into()).contender()?];
+        for spec in &self.grid.losses {
+            let contender = spec.contender()?;
+            let twin = contenders.iter().find(|c| {
+                c.loss.training_key() == contender.loss.training_key() && c.weight_decay == contender.weight_decay
+            });
+            match twin {
+                Some(twin) if twin.name != contender.name => {
+                    eprintln!(
+                        "note: {} trains exactly as {}: it is compared once, as {}",
+                        contender.name, twin.name, twin.name
+                    )
+                }
+                Some(_) => {}
+                None => contenders.push(contender),
+            }
+        }
+        Ok(contenders)
+    }
+
+    /// The grid and the fitness that trains its cells: opens every dataset and the backend.
+    pub fn fitness(&self, data_dir: Option<&Path>) -> Result<GridFitness> {
+        let dirs = DataDir::resolve(data_dir)?;
+        let backend = open_backend(&self.grid.backend)?;
+        let mut columns = Vec::new();
+        let mut trainings = Vec::new();
+        for dataset in &self.grid.datasets {
+            let (data, train_config) = self.settings(dataset)?;
+            let (test, test_note) = open_test(dataset, data.test_samples, &dirs)?;
+            for model in &self.grid.models {
+                let (name, options) = ModelOptions::parse(model)?;
+                let entry = find_model(&name)?;
+                let request = TrainingRequest {
+                    dataset,
+                    task: entry.task,
+                    model: &name,
+                    image_size: data.image_size,
+                    samples: data.train_samples,
+                    seed: 0,
+                };
+                let TrainingSet { data: train, input } =
+                    open_training(&request, &dirs).with_context(|| format!("{model} on {dataset}"))?;
+                let resized = data.image_size.map(|[h, w]| format!(" at {h}x{w}")).unwrap_or_default();
+                let fingerprint = format!(
+                    "transfer: {dataset}{resized} ({} training samples, {test_note}) / {model} / {} / {}",
+                    train.len(),
+                    self.grid.backend,
+                    serde_json::to_string(&train_config)?
+                );
+                columns.push(Column { model: model.clone(), dataset: dataset.clone(), fingerprint });
+                let spec = ModelSpec { options, ..ModelSpec::new(input, train.classes().len(), train_config.seed) };
+                trainings.push(ColumnTraining {
+                    backend: backend.clone(),
+                    model: name,
+                    spec,
+                    train,
+                    test: Arc::clone(&test),
+                    config: train_config.clone(),
+                });
+            }
+        }
+        let grid = Grid { contenders: self.contenders()?, columns, seeds: self.grid.seeds };
+        GridFitness::new(grid, trainings).map_err(anyhow::Error::msg)
+    }
+}
+
+/// The test split of `dataset`, or a stratified subset of it (always the same one: seed 0),
+/// and words saying which.
+fn open_test(dataset: &str, samples: Option<usize>, dirs: &DataDir) -> Result<(Arc<dyn Dataset>, String)> {
+    let Some(test) = test_split(dataset, dirs)? else {
+        bail!(
+            "{dataset} has no test or val split, and a transfer cell is scored on one: give an image folder with test/ \
+             (or val/) beside train/, or a catalogue dataset that has one (`lossgp data list`)"
+        );
+    };
+    let full = test.len();
+    match samples.filter(|&n| n < full) {
+        Some(n) => {
+            let (_, subset) = holdout(test, n as f64 / full as f64, 0)?;
+            let note = format!("{} of {full} test samples", subset.len());
+            Ok((Arc::new(subset), note))
+        }
+        None => Ok((test, format!("{full} test samples"))),
+    }
+}
+
+/// The `top` best losses of the search run in `dir`, named `RUN#k` after the directory.
+fn best_of(dir: &Path, top: usize) -> Result<Vec<LossSpec>> {
+    let config = dir.join("config.toml");
+    if !config.is_file() {
+        bail!("[grid] from: {} has no config.toml: it is not a lossgp search run directory", dir.display());
+    }
+    #[derive(Deserialize)]
+    struct Search {
+        #[serde(default)]
+        search: SearchConfig,
+    }
+    let text = std::fs::read_to_string(&config).with_context(|| format!("reading {}", config.display()))?;
+    let reduction = toml::from_str::<Search>(&text)
+        .map(|s| s.search.reduction)
+        .unwrap_or_else(|_| SearchConfig::default().reduction);
+    let Some(state) = RunDir::create(dir)?.load_state()? else {
+        bail!("[grid] from: {} has no finished generation yet, so no best losses", dir.display());
+    };
+    let run = dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
+    Ok(state
+        .hall_of_fame
+        .iter()
+        .take(top)
+        .enumerate()
+        .map(|(i, ind)| LossSpec::Named {
+            name: format!("{run}#{}", i + 1),
+            loss: Loss::new(ind.expr.clone(), reduction).to_string(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_is_the_defaults_and_valid() {
+        let example: TransferFile = toml::from_str(EXAMPLE).expect("the example parses");
+        assert_eq!(example, TransferFile::default(), "the example documents the defaults");
+        let again: TransferFile = toml::from_str(&example.to_toml().unwrap()).unwrap();
+        assert_eq!(again, example);
+        example.validate().unwrap();
+    }
+
+    #[test]
+    fn a_dataset_table_overrides_the_grid_and_train_and_freezing_writes_it_out() {
+        let mut file: TransferFile = toml::from_str(
+            "[grid]\nlosses = [\"ngl\", { name = \"mine\", loss = \"-sum(y * log(p))\" }, \"ce-l2\", \"cross-entropy\"]\n\
+             datasets = [\"digits\", \"mnist\"]\ntrain_samples = 500\n\
+             [train]\nepochs = 3\n[dataset.digits]\ntrain_samples = 100\ntrain = { epochs = 20, batch_size = 16 }\n",
+        )
+        .unwrap();
+        file.validate().unwrap();
+        let (data, train) = file.settings("digits").unwrap();
+        assert_eq!((data.train_samples, train.epochs, train.batch_size), (Some(100), 20, 16));
+        let (data, train) = file.settings("mnist").unwrap();
+        assert_eq!((data.train_samples, train.epochs, train.batch_size), (Some(500), 3, 128));
+
+        let options = TrainOptions { batch_size: Some(64), ..TrainOptions::default() };
+        file.freeze(&options, None).unwrap();
+        let frozen: TransferFile = toml::from_str(&file.to_toml().unwrap()).unwrap();
+        assert_eq!(frozen, file, "a frozen file reads back the same");
+        let (_, train) = frozen.settings("digits").unwrap();
+        assert_eq!((train.epochs, train.batch_size), (20, 64), "the command line wins over the dataset's table");
+        assert_eq!(frozen.settings("mnist").unwrap().1.epochs, 3);
+
+        let names: Vec<String> = file.contenders().unwrap().into_iter().map(|c| c.name).collect();
+        assert_eq!(names, ["ce", "ngl", "mine", "ce-l2"], "cross entropy once, first; ce-l2 kept for its decay");
+        assert_eq!(file.contenders().unwrap()[3].weight_decay, Some(5e-4));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let check = |text: &str, wanted: &str| {
+            let err = match toml::from_str::<TransferFile>(text) {
+                Ok(file) => format!("{:#}", file.validate().unwrap_err()),
+                Err(e) => e.to_string(),
+            };
+            assert!(err.contains(wanted), "{text}: {err}");
+        };
+        check("[grid]\nseeds = 0\n", "seeds must be at least 1");
+        check("[grid]\nlosses = [\"ngll\"]\n", "ngl");
+        check("[grid]\nmodels = [\"resnet20:depth=3\"]\n", "depth");
+        check("[dataset.mnist]\nepochs = 3\n", "epochs");
+        check("[dataset.mnist]\ntrain = { epochs = 3 }\n", "does not train on");
+        check("[train]\nmax_seconds = 10.0\n", "max_seconds");
+        check("[grid]\ndatasets = [\"digits\"]\n[dataset.digits]\ntrain = { epoch = 3 }\n", "epoch");
+        check("[grid]\nmodel = [\"small-cnn\"]\n", "model");
+    }
+}

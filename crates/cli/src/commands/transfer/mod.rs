@@ -1,0 +1,349 @@
+//! `lossgp transfer`: losses trained again on other models, datasets and seeds, next to cross
+//! entropy, and compared with it as the paper did, with the statistics the paper left out.
+//!
+//! A run directory holds:
+//!
+//! | file | what |
+//! |---|---|
+//! | `transfer.toml` | the configuration, frozen (see [`config`]) |
+//! | `grid.json` | the grid: losses, columns with their fingerprints, seeds |
+//! | `cells.jsonl`, `failures.jsonl` | the ledger ([`lossgp_core::transfer::Ledger`]) |
+//! | `report.md`, `report.csv`, `report.json` | the table and its statistics |
+//! | `delta.png`/`.svg`, `seeds.png`/`.svg` | the plots |
+
+mod config;
+mod plot;
+mod table;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use lossgp_core::search::{Evaluator, LocalEvaluator, RunDir, store};
+use lossgp_core::transfer::{Analysis, CELLS, Grid, GridEvent, Ledger, analyse, run_grid};
+use serde::{Deserialize, Serialize};
+
+pub use config::{EXAMPLE, TransferFile};
+
+use crate::commands::search::EvaluatorKind;
+use crate::commands::train::{TrainOptions, parse_size};
+use crate::output::emit;
+
+/// The configuration a transfer run directory keeps.
+pub const CONFIG: &str = "transfer.toml";
+/// The grid a run directory keeps, for reports that open no data.
+const GRID: &str = "grid.json";
+
+#[derive(Debug, Args)]
+#[command(after_long_help = concat!("EXAMPLE CONFIGURATION (lossgp transfer --example > transfer.toml):\n\n", include_str!("example.toml")))]
+pub struct TransferArgs {
+    /// The configuration file (TOML; `--example` prints a documented one) [default: the
+    /// defaults shown there].
+    #[arg(long, value_name = "FILE.toml", conflicts_with = "resume")]
+    config: Option<PathBuf>,
+    /// The run directory [default: runs/transfer-<time>].
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    out: Option<PathBuf>,
+    /// Continue the grid in this run directory, with its own configuration.
+    #[arg(long, value_name = "DIR")]
+    resume: Option<PathBuf>,
+    /// Print the documented example configuration and exit.
+    #[arg(long)]
+    example: bool,
+    /// Overrides [grid] losses: built-in names or expressions, comma-separated (cross
+    /// entropy is always included).
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, conflicts_with = "resume")]
+    losses: Option<Vec<String>>,
+    /// Overrides [grid] from: search run directories whose best losses join (repeatable).
+    #[arg(long, value_name = "RUN_DIR", conflicts_with = "resume")]
+    from: Vec<PathBuf>,
+    /// Overrides [grid] top: how many of each search run's best losses.
+    #[arg(long, conflicts_with = "resume")]
+    top: Option<usize>,
+    /// Overrides [grid] models, comma-separated, e.g. `small-cnn,resnet20`.
+    #[arg(long, value_delimiter = ',', conflicts_with = "resume")]
+    models: Option<Vec<String>>,
+    /// Overrides [grid] datasets, comma-separated, e.g. `fashion-mnist,mnist`.
+    #[arg(long, value_delimiter = ',', conflicts_with = "resume")]
+    datasets: Option<Vec<String>>,
+    /// Overrides [grid] seeds: runs per (loss, model, dataset).
+    #[arg(long, conflicts_with = "resume")]
+    seeds: Option<usize>,
+    /// Overrides [grid] backend.
+    #[arg(long, conflicts_with = "resume")]
+    backend: Option<String>,
+    /// A stratified subset of each training split of this many samples (overrides the file).
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    train_samples: Option<usize>,
+    /// A stratified subset of each test split (overrides [grid] test_samples).
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    test_samples: Option<usize>,
+    /// Resize images to HEIGHTxWIDTH (overrides [grid] image_size).
+    #[arg(long, value_name = "HxW", value_parser = parse_size, conflicts_with = "resume")]
+    image_size: Option<[usize; 2]>,
+    #[command(flatten)]
+    train: TrainOptions,
+    /// Overrides [run] workers: cells at once (also on --resume: it does not change results).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Overrides [run] evaluator: `threads` or `processes` (also on --resume).
+    #[arg(long, value_name = "KIND")]
+    evaluator: Option<EvaluatorKind>,
+    /// Overrides [run] cache: finished cells shared with other transfer runs.
+    #[arg(long, value_name = "FILE.jsonl")]
+    cache: Option<PathBuf>,
+}
+
+impl TransferArgs {
+    fn overrides_training(&self) -> bool {
+        let t = &self.train;
+        t.epochs.is_some()
+            || t.batch_size.is_some()
+            || t.lr.is_some()
+            || t.optimizer.is_some()
+            || t.weight_decay.is_some()
+            || t.schedule.is_some()
+            || t.augment.is_some()
+            || t.validation_fraction.is_some()
+            || t.seed.is_some()
+            || t.early_stopping.is_some()
+            || t.max_steps.is_some()
+            || t.max_seconds.is_some()
+    }
+}
+
+/// The run directory and the frozen configuration (nothing is written yet).
+fn prepare(args: &TransferArgs) -> Result<(PathBuf, TransferFile)> {
+    let (dir, mut file) = match &args.resume {
+        Some(dir) => {
+            if args.overrides_training() {
+                bail!("training options cannot change on --resume: the finished cells were trained without them");
+            }
+            let path = dir.join(CONFIG);
+            if !path.is_file() {
+                bail!("{} has no {CONFIG}: it is not a transfer run directory (start one with --out)", dir.display());
+            }
+            (dir.clone(), TransferFile::read(&path)?)
+        }
+        None => {
+            let mut file = match &args.config {
+                Some(path) => TransferFile::read(path)?,
+                None => TransferFile::default(),
+            };
+            let grid = &mut file.grid;
+            if let Some(losses) = &args.losses {
+                grid.losses = losses.iter().map(|l| config::LossSpec::Plain(l.clone())).collect();
+            }
+            if !args.from.is_empty() {
+                grid.from = args.from.clone();
+            }
+            grid.top = args.top.unwrap_or(grid.top);
+            grid.models = args.models.clone().unwrap_or(grid.models.clone());
+            grid.datasets = args.datasets.clone().unwrap_or(grid.datasets.clone());
+            grid.seeds = args.seeds.unwrap_or(grid.seeds);
+            grid.backend = args.backend.clone().unwrap_or(grid.backend.clone());
+            grid.test_samples = args.test_samples.or(grid.test_samples);
+            grid.image_size = args.image_size.or(grid.image_size);
+            if let Some(n) = args.train_samples {
+                grid.train_samples = Some(n);
+            }
+            let dir = args.out.clone().unwrap_or_else(|| {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                PathBuf::from(format!("runs/transfer-{now}"))
+            });
+            if dir.join(CONFIG).exists() {
+                bail!(
+                    "{} already holds a transfer grid: continue it with --resume {0}, or choose another --out",
+                    dir.display()
+                );
+            }
+            file.validate()?;
+            file.freeze(&args.train, args.train_samples)?;
+            (dir, file)
+        }
+    };
+    file.run.workers = args.workers.unwrap_or(file.run.workers);
+    file.run.evaluator = args.evaluator.unwrap_or(file.run.evaluator);
+    file.run.cache = args.cache.clone().or(file.run.cache.take());
+    file.validate()?;
+    Ok((dir, file))
+}
+
+pub fn run_transfer(args: TransferArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
+    if args.example {
+        print!("{EXAMPLE}");
+        return Ok(());
+    }
+    let (dir, file) = prepare(&args)?;
+    // The data is opened before anything is written, so that a grid that cannot start leaves
+    // no run directory behind.
+    let fitness = file.fitness(data_dir)?;
+    let grid = fitness.grid().clone();
+    let _lock = RunDir::create(&dir)?.lock()?;
+    store::write_atomic(&dir.join(CONFIG), &file.to_toml()?)?;
+    store::write_atomic(&dir.join(GRID), &serde_json::to_string_pretty(&grid)?)?;
+    let ledger = Ledger::open(&dir, file.run.cache.as_deref())?;
+    let mut evaluator: Box<dyn Evaluator> = match file.run.evaluator {
+        EvaluatorKind::Threads => Box::new(LocalEvaluator::new(Arc::new(fitness), file.run.workers)),
+        EvaluatorKind::Processes => {
+            drop(fitness);
+            let run = &file.run;
+            Box::new(crate::commands::search::process_evaluator(&dir, run.workers, run.threads_per_worker, data_dir)?)
+        }
+    };
+    eprintln!(
+        "transfer in {}: {} losses x {} columns x {} seeds = {} cells on {}",
+        dir.display(),
+        grid.contenders.len(),
+        grid.columns.len(),
+        grid.seeds,
+        grid.len(),
+        file.grid.backend
+    );
+    let bar = ProgressBar::new(grid.len() as u64).with_style(
+        ProgressStyle::with_template("cells {pos}/{len} [{bar:24}] {elapsed} eta {eta} {msg}")
+            .context("progress bar template")?
+            .progress_chars("=> "),
+    );
+    let mut progress = Progress { grid: &grid, ledger: &ledger, bar: &bar };
+    let outcome = run_grid(&grid, &ledger, evaluator.as_mut(), file.run.retries, &mut |e| progress.observe(e));
+    bar.finish_and_clear();
+    drop(evaluator);
+    // What finished is reported, and written, whether or not every cell did.
+    let report = finish(&dir, &grid, &ledger)?;
+    outcome?;
+    emit(json, &report, table::render)
+}
+
+/// The live line: cells done, ETA, and the current leader.
+struct Progress<'a> {
+    grid: &'a Grid,
+    ledger: &'a Ledger,
+    bar: &'a ProgressBar,
+}
+
+impl Progress<'_> {
+    fn observe(&mut self, event: GridEvent<'_>) {
+        match event {
+            GridEvent::Started { total, done, cached } => {
+                self.bar.set_position(done as u64);
+                self.bar.reset_eta();
+                let line = format!("{done} of {total} cells already finished ({cached} from the shared cache)");
+                self.println(line);
+            }
+            GridEvent::Finished { record, done, total } => {
+                self.bar.set_position(done as u64);
+                let line = format!(
+                    "cell {done}/{total}: {} on {} / {}, seed {}: {:.2}% ({}, {:.1}s)",
+                    record.loss,
+                    record.model,
+                    record.dataset,
+                    record.seed,
+                    100.0 * record.scored.fitness,
+                    record.scored.status,
+                    record.scored.metrics.get("seconds").copied().unwrap_or(0.0)
+                );
+                self.println(line);
+                if let Ok(results) = self.ledger.results(self.grid) {
+                    self.bar.set_message(leader(&analyse(self.grid, &results)));
+                }
+            }
+            GridEvent::Failed { cell, attempt, error } => {
+                let c = &self.grid.columns[cell.column];
+                let loss = &self.grid.contenders[cell.contender].name;
+                self.println(format!(
+                    "warning: {loss} on {} / {}, seed {}: attempt {attempt} failed: {error}",
+                    c.model, c.dataset, cell.seed
+                ));
+            }
+        }
+    }
+
+    fn println(&self, line: String) {
+        // Without a terminal the bar is hidden, and so would be its lines.
+        if self.bar.is_hidden() { eprintln!("{line}") } else { self.bar.println(line) }
+    }
+}
+
+/// The loss with the best mean rank so far, with its mean difference to the reference.
+fn leader(analysis: &Analysis) -> String {
+    let best = analysis.losses.iter().filter_map(|l| l.mean_rank.map(|r| (r, l))).min_by(|a, b| a.0.total_cmp(&b.0));
+    match best {
+        Some((rank, loss)) => {
+            let delta = loss.mean_difference.map(|d| format!(", mean Δ {:+.2}", 100.0 * d)).unwrap_or_default();
+            format!("leader {} (mean rank {rank:.2}{delta})", loss.name)
+        }
+        None => String::new(),
+    }
+}
+
+/// What `lossgp transfer` and `lossgp report` print for a transfer run (and `report.json`
+/// holds).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TransferReport {
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// Whether every cell has finished.
+    pub finished: bool,
+    /// Seconds of training over the finished cells.
+    pub training_seconds: f64,
+    /// The grid's losses, with expressions and weight decay.
+    pub grid: Grid,
+    /// The statistics.
+    pub analysis: Analysis,
+    /// The files written.
+    pub files: Vec<PathBuf>,
+}
+
+/// Writes the report files and plots into `dir` and returns the report.
+fn finish(dir: &Path, grid: &Grid, ledger: &Ledger) -> Result<TransferReport> {
+    let results = ledger.results(grid)?;
+    let analysis = analyse(grid, &results);
+    let training_seconds =
+        results.iter().flatten().filter(|r| !r.cached).filter_map(|r| r.scored.metrics.get("seconds")).sum();
+    let report = TransferReport {
+        run_dir: dir.to_owned(),
+        finished: analysis.finished[0] == analysis.finished[1],
+        training_seconds,
+        grid: grid.clone(),
+        analysis,
+        files: ["report.md", "report.csv", "report.json", "delta.png", "delta.svg", "seeds.png", "seeds.svg"]
+            .iter()
+            .map(|f| dir.join(f))
+            .collect(),
+    };
+    store::write_atomic(&dir.join("report.md"), &table::markdown(&report))?;
+    store::write_atomic(&dir.join("report.csv"), &table::csv(&report))?;
+    store::write_atomic(&dir.join("report.json"), &serde_json::to_string_pretty(&report)?)?;
+    plot::draw(&report, dir)?;
+    Ok(report)
+}
+
+/// Whether `dir` is a transfer run directory.
+pub fn is_transfer_run(dir: &Path) -> bool {
+    dir.join(CONFIG).is_file()
+}
+
+/// `lossgp report DIR` on a transfer run: the table and plots of what has finished.
+pub fn report(dir: &Path, json: bool) -> Result<()> {
+    let path = dir.join(GRID);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!("{} has no {GRID}: the grid never started (run it with lossgp transfer --resume)", dir.display())
+    })?;
+    let grid: Grid =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a transfer grid", path.display()))?;
+    if !dir.join(CELLS).is_file() {
+        eprintln!("note: {} has no finished cell yet", dir.display());
+    }
+    let file = TransferFile::read(&dir.join(CONFIG))?;
+    let ledger = Ledger::open(dir, file.run.cache.as_deref())?;
+    let report = finish(dir, &grid, &ledger)?;
+    emit(json, &report, table::render)
+}
+
+/// The grid's fitness for a worker process of the transfer run in `dir`.
+pub fn worker_fitness(dir: &Path, data_dir: Option<&Path>) -> Result<lossgp_core::transfer::GridFitness> {
+    TransferFile::read(&dir.join(CONFIG))?.fitness(data_dir)
+}

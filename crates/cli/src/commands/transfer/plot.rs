@@ -1,0 +1,215 @@
+//! The transfer plots, one panel per column (datasets down, models across), as PNG and SVG:
+//!
+//! - `delta`: each loss's paired difference to the reference in points, per seed as dots and
+//!   as a mean with its 95% confidence interval, against 0 and the paper's ±0.5 band;
+//! - `seeds`: every loss's top-1 accuracy per seed as dots, the mean as a bar.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
+use lossgp_core::transfer::{Analysis, paper_margin_points};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::TransferReport;
+use crate::commands::search::plot::{COLOURS, register_font, write_png};
+
+const PANEL: (u32, u32) = (420, 300);
+const TITLE: u32 = 40;
+
+/// Draws `delta.png`, `delta.svg`, `seeds.png` and `seeds.svg` into `dir`.
+pub fn draw(report: &TransferReport, dir: &Path) -> Result<()> {
+    register_font()?;
+    let a = &report.analysis;
+    let models = distinct(a.columns.iter().map(|c| c.0.as_str()));
+    let datasets = distinct(a.columns.iter().map(|c| c.1.as_str()));
+    let size = (PANEL.0 * models.len().max(1) as u32, TITLE + PANEL.1 * datasets.len().max(1) as u32);
+    for kind in [Kind::Delta, Kind::Seeds] {
+        let svg = dir.join(format!("{}.svg", kind.name()));
+        draw_on(SVGBackend::new(&svg, size).into_drawing_area(), a, kind, (&models, &datasets))
+            .with_context(|| format!("drawing {}", svg.display()))?;
+        let mut pixels = vec![0u8; (size.0 * size.1 * 3) as usize];
+        draw_on(BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area(), a, kind, (&models, &datasets))
+            .context("drawing the PNG")?;
+        let png = dir.join(format!("{}.png", kind.name()));
+        write_png(&png, &pixels, size).with_context(|| format!("writing {}", png.display()))?;
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Delta,
+    Seeds,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Delta => "delta",
+            Kind::Seeds => "seeds",
+        }
+    }
+}
+
+/// One loss in a panel: its place on the x axis, its per-seed values, their mean and the
+/// mean's 95% interval (points or %).
+struct Points {
+    x: f64,
+    seeds: Vec<f64>,
+    mean: Option<f64>,
+    interval: Option<[f64; 2]>,
+}
+
+fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+/// A loss's name short enough for an axis.
+fn short(name: &str) -> String {
+    if name.chars().count() <= 12 {
+        name.to_owned()
+    } else {
+        format!("{}…", name.chars().take(11).collect::<String>())
+    }
+}
+
+fn draw_on<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    a: &Analysis,
+    kind: Kind,
+    (models, datasets): (&[&str], &[&str]),
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
+    root.fill(&WHITE).map_err(err)?;
+    let (title, body) = root.split_vertically(TITLE);
+    let caption = match kind {
+        Kind::Delta => format!(
+            "top-1 accuracy minus {}'s, same seed (points): seeds as dots, mean with 95% CI; grey: the paper's ±{:.1}",
+            a.reference,
+            paper_margin_points()
+        ),
+        Kind::Seeds => "top-1 test accuracy (%) per seed; bar: the mean".to_owned(),
+    };
+    title.titled(&caption, ("sans-serif", 15)).map_err(err)?;
+    let panels = body.split_evenly((datasets.len().max(1), models.len().max(1)));
+    // Losses drawn: all for accuracies, all but the reference for differences.
+    let first = usize::from(kind == Kind::Delta);
+    let names: Vec<String> = a.losses.iter().skip(first).map(|l| short(&l.name)).collect();
+    for (c, (model, dataset)) in a.columns.iter().enumerate() {
+        let place = datasets.iter().position(|d| d == dataset).unwrap_or(0) * models.len().max(1)
+            + models.iter().position(|m| m == model).unwrap_or(0);
+        let panel = &panels[place];
+        let mut series: Vec<Points> = Vec::new();
+        for (i, loss) in a.losses.iter().enumerate().skip(first) {
+            let column = &loss.columns[c];
+            let x = (i - first) as f64;
+            let entry = match (kind, &column.versus) {
+                (Kind::Delta, Some(v)) => Points {
+                    x,
+                    seeds: v.differences.iter().map(|d| 100.0 * d).collect(),
+                    mean: Some(100.0 * v.difference.mean),
+                    interval: (v.difference.n > 1)
+                        .then(|| [100.0 * v.difference.interval[0], 100.0 * v.difference.interval[1]]),
+                },
+                (Kind::Delta, None) => Points { x, seeds: Vec::new(), mean: None, interval: None },
+                (Kind::Seeds, _) => Points {
+                    x,
+                    seeds: column.per_seed.iter().flatten().map(|v| 100.0 * v).collect(),
+                    mean: column.accuracy.as_ref().map(|s| 100.0 * s.mean),
+                    interval: None,
+                },
+            };
+            series.push(entry);
+        }
+        let mut values: Vec<f64> = series
+            .iter()
+            .flat_map(|p| p.seeds.iter().copied().chain(p.mean).chain(p.interval.iter().flatten().copied()))
+            .collect();
+        if kind == Kind::Delta {
+            values.extend([-paper_margin_points(), paper_margin_points()]);
+        }
+        let (low, high) = values.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+        let (low, high) = if low > high { (0.0, 1.0) } else { (low, high) };
+        let pad = 0.1 * (high - low).max(0.5);
+        let x_range = -0.6..(names.len() as f64 - 0.4).max(0.6);
+        let mut chart = ChartBuilder::on(panel)
+            .caption(format!("{dataset} / {model}"), ("sans-serif", 14))
+            .margin(8)
+            .x_label_area_size(40)
+            .y_label_area_size(48)
+            .build_cartesian_2d(x_range.clone(), (low - pad)..(high + pad))
+            .map_err(err)?;
+        let label = |x: &f64| {
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 {
+                names.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .light_line_style(TRANSPARENT)
+            .x_labels(names.len().max(1) * 4 + 1)
+            .x_label_formatter(&label)
+            .x_label_style(("sans-serif", 11))
+            .y_label_style(("sans-serif", 11))
+            .draw()
+            .map_err(err)?;
+        if kind == Kind::Delta {
+            let m = paper_margin_points();
+            let band =
+                Rectangle::new([(x_range.start, -m), (x_range.end, m)], RGBColor(200, 200, 200).mix(0.35).filled());
+            chart.draw_series(std::iter::once(band)).map_err(err)?;
+            chart
+                .draw_series(LineSeries::new([(x_range.start, 0.0), (x_range.end, 0.0)], BLACK.stroke_width(1)))
+                .map_err(err)?;
+        }
+        for Points { x, seeds, mean, interval } in &series {
+            let colour = COLOURS[(*x as usize + first) % COLOURS.len()];
+            let n = seeds.len().max(1) as f64;
+            let dots = seeds.iter().enumerate().map(|(s, v)| {
+                // Spread the seeds sideways so that equal values stay visible.
+                let offset = if n > 1.0 { -0.18 + 0.36 * s as f64 / (n - 1.0) } else { 0.0 };
+                Circle::new((x + offset, *v), 3, colour.mix(0.55).filled())
+            });
+            chart.draw_series(dots).map_err(err)?;
+            if let Some([lo, hi]) = interval {
+                let whisker = [(*x, *lo), (*x, *hi)];
+                chart.draw_series(std::iter::once(PathElement::new(whisker, BLACK.stroke_width(2)))).map_err(err)?;
+                for end in [*lo, *hi] {
+                    let cap = [(x - 0.08, end), (x + 0.08, end)];
+                    chart.draw_series(std::iter::once(PathElement::new(cap, BLACK.stroke_width(2)))).map_err(err)?;
+                }
+            }
+            if let Some(mean) = mean {
+                match kind {
+                    Kind::Delta => {
+                        chart
+                            .draw_series(std::iter::once(Circle::new((*x, *mean), 5, colour.filled())))
+                            .map_err(err)?;
+                    }
+                    Kind::Seeds => {
+                        let bar = [(x - 0.3, *mean), (x + 0.3, *mean)];
+                        chart
+                            .draw_series(std::iter::once(PathElement::new(bar, colour.stroke_width(3))))
+                            .map_err(err)?;
+                    }
+                }
+            }
+        }
+    }
+    root.present().map_err(err)?;
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! The report as text: Markdown in the paper's layout with the statistics behind it, and CSV.
+
+use std::fmt::Write;
+
+use lossgp_core::stats::{Summary, Verdict};
+use lossgp_core::transfer::{ColumnResult, Comparison, Counts, LossAnalysis, paper_margin_points};
+
+use super::TransferReport;
+
+/// The paper's mark for a verdict.
+fn mark(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Better => "↑",
+        Verdict::Worse => "↓",
+        Verdict::Same => "=",
+        Verdict::Unconfirmed => "?",
+    }
+}
+
+/// `+0.53 ↑*`: the mean difference in points, the paper's mark, and `*` where the noise-aware
+/// rule finds the difference too.
+fn delta_cell(versus: &Comparison) -> String {
+    let star = if matches!(versus.noise_aware, Verdict::Better | Verdict::Worse) { "*" } else { "" };
+    format!("{:+.2} {}{star}", 100.0 * versus.difference.mean, mark(versus.paper))
+}
+
+fn percent(summary: &Option<Summary>) -> String {
+    match summary {
+        Some(s) if s.n > 1 => format!("{:.2} ± {:.2}", 100.0 * s.mean, 100.0 * s.sd),
+        Some(s) => format!("{:.2}", 100.0 * s.mean),
+        None => "–".to_owned(),
+    }
+}
+
+fn counts(c: &Counts) -> String {
+    format!("{}/{}/{}", c.better, c.same, c.worse)
+}
+
+fn p_value(p: Option<f64>) -> String {
+    match p {
+        Some(p) if p < 0.001 => format!("{p:.1e}"),
+        Some(p) => format!("{p:.3}"),
+        None => "–".to_owned(),
+    }
+}
+
+/// The Markdown report.
+pub fn markdown(r: &TransferReport) -> String {
+    let a = &r.analysis;
+    let mut s = String::new();
+    let models: std::collections::BTreeSet<&str> = a.columns.iter().map(|c| c.0.as_str()).collect();
+    let datasets: std::collections::BTreeSet<&str> = a.columns.iter().map(|c| c.1.as_str()).collect();
+    let _ = writeln!(
+        s,
+        "# Transfer: {} losses × {} models × {} datasets × {} seeds\n",
+        a.losses.len(),
+        models.len(),
+        datasets.len(),
+        a.seeds
+    );
+    let state = if r.finished { "all finished".to_owned() } else { "the grid is not finished: partial results".into() };
+    let _ = writeln!(
+        s,
+        "{} of {} cells ({state}); {:.1} hours of training.\n",
+        a.finished[0],
+        a.finished[1],
+        r.training_seconds / 3600.0
+    );
+    let _ = writeln!(
+        s,
+        "Top-1 test accuracy. The {} row: mean ± sd over the seeds, in %. Every other row: the mean paired \
+         difference to {0} in points (same seed: same initial weights and batches), marked by **the paper's \
+         rule**: ↑ better, ↓ worse beyond ±{:.1} points, = same within; and `*` where **the noise-aware rule** \
+         (paired t-test over the seeds, Holm-corrected over the {} comparisons of the grid, α = 0.05) also finds \
+         the difference. Mean Δ: the mean of a row's differences (the paper's mean column); mean rank: 1 is the \
+         best, over every model, dataset and seed; counts: better/same/worse.\n",
+        a.reference,
+        paper_margin_points(),
+        a.losses.iter().skip(1).map(|l| l.columns.iter().filter(|c| c.versus.is_some()).count()).sum::<usize>()
+    );
+    let heads: Vec<String> = a.columns.iter().map(|(model, dataset)| format!("{dataset}<br>{model}")).collect();
+    let _ = writeln!(s, "| loss | {} | mean Δ | mean rank | paper | noise-aware |", heads.join(" | "));
+    let _ = writeln!(s, "|---|{}---:|---:|:---:|:---:|", "---:|".repeat(heads.len()));
+    for (i, loss) in a.losses.iter().enumerate() {
+        let cells: Vec<String> = loss
+            .columns
+            .iter()
+            .map(|c| match (&c.versus, i) {
+                (_, 0) => percent(&c.accuracy),
+                (Some(v), _) => delta_cell(v),
+                (None, _) => "–".to_owned(),
+            })
+            .collect();
+        let mean = loss.mean_difference.map_or("–".to_owned(), |d| format!("{:+.2}", 100.0 * d));
+        let rank = loss.mean_rank.map_or("–".to_owned(), |r| format!("{r:.2}"));
+        let (paper, noise) =
+            if i == 0 { (String::new(), String::new()) } else { (counts(&loss.paper), counts(&loss.noise_aware)) };
+        let _ = writeln!(s, "| {} | {} | {mean} | {rank} | {paper} | {noise} |", loss.name, cells.join(" | "));
+    }
+
+    let _ = writeln!(s, "\n## Each column\n");
+    let _ = writeln!(
+        s,
+        "Accuracy: mean ± sd over the seeds [95% confidence interval, Student's t], in %. Δ: the mean paired \
+         difference to {} in points [its 95% interval]. p: paired t-test, Wilcoxon signed-rank (exact; with 5 \
+         seeds it cannot go below 0.0625), and the t-test's p after Holm's correction over the grid. Verdicts: \
+         the paper's rule, then the noise-aware rule.\n",
+        a.reference
+    );
+    for (c, (model, dataset)) in a.columns.iter().enumerate() {
+        let _ = writeln!(s, "### {dataset} / {model}\n");
+        let top5 = a.losses.iter().any(|l| l.columns[c].top5.is_some());
+        let iou = a.losses.iter().any(|l| l.columns[c].mean_iou.is_some());
+        let extra = match (top5, iou) {
+            (true, _) => " top-5 |",
+            (_, true) => " mIoU |",
+            _ => "",
+        };
+        let _ = writeln!(
+            s,
+            "| loss | accuracy [95% CI] |{extra} Δ [95% CI] | p (t) | p (Wilcoxon) | p (Holm) | paper | noise-aware | per seed |"
+        );
+        let _ = writeln!(
+            s,
+            "|---|---:|{}---:|---:|---:|---:|:---:|:---:|---|",
+            if extra.is_empty() { "" } else { "---:|" }
+        );
+        for loss in &a.losses {
+            let _ = writeln!(s, "{}", column_row(loss, &loss.columns[c], top5, iou));
+        }
+        let _ = writeln!(s);
+    }
+
+    let _ = writeln!(s, "## The losses\n");
+    for (loss, contender) in a.losses.iter().zip(&r.grid.contenders) {
+        let decay = contender.weight_decay.map(|d| format!(" (trained with weight decay {d})")).unwrap_or_default();
+        let _ = writeln!(s, "- **{}**: `{}`{decay}", loss.name, loss.expr);
+    }
+    let _ = writeln!(s, "\nRules: {}; {}.", a.paper_rule, a.noise_aware_rule);
+    s
+}
+
+fn column_row(loss: &LossAnalysis, c: &ColumnResult, top5: bool, iou: bool) -> String {
+    let accuracy = match &c.accuracy {
+        Some(acc) if acc.n > 1 => format!(
+            "{:.2} ± {:.2} [{:.2}, {:.2}]",
+            100.0 * acc.mean,
+            100.0 * acc.sd,
+            100.0 * acc.interval[0],
+            100.0 * acc.interval[1]
+        ),
+        other => percent(other),
+    };
+    let extra = if top5 {
+        format!(" {} |", percent(&c.top5))
+    } else if iou {
+        format!(" {} |", percent(&c.mean_iou))
+    } else {
+        String::new()
+    };
+    let (delta, pt, pw, ph, paper, noise) = match &c.versus {
+        Some(v) => (
+            format!(
+                "{:+.2} [{:+.2}, {:+.2}]",
+                100.0 * v.difference.mean,
+                100.0 * v.difference.interval[0],
+                100.0 * v.difference.interval[1]
+            ),
+            p_value(v.t_test.as_ref().map(|t| t.p)),
+            p_value(v.wilcoxon.as_ref().map(|w| w.p)),
+            p_value(v.p_holm),
+            v.paper.name().to_owned(),
+            v.noise_aware.name().to_owned(),
+        ),
+        None => ("(reference)".into(), "–".into(), "–".into(), "–".into(), String::new(), String::new()),
+    };
+    let seeds: Vec<String> =
+        c.per_seed.iter().map(|a| a.map_or("·".to_owned(), |a| format!("{:.2}", 100.0 * a))).collect();
+    let diverged = if c.diverged > 0 { format!(" ({} diverged)", c.diverged) } else { String::new() };
+    format!(
+        "| {} | {accuracy} |{extra} {delta} | {pt} | {pw} | {ph} | {paper} | {noise} | {}{diverged} |",
+        loss.name,
+        seeds.join(", ")
+    )
+}
+
+/// One row per (loss, column), every figure as a number (accuracies and differences as
+/// fractions).
+pub fn csv(r: &TransferReport) -> String {
+    let mut s = String::from(
+        "loss,expression,model,dataset,seeds,accuracy_mean,accuracy_sd,accuracy_ci_low,accuracy_ci_high,top5_mean,\
+         mean_iou_mean,delta_mean,delta_sd,delta_ci_low,delta_ci_high,t,p_t,p_wilcoxon,p_holm,paper_verdict,\
+         noise_aware_verdict,diverged,per_seed\n",
+    );
+    let num = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let quote = |text: &str| format!("\"{}\"", text.replace('"', "\"\""));
+    for loss in &r.analysis.losses {
+        for (c, (model, dataset)) in loss.columns.iter().zip(&r.analysis.columns) {
+            let acc = c.accuracy.as_ref();
+            let v = c.versus.as_ref();
+            let fields = [
+                quote(&loss.name),
+                quote(&loss.expr),
+                quote(model),
+                quote(dataset),
+                acc.map_or(0, |a| a.n).to_string(),
+                num(acc.map(|a| a.mean)),
+                num(acc.map(|a| a.sd)),
+                num(acc.map(|a| a.interval[0])),
+                num(acc.map(|a| a.interval[1])),
+                num(c.top5.as_ref().map(|t| t.mean)),
+                num(c.mean_iou.as_ref().map(|t| t.mean)),
+                num(v.map(|v| v.difference.mean)),
+                num(v.map(|v| v.difference.sd)),
+                num(v.map(|v| v.difference.interval[0])),
+                num(v.map(|v| v.difference.interval[1])),
+                num(v.and_then(|v| v.t_test.as_ref()).map(|t| t.t)),
+                num(v.and_then(|v| v.t_test.as_ref()).map(|t| t.p)),
+                num(v.and_then(|v| v.wilcoxon.as_ref()).map(|w| w.p)),
+                num(v.and_then(|v| v.p_holm)),
+                v.map(|v| v.paper.name()).unwrap_or_default().to_owned(),
+                v.map(|v| v.noise_aware.name()).unwrap_or_default().to_owned(),
+                c.diverged.to_string(),
+                quote(&c.per_seed.iter().map(|a| num(*a)).collect::<Vec<_>>().join(";")),
+            ];
+            let _ = writeln!(s, "{}", fields.join(","));
+        }
+    }
+    s
+}
+
+/// What the command prints without `--json`.
+pub fn render(r: &TransferReport) -> String {
+    let mut s = markdown(r);
+    let files: Vec<String> = r.files.iter().map(|f| f.display().to_string()).collect();
+    let _ = writeln!(s, "\nfiles: {}", files.join(", "));
+    s
+}

@@ -1,0 +1,354 @@
+//! The statistics of a transfer grid, as the paper reports them and with the noise taken into
+//! account.
+//!
+//! - Per loss and column: mean ± sd and the 95% confidence interval (Student's t) of top-1
+//!   accuracy over seeds, and of top-5 accuracy and mIoU where the column has them.
+//! - Against the reference (cross entropy), seed by seed (paired: same initial weights and
+//!   batches): the differences, their mean and 95% interval, the paired t-test, Wilcoxon's
+//!   signed-rank test, the paper's verdict (±0.5 points, [`paper_verdict`]) and the
+//!   noise-aware verdict (the paired t-test at α after Holm's correction over every comparison
+//!   of the grid).
+//! - Per loss over the grid: the paper's mean column (the mean of its differences over the
+//!   columns), its mean rank over every (column, seed) on which all losses finished, and its
+//!   counts of better / same / worse by each rule.
+//!
+//! Every accuracy and difference is a fraction (0.01 is one point).
+
+use serde::{Deserialize, Serialize};
+
+use super::grid::Grid;
+use super::ledger::CellRecord;
+use crate::stats::wilcoxon_signed_rank;
+use crate::stats::{PAPER_MARGIN, PairedT, Summary, Verdict, Wilcoxon, holm, paired_t, paper_verdict, ranks};
+
+/// The level of the noise-aware rule.
+pub const ALPHA: f64 = 0.05;
+
+/// How each verdict is reached, in the words reports print.
+pub const PAPER_RULE: &str = "the paper's rule: better or worse where the mean difference in top-1 accuracy over the \
+                              seeds exceeds ±0.5 points, same within it (spread not considered)";
+/// See [`PAPER_RULE`].
+pub const NOISE_AWARE_RULE: &str = "the noise-aware rule: better or worse only where the paired t-test over the \
+                                    seeds rejects 'no difference' at α = 0.05 after Holm's correction over every \
+                                    comparison in the grid, same otherwise";
+
+/// The whole analysis.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    /// The reference's name (the first contender: cross entropy).
+    pub reference: String,
+    /// The columns, in order: `(model, dataset)`.
+    pub columns: Vec<(String, String)>,
+    /// Seeds of the grid.
+    pub seeds: usize,
+    /// Cells finished, and in the grid.
+    pub finished: [usize; 2],
+    /// One entry per loss, the reference first.
+    pub losses: Vec<LossAnalysis>,
+    /// The paper's rule, in words.
+    pub paper_rule: String,
+    /// The noise-aware rule, in words.
+    pub noise_aware_rule: String,
+}
+
+/// One loss over the grid.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LossAnalysis {
+    /// Its name.
+    pub name: String,
+    /// Its expression.
+    pub expr: String,
+    /// One entry per column, in order.
+    pub columns: Vec<ColumnResult>,
+    /// The paper's mean column: the mean over columns of the mean difference to the reference
+    /// (none for the reference, or before any column has a pair).
+    pub mean_difference: Option<f64>,
+    /// Its mean rank (1 = best) over every (column, seed) on which every loss finished.
+    pub mean_rank: Option<f64>,
+    /// Verdicts by the paper's rule.
+    pub paper: Counts,
+    /// Verdicts by the noise-aware rule.
+    pub noise_aware: Counts,
+}
+
+/// Verdicts counted over the columns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Better than the reference.
+    pub better: usize,
+    /// Told apart from it by neither.
+    pub same: usize,
+    /// Worse.
+    pub worse: usize,
+}
+
+impl Counts {
+    fn add(&mut self, verdict: Verdict) {
+        match verdict {
+            Verdict::Better => self.better += 1,
+            Verdict::Same => self.same += 1,
+            Verdict::Worse => self.worse += 1,
+            Verdict::Unconfirmed => {}
+        }
+    }
+}
+
+/// One loss on one column.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ColumnResult {
+    /// Top-1 test accuracy per seed (none where the cell has not finished).
+    pub per_seed: Vec<Option<f64>>,
+    /// Top-1 accuracy over the finished seeds.
+    pub accuracy: Option<Summary>,
+    /// Top-5 accuracy, where the column has it.
+    pub top5: Option<Summary>,
+    /// Mean intersection over union, for segmentation.
+    pub mean_iou: Option<Summary>,
+    /// Seeds on which the run diverged (scored 0).
+    pub diverged: usize,
+    /// Against the reference (none for the reference itself, or without a common seed).
+    pub versus: Option<Comparison>,
+}
+
+/// A loss against the reference on one column, paired by seed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// The seeds both finished, and the difference on each.
+    pub seeds: Vec<usize>,
+    /// `loss - reference` per seed.
+    pub differences: Vec<f64>,
+    /// Their mean, sd and 95% interval.
+    pub difference: Summary,
+    /// The paired t-test (two or more seeds).
+    pub t_test: Option<PairedT>,
+    /// Wilcoxon's signed-rank test (none where every difference is 0). With 5 seeds its
+    /// smallest two-sided p-value is 0.0625: it cannot reject at 0.05.
+    pub wilcoxon: Option<Wilcoxon>,
+    /// The t-test's p-value after Holm's correction over the grid.
+    pub p_holm: Option<f64>,
+    /// The paper's verdict.
+    pub paper: Verdict,
+    /// The noise-aware verdict.
+    pub noise_aware: Verdict,
+}
+
+/// Analyses the finished cells of `grid` (`results` in [`Grid::cells`] order, as
+/// [`Ledger::results`](super::Ledger::results) gives them); a grid still running is analysed
+/// on what it has.
+pub fn analyse(grid: &Grid, results: &[Option<CellRecord>]) -> Analysis {
+    let (losses, columns, seeds) = (grid.contenders.len(), grid.columns.len(), grid.seeds);
+    // value[loss][column][seed]
+    let mut value = vec![vec![vec![None::<&CellRecord>; seeds]; columns]; losses];
+    for (cell, result) in grid.cells().iter().zip(results) {
+        value[cell.contender][cell.column][cell.seed] = result.as_ref();
+    }
+    let metric = |records: &[Option<&CellRecord>], name: &str| -> Option<Summary> {
+        let values: Vec<f64> = records.iter().flatten().filter_map(|r| r.scored.metrics.get(name).copied()).collect();
+        Summary::new(&values)
+    };
+    let mut analysis: Vec<LossAnalysis> = grid
+        .contenders
+        .iter()
+        .enumerate()
+        .map(|(l, contender)| {
+            let columns = (0..columns)
+                .map(|c| {
+                    let records = &value[l][c];
+                    let per_seed: Vec<Option<f64>> = records.iter().map(|r| r.map(|r| r.scored.fitness)).collect();
+                    let finished: Vec<f64> = per_seed.iter().flatten().copied().collect();
+                    let versus = (l > 0).then(|| compare(&per_seed, &value[0][c])).flatten();
+                    ColumnResult {
+                        accuracy: Summary::new(&finished),
+                        top5: metric(records, "top5"),
+                        mean_iou: metric(records, "mean_iou"),
+                        diverged: records.iter().flatten().filter(|r| r.scored.status == "diverged").count(),
+                        per_seed,
+                        versus,
+                    }
+                })
+                .collect();
+            LossAnalysis {
+                name: contender.name.clone(),
+                expr: contender.loss.to_string(),
+                columns,
+                mean_difference: None,
+                mean_rank: None,
+                paper: Counts::default(),
+                noise_aware: Counts::default(),
+            }
+        })
+        .collect();
+
+    // Holm over every comparison of the grid that has a p-value.
+    let tested: Vec<(usize, usize, f64)> = analysis
+        .iter()
+        .enumerate()
+        .flat_map(|(l, loss)| {
+            loss.columns
+                .iter()
+                .enumerate()
+                .filter_map(move |(c, col)| col.versus.as_ref().and_then(|v| v.t_test.as_ref()).map(|t| (l, c, t.p)))
+        })
+        .collect();
+    let adjusted = holm(&tested.iter().map(|t| t.2).collect::<Vec<_>>());
+    for ((l, c, _), q) in tested.iter().zip(adjusted) {
+        let versus = analysis[*l].columns[*c].versus.as_mut().expect("tested");
+        versus.p_holm = Some(q);
+        versus.noise_aware = match q < ALPHA {
+            true if versus.difference.mean > 0.0 => Verdict::Better,
+            true if versus.difference.mean < 0.0 => Verdict::Worse,
+            _ => Verdict::Same,
+        };
+    }
+
+    // Mean ranks over the complete (column, seed) blocks.
+    let mut rank_sums = vec![(0.0, 0usize); losses];
+    let blocks = (0..columns).flat_map(|c| (0..seeds).map(move |s| (c, s)));
+    for (c, s) in blocks {
+        let block: Option<Vec<f64>> = value.iter().map(|loss| loss[c][s].map(|r| r.scored.fitness)).collect();
+        if let Some(block) = block {
+            // Rank 1 is the highest accuracy.
+            let negated: Vec<f64> = block.iter().map(|a| -a).collect();
+            for (sums, rank) in rank_sums.iter_mut().zip(ranks(&negated)) {
+                sums.0 += rank;
+                sums.1 += 1;
+            }
+        }
+    }
+    for (loss, (sum, n)) in analysis.iter_mut().zip(rank_sums) {
+        loss.mean_rank = (n > 0).then(|| sum / n as f64);
+        let differences: Vec<f64> =
+            loss.columns.iter().filter_map(|c| c.versus.as_ref()).map(|v| v.difference.mean).collect();
+        loss.mean_difference =
+            (!differences.is_empty()).then(|| differences.iter().sum::<f64>() / differences.len() as f64);
+        for versus in loss.columns.iter().filter_map(|c| c.versus.as_ref()) {
+            loss.paper.add(versus.paper);
+            loss.noise_aware.add(versus.noise_aware);
+        }
+    }
+    Analysis {
+        reference: grid.contenders.first().map(|c| c.name.clone()).unwrap_or_default(),
+        columns: grid.columns.iter().map(|c| (c.model.clone(), c.dataset.clone())).collect(),
+        seeds,
+        finished: [results.iter().flatten().count(), grid.len()],
+        losses: analysis,
+        paper_rule: PAPER_RULE.to_owned(),
+        noise_aware_rule: NOISE_AWARE_RULE.to_owned(),
+    }
+}
+
+/// One loss against the reference on one column, over the seeds both finished.
+fn compare(loss: &[Option<f64>], reference: &[Option<&CellRecord>]) -> Option<Comparison> {
+    let pairs: Vec<(usize, f64, f64)> = loss
+        .iter()
+        .zip(reference)
+        .enumerate()
+        .filter_map(|(s, (a, b))| Some((s, (*a)?, b.as_ref()?.scored.fitness)))
+        .collect();
+    let (a, b): (Vec<f64>, Vec<f64>) = pairs.iter().map(|&(_, a, b)| (a, b)).unzip();
+    let differences: Vec<f64> = pairs.iter().map(|&(_, a, b)| a - b).collect();
+    let difference = Summary::new(&differences)?;
+    let t_test = paired_t(&a, &b);
+    Some(Comparison {
+        seeds: pairs.iter().map(|p| p.0).collect(),
+        paper: paper_verdict(difference.mean),
+        // Decided over the whole grid, once every comparison is known.
+        noise_aware: if t_test.is_some() { Verdict::Same } else { Verdict::Unconfirmed },
+        wilcoxon: wilcoxon_signed_rank(&a, &b),
+        t_test,
+        p_holm: None,
+        differences,
+        difference,
+    })
+}
+
+/// The paper's margin in points, for reports.
+pub fn paper_margin_points() -> f64 {
+    100.0 * PAPER_MARGIN
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Loss;
+    use crate::search::Scored;
+    use crate::transfer::grid::{Column, Contender};
+
+    fn grid(seeds: usize) -> Grid {
+        Grid {
+            contenders: ["ce", "ngl", "focal"]
+                .iter()
+                .map(|n| Contender { name: n.to_string(), loss: Loss::resolve(n).unwrap(), weight_decay: None })
+                .collect(),
+            columns: (0..2)
+                .map(|i| Column { model: format!("m{i}"), dataset: "d".into(), fingerprint: format!("m{i} on d") })
+                .collect(),
+            seeds,
+        }
+    }
+
+    /// Results from a table `accuracy[loss][column][seed]`.
+    fn results(grid: &Grid, accuracy: &[[[f64; 5]; 2]; 3]) -> Vec<Option<CellRecord>> {
+        grid.cells()
+            .iter()
+            .map(|cell| {
+                let fitness = accuracy[cell.contender][cell.column][cell.seed];
+                let scored = Scored { fitness, metrics: Default::default(), status: "completed".into() };
+                Some(CellRecord::new(grid, cell, scored, 1))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn statistics_follow_the_paired_differences_and_both_rules() {
+        let grid = grid(5);
+        let table = [
+            [[0.80, 0.81, 0.82, 0.79, 0.80], [0.70, 0.72, 0.71, 0.69, 0.70]],
+            // +1 point everywhere with little spread: better by both rules on column 0; on
+            // column 1, +0.8 on average but one seed below: better by the paper only.
+            [[0.81, 0.82, 0.83, 0.80, 0.81], [0.75, 0.70, 0.72, 0.70, 0.69]],
+            // Within half a point: the same by both.
+            [[0.80, 0.81, 0.82, 0.79, 0.803], [0.70, 0.72, 0.71, 0.69, 0.70]],
+        ];
+        let a = analyse(&grid, &results(&grid, &table));
+        assert_eq!(a.finished, [30, 30]);
+        let ngl = &a.losses[1];
+        let first = ngl.columns[0].versus.as_ref().unwrap();
+        assert!((first.difference.mean - 0.01).abs() < 1e-12);
+        assert!(first.t_test.as_ref().unwrap().p < 1e-6, "(nearly) identical differences");
+        assert_eq!((first.paper, first.noise_aware), (Verdict::Better, Verdict::Better));
+        let second = ngl.columns[1].versus.as_ref().unwrap();
+        assert!((second.difference.mean - 0.008).abs() < 1e-12);
+        assert_eq!((second.paper, second.noise_aware), (Verdict::Better, Verdict::Same));
+        assert_eq!(ngl.paper, Counts { better: 2, same: 0, worse: 0 });
+        assert_eq!(ngl.noise_aware, Counts { better: 1, same: 1, worse: 0 });
+        assert!((ngl.mean_difference.unwrap() - 0.009).abs() < 1e-12);
+        let focal = &a.losses[2];
+        assert_eq!(focal.paper, Counts { better: 0, same: 2, worse: 0 });
+        assert!(focal.columns[1].versus.as_ref().unwrap().wilcoxon.is_none(), "all differences 0");
+        assert!(a.losses[0].columns.iter().all(|c| c.versus.is_none()), "the reference is not compared with itself");
+        // Ranks per (column, seed): ngl first on 8 of 10 blocks (1.4), focal 2.25, ce 2.35.
+        let ranks: Vec<f64> = a.losses.iter().map(|l| l.mean_rank.unwrap()).collect();
+        assert!(ranks[1] < ranks[2] && ranks[2] < ranks[0] + 1e-9, "{ranks:?}");
+        assert!((ranks.iter().sum::<f64>() - 6.0).abs() < 1e-9, "ranks of three losses sum to 6");
+        let summary = a.losses[0].columns[0].accuracy.as_ref().unwrap();
+        assert!((summary.mean - 0.804).abs() < 1e-12 && summary.n == 5);
+    }
+
+    #[test]
+    fn a_grid_still_running_is_analysed_on_what_it_has() {
+        let grid = grid(5);
+        let mut partial = results(&grid, &[[[0.8; 5]; 2]; 3]);
+        for (cell, slot) in grid.cells().iter().zip(partial.iter_mut()) {
+            if cell.seed >= 2 || (cell.seed == 1 && cell.contender == 0) {
+                *slot = None;
+            }
+        }
+        let a = analyse(&grid, &partial);
+        assert_eq!(a.finished, [2 * 3 + 2 * 2, 30], "seed 0 whole, seed 1 without ce");
+        let versus = a.losses[1].columns[0].versus.as_ref().unwrap();
+        assert_eq!(versus.seeds, [0], "only seed 0 has both");
+        assert_eq!(versus.noise_aware, Verdict::Unconfirmed);
+        assert_eq!(a.losses[1].mean_rank, Some(2.0), "one complete block per column, all tied");
+    }
+}
