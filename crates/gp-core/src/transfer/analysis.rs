@@ -6,8 +6,10 @@
 //! - Against the reference (cross entropy), seed by seed (paired: same initial weights and
 //!   batches): the differences, their mean and 95% interval, the paired t-test, Wilcoxon's
 //!   signed-rank test, the paper's verdict (±0.5 points, [`paper_verdict`]) and the
-//!   noise-aware verdict (the paired t-test at α after Holm's correction over every comparison
-//!   of the grid).
+//!   noise-aware verdict ([`noise_aware_verdicts`]: the paired t-test at α after Holm's
+//!   correction over every comparison of the grid).
+//! - A run that diverged or could not train scores 0, the worst accuracy, as in the search: a
+//!   loss that fails on some seeds pays for it in its mean.
 //! - Per loss over the grid: the paper's mean column (the mean of its differences over the
 //!   columns), its mean rank over every (column, seed) on which all losses finished, and its
 //!   counts of better / same / worse by each rule.
@@ -18,8 +20,10 @@ use serde::{Deserialize, Serialize};
 
 use super::grid::Grid;
 use super::ledger::CellRecord;
-use crate::stats::wilcoxon_signed_rank;
-use crate::stats::{PAPER_MARGIN, PairedT, Summary, Verdict, Wilcoxon, holm, paired_t, paper_verdict, ranks};
+use crate::stats::{
+    PAPER_MARGIN, PairedT, Summary, Verdict, Wilcoxon, holm, noise_aware_verdicts, paired_t, paper_verdict, ranks,
+    wilcoxon_signed_rank,
+};
 
 /// The level of the noise-aware rule.
 pub const ALPHA: f64 = 0.05;
@@ -41,8 +45,10 @@ pub struct Analysis {
     pub columns: Vec<(String, String)>,
     /// Seeds of the grid.
     pub seeds: usize,
-    /// Cells finished, and in the grid.
-    pub finished: [usize; 2],
+    /// Cells finished.
+    pub cells_finished: usize,
+    /// Cells in the grid.
+    pub cells: usize,
     /// One entry per loss, the reference first.
     pub losses: Vec<LossAnalysis>,
     /// The paper's rule, in words.
@@ -80,6 +86,8 @@ pub struct Counts {
     pub same: usize,
     /// Worse.
     pub worse: usize,
+    /// Not testable (fewer than two paired seeds; the noise-aware rule only).
+    pub unconfirmed: usize,
 }
 
 impl Counts {
@@ -88,7 +96,7 @@ impl Counts {
             Verdict::Better => self.better += 1,
             Verdict::Same => self.same += 1,
             Verdict::Worse => self.worse += 1,
-            Verdict::Unconfirmed => {}
+            Verdict::Unconfirmed => self.unconfirmed += 1,
         }
     }
 }
@@ -104,8 +112,9 @@ pub struct ColumnResult {
     pub top5: Option<Summary>,
     /// Mean intersection over union, for segmentation.
     pub mean_iou: Option<Summary>,
-    /// Seeds on which the run diverged (scored 0).
-    pub diverged: usize,
+    /// Seeds on which the run diverged or could not train: scored 0, the worst accuracy (as
+    /// the search scores them), never left out.
+    pub failed: usize,
     /// Against the reference (none for the reference itself, or without a common seed).
     pub versus: Option<Comparison>,
 }
@@ -161,7 +170,11 @@ pub fn analyse(grid: &Grid, results: &[Option<CellRecord>]) -> Analysis {
                         accuracy: Summary::new(&finished),
                         top5: metric(records, "top5"),
                         mean_iou: metric(records, "mean_iou"),
-                        diverged: records.iter().flatten().filter(|r| r.scored.status == "diverged").count(),
+                        failed: records
+                            .iter()
+                            .flatten()
+                            .filter(|r| matches!(r.scored.status.as_str(), "diverged" | "untrainable"))
+                            .count(),
                         per_seed,
                         versus,
                     }
@@ -179,26 +192,27 @@ pub fn analyse(grid: &Grid, results: &[Option<CellRecord>]) -> Analysis {
         })
         .collect();
 
-    // Holm over every comparison of the grid that has a p-value.
-    let tested: Vec<(usize, usize, f64)> = analysis
+    // The noise-aware rule over every comparison of the grid at once.
+    let places: Vec<(usize, usize)> = analysis
         .iter()
         .enumerate()
         .flat_map(|(l, loss)| {
-            loss.columns
-                .iter()
-                .enumerate()
-                .filter_map(move |(c, col)| col.versus.as_ref().and_then(|v| v.t_test.as_ref()).map(|t| (l, c, t.p)))
+            loss.columns.iter().enumerate().filter(|(_, c)| c.versus.is_some()).map(move |(c, _)| (l, c))
         })
         .collect();
-    let adjusted = holm(&tested.iter().map(|t| t.2).collect::<Vec<_>>());
-    for ((l, c, _), q) in tested.iter().zip(adjusted) {
-        let versus = analysis[*l].columns[*c].versus.as_mut().expect("tested");
-        versus.p_holm = Some(q);
-        versus.noise_aware = match q < ALPHA {
-            true if versus.difference.mean > 0.0 => Verdict::Better,
-            true if versus.difference.mean < 0.0 => Verdict::Worse,
-            _ => Verdict::Same,
-        };
+    let comparisons: Vec<(f64, Option<f64>)> = places
+        .iter()
+        .map(|&(l, c)| {
+            let versus = analysis[l].columns[c].versus.as_ref().expect("compared");
+            (versus.difference.mean, versus.t_test.as_ref().map(|t| t.p))
+        })
+        .collect();
+    let verdicts = noise_aware_verdicts(&comparisons, ALPHA);
+    let mut adjusted = holm(&comparisons.iter().filter_map(|c| c.1).collect::<Vec<_>>()).into_iter();
+    for ((&(l, c), verdict), (_, p)) in places.iter().zip(verdicts).zip(&comparisons) {
+        let versus = analysis[l].columns[c].versus.as_mut().expect("compared");
+        versus.noise_aware = verdict;
+        versus.p_holm = p.and_then(|_| adjusted.next());
     }
 
     // Mean ranks over the complete (column, seed) blocks.
@@ -230,7 +244,8 @@ pub fn analyse(grid: &Grid, results: &[Option<CellRecord>]) -> Analysis {
         reference: grid.contenders.first().map(|c| c.name.clone()).unwrap_or_default(),
         columns: grid.columns.iter().map(|c| (c.model.clone(), c.dataset.clone())).collect(),
         seeds,
-        finished: [results.iter().flatten().count(), grid.len()],
+        cells_finished: results.iter().flatten().count(),
+        cells: grid.len(),
         losses: analysis,
         paper_rule: PAPER_RULE.to_owned(),
         noise_aware_rule: NOISE_AWARE_RULE.to_owned(),
@@ -253,7 +268,7 @@ fn compare(loss: &[Option<f64>], reference: &[Option<&CellRecord>]) -> Option<Co
         seeds: pairs.iter().map(|p| p.0).collect(),
         paper: paper_verdict(difference.mean),
         // Decided over the whole grid, once every comparison is known.
-        noise_aware: if t_test.is_some() { Verdict::Same } else { Verdict::Unconfirmed },
+        noise_aware: Verdict::Unconfirmed,
         wilcoxon: wilcoxon_signed_rank(&a, &b),
         t_test,
         p_holm: None,
@@ -311,7 +326,7 @@ mod tests {
             [[0.80, 0.81, 0.82, 0.79, 0.803], [0.70, 0.72, 0.71, 0.69, 0.70]],
         ];
         let a = analyse(&grid, &results(&grid, &table));
-        assert_eq!(a.finished, [30, 30]);
+        assert_eq!((a.cells_finished, a.cells), (30, 30));
         let ngl = &a.losses[1];
         let first = ngl.columns[0].versus.as_ref().unwrap();
         assert!((first.difference.mean - 0.01).abs() < 1e-12);
@@ -320,11 +335,11 @@ mod tests {
         let second = ngl.columns[1].versus.as_ref().unwrap();
         assert!((second.difference.mean - 0.008).abs() < 1e-12);
         assert_eq!((second.paper, second.noise_aware), (Verdict::Better, Verdict::Same));
-        assert_eq!(ngl.paper, Counts { better: 2, same: 0, worse: 0 });
-        assert_eq!(ngl.noise_aware, Counts { better: 1, same: 1, worse: 0 });
+        assert_eq!(ngl.paper, Counts { better: 2, ..Counts::default() });
+        assert_eq!(ngl.noise_aware, Counts { better: 1, same: 1, ..Counts::default() });
         assert!((ngl.mean_difference.unwrap() - 0.009).abs() < 1e-12);
         let focal = &a.losses[2];
-        assert_eq!(focal.paper, Counts { better: 0, same: 2, worse: 0 });
+        assert_eq!(focal.paper, Counts { same: 2, ..Counts::default() });
         assert!(focal.columns[1].versus.as_ref().unwrap().wilcoxon.is_none(), "all differences 0");
         assert!(a.losses[0].columns.iter().all(|c| c.versus.is_none()), "the reference is not compared with itself");
         // Ranks per (column, seed): ngl first on 8 of 10 blocks (1.4), focal 2.25, ce 2.35.
@@ -345,10 +360,11 @@ mod tests {
             }
         }
         let a = analyse(&grid, &partial);
-        assert_eq!(a.finished, [2 * 3 + 2 * 2, 30], "seed 0 whole, seed 1 without ce");
+        assert_eq!((a.cells_finished, a.cells), (2 * 3 + 2 * 2, 30), "seed 0 whole, seed 1 without ce");
         let versus = a.losses[1].columns[0].versus.as_ref().unwrap();
         assert_eq!(versus.seeds, [0], "only seed 0 has both");
         assert_eq!(versus.noise_aware, Verdict::Unconfirmed);
+        assert_eq!(a.losses[1].noise_aware, Counts { unconfirmed: 2, ..Counts::default() });
         assert_eq!(a.losses[1].mean_rank, Some(2.0), "one complete block per column, all tied");
     }
 }

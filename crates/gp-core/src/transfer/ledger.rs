@@ -95,28 +95,34 @@ impl Ledger {
 
     /// The results this run has, by cell index: its own, then the shared cache's for cells it
     /// lacks (which are copied into its own file, marked `cached`, so that the run directory
-    /// alone holds its table).
+    /// alone holds its table). For the process that holds the run directory.
     pub fn results(&self, grid: &Grid) -> Result<Vec<Option<CellRecord>>, StoreError> {
-        let own: HashMap<String, CellRecord> = self.records()?.into_iter().map(|r| (r.key.clone(), r)).collect();
         let shared: HashMap<String, CellRecord> = match &self.cache {
             Some(path) => read_lines::<CellRecord>(path)?.into_iter().map(|r| (r.key.clone(), r)).collect(),
             None => HashMap::new(),
         };
-        let mut results = Vec::with_capacity(grid.len());
-        for cell in grid.cells() {
-            let key = grid.cell_key(&cell);
-            let result = match (own.get(&key), shared.get(&key)) {
-                (Some(record), _) => Some(relabel(grid, &cell, record.clone())),
-                (None, Some(record)) => {
-                    let record = CellRecord { cached: true, ..relabel(grid, &cell, record.clone()) };
-                    append_line(&self.dir.join(CELLS), &record)?;
-                    Some(record)
-                }
-                (None, None) => None,
-            };
-            results.push(result);
+        let mut results = self.recorded(grid)?;
+        for (cell, result) in grid.cells().iter().zip(results.iter_mut()) {
+            if result.is_none()
+                && let Some(record) = shared.get(&grid.cell_key(cell))
+            {
+                let record = CellRecord { cached: true, ..relabel(grid, cell, record.clone()) };
+                append_line(&self.dir.join(CELLS), &record)?;
+                *result = Some(record);
+            }
         }
         Ok(results)
+    }
+
+    /// The results in the run's own file, by cell index; reads only (for reports on a grid
+    /// that may be running).
+    pub fn recorded(&self, grid: &Grid) -> Result<Vec<Option<CellRecord>>, StoreError> {
+        let own: HashMap<String, CellRecord> = self.records()?.into_iter().map(|r| (r.key.clone(), r)).collect();
+        Ok(grid
+            .cells()
+            .iter()
+            .map(|cell| own.get(&grid.cell_key(cell)).map(|r| relabel(grid, cell, r.clone())))
+            .collect())
     }
 
     /// Every record of the run's own file, in the order they were written.

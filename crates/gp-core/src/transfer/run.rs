@@ -14,12 +14,15 @@ pub enum TransferError {
     /// The ledger could not be read or written.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A cell failed on every attempt.
+    /// Cells failed on every attempt (the others ran to the end).
     #[error(
-        "{model} on {dataset} with {loss}, seed {seed}, failed on each of its {attempts} attempt(s), last: {error}; \
-         the {done} cells finished are kept: continue with --resume"
+        "{failed} cell(s) failed on every attempt, the first: {model} on {dataset} with {loss}, seed {seed}, {attempts} \
+         attempt(s), last: {error}; the {done} cells finished are kept (failures.jsonl has every error): continue \
+         with --resume"
     )]
     CellFailed {
+        /// Cells that failed.
+        failed: usize,
         /// The model.
         model: String,
         /// The dataset.
@@ -54,6 +57,8 @@ pub enum GridEvent<'a> {
     },
     /// A cell finished.
     Finished {
+        /// The cell.
+        cell: Cell,
         /// Its record.
         record: &'a CellRecord,
         /// Cells finished so far.
@@ -73,7 +78,8 @@ pub enum GridEvent<'a> {
 }
 
 /// Runs the cells of `grid` that `ledger` lacks on `evaluator`, each tried up to
-/// `1 + retries` times, and returns every cell's record in [`Grid::cells`] order. Results are
+/// `1 + retries` times, and returns every cell's record in [`Grid::cells`] order. A cell that
+/// fails every attempt does not stop the others: the grid runs to the end, then reports it. Results are
 /// recorded as they arrive, in any order; the table they make does not depend on it, so a
 /// grid killed and run again ends with the table of an uninterrupted run.
 pub fn run_grid(
@@ -99,6 +105,7 @@ pub fn run_grid(
     // Cells submitted and not finished. A result for any other cell (an evaluator that
     // returned one twice) is not recorded again.
     let mut pending: BTreeSet<usize> = missing.iter().map(|j| j.id).collect();
+    let mut given_up: Vec<(Cell, u32, String)> = Vec::new();
     evaluator.submit(missing);
     while !pending.is_empty() {
         let Some((finished, outcome)) = evaluator.next() else {
@@ -111,7 +118,7 @@ pub fn run_grid(
                 ledger.record(&record)?;
                 pending.remove(&cell.index);
                 done += 1;
-                observe(GridEvent::Finished { record: &record, done, total });
+                observe(GridEvent::Finished { cell, record: &record, done, total });
                 results[cell.index] = Some(record);
             }
             Err(error) => {
@@ -122,20 +129,27 @@ pub fn run_grid(
                 })?;
                 observe(GridEvent::Failed { cell, attempt: finished.attempt, error: &error });
                 if finished.attempt > retries {
-                    let (column, contender) = (&grid.columns[cell.column], &grid.contenders[cell.contender]);
-                    return Err(TransferError::CellFailed {
-                        model: column.model.clone(),
-                        dataset: column.dataset.clone(),
-                        loss: contender.name.clone(),
-                        seed: cell.seed,
-                        attempts: finished.attempt,
-                        error,
-                        done,
-                    });
+                    // Given up on; the other cells still run to the end.
+                    pending.remove(&cell.index);
+                    given_up.push((cell, finished.attempt, error));
+                } else {
+                    evaluator.submit(vec![job(&cell, finished.attempt + 1)]);
                 }
-                evaluator.submit(vec![job(&cell, finished.attempt + 1)]);
             }
         }
+    }
+    if let Some((cell, attempts, error)) = given_up.first() {
+        let (column, contender) = (&grid.columns[cell.column], &grid.contenders[cell.contender]);
+        return Err(TransferError::CellFailed {
+            failed: given_up.len(),
+            model: column.model.clone(),
+            dataset: column.dataset.clone(),
+            loss: contender.name.clone(),
+            seed: cell.seed,
+            attempts: *attempts,
+            error: error.clone(),
+            done,
+        });
     }
     Ok(results.into_iter().map(|r| r.expect("every cell finished")).collect())
 }
@@ -205,16 +219,33 @@ mod tests {
         assert_eq!(again.calls.load(Ordering::SeqCst), 0, "nothing trained twice");
     }
 
+    /// Cell 4 fails every attempt; the others give 0.5.
+    struct FailsOne;
+
+    impl Fitness for FailsOne {
+        fn evaluate(&self, job: &Job) -> Result<Scored, String> {
+            match job.id {
+                4 => Err("out of memory".into()),
+                _ => Ok(Scored { fitness: 0.5, metrics: BTreeMap::new(), status: "completed".into() }),
+            }
+        }
+        fn task(&self) -> String {
+            "fails one".into()
+        }
+    }
+
     #[test]
-    fn a_cell_failing_every_attempt_stops_the_grid_and_keeps_the_rest() {
+    fn a_cell_failing_every_attempt_is_reported_once_the_others_have_run() {
         let tmp = tempfile::tempdir().unwrap();
         let ledger = Ledger::open(tmp.path(), None).unwrap();
-        let fitness = Arc::new(Known { grid: grid(), flaky: true, calls: AtomicUsize::new(0) });
-        let mut evaluator = LocalEvaluator::new(fitness, 1);
-        let err = run_grid(&grid(), &ledger, &mut evaluator, 0, &mut |_| {}).unwrap_err().to_string();
+        let mut evaluator = LocalEvaluator::new(Arc::new(FailsOne), 1);
+        let err = run_grid(&grid(), &ledger, &mut evaluator, 2, &mut |_| {}).unwrap_err().to_string();
         assert!(
-            err.contains("failed on each of its 1 attempt(s), last: node lost") && err.contains("--resume"),
+            err.starts_with("1 cell(s) failed on every attempt, the first: m1 on d with ngl, seed 0, 3 attempt(s)"),
             "{err}"
         );
+        assert!(err.contains("last: out of memory") && err.contains("--resume"), "{err}");
+        assert_eq!(ledger.records().unwrap().len(), 17, "every other cell ran to the end");
+        assert_eq!(ledger.failures().unwrap().len(), 3);
     }
 }

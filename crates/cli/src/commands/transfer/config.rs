@@ -91,7 +91,10 @@ impl Default for GridConfig {
 
 /// A loss of the grid: a built-in's name or an expression, or a named expression.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "a loss: a built-in name or an expression, or a table { name = \"...\", loss = \"...\" }"
+)]
 pub enum LossSpec {
     /// `"ngl"` or `"-sum(y * log(p))"`.
     Plain(String),
@@ -201,24 +204,25 @@ impl TransferFile {
     }
 
     /// Replaces `from` by the losses it names and writes every dataset's settings out in full,
-    /// with `options` and `train_samples` (the command line's) applied over them.
-    pub fn freeze(&mut self, options: &TrainOptions, train_samples: Option<usize>) -> Result<()> {
+    /// with `options` (the command line's) applied over `[train]` and over each of them, and
+    /// `train_samples`, `test_samples` and `image_size` (the command line's) over every dataset's.
+    pub fn freeze(&mut self, options: &TrainOptions, data: DataSettings) -> Result<()> {
         for run in std::mem::take(&mut self.grid.from) {
             let found = best_of(&run, self.grid.top)?;
             self.grid.losses.extend(found);
         }
         for dataset in self.grid.datasets.clone() {
-            let (data, mut train) = self.settings(&dataset)?;
+            let (own, mut train) = self.settings(&dataset)?;
             options.apply(&mut train);
-            let table = toml::Table::try_from(&train).context("[train]")?;
             let frozen = DatasetConfig {
-                train_samples: train_samples.or(data.train_samples),
-                test_samples: data.test_samples,
-                image_size: data.image_size,
-                train: table,
+                train_samples: data.train_samples.or(own.train_samples),
+                test_samples: data.test_samples.or(own.test_samples),
+                image_size: data.image_size.or(own.image_size),
+                train: table(&train)?,
             };
             self.dataset.insert(dataset, frozen);
         }
+        options.apply(&mut self.train);
         Ok(())
     }
 
@@ -239,8 +243,9 @@ impl TransferFile {
         if !grid.from.is_empty() && grid.top == 0 {
             bail!("[grid] top must be at least 1 to take losses from {}", grid.from[0].display());
         }
-        for spec in &grid.losses {
-            spec.contender()?;
+        if grid.from.is_empty() {
+            // With search runs to come, the grid is only known once they are read (freeze).
+            self.contenders()?;
         }
         for model in &grid.models {
             let (name, options) = ModelOptions::parse(model).with_context(|| format!("[grid] models: `{model}`"))?;
@@ -272,26 +277,38 @@ impl TransferFile {
     }
 
     /// The contenders: cross entropy first, then each loss once (a loss training exactly as
-    /// an earlier one, with the same weight decay, is left out with a note).
-    pub fn contenders(&self) -> Result<Vec<Contender>> {
+    /// an earlier one, with the same weight decay, is left out with a note). Two different
+    /// losses under one name, or nothing to compare with cross entropy, are refused. The notes
+    /// say what was left out.
+    pub fn contenders(&self) -> Result<(Vec<Contender>, Vec<String>)> {
         let mut contenders = vec![LossSpec::Plain(REFERENCE.into()).contender()?];
+        let mut notes = Vec::new();
         for spec in &self.grid.losses {
             let contender = spec.contender()?;
             let twin = contenders.iter().find(|c| {
                 c.loss.training_key() == contender.loss.training_key() && c.weight_decay == contender.weight_decay
             });
             match twin {
-                Some(twin) if twin.name != contender.name => {
-                    eprintln!(
-                        "note: {} trains exactly as {}: it is compared once, as {}",
-                        contender.name, twin.name, twin.name
-                    )
-                }
+                Some(twin) if twin.name != contender.name => notes.push(format!(
+                    "note: {} trains exactly as {}: it is compared once, as {}",
+                    contender.name, twin.name, twin.name
+                )),
                 Some(_) => {}
+                None if contenders.iter().any(|c| c.name == contender.name) => bail!(
+                    "two different losses are named `{}` in the grid: name one with {{ name = \"...\", loss = \"...\" }} \
+                     in [grid] losses",
+                    contender.name
+                ),
                 None => contenders.push(contender),
             }
         }
-        Ok(contenders)
+        if contenders.len() < 2 {
+            bail!(
+                "the grid has no loss to compare with cross entropy: add some with --losses (e.g. ngl,focal), --from \
+                 a search run, or [grid] losses"
+            );
+        }
+        Ok((contenders, notes))
     }
 
     /// The grid and the fitness that trains its cells: opens every dataset and the backend.
@@ -302,7 +319,8 @@ impl TransferFile {
         let mut trainings = Vec::new();
         for dataset in &self.grid.datasets {
             let (data, train_config) = self.settings(dataset)?;
-            let (test, test_note) = open_test(dataset, data.test_samples, &dirs)?;
+            // Opened after the training split, whose errors name a mistyped dataset.
+            let mut test: Option<(Arc<dyn Dataset>, String)> = None;
             for model in &self.grid.models {
                 let (name, options) = ModelOptions::parse(model)?;
                 let entry = find_model(&name)?;
@@ -316,6 +334,10 @@ impl TransferFile {
                 };
                 let TrainingSet { data: train, input } =
                     open_training(&request, &dirs).with_context(|| format!("{model} on {dataset}"))?;
+                if test.is_none() {
+                    test = Some(open_test(dataset, data.test_samples, &dirs)?);
+                }
+                let (test, test_note) = test.as_ref().expect("opened");
                 let resized = data.image_size.map(|[h, w]| format!(" at {h}x{w}")).unwrap_or_default();
                 let fingerprint = format!(
                     "transfer: {dataset}{resized} ({} training samples, {test_note}) / {model} / {} / {}",
@@ -330,14 +352,23 @@ impl TransferFile {
                     model: name,
                     spec,
                     train,
-                    test: Arc::clone(&test),
+                    test: Arc::clone(test),
                     config: train_config.clone(),
                 });
             }
         }
-        let grid = Grid { contenders: self.contenders()?, columns, seeds: self.grid.seeds };
+        let (contenders, notes) = self.contenders()?;
+        notes.iter().for_each(|note| eprintln!("{note}"));
+        let grid = Grid { contenders, columns, seeds: self.grid.seeds };
         GridFitness::new(grid, trainings).map_err(anyhow::Error::msg)
     }
+}
+
+/// Training settings as a TOML table, through TOML text: the numbers as written (`0.001`, not
+/// the `0.0010000000474974513` a direct conversion gives an `f32`).
+fn table(train: &TrainConfig) -> Result<toml::Table> {
+    let text = toml::to_string(train).context("writing training settings as TOML")?;
+    toml::from_str(&text).context("reading training settings back")
 }
 
 /// The test split of `dataset`, or a stratified subset of it (always the same one: seed 0),
@@ -362,19 +393,30 @@ fn open_test(dataset: &str, samples: Option<usize>, dirs: &DataDir) -> Result<(A
 
 /// The `top` best losses of the search run in `dir`, named `RUN#k` after the directory.
 fn best_of(dir: &Path, top: usize) -> Result<Vec<LossSpec>> {
+    if !dir.is_dir() {
+        bail!("[grid] from: {} does not exist (give the --out directory of a lossgp search)", dir.display());
+    }
     let config = dir.join("config.toml");
     if !config.is_file() {
         bail!("[grid] from: {} has no config.toml: it is not a lossgp search run directory", dir.display());
     }
+    // Only the reduction matters here, and it must be the run's own: a file that does not
+    // read is an error, not the default.
     #[derive(Deserialize)]
     struct Search {
         #[serde(default)]
         search: SearchConfig,
     }
     let text = std::fs::read_to_string(&config).with_context(|| format!("reading {}", config.display()))?;
-    let reduction = toml::from_str::<Search>(&text)
-        .map(|s| s.search.reduction)
-        .unwrap_or_else(|_| SearchConfig::default().reduction);
+    let reduction = toml::from_str::<toml::Table>(&text)
+        .map_err(anyhow::Error::from)
+        .and_then(|mut table| {
+            table.retain(|key, _| key == "search");
+            Ok(toml::Value::Table(table).try_into::<Search>()?.search.reduction)
+        })
+        .with_context(|| {
+            format!("[grid] from: {} is not a search configuration this lossgp reads", config.display())
+        })?;
     let Some(state) = RunDir::create(dir)?.load_state()? else {
         bail!("[grid] from: {} has no finished generation yet, so no best losses", dir.display());
     };
@@ -419,16 +461,36 @@ mod tests {
         assert_eq!((data.train_samples, train.epochs, train.batch_size), (Some(500), 3, 128));
 
         let options = TrainOptions { batch_size: Some(64), ..TrainOptions::default() };
-        file.freeze(&options, None).unwrap();
+        let none = DataSettings { train_samples: None, test_samples: None, image_size: None };
+        file.freeze(&options, none).unwrap();
         let frozen: TransferFile = toml::from_str(&file.to_toml().unwrap()).unwrap();
         assert_eq!(frozen, file, "a frozen file reads back the same");
         let (_, train) = frozen.settings("digits").unwrap();
         assert_eq!((train.epochs, train.batch_size), (20, 64), "the command line wins over the dataset's table");
         assert_eq!(frozen.settings("mnist").unwrap().1.epochs, 3);
+        assert_eq!(frozen.train.batch_size, 64, "[train] shows the command line's settings too");
+        let text = file.to_toml().unwrap();
+        assert!(text.contains("learning_rate = 0.001\n") && !text.contains("0.00100000"), "{text}");
 
-        let names: Vec<String> = file.contenders().unwrap().into_iter().map(|c| c.name).collect();
+        let names: Vec<String> = file.contenders().unwrap().0.into_iter().map(|c| c.name).collect();
         assert_eq!(names, ["ce", "ngl", "mine", "ce-l2"], "cross entropy once, first; ce-l2 kept for its decay");
-        assert_eq!(file.contenders().unwrap()[3].weight_decay, Some(5e-4));
+        assert_eq!(file.contenders().unwrap().0[3].weight_decay, Some(5e-4));
+    }
+
+    #[test]
+    fn the_shipped_configurations_are_valid() {
+        for (name, text) in [
+            ("transfer-cpu", include_str!("../../../../../configs/transfer-cpu.toml")),
+            ("transfer-paper", include_str!("../../../../../configs/transfer-paper.toml")),
+        ] {
+            let file: TransferFile = toml::from_str(text).unwrap_or_else(|e| panic!("configs/{name}.toml: {e}"));
+            file.validate().unwrap_or_else(|e| panic!("configs/{name}.toml: {e:#}"));
+            assert_eq!(file.grid.seeds, 5, "{name}: five runs, as the paper");
+        }
+        let paper: TransferFile = toml::from_str(include_str!("../../../../../configs/transfer-paper.toml")).unwrap();
+        let (_, train) = paper.settings("cifar100").unwrap();
+        assert_eq!((train.epochs, train.batch_size, train.validation_fraction), (200, 128, 0.1));
+        assert_eq!(paper.grid.models, ["inception-v3:head=paper", "resnet50:head=paper"]);
     }
 
     #[test]
@@ -448,5 +510,6 @@ mod tests {
         check("[train]\nmax_seconds = 10.0\n", "max_seconds");
         check("[grid]\ndatasets = [\"digits\"]\n[dataset.digits]\ntrain = { epoch = 3 }\n", "epoch");
         check("[grid]\nmodel = [\"small-cnn\"]\n", "model");
+        check("[grid]\nlosses = [{ name = \"x\" }]\n", "or a table { name");
     }
 }

@@ -22,7 +22,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lossgp_core::search::{Evaluator, LocalEvaluator, RunDir, store};
-use lossgp_core::transfer::{Analysis, CELLS, Grid, GridEvent, Ledger, analyse, run_grid};
+use lossgp_core::transfer::{Analysis, CELLS, CellRecord, Grid, GridEvent, Ledger, analyse, run_grid};
 use serde::{Deserialize, Serialize};
 
 pub use config::{EXAMPLE, TransferFile};
@@ -52,10 +52,11 @@ pub struct TransferArgs {
     /// Print the documented example configuration and exit.
     #[arg(long)]
     example: bool,
-    /// Overrides [grid] losses: built-in names or expressions, comma-separated (cross
-    /// entropy is always included).
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, conflicts_with = "resume")]
-    losses: Option<Vec<String>>,
+    /// Overrides [grid] losses: built-in names or expressions, comma-separated or repeated
+    /// (commas inside an expression's parentheses stay in it); cross entropy is always
+    /// included.
+    #[arg(long, allow_hyphen_values = true, conflicts_with = "resume")]
+    losses: Vec<String>,
     /// Overrides [grid] from: search run directories whose best losses join (repeatable).
     #[arg(long, value_name = "RUN_DIR", conflicts_with = "resume")]
     from: Vec<PathBuf>,
@@ -74,13 +75,14 @@ pub struct TransferArgs {
     /// Overrides [grid] backend.
     #[arg(long, conflicts_with = "resume")]
     backend: Option<String>,
-    /// A stratified subset of each training split of this many samples (overrides the file).
+    /// A stratified subset of each training split of this many samples (overrides the file,
+    /// [dataset.NAME] tables included).
     #[arg(long, value_name = "N", conflicts_with = "resume")]
     train_samples: Option<usize>,
-    /// A stratified subset of each test split (overrides [grid] test_samples).
+    /// A stratified subset of each test split (overrides the file).
     #[arg(long, value_name = "N", conflicts_with = "resume")]
     test_samples: Option<usize>,
-    /// Resize images to HEIGHTxWIDTH (overrides [grid] image_size).
+    /// Resize images to HEIGHTxWIDTH (overrides the file).
     #[arg(long, value_name = "HxW", value_parser = parse_size, conflicts_with = "resume")]
     image_size: Option<[usize; 2]>,
     #[command(flatten)]
@@ -133,8 +135,8 @@ fn prepare(args: &TransferArgs) -> Result<(PathBuf, TransferFile)> {
                 None => TransferFile::default(),
             };
             let grid = &mut file.grid;
-            if let Some(losses) = &args.losses {
-                grid.losses = losses.iter().map(|l| config::LossSpec::Plain(l.clone())).collect();
+            if !args.losses.is_empty() {
+                grid.losses = args.losses.iter().flat_map(|l| split_list(l)).map(config::LossSpec::Plain).collect();
             }
             if !args.from.is_empty() {
                 grid.from = args.from.clone();
@@ -144,11 +146,6 @@ fn prepare(args: &TransferArgs) -> Result<(PathBuf, TransferFile)> {
             grid.datasets = args.datasets.clone().unwrap_or(grid.datasets.clone());
             grid.seeds = args.seeds.unwrap_or(grid.seeds);
             grid.backend = args.backend.clone().unwrap_or(grid.backend.clone());
-            grid.test_samples = args.test_samples.or(grid.test_samples);
-            grid.image_size = args.image_size.or(grid.image_size);
-            if let Some(n) = args.train_samples {
-                grid.train_samples = Some(n);
-            }
             let dir = args.out.clone().unwrap_or_else(|| {
                 let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
                 PathBuf::from(format!("runs/transfer-{now}"))
@@ -160,7 +157,12 @@ fn prepare(args: &TransferArgs) -> Result<(PathBuf, TransferFile)> {
                 );
             }
             file.validate()?;
-            file.freeze(&args.train, args.train_samples)?;
+            let data = config::DataSettings {
+                train_samples: args.train_samples,
+                test_samples: args.test_samples,
+                image_size: args.image_size,
+            };
+            file.freeze(&args.train, data)?;
             (dir, file)
         }
     };
@@ -193,6 +195,14 @@ pub fn run_transfer(args: TransferArgs, data_dir: Option<&Path>, json: bool) -> 
             Box::new(crate::commands::search::process_evaluator(&dir, run.workers, run.threads_per_worker, data_dir)?)
         }
     };
+    if file.run.evaluator == EvaluatorKind::Threads && file.run.workers > 1 {
+        eprintln!(
+            "note: cells on {} threads share the backend's random generator, so a model with dropout (head=paper, \
+             inception-v3) draws its masks in an order that depends on timing, and its cells are not reproducible; \
+             --evaluator processes gives each cell its own",
+            file.run.workers
+        );
+    }
     eprintln!(
         "transfer in {}: {} losses x {} columns x {} seeds = {} cells on {}",
         dir.display(),
@@ -207,20 +217,42 @@ pub fn run_transfer(args: TransferArgs, data_dir: Option<&Path>, json: bool) -> 
             .context("progress bar template")?
             .progress_chars("=> "),
     );
-    let mut progress = Progress { grid: &grid, ledger: &ledger, bar: &bar };
+    let mut progress = Progress { grid: &grid, results: ledger.results(&grid)?, bar: &bar };
     let outcome = run_grid(&grid, &ledger, evaluator.as_mut(), file.run.retries, &mut |e| progress.observe(e));
     bar.finish_and_clear();
     drop(evaluator);
-    // What finished is reported, and written, whether or not every cell did.
-    let report = finish(&dir, &grid, &ledger)?;
+    // What finished is reported, and written, whether or not every cell did; a failed cell's
+    // error comes first.
+    let report = finish(&dir, &grid, &ledger.recorded(&grid)?);
     outcome?;
-    emit(json, &report, table::render)
+    emit(json, &report?, table::render)
+}
+
+/// `ngl, max(p, 0.5) - y` as `["ngl", "max(p, 0.5) - y"]`: split at the commas outside
+/// parentheses, each part trimmed, empty parts dropped.
+fn split_list(text: &str) -> Vec<String> {
+    let (mut parts, mut current, mut depth) = (Vec::new(), String::new(), 0i32);
+    for c in text.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    parts.push(current);
+    parts.into_iter().map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect()
 }
 
 /// The live line: cells done, ETA, and the current leader.
 struct Progress<'a> {
     grid: &'a Grid,
-    ledger: &'a Ledger,
+    /// The results so far, by cell index.
+    results: Vec<Option<CellRecord>>,
     bar: &'a ProgressBar,
 }
 
@@ -233,7 +265,7 @@ impl Progress<'_> {
                 let line = format!("{done} of {total} cells already finished ({cached} from the shared cache)");
                 self.println(line);
             }
-            GridEvent::Finished { record, done, total } => {
+            GridEvent::Finished { cell, record, done, total } => {
                 self.bar.set_position(done as u64);
                 let line = format!(
                     "cell {done}/{total}: {} on {} / {}, seed {}: {:.2}% ({}, {:.1}s)",
@@ -246,9 +278,8 @@ impl Progress<'_> {
                     record.scored.metrics.get("seconds").copied().unwrap_or(0.0)
                 );
                 self.println(line);
-                if let Ok(results) = self.ledger.results(self.grid) {
-                    self.bar.set_message(leader(&analyse(self.grid, &results)));
-                }
+                self.results[cell.index] = Some(record.clone());
+                self.bar.set_message(leader(&analyse(self.grid, &self.results)));
             }
             GridEvent::Failed { cell, attempt, error } => {
                 let c = &self.grid.columns[cell.column];
@@ -297,15 +328,14 @@ pub struct TransferReport {
     pub files: Vec<PathBuf>,
 }
 
-/// Writes the report files and plots into `dir` and returns the report.
-fn finish(dir: &Path, grid: &Grid, ledger: &Ledger) -> Result<TransferReport> {
-    let results = ledger.results(grid)?;
-    let analysis = analyse(grid, &results);
+/// Writes the report of `results` (by cell index) and its plots into `dir`, and returns it.
+fn finish(dir: &Path, grid: &Grid, results: &[Option<CellRecord>]) -> Result<TransferReport> {
+    let analysis = analyse(grid, results);
     let training_seconds =
         results.iter().flatten().filter(|r| !r.cached).filter_map(|r| r.scored.metrics.get("seconds")).sum();
     let report = TransferReport {
         run_dir: dir.to_owned(),
-        finished: analysis.finished[0] == analysis.finished[1],
+        finished: analysis.cells_finished == analysis.cells,
         training_seconds,
         grid: grid.clone(),
         analysis,
@@ -337,13 +367,40 @@ pub fn report(dir: &Path, json: bool) -> Result<()> {
     if !dir.join(CELLS).is_file() {
         eprintln!("note: {} has no finished cell yet", dir.display());
     }
-    let file = TransferFile::read(&dir.join(CONFIG))?;
-    let ledger = Ledger::open(dir, file.run.cache.as_deref())?;
-    let report = finish(dir, &grid, &ledger)?;
+    // Read only: the grid may be running.
+    let ledger = Ledger::open(dir, None)?;
+    let report = finish(dir, &grid, &ledger.recorded(&grid)?)?;
     emit(json, &report, table::render)
 }
 
-/// The grid's fitness for a worker process of the transfer run in `dir`.
+/// The grid's fitness for a worker process of the transfer run in `dir`. The worker rebuilds
+/// the grid from the run's files and its own view of the data; a job names a cell by its index,
+/// so a grid that differs from the coordinator's (other data on this machine) is refused.
 pub fn worker_fitness(dir: &Path, data_dir: Option<&Path>) -> Result<lossgp_core::transfer::GridFitness> {
-    TransferFile::read(&dir.join(CONFIG))?.fitness(data_dir)
+    let fitness = TransferFile::read(&dir.join(CONFIG))?.fitness(data_dir)?;
+    let path = dir.join(GRID);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let coordinator: Grid =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a transfer grid", path.display()))?;
+    if let Some((mine, theirs)) = fitness.grid().columns.iter().zip(&coordinator.columns).find(|(a, b)| a != b) {
+        bail!(
+            "this worker's data differs from the coordinator's: it sees `{}` where the coordinator has `{}`; give both \
+             the same data directory (--data-dir)",
+            mine.fingerprint,
+            theirs.fingerprint
+        );
+    }
+    if fitness.grid() != &coordinator {
+        bail!("this worker's grid differs from the coordinator's ({}): is it another lossgp version?", path.display());
+    }
+    Ok(fitness)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loss_lists_split_at_commas_outside_parentheses() {
+        assert_eq!(super::split_list("ngl, max(p, 0.5) - y,focal,"), ["ngl", "max(p, 0.5) - y", "focal"]);
+        assert_eq!(super::split_list("-sum(y * log(p))"), ["-sum(y * log(p))"]);
+    }
 }

@@ -10,12 +10,13 @@ use anyhow::{Context, Result, anyhow};
 use lossgp_core::transfer::{Analysis, paper_margin_points};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::TransferReport;
 use crate::commands::search::plot::{COLOURS, register_font, write_png};
 
 const PANEL: (u32, u32) = (420, 300);
-const TITLE: u32 = 40;
+const TITLE: u32 = 56;
 
 /// Draws `delta.png`, `delta.svg`, `seeds.png` and `seeds.svg` into `dir`.
 pub fn draw(report: &TransferReport, dir: &Path) -> Result<()> {
@@ -23,7 +24,8 @@ pub fn draw(report: &TransferReport, dir: &Path) -> Result<()> {
     let a = &report.analysis;
     let models = distinct(a.columns.iter().map(|c| c.0.as_str()));
     let datasets = distinct(a.columns.iter().map(|c| c.1.as_str()));
-    let size = (PANEL.0 * models.len().max(1) as u32, TITLE + PANEL.1 * datasets.len().max(1) as u32);
+    // Wide enough for the caption, whatever the number of panels.
+    let size = ((PANEL.0 * models.len().max(1) as u32).max(760), TITLE + PANEL.1 * datasets.len().max(1) as u32);
     for kind in [Kind::Delta, Kind::Seeds] {
         let svg = dir.join(format!("{}.svg", kind.name()));
         draw_on(SVGBackend::new(&svg, size).into_drawing_area(), a, kind, (&models, &datasets))
@@ -71,13 +73,16 @@ fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     out
 }
 
-/// A loss's name short enough for an axis.
+/// A loss's name short enough for an axis: cut in the middle, so that the end that tells
+/// search runs' losses apart (`#1`, `#2`) stays.
 fn short(name: &str) -> String {
-    if name.chars().count() <= 12 {
-        name.to_owned()
-    } else {
-        format!("{}…", name.chars().take(11).collect::<String>())
+    let chars: Vec<char> = name.chars().collect();
+    if chars.len() <= 14 {
+        return name.to_owned();
     }
+    let head: String = chars[..8].iter().collect();
+    let tail: String = chars[chars.len() - 5..].iter().collect();
+    format!("{head}…{tail}")
 }
 
 fn draw_on<DB: DrawingBackend>(
@@ -93,14 +98,17 @@ where
     root.fill(&WHITE).map_err(err)?;
     let (title, body) = root.split_vertically(TITLE);
     let caption = match kind {
-        Kind::Delta => format!(
-            "top-1 accuracy minus {}'s, same seed (points): seeds as dots, mean with 95% CI; grey: the paper's ±{:.1}",
-            a.reference,
-            paper_margin_points()
-        ),
-        Kind::Seeds => "top-1 test accuracy (%) per seed; bar: the mean".to_owned(),
+        Kind::Delta => [
+            format!("top-1 accuracy minus {}'s on the same seed, in points", a.reference),
+            format!("dots: seeds; disc and bar: mean and its 95% CI; grey: the paper's ±{:.1}", paper_margin_points()),
+        ],
+        Kind::Seeds => ["top-1 test accuracy per seed, in %".to_owned(), "dots: seeds; bar: the mean".to_owned()],
     };
-    title.titled(&caption, ("sans-serif", 15)).map_err(err)?;
+    let style = TextStyle::from(("sans-serif", 15).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
+    let middle = title.dim_in_pixel().0 as i32 / 2;
+    for (line, text) in caption.iter().enumerate() {
+        title.draw_text(text, &style, (middle, 6 + 22 * line as i32)).map_err(err)?;
+    }
     let panels = body.split_evenly((datasets.len().max(1), models.len().max(1)));
     // Losses drawn: all for accuracies, all but the reference for differences.
     let first = usize::from(kind == Kind::Delta);
@@ -212,4 +220,14 @@ where
     }
     root.present().map_err(err)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_names_keep_both_ends() {
+        assert_eq!(super::short("ngl"), "ngl");
+        assert_eq!(super::short("fashion-mnist-quick#1"), "fashion-…ick#1");
+        assert_ne!(super::short("fashion-mnist-quick#1"), super::short("fashion-mnist-quick#2"));
+    }
 }

@@ -18,10 +18,19 @@ fn mark(verdict: Verdict) -> &'static str {
 }
 
 /// `+0.53 ↑*`: the mean difference in points, the paper's mark, and `*` where the noise-aware
-/// rule finds the difference too.
-fn delta_cell(versus: &Comparison) -> String {
+/// rule finds the difference too; `(n=2)` where fewer seeds than the grid's are paired, `†`
+/// where a run of the loss or the reference failed (and counts as 0%).
+fn delta_cell(versus: &Comparison, seeds: usize, failed: bool) -> String {
     let star = if matches!(versus.noise_aware, Verdict::Better | Verdict::Worse) { "*" } else { "" };
-    format!("{:+.2} {}{star}", 100.0 * versus.difference.mean, mark(versus.paper))
+    let paired = if versus.seeds.len() < seeds { format!(" (n={})", versus.seeds.len()) } else { String::new() };
+    let dagger = if failed { " †" } else { "" };
+    format!("{:+.2} {}{star}{paired}{dagger}", 100.0 * versus.difference.mean, mark(versus.paper))
+}
+
+/// A loss's name as Markdown: as it is where it is a plain name, else as code (an expression's
+/// `*` would turn into emphasis).
+fn name(text: &str) -> String {
+    if text.chars().all(|c| c.is_alphanumeric() || "#._-".contains(c)) { text.to_owned() } else { format!("`{text}`") }
 }
 
 fn percent(summary: &Option<Summary>) -> String {
@@ -33,7 +42,8 @@ fn percent(summary: &Option<Summary>) -> String {
 }
 
 fn counts(c: &Counts) -> String {
-    format!("{}/{}/{}", c.better, c.same, c.worse)
+    let untested = if c.unconfirmed > 0 { format!(" ({}?)", c.unconfirmed) } else { String::new() };
+    format!("{}/{}/{}{untested}", c.better, c.same, c.worse)
 }
 
 fn p_value(p: Option<f64>) -> String {
@@ -61,10 +71,10 @@ pub fn markdown(r: &TransferReport) -> String {
     let state = if r.finished { "all finished".to_owned() } else { "the grid is not finished: partial results".into() };
     let _ = writeln!(
         s,
-        "{} of {} cells ({state}); {:.1} hours of training.\n",
-        a.finished[0],
-        a.finished[1],
-        r.training_seconds / 3600.0
+        "{} of {} cells ({state}); {:.0} minutes of training (summed over workers).\n",
+        a.cells_finished,
+        a.cells,
+        r.training_seconds / 60.0
     );
     let _ = writeln!(
         s,
@@ -72,22 +82,30 @@ pub fn markdown(r: &TransferReport) -> String {
          difference to {0} in points (same seed: same initial weights and batches), marked by **the paper's \
          rule**: ↑ better, ↓ worse beyond ±{:.1} points, = same within; and `*` where **the noise-aware rule** \
          (paired t-test over the seeds, Holm-corrected over the {} comparisons of the grid, α = 0.05) also finds \
-         the difference. Mean Δ: the mean of a row's differences (the paper's mean column); mean rank: 1 is the \
-         best, over every model, dataset and seed; counts: better/same/worse.\n",
+         the difference. `(n=k)`: only k seeds paired so far; `†`: a run of this loss or of the reference \
+         diverged or could not train on some seed, and counts as 0% accuracy (the worst), never as missing. Mean \
+         Δ: the mean of a row's differences (the paper's mean column); mean rank: 1 is the best, over every \
+         (model, dataset, seed) on which all losses finished; counts: better/same/worse (`?`: not testable).\n",
         a.reference,
         paper_margin_points(),
-        a.losses.iter().skip(1).map(|l| l.columns.iter().filter(|c| c.versus.is_some()).count()).sum::<usize>()
+        a.losses
+            .iter()
+            .flat_map(|l| &l.columns)
+            .filter(|c| c.versus.as_ref().is_some_and(|v| v.t_test.is_some()))
+            .count()
     );
     let heads: Vec<String> = a.columns.iter().map(|(model, dataset)| format!("{dataset}<br>{model}")).collect();
     let _ = writeln!(s, "| loss | {} | mean Δ | mean rank | paper | noise-aware |", heads.join(" | "));
     let _ = writeln!(s, "|---|{}---:|---:|:---:|:---:|", "---:|".repeat(heads.len()));
+    let reference = &a.losses[0];
     for (i, loss) in a.losses.iter().enumerate() {
         let cells: Vec<String> = loss
             .columns
             .iter()
-            .map(|c| match (&c.versus, i) {
-                (_, 0) => percent(&c.accuracy),
-                (Some(v), _) => delta_cell(v),
+            .zip(&reference.columns)
+            .map(|(c, r)| match (&c.versus, i) {
+                (_, 0) => format!("{}{}", percent(&c.accuracy), if c.failed > 0 { " †" } else { "" }),
+                (Some(v), _) => delta_cell(v, a.seeds, c.failed + r.failed > 0),
                 (None, _) => "–".to_owned(),
             })
             .collect();
@@ -95,17 +113,20 @@ pub fn markdown(r: &TransferReport) -> String {
         let rank = loss.mean_rank.map_or("–".to_owned(), |r| format!("{r:.2}"));
         let (paper, noise) =
             if i == 0 { (String::new(), String::new()) } else { (counts(&loss.paper), counts(&loss.noise_aware)) };
-        let _ = writeln!(s, "| {} | {} | {mean} | {rank} | {paper} | {noise} |", loss.name, cells.join(" | "));
+        let _ = writeln!(s, "| {} | {} | {mean} | {rank} | {paper} | {noise} |", name(&loss.name), cells.join(" | "));
     }
 
     let _ = writeln!(s, "\n## Each column\n");
     let _ = writeln!(
         s,
         "Accuracy: mean ± sd over the seeds [95% confidence interval, Student's t], in %. Δ: the mean paired \
-         difference to {} in points [its 95% interval]. p: paired t-test, Wilcoxon signed-rank (exact; with 5 \
-         seeds it cannot go below 0.0625), and the t-test's p after Holm's correction over the grid. Verdicts: \
-         the paper's rule, then the noise-aware rule.\n",
-        a.reference
+         difference to {} in points [its 95% interval]. p: paired t-test, Wilcoxon signed-rank (exact; with {} \
+         seeds it cannot go below {}), and the t-test's p after Holm's correction over the grid. Verdicts: the \
+         paper's rule, then the noise-aware rule.\n",
+        a.reference,
+        a.seeds,
+        // Every difference of one sign: the exact two-sided p is 2 / 2^n.
+        2f64.powi(1 - a.seeds as i32)
     );
     for (c, (model, dataset)) in a.columns.iter().enumerate() {
         let _ = writeln!(s, "### {dataset} / {model}\n");
@@ -134,7 +155,7 @@ pub fn markdown(r: &TransferReport) -> String {
     let _ = writeln!(s, "## The losses\n");
     for (loss, contender) in a.losses.iter().zip(&r.grid.contenders) {
         let decay = contender.weight_decay.map(|d| format!(" (trained with weight decay {d})")).unwrap_or_default();
-        let _ = writeln!(s, "- **{}**: `{}`{decay}", loss.name, loss.expr);
+        let _ = writeln!(s, "- **{}**: `{}`{decay}", name(&loss.name).trim_matches('`'), loss.expr);
     }
     let _ = writeln!(s, "\nRules: {}; {}.", a.paper_rule, a.noise_aware_rule);
     s
@@ -160,12 +181,16 @@ fn column_row(loss: &LossAnalysis, c: &ColumnResult, top5: bool, iou: bool) -> S
     };
     let (delta, pt, pw, ph, paper, noise) = match &c.versus {
         Some(v) => (
-            format!(
-                "{:+.2} [{:+.2}, {:+.2}]",
-                100.0 * v.difference.mean,
-                100.0 * v.difference.interval[0],
-                100.0 * v.difference.interval[1]
-            ),
+            if v.difference.n > 1 {
+                format!(
+                    "{:+.2} [{:+.2}, {:+.2}]",
+                    100.0 * v.difference.mean,
+                    100.0 * v.difference.interval[0],
+                    100.0 * v.difference.interval[1]
+                )
+            } else {
+                format!("{:+.2} (one seed)", 100.0 * v.difference.mean)
+            },
             p_value(v.t_test.as_ref().map(|t| t.p)),
             p_value(v.wilcoxon.as_ref().map(|w| w.p)),
             p_value(v.p_holm),
@@ -176,10 +201,10 @@ fn column_row(loss: &LossAnalysis, c: &ColumnResult, top5: bool, iou: bool) -> S
     };
     let seeds: Vec<String> =
         c.per_seed.iter().map(|a| a.map_or("·".to_owned(), |a| format!("{:.2}", 100.0 * a))).collect();
-    let diverged = if c.diverged > 0 { format!(" ({} diverged)", c.diverged) } else { String::new() };
+    let failed = if c.failed > 0 { format!(" ({} failed: 0%)", c.failed) } else { String::new() };
     format!(
-        "| {} | {accuracy} |{extra} {delta} | {pt} | {pw} | {ph} | {paper} | {noise} | {}{diverged} |",
-        loss.name,
+        "| {} | {accuracy} |{extra} {delta} | {pt} | {pw} | {ph} | {paper} | {noise} | {}{failed} |",
+        name(&loss.name),
         seeds.join(", ")
     )
 }
@@ -190,7 +215,7 @@ pub fn csv(r: &TransferReport) -> String {
     let mut s = String::from(
         "loss,expression,model,dataset,seeds,accuracy_mean,accuracy_sd,accuracy_ci_low,accuracy_ci_high,top5_mean,\
          mean_iou_mean,delta_mean,delta_sd,delta_ci_low,delta_ci_high,t,p_t,p_wilcoxon,p_holm,paper_verdict,\
-         noise_aware_verdict,diverged,per_seed\n",
+         noise_aware_verdict,failed,per_seed\n",
     );
     let num = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
     let quote = |text: &str| format!("\"{}\"", text.replace('"', "\"\""));
@@ -220,7 +245,7 @@ pub fn csv(r: &TransferReport) -> String {
                 num(v.and_then(|v| v.p_holm)),
                 v.map(|v| v.paper.name()).unwrap_or_default().to_owned(),
                 v.map(|v| v.noise_aware.name()).unwrap_or_default().to_owned(),
-                c.diverged.to_string(),
+                c.failed.to_string(),
                 quote(&c.per_seed.iter().map(|a| num(*a)).collect::<Vec<_>>().join(";")),
             ];
             let _ = writeln!(s, "{}", fields.join(","));
