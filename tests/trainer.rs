@@ -10,7 +10,8 @@ use lossgp::core::backend::{BResult, Backend, BinaryOp, Conv2d, ParamId, ParamKi
 use lossgp::core::data::{DataError, Dataset, IGNORE, Image, LabelMap, Normalization, Sample, Target, Task};
 use lossgp::core::model::Model;
 use lossgp::core::train::{
-    Optimizer, OptimizerConfig, Schedule, Status, TrainConfig, TrainData, TrainError, TrainReport, train,
+    Checkpointing, Optimizer, OptimizerConfig, Schedule, Status, TrainConfig, TrainData, TrainError, TrainReport,
+    train, train_checkpointed,
 };
 
 /// 8x8 grey images: dark ones are class 0, bright ones class 1. For segmentation, each pixel is
@@ -78,6 +79,8 @@ struct PixelModel<B: Backend> {
     /// If set, the logits again as auxiliary logits with this weight, as InceptionV3 gives.
     auxiliary: Option<f32>,
     pending: Option<B::Tensor>,
+    /// Dropout on the input while training, with this probability.
+    dropout: Option<f32>,
 }
 
 impl<B: Backend> PixelModel<B> {
@@ -85,12 +88,16 @@ impl<B: Backend> PixelModel<B> {
         let mut params = Params::new();
         let weight = params.add(b, "weight", b.tensor(&[0.1, -0.1], &[2, 1, 1, 1]).unwrap(), ParamKind::Trainable);
         let bias = params.add(b, "bias", b.tensor(&[0.0, 0.0], &[2]).unwrap(), ParamKind::Trainable);
-        PixelModel { params, weight, bias, segmentation, auxiliary: None, pending: None }
+        PixelModel { params, weight, bias, segmentation, auxiliary: None, pending: None, dropout: None }
     }
 }
 
 impl<B: Backend> Model<B> for PixelModel<B> {
     fn forward(&mut self, b: &B, images: &B::Tensor, train: bool) -> BResult<B::Tensor> {
+        let images = match self.dropout.filter(|_| train) {
+            Some(p) => &b.dropout(images, p)?,
+            None => images,
+        };
         let scores =
             b.conv2d(images, self.params.get(self.weight), Some(self.params.get(self.bias)), &Conv2d::default())?;
         let logits = if self.segmentation {
@@ -119,6 +126,13 @@ impl<B: Backend> Model<B> for PixelModel<B> {
     }
 }
 
+/// The backend's random generator (dropout masks) is shared by every run of this process:
+/// tests that train hold this lock, so that a test's draws do not depend on another's timing.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn config() -> TrainConfig {
     TrainConfig {
         epochs: 3,
@@ -132,6 +146,7 @@ fn config() -> TrainConfig {
 }
 
 fn run(loss: &str, task: Task, config: &TrainConfig) -> Result<TrainReport, TrainError> {
+    let _serial = serial();
     let b = BurnBackend::flex();
     let mut model = PixelModel::new(&b, task == Task::Segmentation);
     let data = TrainData { train: Shades::shared(64, task), validation: None, test: Some(Shades::shared(16, task)) };
@@ -140,6 +155,7 @@ fn run(loss: &str, task: Task, config: &TrainConfig) -> Result<TrainReport, Trai
 
 #[test]
 fn an_auxiliary_classifier_adds_its_weighted_loss_to_the_gradient() {
+    let _serial = serial();
     // One SGD step with an auxiliary copy of the logits at weight 0.4: the gradient is 1.4
     // times the plain one, so the step equals a plain one at 1.4 times the rate. The reported
     // training loss is the main loss alone. A NaN in the auxiliary loss alone ends the run as
@@ -168,6 +184,7 @@ fn an_auxiliary_classifier_adds_its_weighted_loss_to_the_gradient() {
 
 #[test]
 fn optimisers_follow_pytorch() {
+    let _serial = serial();
     // w <- three steps on sum(w*c) + sum(w^2)/2 with lr 0.1; expected values from PyTorch 2.9
     // (torch.optim.SGD / Adam / AdamW, float64).
     let cases: [(OptimizerConfig, [f32; 3]); 5] = [
@@ -292,6 +309,7 @@ fn settings_that_cannot_work_are_refused_before_training() {
 
 #[test]
 fn a_last_batch_of_one_sample_is_left_out() {
+    let _serial = serial();
     // 17 training samples in batches of 8: two steps per epoch, not a third over one sample
     // (which batch norm cannot normalise); 18 keep their last batch of two.
     let b = BurnBackend::flex();
@@ -303,4 +321,61 @@ fn a_last_batch_of_one_sample_is_left_out() {
     };
     assert_eq!(steps(17), 2);
     assert_eq!(steps(18), 3);
+}
+
+/// Every value of every tensor of a model, as bits.
+fn weights<B: Backend>(b: &B, model: &PixelModel<B>) -> Vec<Vec<u32>> {
+    model.params.ids().map(|id| b.to_vec(model.params.get(id)).unwrap().iter().map(|v| v.to_bits()).collect()).collect()
+}
+
+#[test]
+fn a_run_resumed_from_any_checkpoint_ends_bit_for_bit_as_an_uninterrupted_one() {
+    let _serial = serial();
+    let b = BurnBackend::flex();
+    // Adam, the plateau schedule on validation, dropout: every kind of state a run carries.
+    let config = TrainConfig {
+        epochs: 4,
+        schedule: Schedule::Plateau { factor: 0.5, patience: 1, min_lr: 1e-3, min_delta: 0.0 },
+        ..config()
+    };
+    let data = TrainData { train: Shades::shared(64, Task::Classification), validation: None, test: None };
+    let loss = Loss::resolve("ngl").unwrap();
+    let model = |b: &BurnBackend| PixelModel { dropout: Some(0.3), ..PixelModel::new(b, false) };
+    let history = |r: &TrainReport| {
+        let epochs: Vec<_> =
+            r.epochs.iter().map(|e| (e.epoch, e.learning_rate, e.train.clone(), e.validation.clone())).collect();
+        (epochs, r.best_validation.clone(), r.steps, r.status.clone())
+    };
+    let root = tempfile::tempdir().unwrap();
+    let every = Checkpointing { dir: root.path().join("whole"), every_steps: Some(4), keep: 100 };
+    let mut whole = model(&b);
+    let report = train_checkpointed(&b, &mut whole, &loss, &data, &config, Some(&every), &mut |_| {}).unwrap();
+    assert_eq!(report.steps, 24, "6 steps an epoch");
+    let plain = {
+        let mut m = model(&b);
+        train(&b, &mut m, &loss, &data, &config, &mut |_| {}).unwrap();
+        weights(&b, &m)
+    };
+    assert_eq!(weights(&b, &whole), plain, "checkpointing changes nothing");
+    let saved = every.list().unwrap();
+    // Every 4 steps and at each epoch's end (6, 12, 18, 24; at 12 and 24 the epoch's end
+    // replaces the step's).
+    let steps: Vec<String> = saved.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(steps.len(), 8, "{steps:?}");
+
+    // A crash after any of them: only that checkpoint is left, and a fresh model continues.
+    for checkpoint in &saved[..saved.len() - 1] {
+        let dir = root.path().join(format!("from-{}", checkpoint.file_name().unwrap().to_string_lossy()));
+        let copy = dir.join(checkpoint.file_name().unwrap());
+        std::fs::create_dir_all(&copy).unwrap();
+        for file in ["model.safetensors", "optimizer.safetensors", "progress.json"] {
+            std::fs::copy(checkpoint.join(file), copy.join(file)).unwrap();
+        }
+        let again = Checkpointing { dir, every_steps: Some(4), keep: 2 };
+        let mut resumed = model(&b);
+        let end = train_checkpointed(&b, &mut resumed, &loss, &data, &config, Some(&again), &mut |_| {}).unwrap();
+        assert_eq!(weights(&b, &resumed), plain, "resumed from {}", checkpoint.display());
+        assert_eq!(history(&end), history(&report), "resumed from {}", checkpoint.display());
+        assert!(again.list().unwrap().len() <= 3, "the last 2 kept, and the best");
+    }
 }

@@ -158,70 +158,38 @@ impl<B: Backend> Params<B> {
 
     /// Writes every tensor to a safetensors file, under its name.
     pub fn save(&self, b: &B, path: &Path) -> Result<(), StoreError> {
-        let data: Vec<(String, Vec<u8>, Vec<usize>)> = self
+        let tensors = self
             .entries
             .iter()
-            .map(|e| {
-                Ok((
-                    e.name.clone(),
-                    b.to_vec(&e.tensor)?.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                    e.shape.clone(),
-                ))
-            })
-            .collect::<Result<_, BackendError>>()?;
-        let views: Vec<(String, TensorView<'_>)> = data
-            .iter()
-            .map(|(name, bytes, shape)| {
-                let view = TensorView::new(Dtype::F32, shape.clone(), bytes).map_err(|e| StoreError::Format {
-                    path: path.to_owned(),
-                    message: format!("tensor `{name}`: {e}"),
-                })?;
-                Ok((name.clone(), view))
-            })
-            .collect::<Result<_, StoreError>>()?;
-        let metadata = HashMap::from([("format".to_owned(), "pt".to_owned())]);
-        let bytes = safetensors::serialize(views, Some(metadata))
-            .map_err(|e| StoreError::Format { path: path.to_owned(), message: e.to_string() })?;
-        // Written beside the target and renamed over it, so that a crash never leaves a
-        // half-written file where a good one was.
-        let partial = path.with_file_name(format!(
-            ".{}.partial",
-            path.file_name().map_or_else(|| "weights".into(), |n| n.to_string_lossy())
-        ));
-        let io = |source| StoreError::Io { path: path.to_owned(), source };
-        std::fs::write(&partial, bytes).map_err(io)?;
-        std::fs::rename(&partial, path).map_err(io)
+            .map(|e| Ok((e.name.clone(), b.to_vec(&e.tensor)?, e.shape.clone())))
+            .collect::<Result<Vec<_>, BackendError>>()?;
+        write_tensors(path, &tensors, HashMap::new())
     }
 
     /// Reads every tensor back from a safetensors file written by [`save`](Self::save) (or by
     /// PyTorch with the same names and shapes).
     pub fn load(&mut self, b: &B, path: &Path) -> Result<(), StoreError> {
-        let bytes = std::fs::read(path).map_err(|source| StoreError::Io { path: path.to_owned(), source })?;
-        let file = SafeTensors::deserialize(&bytes).map_err(|e| StoreError::Format {
-            path: path.to_owned(),
-            message: format!("not a safetensors file: {e}"),
-        })?;
+        let mut file = read_tensors(path)?;
         let mut loaded = Vec::with_capacity(self.entries.len());
         for entry in &self.entries {
-            let view = file
-                .tensor(&entry.name)
-                .map_err(|_| StoreError::Missing { path: path.to_owned(), name: entry.name.clone() })?;
-            if view.shape() != entry.shape {
+            if let Some(dtype) = file.other.get(&entry.name) {
+                return Err(StoreError::Format {
+                    path: path.to_owned(),
+                    message: format!("tensor `{}` is {dtype}, not F32", entry.name),
+                });
+            }
+            let (values, shape) = file
+                .tensors
+                .remove(&entry.name)
+                .ok_or_else(|| StoreError::Missing { path: path.to_owned(), name: entry.name.clone() })?;
+            if shape != entry.shape {
                 return Err(StoreError::Shape {
                     path: path.to_owned(),
                     name: entry.name.clone(),
                     expected: entry.shape.clone(),
-                    found: view.shape().to_vec(),
+                    found: shape,
                 });
             }
-            if view.dtype() != Dtype::F32 {
-                return Err(StoreError::Format {
-                    path: path.to_owned(),
-                    message: format!("tensor `{}` is {:?}, not F32", entry.name, view.dtype()),
-                });
-            }
-            let values: Vec<f32> =
-                view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
             loaded.push(b.tensor(&values, &entry.shape)?);
         }
         for (i, tensor) in loaded.into_iter().enumerate() {
@@ -229,4 +197,71 @@ impl<B: Backend> Params<B> {
         }
         Ok(())
     }
+}
+
+/// A named `f32` tensor: its name, values (row-major) and shape.
+pub type NamedTensor = (String, Vec<f32>, Vec<usize>);
+
+/// Writes `tensors` as a safetensors file of `f32` tensors with `metadata` (and `format: pt`,
+/// so that PyTorch reads it), beside `path` first and renamed over it, so that a crash never
+/// leaves a half-written file where a good one was.
+pub fn write_tensors(
+    path: &Path,
+    tensors: &[NamedTensor],
+    mut metadata: HashMap<String, String>,
+) -> Result<(), StoreError> {
+    let data: Vec<(&str, Vec<u8>, &[usize])> = tensors
+        .iter()
+        .map(|(name, values, shape)| {
+            (name.as_str(), values.iter().flat_map(|v| v.to_le_bytes()).collect(), shape.as_slice())
+        })
+        .collect();
+    let views: Vec<(String, TensorView<'_>)> = data
+        .iter()
+        .map(|(name, bytes, shape)| {
+            let view = TensorView::new(Dtype::F32, shape.to_vec(), bytes)
+                .map_err(|e| StoreError::Format { path: path.to_owned(), message: format!("tensor `{name}`: {e}") })?;
+            Ok((name.to_string(), view))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    metadata.insert("format".to_owned(), "pt".to_owned());
+    let bytes = safetensors::serialize(views, Some(metadata))
+        .map_err(|e| StoreError::Format { path: path.to_owned(), message: e.to_string() })?;
+    let partial = path.with_file_name(format!(
+        ".{}.partial",
+        path.file_name().map_or_else(|| "weights".into(), |n| n.to_string_lossy())
+    ));
+    let io = |source| StoreError::Io { path: path.to_owned(), source };
+    std::fs::write(&partial, bytes).map_err(io)?;
+    std::fs::rename(&partial, path).map_err(io)
+}
+
+/// The `f32` tensors of a safetensors file by name, the names and types of the others (such
+/// as PyTorch's `int64` `num_batches_tracked`), and the file's metadata.
+pub fn read_tensors(path: &Path) -> Result<TensorFile, StoreError> {
+    let bytes = std::fs::read(path).map_err(|source| StoreError::Io { path: path.to_owned(), source })?;
+    let file = SafeTensors::deserialize(&bytes)
+        .map_err(|e| StoreError::Format { path: path.to_owned(), message: format!("not a safetensors file: {e}") })?;
+    let metadata = SafeTensors::read_metadata(&bytes).ok().and_then(|(_, m)| m.metadata().clone()).unwrap_or_default();
+    let (mut tensors, mut other) = (HashMap::new(), HashMap::new());
+    for (name, view) in file.tensors() {
+        if view.dtype() != Dtype::F32 {
+            other.insert(name, format!("{:?}", view.dtype()));
+            continue;
+        }
+        let values: Vec<f32> =
+            view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        tensors.insert(name, (values, view.shape().to_vec()));
+    }
+    Ok(TensorFile { tensors, other, metadata })
+}
+
+/// A safetensors file read back.
+pub struct TensorFile {
+    /// The `f32` tensors by name: values (row-major) and shape.
+    pub tensors: HashMap<String, (Vec<f32>, Vec<usize>)>,
+    /// The other tensors' names and types.
+    pub other: HashMap<String, String>,
+    /// The file's metadata.
+    pub metadata: HashMap<String, String>,
 }

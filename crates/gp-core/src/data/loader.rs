@@ -212,7 +212,13 @@ impl Loader {
     /// rayon's workers) up to [`LoaderConfig::prefetch`] batches ahead. The first error stops
     /// the epoch.
     pub fn epoch(&self, epoch: u64) -> Epoch {
-        let plan = self.plan(epoch);
+        self.epoch_from(epoch, 0)
+    }
+
+    /// The batches of `epoch` from its batch `first` on (counting from 0): the rest of an epoch
+    /// a checkpoint stopped in, the same batches an uninterrupted epoch gives there.
+    pub fn epoch_from(&self, epoch: u64, first: usize) -> Epoch {
+        let plan: Vec<Vec<usize>> = self.plan(epoch).into_iter().skip(first).collect();
         let total = plan.len();
         let (sender, receiver) = sync_channel(self.config.prefetch);
         let loader = self.clone();

@@ -20,7 +20,7 @@ pub struct Metrics {
 }
 
 /// Counts towards [`Metrics`], batch by batch.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Tally {
     classes: usize,
     samples: u64,

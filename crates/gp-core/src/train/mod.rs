@@ -6,6 +6,7 @@
 //! fixes the validation hold-out, the weight initialisation (done by the model from the same
 //! seed), the batch order, the augmentation and the dropout masks.
 
+pub mod checkpoint;
 pub mod metrics;
 pub mod optim;
 pub mod schedule;
@@ -16,6 +17,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+pub use checkpoint::{Checkpointing, Progress};
 pub use metrics::{Metrics, Tally, mean_iou};
 pub use optim::{Optimizer, OptimizerConfig};
 pub use schedule::{Schedule, Scheduler};
@@ -263,6 +265,9 @@ pub enum TrainError {
     /// The settings cannot work.
     #[error("{0}")]
     Config(String),
+    /// A checkpoint could not be written or read.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
 }
 
 /// Trains `model` with `loss` on `data`.
@@ -272,6 +277,30 @@ pub fn train<B: Backend>(
     loss: &Loss,
     data: &TrainData,
     config: &TrainConfig,
+    observe: &mut dyn FnMut(Event<'_>),
+) -> Result<TrainReport, TrainError> {
+    train_checkpointed(b, model, loss, data, config, None, observe)
+}
+
+/// The backend generator's seed for step `step` (dropout masks): a function of the run's
+/// seed and the step alone, so that a run resumed from a checkpoint draws what it would have.
+fn step_seed(seed: u64, step: u64) -> u64 {
+    let mut z = seed ^ step.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// [`train`], writing checkpoints as `checkpoints` says and continuing from the latest one
+/// found there, if any (see [`checkpoint`]): a run killed at any moment and run again with
+/// the same arguments ends as an uninterrupted one.
+pub fn train_checkpointed<B: Backend>(
+    b: &B,
+    model: &mut dyn Model<B>,
+    loss: &Loss,
+    data: &TrainData,
+    config: &TrainConfig,
+    checkpoints: Option<&Checkpointing>,
     observe: &mut dyn FnMut(Event<'_>),
 ) -> Result<TrainReport, TrainError> {
     let start = Instant::now();
@@ -333,6 +362,18 @@ pub fn train<B: Backend>(
     let tensor_loss = TensorLoss::new(loss);
     let mut optimizer = Optimizer::new(config.optimizer.clone());
     let mut scheduler = Scheduler::new(config.schedule.clone(), config.learning_rate);
+    let mut resumed = match checkpoints.map(Checkpointing::latest).transpose()?.flatten() {
+        Some(path) => Some(checkpoint::load(&path, b, model.params_mut(), &mut optimizer)?),
+        None => None,
+    };
+    // Seconds of the run before this process took it up.
+    let mut earlier = 0.0;
+    let first_epoch = resumed.as_ref().map_or(0, |p| p.epoch);
+    if let Some(progress) = &resumed {
+        report = progress.report.clone();
+        scheduler = progress.scheduler.clone();
+        earlier = progress.seconds;
+    }
     let steps_per_epoch = loader.batches_per_epoch();
     let planned = (config.epochs as u64).saturating_mul(steps_per_epoch as u64);
     let total_steps = config.max_steps.map_or(planned, |m| m.min(planned)).max(1);
@@ -340,14 +381,19 @@ pub fn train<B: Backend>(
 
     let classes = loader.dataset().classes().len();
     let segmentation = loader.dataset().task() == crate::data::Task::Segmentation;
-    'epochs: for epoch in 0..config.epochs {
+    // A run that had ended (out of budget, diverged, stopped early) stays ended.
+    let epochs = if report.status == Status::Completed { config.epochs } else { first_epoch };
+    'epochs: for epoch in first_epoch..epochs {
         let epoch_start = Instant::now();
-        let mut tally = Tally::new(classes, segmentation);
-        let mut images = 0usize;
+        let (mut tally, mut images, first_batch, epoch_earlier) = match resumed.take() {
+            Some(p) if p.epoch == epoch => (p.tally, p.images, p.batch, p.epoch_seconds),
+            _ => (Tally::new(classes, segmentation), 0usize, 0, 0.0),
+        };
         let mut lr = scheduler.rate(epoch, report.steps as f64 / total_steps as f64);
-        for batch in loader.epoch(epoch as u64) {
+        for (index, batch) in loader.epoch_from(epoch as u64, first_batch).enumerate() {
             let batch = batch?;
             lr = scheduler.rate(epoch, report.steps as f64 / total_steps as f64);
+            b.seed(step_seed(config.seed, report.steps));
             let x = b.tensor(&batch.images, &batch.shape)?;
             let targets = targets(b, &batch.targets, &batch.shape, classes)?;
             let logits = model.forward(b, &x, true)?;
@@ -371,6 +417,21 @@ pub fn train<B: Backend>(
             images += batch.len();
             report.steps += 1;
             observe(Event::Step { epoch, step: report.steps, loss: value });
+            if let Some(c) = checkpoints.filter(|c| c.every_steps.is_some_and(|n| n > 0 && report.steps.is_multiple_of(n))) {
+                let progress = Progress {
+                    format: checkpoint::FORMAT,
+                    epoch,
+                    batch: first_batch + index + 1,
+                    steps: report.steps,
+                    seconds: earlier + start.elapsed().as_secs_f64(),
+                    epoch_seconds: epoch_earlier + epoch_start.elapsed().as_secs_f64(),
+                    images,
+                    tally: tally.clone(),
+                    scheduler: scheduler.clone(),
+                    report: report.clone(),
+                };
+                c.save(b, model.params(), &optimizer, &progress, false)?;
+            }
             if config.max_steps.is_some_and(|m| report.steps >= m) {
                 report.status = Status::OutOfBudget { reason: format!("{} steps", report.steps) };
             } else if config.max_seconds.is_some_and(|s| start.elapsed().as_secs_f64() >= s) {
@@ -380,7 +441,7 @@ pub fn train<B: Backend>(
                 break;
             }
         }
-        let train_seconds = epoch_start.elapsed().as_secs_f64();
+        let train_seconds = epoch_earlier + epoch_start.elapsed().as_secs_f64();
         let validation_metrics = validation.as_ref().map(|v| evaluate(b, model, v, &tensor_loss)).transpose()?;
         // The last step can leave the weights broken (an infinite gradient from a finite
         // loss): the validation loss shows it.
@@ -401,11 +462,27 @@ pub fn train<B: Backend>(
             learning_rate: lr,
             train: tally.metrics(),
             validation: validation_metrics,
-            seconds: epoch_start.elapsed().as_secs_f64(),
+            seconds: epoch_earlier + epoch_start.elapsed().as_secs_f64(),
             images_per_second: images as f64 / train_seconds.max(1e-9),
         };
         observe(Event::Epoch(&epoch_report));
+        let improved = report.best_validation.as_ref().is_some_and(|(best, _)| *best == epoch);
         report.epochs.push(epoch_report);
+        if let Some(c) = checkpoints {
+            let progress = Progress {
+                format: checkpoint::FORMAT,
+                epoch: epoch + 1,
+                batch: 0,
+                steps: report.steps,
+                seconds: earlier + start.elapsed().as_secs_f64(),
+                epoch_seconds: 0.0,
+                images: 0,
+                tally: Tally::new(classes, segmentation),
+                scheduler: scheduler.clone(),
+                report: report.clone(),
+            };
+            c.save(b, model.params(), &optimizer, &progress, improved)?;
+        }
         if report.status != Status::Completed {
             break;
         }
@@ -425,7 +502,7 @@ pub fn train<B: Backend>(
             Err(e) => report.test_error = Some(e.to_string()),
         }
     }
-    report.seconds = start.elapsed().as_secs_f64();
+    report.seconds = earlier + start.elapsed().as_secs_f64();
     Ok(report)
 }
 

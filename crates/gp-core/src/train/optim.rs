@@ -1,11 +1,12 @@
 //! Optimisers, written once over [`Backend`] kernels, with PyTorch's update rules.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::setting::{self, SettingError};
-use crate::backend::{BResult, Backend, BinaryOp, ParamId, Params, UnaryOp};
+use crate::backend::{BResult, Backend, BinaryOp, ParamId, Params, StoreError, UnaryOp, read_tensors, write_tensors};
 
 /// Which optimiser, and its settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -219,6 +220,49 @@ impl<B: Backend> Optimizer<B> {
                 b.binary(BinaryOp::Sub, &w, &step)
             }
         }
+    }
+}
+
+impl<B: Backend> Optimizer<B> {
+    /// Writes the state of every parameter of `params` to a safetensors file, under the
+    /// parameter's name with PyTorch's state names (`NAME.momentum_buffer`, `NAME.exp_avg`,
+    /// `NAME.exp_avg_sq`; Adam's step counts as metadata `step.NAME`).
+    pub fn save(&self, b: &B, params: &Params<B>, path: &Path) -> Result<(), StoreError> {
+        let (mut tensors, mut metadata) = (Vec::new(), HashMap::new());
+        for id in params.ids() {
+            let (name, shape) = (params.name(id), params.shape(id).to_vec());
+            match self.state.get(&id) {
+                Some(State::Momentum(v)) => tensors.push((format!("{name}.momentum_buffer"), b.to_vec(v)?, shape)),
+                Some(State::Moments(m, v, t)) => {
+                    tensors.push((format!("{name}.exp_avg"), b.to_vec(m)?, shape.clone()));
+                    tensors.push((format!("{name}.exp_avg_sq"), b.to_vec(v)?, shape));
+                    metadata.insert(format!("step.{name}"), t.to_string());
+                }
+                None => {}
+            }
+        }
+        write_tensors(path, &tensors, metadata)
+    }
+
+    /// Reads back the state [`save`](Self::save) wrote for the same parameters, replacing this
+    /// optimiser's.
+    pub fn load(&mut self, b: &B, params: &Params<B>, path: &Path) -> Result<(), StoreError> {
+        let mut file = read_tensors(path)?;
+        let mut take = |name: String| file.tensors.remove(&name).map(|(values, shape)| b.tensor(&values, &shape));
+        let mut state = HashMap::new();
+        for id in params.ids() {
+            let name = params.name(id).to_owned();
+            if let Some(v) = take(format!("{name}.momentum_buffer")) {
+                state.insert(id, State::Momentum(v?));
+            } else if let (Some(m), Some(v)) = (take(format!("{name}.exp_avg")), take(format!("{name}.exp_avg_sq"))) {
+                let t = file.metadata.get(&format!("step.{name}")).and_then(|t| t.parse().ok()).ok_or_else(|| {
+                    StoreError::Format { path: path.to_owned(), message: format!("no step count for `{name}`") }
+                })?;
+                state.insert(id, State::Moments(m?, v?, t));
+            }
+        }
+        self.state = state;
+        Ok(())
     }
 }
 

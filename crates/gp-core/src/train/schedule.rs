@@ -120,18 +120,19 @@ impl std::str::FromStr for Schedule {
 }
 
 /// A schedule in progress.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Scheduler {
     schedule: Schedule,
     base: f32,
-    /// The plateau schedule's current rate, best metric and epochs since it improved.
+    /// The plateau schedule's current rate, best metric (`f64::MIN` before the first, finite
+    /// so that checkpoints write it as JSON) and epochs since it improved.
     plateau: (f32, f64, usize),
 }
 
 impl Scheduler {
     /// Starts a schedule from the base rate.
     pub fn new(schedule: Schedule, base: f32) -> Scheduler {
-        Scheduler { schedule, base, plateau: (base, f64::NEG_INFINITY, 0) }
+        Scheduler { schedule, base, plateau: (base, f64::MIN, 0) }
     }
 
     /// The rate at a step: `epoch` counts from 0, `progress` is the fraction of all training
