@@ -170,3 +170,114 @@ fn bad_settings_get_clear_errors() {
     let err = failure(Some(dir.path()), &["train", "--dataset", "cifar10"]);
     assert!(err.contains("lossgp data fetch cifar10"), "{err}");
 }
+
+/// A run with checkpoints killed with SIGKILL at a random step and resumed with `--resume` ends
+/// with the same weights, bit for bit, and the same history as the run uninterrupted: ResNet-20
+/// with the paper's head (batch norm, dropout) on the real UCI digits, Adam and the plateau
+/// schedule on a validation hold-out.
+#[test]
+fn a_killed_run_resumes_from_its_checkpoint_to_the_same_weights_bit_for_bit() {
+    let list = json(None, &["data", "list", "--json"]);
+    let present = list["datasets"].as_array().unwrap().iter().any(|d| d["name"] == "digits" && d["present"] == true);
+    if !present {
+        let why = "a_killed_run_resumes: skipped: the UCI digits are not installed (Debian's python3-sklearn)";
+        eprintln!("{why}");
+        assert_ne!(
+            std::env::var("LOSSGP_REQUIRE_DATA").as_deref(),
+            Ok("1"),
+            "{why}, and LOSSGP_REQUIRE_DATA=1 requires it"
+        );
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let path = |name: &str| root.path().join(name).to_str().unwrap().to_owned();
+    let run = |dir: &str, weights: &str| -> Vec<String> {
+        [
+            "train",
+            "--dataset",
+            "digits",
+            "--model",
+            "resnet20:width=0.5,head=paper",
+            "--epochs",
+            "12",
+            "--batch-size",
+            "32",
+            "--schedule",
+            "plateau:0.5:1:0.0001",
+            "--checkpoint-dir",
+            dir,
+            "--checkpoint-every",
+            "5",
+            "--keep-checkpoints",
+            "2",
+            "--save",
+            weights,
+            "--json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let args = run(&path("whole"), &path("whole.safetensors"));
+    let whole = json(None, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let steps = whole["steps"].as_u64().unwrap();
+    assert_eq!(steps, 12 * 41, "1,294 training images in batches of 32 (the last, of 14, kept)");
+
+    // Killed once a checkpoint at or beyond a random step is written.
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64;
+    let target = 10 + nanos % (steps - 60);
+    eprintln!("killing after step {target}");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lossgp"))
+        .args(run(&path("cut"), &path("cut.safetensors")))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let latest = |dir: &str| -> u64 {
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("step-")?.parse::<u64>().ok())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
+    };
+    let start = std::time::Instant::now();
+    while latest(&path("cut")) < target {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before step {target}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(300), "no checkpoint at step {target} in 5 minutes");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(!root.path().join("cut.safetensors").exists(), "killed before the end");
+
+    let resumed = json(None, &["train", "--resume", &path("cut"), "--json"]);
+    let whole_bytes = std::fs::read(root.path().join("whole.safetensors")).unwrap();
+    assert_eq!(
+        std::fs::read(root.path().join("cut.safetensors")).unwrap(),
+        whole_bytes,
+        "the same weights, bit for bit"
+    );
+    let history = |r: &serde_json::Value| {
+        let epochs: Vec<serde_json::Value> = r["epochs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| serde_json::json!([e["learning_rate"], e["train"], e["validation"]]))
+            .collect();
+        (epochs, r["best_validation"].clone(), r["test"].clone(), r["steps"].clone(), r["status"].clone())
+    };
+    assert_eq!(history(&resumed), history(&whole), "the same history");
+    // The last 2 checkpoints are kept, and the best.
+    let kept = std::fs::read_dir(path("cut"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("step-"))
+        .count();
+    assert!((2..=3).contains(&kept), "{kept} checkpoints kept");
+    let err = failure(None, &["train", "--resume", root.path().to_str().unwrap()]);
+    assert!(err.contains("not the --checkpoint-dir of a lossgp train run"), "{err}");
+    let again = failure(None, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(again.contains("already holds a run's checkpoints") && again.contains("--resume"), "{again}");
+}

@@ -11,7 +11,9 @@ use lossgp_core::backend::{Backend, open_backend};
 use lossgp_core::data::{Augment, Dataset, Split};
 use lossgp_core::loss::{Loss, builtin};
 use lossgp_core::model::{ModelOptions, ModelSpec, build_model, check_options, find_model};
-use lossgp_core::train::{Event, OptimizerConfig, Schedule, Status, TrainConfig, TrainData, TrainReport, train};
+use lossgp_core::train::{
+    Checkpointing, Event, OptimizerConfig, Schedule, Status, TrainConfig, TrainData, TrainReport, train_checkpointed,
+};
 use lossgp_datasets::{DataDir, info};
 
 use super::dataset::{TrainingRequest, TrainingSet, open_split, open_training};
@@ -22,8 +24,8 @@ use crate::output::emit;
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// A dataset name (see `lossgp data list`) or the path of an image folder.
-    #[arg(long)]
-    dataset: String,
+    #[arg(long, required_unless_present = "resume")]
+    dataset: Option<String>,
     /// The model and its options, `NAME[:KEY=VALUE,...]`, e.g. `resnet20` or
     /// `resnet18:stem=cifar,head=paper` (see `lossgp list models`).
     #[arg(long, default_value = "small-cnn")]
@@ -48,6 +50,19 @@ pub struct TrainArgs {
     /// which image folders of mixed sizes lack].
     #[arg(long, value_name = "HxW", value_parser = parse_size)]
     image_size: Option<[usize; 2]>,
+    /// Write checkpoints into DIR (every --checkpoint-every steps and at each epoch's end),
+    /// from which `--resume DIR` continues the run exactly after a crash or a kill.
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    checkpoint_dir: Option<PathBuf>,
+    /// Also checkpoint every this many optimiser steps (with --checkpoint-dir).
+    #[arg(long, value_name = "STEPS", requires = "checkpoint_dir")]
+    checkpoint_every: Option<u64>,
+    /// How many of the latest checkpoints to keep, besides the best [default: 3].
+    #[arg(long, value_name = "K", requires = "checkpoint_dir")]
+    keep_checkpoints: Option<usize>,
+    /// Continue the run whose checkpoints are in DIR, with its own settings.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["dataset", "config"])]
+    resume: Option<PathBuf>,
     /// Skip the final evaluation on the test split.
     #[arg(long)]
     no_test: bool,
@@ -138,9 +153,40 @@ struct Report {
     saved: Option<PathBuf>,
 }
 
+/// What a run with checkpoints keeps in its directory, so that `--resume` runs it again as
+/// it was asked for.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+struct RunFile {
+    dataset: String,
+    model: String,
+    loss: String,
+    backend: String,
+    config: TrainConfig,
+    image_size: Option<[usize; 2]>,
+    no_test: bool,
+    save: Option<PathBuf>,
+    checkpoints: Checkpointing,
+}
+
+/// The file of a checkpoint directory that holds the run's arguments.
+const RUN_FILE: &str = "run.json";
+
 pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
+    let args = match &args.resume {
+        Some(dir) => {
+            let path = dir.join(RUN_FILE);
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!("{} has no {RUN_FILE}: it is not the --checkpoint-dir of a lossgp train run", dir.display())
+            })?;
+            let file: RunFile =
+                serde_json::from_str(&text).with_context(|| format!("{} is not a lossgp run file", path.display()))?;
+            eprintln!("resuming the run in {}", dir.display());
+            Planned::resumed(file)
+        }
+        None => Planned::new(args)?,
+    };
     let loss = Loss::resolve(&args.loss).with_context(|| format!("--loss `{}`", args.loss))?;
-    let config = settings(&args)?;
+    let config = args.config.clone();
     let (model_name, options) = ModelOptions::parse(&args.model)?;
     let entry = find_model(&model_name)?;
     check_options(entry, &options)?;
@@ -208,7 +254,27 @@ pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
             });
         }
     };
-    let report = train(&backend, model.as_mut(), &loss, &data, &config, &mut observe)?;
+    if let Some(checkpoints) = &args.checkpoints {
+        std::fs::create_dir_all(&checkpoints.dir)
+            .with_context(|| format!("--checkpoint-dir: cannot create {}", checkpoints.dir.display()))?;
+        let file = RunFile {
+            dataset: args.dataset.clone(),
+            model: args.model.clone(),
+            loss: args.loss.clone(),
+            backend: args.backend.clone(),
+            config: config.clone(),
+            image_size: args.image_size,
+            no_test: args.no_test,
+            save: args.save.clone(),
+            checkpoints: checkpoints.clone(),
+        };
+        lossgp_core::search::store::write_atomic(
+            &checkpoints.dir.join(RUN_FILE),
+            &serde_json::to_string_pretty(&file)?,
+        )?;
+    }
+    let report =
+        train_checkpointed(&backend, model.as_mut(), &loss, &data, &config, args.checkpoints.as_ref(), &mut observe)?;
     bar.finish_and_clear();
     // The report is printed whatever happens to the weights or the test set, then their
     // failure (if any) makes the command fail.
@@ -236,6 +302,63 @@ pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
         bail!("the test split could not be evaluated: {e}");
     }
     Ok(())
+}
+
+/// A run's arguments, from the command line or from a checkpoint directory's run file.
+struct Planned {
+    dataset: String,
+    model: String,
+    loss: String,
+    backend: String,
+    config: TrainConfig,
+    image_size: Option<[usize; 2]>,
+    no_test: bool,
+    save: Option<PathBuf>,
+    checkpoints: Option<Checkpointing>,
+}
+
+impl Planned {
+    fn new(args: TrainArgs) -> Result<Planned> {
+        let config = settings(&args)?;
+        let checkpoints = args.checkpoint_dir.clone().map(|dir| Checkpointing {
+            dir,
+            every_steps: args.checkpoint_every,
+            keep: args.keep_checkpoints.unwrap_or(3).max(1),
+        });
+        if let Some(dir) = checkpoints.as_ref().map(|c| &c.dir)
+            && dir.join(RUN_FILE).exists()
+        {
+            bail!(
+                "{} already holds a run's checkpoints: continue it with --resume {0}, or choose another --checkpoint-dir",
+                dir.display()
+            );
+        }
+        Ok(Planned {
+            dataset: args.dataset.ok_or_else(|| anyhow::anyhow!("--dataset is required (or --resume DIR)"))?,
+            model: args.model,
+            loss: args.loss,
+            backend: args.backend,
+            config,
+            image_size: args.image_size,
+            no_test: args.no_test,
+            save: args.save,
+            checkpoints,
+        })
+    }
+
+    fn resumed(file: RunFile) -> Planned {
+        Planned {
+            dataset: file.dataset,
+            model: file.model,
+            loss: file.loss,
+            backend: file.backend,
+            config: file.config,
+            image_size: file.image_size,
+            no_test: file.no_test,
+            save: file.save,
+            checkpoints: Some(file.checkpoints),
+        }
+    }
 }
 
 /// Fails now, not after training, if the weights could not be written to `path`.

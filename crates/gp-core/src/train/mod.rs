@@ -417,7 +417,9 @@ pub fn train_checkpointed<B: Backend>(
             images += batch.len();
             report.steps += 1;
             observe(Event::Step { epoch, step: report.steps, loss: value });
-            if let Some(c) = checkpoints.filter(|c| c.every_steps.is_some_and(|n| n > 0 && report.steps.is_multiple_of(n))) {
+            if let Some(c) =
+                checkpoints.filter(|c| c.every_steps.is_some_and(|n| n > 0 && report.steps.is_multiple_of(n)))
+            {
                 let progress = Progress {
                     format: checkpoint::FORMAT,
                     epoch,
