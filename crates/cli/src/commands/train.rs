@@ -93,7 +93,8 @@ pub struct TrainOptions {
     /// [default: plateau, the paper's x0.2 after 5 epochs, floor 1e-4].
     #[arg(long)]
     pub schedule: Option<Schedule>,
-    /// none, paper (zoom 0.2, shift 0.1, flip) or cifar (pad 4 and crop, flip) [default: none].
+    /// none, paper (zoom 0.2, shift 0.1, flip), cifar (pad 4 and crop, flip) or segmentation
+    /// (scale 0.5-2, crop padded with the mean and the ignore label, flip) [default: none].
     #[arg(long)]
     pub augment: Option<Augment>,
     /// Fraction of the training data held out for validation [default: 0.1].

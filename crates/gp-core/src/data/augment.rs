@@ -22,6 +22,9 @@ pub enum Fill {
     Nearest,
     /// The image mirrored at its edges.
     Reflect,
+    /// The dataset's mean pixel (0 once normalised), and ignored labels: the padding of the
+    /// segmentation recipes (DeepLab pads images with the mean and masks with 255).
+    Mean,
 }
 
 /// Random augmentations, applied independently to each sample.
@@ -43,6 +46,14 @@ pub struct Augment {
     pub shift: f32,
     /// What the transforms see outside the image.
     pub fill: Fill,
+    /// The segmentation recipes' scale-and-crop, instead of resizing to the output size:
+    /// resize by a random factor in `[low, high]` (of the image's own size, e.g. `[0.5, 2.0]`),
+    /// then take a random crop of the output size, where the resized image is smaller than the
+    /// crop, placed at the top left with [`fill`](Self::fill) beyond it (as torchvision's
+    /// reference scripts pad). Masks are always sampled at the nearest pixel. Only
+    /// `horizontal_flip` combines with it; zoom, shift and `crop_padding` are left unused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale: Option<[f32; 2]>,
 }
 
 impl Augment {
@@ -63,14 +74,55 @@ impl Augment {
         Augment { crop_padding: 4, horizontal_flip: true, ..Augment::default() }
     }
 
+    /// The segmentation recipe of torchvision's and mmsegmentation's reference scripts:
+    /// random scale 0.5 to 2.0, a random crop of the output size padded with the mean (masks with
+    /// the ignore label), and a horizontal flip.
+    pub fn segmentation() -> Augment {
+        Augment { horizontal_flip: true, fill: Fill::Mean, scale: Some([0.5, 2.0]), ..Augment::default() }
+    }
+
     /// Whether any random transform is on.
     pub fn is_identity(&self) -> bool {
-        self.crop_padding == 0 && !self.horizontal_flip && self.zoom == 0.0 && self.shift == 0.0
+        self.crop_padding == 0 && !self.horizontal_flip && self.zoom == 0.0 && self.shift == 0.0 && self.scale.is_none()
+    }
+
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some([low, high]) = self.scale
+            && !(low > 0.0 && low <= high && high.is_finite())
+        {
+            return Err(format!("augment scale [{low}, {high}]: give 0 < low <= high, e.g. [0.5, 2.0]"));
+        }
+        Ok(())
+    }
+
+    /// The scale-and-crop map of [`scale`](Self::scale).
+    fn draw_scaled<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        [low, high]: [f32; 2],
+        input: (u32, u32),
+        output: (u32, u32),
+    ) -> Affine {
+        let (out_w, out_h) = (output.0 as f32, output.1 as f32);
+        let s = if high > low { rng.random_range(low..=high) } else { low };
+        let (scaled_w, scaled_h) = (input.0 as f32 * s, input.1 as f32 * s);
+        // Whole-pixel crop offsets within the resized image.
+        let mut offset =
+            |scaled: f32, out: f32| if scaled > out { rng.random_range(0..=(scaled - out) as u32) as f32 } else { 0.0 };
+        let (ox, oy) = (offset(scaled_w, out_w), offset(scaled_h, out_h));
+        let flip = self.horizontal_flip && rng.random_bool(0.5);
+        // x_in = (X + 0.5 + ox) / s - 0.5, with X = x, or out_w - 1 - x when mirrored.
+        let (a, c) = if flip { (-1.0 / s, (out_w - 0.5 + ox) / s - 0.5) } else { (1.0 / s, (0.5 + ox) / s - 0.5) };
+        Affine { a, c, e: 1.0 / s, f: (0.5 + oy) / s - 0.5 }
     }
 
     /// The source position, in input pixel coordinates, of each output pixel, for one draw of
     /// the random transforms.
     fn draw<R: Rng + ?Sized>(&self, rng: &mut R, input: (u32, u32), output: (u32, u32)) -> Affine {
+        if let Some(range) = self.scale {
+            return self.draw_scaled(rng, range, input, output);
+        }
         let (out_w, out_h) = (output.0 as f32, output.1 as f32);
         // Centred output coordinates X = x + 0.5 - W/2, then, in order: mirror, zoom, shift,
         // crop offset, and scaling to the input.
@@ -138,7 +190,7 @@ fn wrap(i: i64, n: i64, fill: Fill) -> Option<usize> {
         return Some(i as usize);
     }
     match fill {
-        Fill::Zero => None,
+        Fill::Zero | Fill::Mean => None,
         Fill::Nearest => Some(i.clamp(0, n - 1) as usize),
         Fill::Reflect => {
             let period = 2 * n;
@@ -181,6 +233,8 @@ pub(crate) struct Pipeline {
     /// `x * scale[c] + bias[c]` normalises a raw 0-255 value of channel `c`.
     pub scale: Vec<f32>,
     pub bias: Vec<f32>,
+    /// The raw 0-255 mean of each input channel, for [`Fill::Mean`].
+    pub raw_mean: Vec<f32>,
 }
 
 impl std::str::FromStr for Augment {
@@ -192,8 +246,10 @@ impl std::str::FromStr for Augment {
             "none" => Ok(Augment::none()),
             "paper" => Ok(Augment::paper()),
             "cifar" => Ok(Augment::cifar()),
+            "segmentation" => Ok(Augment::segmentation()),
             _ => Err(format!(
-                "`{text}` is not an augmentation recipe: use none, paper (zoom, shift, flip) or cifar (pad-crop, flip)"
+                "`{text}` is not an augmentation recipe: use none, paper (zoom, shift, flip), cifar (pad-crop, flip) or \
+                 segmentation (scale 0.5-2, crop padded with the mean, flip)"
             )),
         }
     }
@@ -203,7 +259,8 @@ impl Pipeline {
     pub fn new(augment: Augment, (width, height, channels): (u32, u32, u8), mean: &[f32], std: &[f32]) -> Pipeline {
         let scale: Vec<f32> = std.iter().map(|s| 1.0 / (255.0 * s)).collect();
         let bias = mean.iter().zip(std).map(|(m, s)| -m / s).collect();
-        Pipeline { augment, width, height, channels, scale, bias }
+        let raw_mean = mean.iter().map(|m| 255.0 * m).collect();
+        Pipeline { augment, width, height, channels, scale, bias, raw_mean }
     }
 
     /// Writes `image`, transformed, into `out` (`channels × height × width`), and `mask`
@@ -226,7 +283,11 @@ impl Pipeline {
         let map = self.augment.draw(rng, (image.width(), image.height()), (self.width, self.height));
         // Anti-alias strong downscales by averaging k x k blocks first, then sample the shrunk
         // image at the same positions: original x is shrunk (x + 0.5)/k - 0.5.
-        let k = (image.width() / self.width).min(image.height() / self.height);
+        let k = match self.augment.scale {
+            // The sampling step itself: the crop is not resized to the output.
+            Some(_) => map.a.abs().min(map.e.abs()).floor().max(0.0) as u32,
+            None => (image.width() / self.width).min(image.height() / self.height),
+        };
         let (source, image_map) = if k >= 2 {
             let k_f = k as f32;
             let shrunk_map =
@@ -246,9 +307,13 @@ impl Pipeline {
             for x in 0..self.width {
                 let (cols, tx) = neighbours(image_map.a * x as f32 + image_map.c, w, extent_w, fill);
                 for (ch, v) in value.iter_mut().enumerate().take(in_channels as usize) {
+                    let outside = match fill {
+                        Fill::Mean => self.raw_mean.get(ch).or(self.raw_mean.last()).copied().unwrap_or(0.0),
+                        _ => 0.0,
+                    };
                     let at = |r: Option<usize>, c: Option<usize>| match (r, c) {
                         (Some(r), Some(c)) => f32::from(source.get(c as u32, r as u32, ch as u8)),
-                        _ => 0.0,
+                        _ => outside,
                     };
                     let top = at(rows[0], cols[0]) * (1.0 - tx) + at(rows[0], cols[1]) * tx;
                     let bottom = at(rows[1], cols[0]) * (1.0 - tx) + at(rows[1], cols[1]) * tx;
@@ -447,5 +512,60 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A pipeline over 8x8 grey images and masks, normalising with mean 0.5 and sd 0.25.
+    fn masked(augment: Augment, side: u32) -> Pipeline {
+        Pipeline::new(augment, (side, side, 1), &[0.5], &[0.25])
+    }
+
+    fn run_masked(pipeline: &Pipeline, image: &Image, labels: &LabelMap, seed: u64) -> (Vec<f32>, Vec<u8>) {
+        let plane = (pipeline.width * pipeline.height) as usize;
+        let (mut out, mut mask) = (vec![0.0; plane], vec![0u8; plane]);
+        pipeline.run(&mut ChaCha8Rng::seed_from_u64(seed), image, Some((labels, &mut mask)), &mut out);
+        (out, mask)
+    }
+
+    #[test]
+    fn segmentation_scale_and_crop_pads_with_the_mean_and_the_ignore_label() {
+        let image = ramp(8, 8);
+        let labels = LabelMap::new(8, 8, (0..64).map(|i| (i % 5) as u8).collect()).unwrap();
+        // Half size: the 4x4 image sits at the top left of the 8x8 crop; the rest is the mean
+        // (0 once normalised) and the ignore label.
+        let half = masked(Augment { scale: Some([0.5, 0.5]), fill: Fill::Mean, ..Augment::default() }, 8);
+        let (out, mask) = run_masked(&half, &image, &labels, 1);
+        for y in 0..8 {
+            for x in 0..8 {
+                let i = y * 8 + x;
+                if x < 4 && y < 4 {
+                    assert_ne!(mask[i], IGNORE, "({x}, {y}) is inside");
+                    // Nearest sampling: the label of one of the 2x2 source pixels.
+                    let sources: Vec<u8> = [(0, 0), (1, 0), (0, 1), (1, 1)]
+                        .iter()
+                        .map(|(dx, dy)| labels.get(2 * x as u32 + dx, 2 * y as u32 + dy))
+                        .collect();
+                    assert!(sources.contains(&mask[i]), "({x}, {y}): {} not among {sources:?}", mask[i]);
+                } else {
+                    assert_eq!((mask[i], out[i]), (IGNORE, 0.0), "({x}, {y}) is padding");
+                }
+            }
+        }
+        // Double size: a 4x4 crop of the 16x16 enlargement, each source pixel covering 2
+        // output pixels a side (the crop's edges may cut one), labels never blended.
+        let double = masked(Augment { scale: Some([2.0, 2.0]), horizontal_flip: true, ..Augment::segmentation() }, 4);
+        for seed in 0..50 {
+            let (_, mask) = run_masked(&double, &image, &labels, seed);
+            assert!(mask.iter().all(|&l| l < 5), "seed {seed}: {mask:?}");
+            for line in 0..4 {
+                let row: Vec<u8> = (0..4).map(|x| mask[line * 4 + x]).collect();
+                let column: Vec<u8> = (0..4).map(|y| mask[y * 4 + line]).collect();
+                for run in [row, column] {
+                    // No pixel inside the crop differs from both its neighbours.
+                    assert!((1..3).all(|i| run[i] == run[i - 1] || run[i] == run[i + 1]), "seed {seed}: {run:?}");
+                }
+            }
+        }
+        assert!("segmentation".parse::<Augment>().unwrap().scale.is_some());
+        assert!(Augment { scale: Some([2.0, 0.5]), ..Augment::default() }.validate().is_err());
     }
 }

@@ -113,6 +113,7 @@ impl TrainConfig {
         }
         self.optimizer.validate().map_err(TrainError::Config)?;
         self.schedule.validate().map_err(TrainError::Config)?;
+        self.augment.validate().map_err(TrainError::Config)?;
         if self.max_steps == Some(0) || self.early_stopping == Some(0) {
             return bad("--max-steps and --early-stopping must be at least 1".into());
         }
