@@ -379,3 +379,58 @@ fn a_run_resumed_from_any_checkpoint_ends_bit_for_bit_as_an_uninterrupted_one() 
         assert!(again.list().unwrap().len() <= 3, "the last 2 kept, and the best");
     }
 }
+
+/// One 16x16 image: columns 0-7 dark, 8-15 bright; its label map says class 1 from column 7
+/// on (one column more than the image shows), and ignores one pixel of column 7.
+struct Halves;
+
+impl Dataset for Halves {
+    fn name(&self) -> &str {
+        "halves"
+    }
+    fn len(&self) -> usize {
+        1
+    }
+    fn task(&self) -> Task {
+        Task::Segmentation
+    }
+    fn classes(&self) -> &[String] {
+        static CLASSES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        CLASSES.get_or_init(|| vec!["dark".into(), "bright".into()])
+    }
+    fn sample(&self, index: usize) -> Result<Sample, DataError> {
+        DataError::check_index(index, 1)?;
+        let pixels: Vec<u8> = (0..256).map(|i| if i % 16 >= 8 { 255 } else { 0 }).collect();
+        let mut labels: Vec<u8> = (0..256).map(|i| u8::from(i % 16 >= 7)).collect();
+        labels[5 * 16 + 7] = IGNORE;
+        Ok(Sample { image: Image::new(16, 16, 1, pixels)?, target: Target::Mask(LabelMap::new(16, 16, labels)?) })
+    }
+    fn normalization(&self) -> Normalization {
+        Normalization::unit(1)
+    }
+    fn image_shape(&self) -> Option<(u32, u32, u8)> {
+        Some((16, 16, 1))
+    }
+}
+
+#[test]
+fn segmentation_is_scored_at_each_images_own_resolution() {
+    use lossgp::core::backend::TensorLoss;
+    use lossgp::core::data::{Loader, LoaderConfig};
+    use lossgp::core::train::evaluate;
+    let b = BurnBackend::flex();
+    // Bright pixels score class 1, dark ones class 0: the network, at 8x8, sees the boundary
+    // between its columns 3 and 4; brought back to 16x16, between columns 7 and 8.
+    let mut model = PixelModel::new(&b, true);
+    model.params.set(&b, model.weight, b.tensor(&[-1.0, 1.0], &[2, 1, 1, 1]).unwrap());
+    model.params.set(&b, model.bias, b.tensor(&[0.5, -0.5], &[2]).unwrap());
+    let config = LoaderConfig { batch_size: 1, size: Some((8, 8)), workers: Some(1), ..LoaderConfig::default() };
+    let loader = Loader::new(Arc::new(Halves), config).unwrap();
+    let metrics = evaluate(&b, &mut model, &loader, &TensorLoss::new(&Loss::resolve("ce").unwrap())).unwrap();
+    // Of 255 labelled pixels, column 7's 15 are wrong (labelled 1, predicted 0). Class 0:
+    // 112 right of 127 predicted; class 1: 128 right of 143 labelled.
+    assert_eq!(metrics.accuracy, 240.0 / 255.0);
+    let ious = metrics.class_iou.clone().unwrap();
+    assert_eq!(ious, [Some(112.0 / 127.0), Some(128.0 / 143.0)]);
+    assert!((metrics.mean_iou.unwrap() - (112.0 / 127.0 + 128.0 / 143.0) / 2.0).abs() < 1e-12);
+}

@@ -17,6 +17,10 @@ pub struct Metrics {
     pub top5: Option<f64>,
     /// Mean intersection over union over the classes that occur (segmentation).
     pub mean_iou: Option<f64>,
+    /// Each class's intersection over union, none for a class that occurs neither as a target
+    /// nor as a prediction (segmentation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_iou: Option<Vec<Option<f64>>>,
 }
 
 /// Counts towards [`Metrics`], batch by batch.
@@ -93,6 +97,11 @@ impl Tally {
         self.loss_sum += loss * samples as f64;
     }
 
+    /// The number of classes.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
     /// The metrics so far.
     pub fn metrics(&self) -> Metrics {
         let fraction = |n: u64| if self.counted > 0 { n as f64 / self.counted as f64 } else { 0.0 };
@@ -102,23 +111,62 @@ impl Tally {
             accuracy: fraction(self.correct),
             top5: self.confusion.is_none().then(|| fraction(self.top5)),
             mean_iou: self.confusion.as_deref().map(|m| mean_iou(m, self.classes)),
+            class_iou: self.confusion.as_deref().map(|m| class_iou(m, self.classes)),
         }
     }
 }
 
-/// Mean intersection over union from a confusion matrix (`[target][predicted]`), averaged over
-/// the classes that occur as a target or a prediction.
-pub fn mean_iou(confusion: &[u64], classes: usize) -> f64 {
-    let ious: Vec<f64> = (0..classes)
-        .filter_map(|k| {
+/// Each class's intersection over union from a confusion matrix (`[target][predicted]`); none
+/// for a class that occurs neither as a target nor as a prediction.
+pub fn class_iou(confusion: &[u64], classes: usize) -> Vec<Option<f64>> {
+    (0..classes)
+        .map(|k| {
             let tp = confusion[k * classes + k];
             let row: u64 = confusion[k * classes..(k + 1) * classes].iter().sum();
             let column: u64 = (0..classes).map(|t| confusion[t * classes + k]).sum();
             let union = row + column - tp;
             (union > 0).then(|| tp as f64 / union as f64)
         })
-        .collect();
+        .collect()
+}
+
+/// Mean intersection over union from a confusion matrix (`[target][predicted]`), averaged over
+/// the classes that occur as a target or a prediction.
+pub fn mean_iou(confusion: &[u64], classes: usize) -> f64 {
+    let ious: Vec<f64> = class_iou(confusion, classes).into_iter().flatten().collect();
     if ious.is_empty() { 0.0 } else { ious.iter().sum::<f64>() / ious.len() as f64 }
+}
+
+/// Resizes `[channels, height, width]` planes to `[channels, to.0, to.1]` bilinearly with
+/// half-pixel centres, as PyTorch's `F.interpolate(mode="bilinear", align_corners=False)`:
+/// how segmentation logits predicted on a resized image are brought back to its own size.
+pub fn resize_bilinear(planes: &[f32], channels: usize, from: (usize, usize), to: (usize, usize)) -> Vec<f32> {
+    let ((h, w), (oh, ow)) = (from, to);
+    // Source index pairs and weights along one axis, edges clamped.
+    let axis = |n: usize, out: usize| -> Vec<(usize, usize, f32)> {
+        let scale = n as f32 / out as f32;
+        (0..out)
+            .map(|i| {
+                let s = ((i as f32 + 0.5) * scale - 0.5).max(0.0);
+                let i0 = (s.floor() as usize).min(n - 1);
+                let i1 = (i0 + 1).min(n - 1);
+                (i0, i1, s - i0 as f32)
+            })
+            .collect()
+    };
+    let (rows, cols) = (axis(h, oh), axis(w, ow));
+    let mut out = vec![0f32; channels * oh * ow];
+    for c in 0..channels {
+        let plane = &planes[c * h * w..(c + 1) * h * w];
+        for (y, &(y0, y1, ty)) in rows.iter().enumerate() {
+            for (x, &(x0, x1, tx)) in cols.iter().enumerate() {
+                let top = plane[y0 * w + x0] * (1.0 - tx) + plane[y0 * w + x1] * tx;
+                let bottom = plane[y1 * w + x0] * (1.0 - tx) + plane[y1 * w + x1] * tx;
+                out[(c * oh + y) * ow + x] = top * (1.0 - ty) + bottom * ty;
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -147,6 +195,20 @@ mod tests {
     }
 
     #[test]
+    fn bilinear_resizing_is_pytorchs() {
+        // torch.nn.functional.interpolate(torch.tensor([[[[0., 1.], [2., 3.]]]]), size=(4, 4),
+        // mode="bilinear", align_corners=False)
+        let up = resize_bilinear(&[0.0, 1.0, 2.0, 3.0], 1, (2, 2), (4, 4));
+        let torch = [0.0, 0.25, 0.75, 1.0, 0.5, 0.75, 1.25, 1.5, 1.5, 1.75, 2.25, 2.5, 2.0, 2.25, 2.75, 3.0];
+        assert_eq!(up, torch);
+        // Down to one pixel: the centre, the mean of the four.
+        assert_eq!(resize_bilinear(&[0.0, 1.0, 2.0, 3.0], 1, (2, 2), (1, 1)), [1.5]);
+        // Two channels stay apart; the same size is the identity.
+        let two = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
+        assert_eq!(resize_bilinear(&two, 2, (2, 2), (2, 2)), two);
+    }
+
+    #[test]
     fn mean_iou_of_hand_computed_cases() {
         // Two classes. Targets 0 0 1 1, predictions 0 1 1 1: class 0 IoU 1/2, class 1 IoU 2/3.
         let mut tally = Tally::new(2, true);
@@ -154,10 +216,12 @@ mod tests {
         tally.add_masks(&logits, &[0, 0, 1, 1], 4, 255, 0.0);
         let m = tally.metrics();
         assert!((m.mean_iou.unwrap() - (0.5 + 2.0 / 3.0) / 2.0).abs() < 1e-12);
+        assert_eq!(m.class_iou, Some(vec![Some(0.5), Some(2.0 / 3.0)]));
         assert!((m.accuracy - 0.75).abs() < 1e-12);
         // Ignored pixels and classes that never occur do not count.
         let confusion = [5, 0, 0, 0, 0, 0, 0, 0, 3];
         assert!((mean_iou(&confusion, 3) - 1.0).abs() < 1e-12);
+        assert_eq!(class_iou(&confusion, 3), [Some(1.0), None, Some(1.0)]);
         let mut ignoring = Tally::new(2, true);
         ignoring.add_masks(&logits, &[0, 255, 255, 1], 4, 255, 0.0);
         assert!((ignoring.metrics().mean_iou.unwrap() - 1.0).abs() < 1e-12);

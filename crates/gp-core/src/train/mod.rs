@@ -18,7 +18,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 pub use checkpoint::{Checkpointing, Progress};
-pub use metrics::{Metrics, Tally, mean_iou};
+pub use metrics::{Metrics, Tally, class_iou, mean_iou, resize_bilinear};
 pub use optim::{Optimizer, OptimizerConfig};
 pub use schedule::{Schedule, Scheduler};
 pub use setting::SettingError;
@@ -516,18 +516,54 @@ pub fn evaluate<B: Backend>(
     loader: &Loader,
     loss: &TensorLoss,
 ) -> Result<Metrics, TrainError> {
-    let classes = loader.dataset().classes().len();
-    let segmentation = loader.dataset().task() == crate::data::Task::Segmentation;
+    let dataset = Arc::clone(loader.dataset());
+    let classes = dataset.classes().len();
+    let segmentation = dataset.task() == crate::data::Task::Segmentation;
     let mut tally = Tally::new(classes, segmentation);
-    for batch in loader.epoch(0) {
+    for (indices, batch) in loader.plan(0).into_iter().zip(loader.epoch(0)) {
         let batch = batch?;
         let x = b.tensor(&batch.images, &batch.shape)?;
         let logits = model.forward(b, &x, false)?;
         let targets = targets(b, &batch.targets, &batch.shape, classes)?;
-        let value = b.to_vec(&loss.forward(b, &logits, &targets)?)?.first().copied().unwrap_or(f32::NAN);
-        count(b, &mut tally, &logits, &batch.targets, &batch.shape, f64::from(value))?;
+        let value = f64::from(b.to_vec(&loss.forward(b, &logits, &targets)?)?.first().copied().unwrap_or(f32::NAN));
+        if segmentation {
+            count_at_original_size(b, &mut tally, &logits, dataset.as_ref(), &indices, &batch.shape, value)?;
+        } else {
+            count(b, &mut tally, &logits, &batch.targets, &batch.shape, value)?;
+        }
     }
     Ok(tally.metrics())
+}
+
+/// Segmentation metrics as they are reported: each image's logits, predicted on the resized
+/// input, resized back to the image's own size (bilinearly) and compared with its original
+/// label map, ignored pixels excluded. The loss stays the one at the network's resolution.
+fn count_at_original_size<B: Backend>(
+    b: &B,
+    tally: &mut Tally,
+    logits: &B::Tensor,
+    dataset: &dyn Dataset,
+    indices: &[usize],
+    shape: &[usize; 4],
+    loss: f64,
+) -> Result<(), TrainError> {
+    let values = b.to_vec(logits)?;
+    let (classes, h, w) = (tally.classes(), shape[2], shape[3]);
+    let per_sample = classes * h * w;
+    for (i, &index) in indices.iter().enumerate() {
+        let crate::data::Target::Mask(labels) = dataset.sample(index)?.target else {
+            return Err(TrainError::Config(format!(
+                "{}: sample {index} of a segmentation set has no label map",
+                dataset.name()
+            )));
+        };
+        let (height, width) = (labels.height() as usize, labels.width() as usize);
+        let planes = &values[i * per_sample..(i + 1) * per_sample];
+        let resized = resize_bilinear(planes, classes, (h, w), (height, width));
+        // The batch's loss, once per sample.
+        tally.add_masks(&resized, labels.labels(), height * width, IGNORE, loss);
+    }
+    Ok(())
 }
 
 /// A batch's targets on the backend.
