@@ -434,3 +434,18 @@ fn segmentation_is_scored_at_each_images_own_resolution() {
     assert_eq!(ious, [Some(112.0 / 127.0), Some(128.0 / 143.0)]);
     assert!((metrics.mean_iou.unwrap() - (112.0 / 127.0 + 128.0 / 143.0) / 2.0).abs() < 1e-12);
 }
+
+#[test]
+fn warm_up_and_label_smoothing_shape_the_run() {
+    let plain = run("ce", Task::Classification, &config()).unwrap();
+    // 6 steps an epoch, 2 epochs of warm-up: epoch 1's last step (index 5) runs at
+    // 0.05 x (0.01 + 0.99 x 5/12); from step 12 on, the full rate.
+    let warm = run("ce", Task::Classification, &TrainConfig { warmup_epochs: 2, ..config() }).unwrap();
+    assert_eq!(warm.epochs[0].learning_rate, 0.05 * (0.01 + 0.99 * 5.0 / 12.0));
+    assert_eq!(warm.epochs[2].learning_rate, 0.05);
+    let smooth = run("ce", Task::Classification, &TrainConfig { label_smoothing: 0.1, ..config() }).unwrap();
+    assert!(smooth.fitness() > 0.9, "{smooth:?}");
+    assert_ne!(smooth.epochs[0].train.loss, plain.epochs[0].train.loss, "the targets changed");
+    let bad = TrainConfig { label_smoothing: 1.0, ..config() };
+    assert!(bad.validate(true).unwrap_err().to_string().contains("label smoothing"));
+}

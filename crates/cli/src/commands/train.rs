@@ -89,7 +89,7 @@ pub struct TrainOptions {
     /// Weight decay [default: 0, or the loss's own, e.g. 5e-4 for ce-l2].
     #[arg(long)]
     pub weight_decay: Option<f32>,
-    /// constant, step:EVERY:GAMMA, cosine[:MIN_LR] or plateau[:FACTOR:PATIENCE:MIN_LR]
+    /// constant, step:EVERY:GAMMA, cosine[:MIN_LR], poly[:POWER] or plateau[:FACTOR:PATIENCE:MIN_LR]
     /// [default: plateau, the paper's x0.2 after 5 epochs, floor 1e-4].
     #[arg(long)]
     pub schedule: Option<Schedule>,
@@ -103,6 +103,12 @@ pub struct TrainOptions {
     /// Seeds the weights, the hold-out, the batch order, augmentation and dropout [default: 0].
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Epochs of linear warm-up from 1% of the rate [default: 0].
+    #[arg(long, value_name = "EPOCHS")]
+    pub warmup_epochs: Option<usize>,
+    /// Label smoothing ε, for any loss: targets (1 - ε) y + ε / classes [default: 0].
+    #[arg(long, value_name = "EPSILON")]
+    pub label_smoothing: Option<f32>,
     /// Stop after this many epochs without a better validation accuracy.
     #[arg(long, value_name = "EPOCHS")]
     pub early_stopping: Option<usize>,
@@ -132,6 +138,8 @@ impl TrainOptions {
             early_stopping = self.early_stopping.map(Some),
             max_steps = self.max_steps.map(Some),
             max_seconds = self.max_seconds.map(Some),
+            warmup_epochs = self.warmup_epochs,
+            label_smoothing = self.label_smoothing,
         );
         if let Some(decay) = self.weight_decay {
             c.optimizer = c.optimizer.clone().with_weight_decay(decay);

@@ -65,6 +65,23 @@ pub struct TrainConfig {
     pub max_seconds: Option<f64>,
     /// Loader worker threads (by default one per core).
     pub workers: Option<usize>,
+    /// Epochs of linear warm-up: the schedule's rate times a factor rising from 0.01 to 1
+    /// step by step over them (torchvision's `LinearLR(start_factor=0.01)` of its ImageNet
+    /// recipes, there per epoch).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub warmup_epochs: usize,
+    /// Label smoothing ε: training targets become `(1 - ε) y + ε / classes` (ignored pixels
+    /// stay 0), as PyTorch's `CrossEntropyLoss(label_smoothing=ε)`, for any loss.
+    #[serde(skip_serializing_if = "is_zero_f32")]
+    pub label_smoothing: f32,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn is_zero_f32(x: &f32) -> bool {
+    *x == 0.0
 }
 
 impl Default for TrainConfig {
@@ -83,6 +100,8 @@ impl Default for TrainConfig {
             max_steps: None,
             max_seconds: None,
             workers: None,
+            warmup_epochs: 0,
+            label_smoothing: 0.0,
         }
     }
 }
@@ -114,6 +133,9 @@ impl TrainConfig {
         self.optimizer.validate().map_err(TrainError::Config)?;
         self.schedule.validate().map_err(TrainError::Config)?;
         self.augment.validate().map_err(TrainError::Config)?;
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return bad(format!("label smoothing must be in [0, 1), not {} (--label-smoothing)", self.label_smoothing));
+        }
         if self.max_steps == Some(0) || self.early_stopping == Some(0) {
             return bad("--max-steps and --early-stopping must be at least 1".into());
         }
@@ -395,8 +417,15 @@ pub fn train_checkpointed<B: Backend>(
             let batch = batch?;
             lr = scheduler.rate(epoch, report.steps as f64 / total_steps as f64);
             b.seed(step_seed(config.seed, report.steps));
+            if config.warmup_epochs > 0 {
+                let warmup = (config.warmup_epochs as u64 * steps_per_epoch as u64).max(1);
+                if report.steps < warmup {
+                    lr *= 0.01 + 0.99 * report.steps as f32 / warmup as f32;
+                }
+            }
             let x = b.tensor(&batch.images, &batch.shape)?;
-            let targets = targets(b, &batch.targets, &batch.shape, classes)?;
+            let targets =
+                smooth(b, targets(b, &batch.targets, &batch.shape, classes)?, config.label_smoothing, classes)?;
             let logits = model.forward(b, &x, true)?;
             let mut loss_tensor = tensor_loss.forward(b, &logits, &targets)?;
             // The main loss is what is reported (comparable with the validation loss); the
@@ -577,6 +606,23 @@ fn targets<B: Backend>(
         Targets::Classes(labels) => TensorTargets::classes(b, labels, classes),
         Targets::Masks(labels) => TensorTargets::masks(b, labels, [shape[0], shape[2], shape[3]], classes, IGNORE),
     }
+}
+
+/// Label smoothing of training targets: `(1 - ε) y + ε / classes`, where a pixel counts.
+fn smooth<B: Backend>(
+    b: &B,
+    targets: TensorTargets<B::Tensor>,
+    epsilon: f32,
+    classes: usize,
+) -> BResult<TensorTargets<B::Tensor>> {
+    if epsilon == 0.0 {
+        return Ok(targets);
+    }
+    let mut one_hot = b.affine(&targets.one_hot, 1.0 - epsilon, epsilon / classes as f32)?;
+    if let Some((valid, _)) = &targets.valid {
+        one_hot = b.binary(BinaryOp::Mul, &one_hot, valid)?;
+    }
+    Ok(TensorTargets { one_hot, valid: targets.valid })
 }
 
 /// Adds a batch's predictions to a tally.

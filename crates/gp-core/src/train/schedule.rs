@@ -19,6 +19,16 @@ pub enum Schedule {
         #[serde(default = "step_gamma")]
         gamma: f32,
     },
+    /// Polynomial decay over all the training steps, `min_lr + (base - min_lr) (1 - t)^power`:
+    /// DeepLab's "poly" policy and torchvision's segmentation recipe (`PolynomialLR`, power 0.9).
+    Poly {
+        /// The exponent.
+        #[serde(default = "poly_power")]
+        power: f32,
+        /// The rate at the end.
+        #[serde(default)]
+        min_lr: f32,
+    },
     /// Cosine annealing from the base rate to `min_lr` over all the training steps.
     Cosine {
         /// The rate at the end.
@@ -52,6 +62,9 @@ fn step_every() -> usize {
 fn step_gamma() -> f32 {
     0.1
 }
+fn poly_power() -> f32 {
+    0.9
+}
 fn plateau_factor() -> f32 {
     0.2
 }
@@ -84,6 +97,7 @@ impl Schedule {
             Schedule::Constant => true,
             Schedule::Step { every, gamma } => every >= 1 && gamma > 0.0 && gamma <= 1.0,
             Schedule::Cosine { min_lr } => min_lr >= 0.0 && min_lr.is_finite(),
+            Schedule::Poly { power, min_lr } => power > 0.0 && power.is_finite() && min_lr >= 0.0 && min_lr.is_finite(),
             Schedule::Plateau { factor, min_lr, min_delta, .. } => {
                 factor > 0.0 && factor < 1.0 && min_lr >= 0.0 && min_lr.is_finite() && min_delta >= 0.0
             }
@@ -92,12 +106,13 @@ impl Schedule {
     }
 }
 
-const EXPECTED: &str = "use constant, step:EVERY:GAMMA (EVERY >= 1, 0 < GAMMA <= 1, e.g. step:30:0.1), cosine[:MIN_LR] or plateau[:FACTOR:PATIENCE:MIN_LR] (0 < FACTOR < 1)";
+const EXPECTED: &str = "use constant, step:EVERY:GAMMA (EVERY >= 1, 0 < GAMMA <= 1, e.g. step:30:0.1), cosine[:MIN_LR], poly[:POWER] (POWER > 0, default 0.9) or plateau[:FACTOR:PATIENCE:MIN_LR] (0 < FACTOR < 1)";
 
 impl std::str::FromStr for Schedule {
     type Err = SettingError;
 
-    /// `constant`, `step:EVERY:GAMMA`, `cosine[:MIN_LR]` or `plateau[:FACTOR:PATIENCE:MIN_LR]`.
+    /// `constant`, `step:EVERY:GAMMA`, `cosine[:MIN_LR]`, `poly[:POWER]` or
+    /// `plateau[:FACTOR:PATIENCE:MIN_LR]`.
     fn from_str(text: &str) -> Result<Schedule, SettingError> {
         let (name, n) = setting::split("schedule", text, 3, EXPECTED)?;
         let schedule = match (name, n.as_slice()) {
@@ -105,6 +120,8 @@ impl std::str::FromStr for Schedule {
             ("step", &[every, gamma]) => Schedule::Step { every: every as usize, gamma: gamma as f32 },
             ("cosine", []) => Schedule::Cosine { min_lr: 0.0 },
             ("cosine", &[min_lr]) => Schedule::Cosine { min_lr: min_lr as f32 },
+            ("poly", []) => Schedule::Poly { power: poly_power(), min_lr: 0.0 },
+            ("poly", &[power]) => Schedule::Poly { power: power as f32, min_lr: 0.0 },
             ("plateau", []) => Schedule::default(),
             ("plateau", &[factor, patience, min_lr]) => Schedule::Plateau {
                 factor: factor as f32,
@@ -145,6 +162,10 @@ impl Scheduler {
                 let cosine = 0.5 * (1.0 + (std::f64::consts::PI * progress.clamp(0.0, 1.0)).cos());
                 min_lr + (self.base - min_lr) * cosine as f32
             }
+            Schedule::Poly { power, min_lr } => {
+                let remaining = (1.0 - progress.clamp(0.0, 1.0)).powf(f64::from(power));
+                min_lr + (self.base - min_lr) * remaining as f32
+            }
             Schedule::Plateau { .. } => self.plateau.0,
         }
     }
@@ -173,6 +194,16 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_poly_schedule_decays_to_its_floor() {
+        let poly = Scheduler::new("poly".parse().unwrap(), 0.01);
+        assert_eq!(poly.rate(0, 0.0), 0.01);
+        assert!((poly.rate(3, 0.5) - 0.01 * 0.5f32.powf(0.9)).abs() < 1e-9);
+        assert_eq!(poly.rate(9, 1.0), 0.0);
+        assert_eq!("poly:2".parse::<Schedule>().unwrap(), Schedule::Poly { power: 2.0, min_lr: 0.0 });
+        assert!("poly:0".parse::<Schedule>().is_err());
+    }
 
     #[test]
     fn the_plateau_schedule_reduces_after_patience_and_stops_at_the_floor() {

@@ -113,6 +113,8 @@ impl TransferArgs {
             || t.early_stopping.is_some()
             || t.max_steps.is_some()
             || t.max_seconds.is_some()
+            || t.warmup_epochs.is_some()
+            || t.label_smoothing.is_some()
     }
 }
 
