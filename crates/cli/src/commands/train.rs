@@ -93,8 +93,9 @@ pub struct TrainOptions {
     /// [default: plateau, the paper's x0.2 after 5 epochs, floor 1e-4].
     #[arg(long)]
     pub schedule: Option<Schedule>,
-    /// none, paper (zoom 0.2, shift 0.1, flip), cifar (pad 4 and crop, flip) or segmentation
-    /// (scale 0.5-2, crop padded with the mean and the ignore label, flip) [default: none].
+    /// none, paper (zoom 0.2, shift 0.1, flip), cifar (pad 4 and crop, flip), segmentation
+    /// (scale 0.5-2, crop padded with the mean and the ignore label, flip) or imagenet
+    /// (random-resized crop, flip) [default: none].
     #[arg(long)]
     pub augment: Option<Augment>,
     /// Fraction of the training data held out for validation [default: 0.1].
@@ -109,6 +110,10 @@ pub struct TrainOptions {
     /// Label smoothing ε, for any loss: targets (1 - ε) y + ε / classes [default: 0].
     #[arg(long, value_name = "EPSILON")]
     pub label_smoothing: Option<f32>,
+    /// Validation and test images: resize the shorter side to this, then centre-crop to the
+    /// image size (ImageNet's 256 for 224) [default: resize the whole image].
+    #[arg(long, value_name = "PIXELS")]
+    pub eval_resize: Option<u32>,
     /// Stop after this many epochs without a better validation accuracy.
     #[arg(long, value_name = "EPOCHS")]
     pub early_stopping: Option<usize>,
@@ -140,6 +145,7 @@ impl TrainOptions {
             max_seconds = self.max_seconds.map(Some),
             warmup_epochs = self.warmup_epochs,
             label_smoothing = self.label_smoothing,
+            eval_resize = self.eval_resize.map(Some),
         );
         if let Some(decay) = self.weight_decay {
             c.optimizer = c.optimizer.clone().with_weight_decay(decay);

@@ -54,6 +54,33 @@ pub struct Augment {
     /// `horizontal_flip` combines with it; zoom, shift and `crop_padding` are left unused.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scale: Option<[f32; 2]>,
+    /// Inception's random-resized crop (torchvision's `RandomResizedCrop`): a crop of a random
+    /// fraction of the image's area (`scale`) and aspect ratio (`ratio`, drawn log-uniformly),
+    /// resized to the output size; after 10 draws that do not fit, the largest centred crop of
+    /// an allowed ratio. Only `horizontal_flip` combines with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resized_crop: Option<ResizedCrop>,
+    /// Resize the shorter side to this many pixels, then take the centred crop of the output
+    /// size: ImageNet's evaluation transform (resize 256, centre crop 224); deterministic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resize_shorter: Option<u32>,
+}
+
+/// The settings of [`Augment::resized_crop`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResizedCrop {
+    /// The crop's area as a fraction of the image's, `[low, high]`.
+    pub scale: [f32; 2],
+    /// The crop's width over its height, `[low, high]`.
+    pub ratio: [f32; 2],
+}
+
+impl Default for ResizedCrop {
+    /// torchvision's: scale 0.08 to 1, ratio 3/4 to 4/3.
+    fn default() -> Self {
+        ResizedCrop { scale: [0.08, 1.0], ratio: [3.0 / 4.0, 4.0 / 3.0] }
+    }
 }
 
 impl Augment {
@@ -81,9 +108,26 @@ impl Augment {
         Augment { horizontal_flip: true, fill: Fill::Mean, scale: Some([0.5, 2.0]), ..Augment::default() }
     }
 
-    /// Whether any random transform is on.
+    /// ImageNet's training recipe: the random-resized crop and a horizontal flip.
+    pub fn imagenet() -> Augment {
+        Augment { horizontal_flip: true, resized_crop: Some(ResizedCrop::default()), ..Augment::default() }
+    }
+
+    /// ImageNet's evaluation transform: resize the shorter side to `shorter` (256 for a 224
+    /// crop), then the centred crop.
+    pub fn centre_crop(shorter: u32) -> Augment {
+        Augment { resize_shorter: Some(shorter), ..Augment::default() }
+    }
+
+    /// Whether every transform is off.
     pub fn is_identity(&self) -> bool {
-        self.crop_padding == 0 && !self.horizontal_flip && self.zoom == 0.0 && self.shift == 0.0 && self.scale.is_none()
+        self.crop_padding == 0
+            && !self.horizontal_flip
+            && self.zoom == 0.0
+            && self.shift == 0.0
+            && self.scale.is_none()
+            && self.resized_crop.is_none()
+            && self.resize_shorter.is_none()
     }
 
     /// Checks the settings.
@@ -93,7 +137,60 @@ impl Augment {
         {
             return Err(format!("augment scale [{low}, {high}]: give 0 < low <= high, e.g. [0.5, 2.0]"));
         }
+        if let Some(ResizedCrop { scale: [s0, s1], ratio: [r0, r1] }) = self.resized_crop
+            && !(s0 > 0.0 && s0 <= s1 && s1 <= 1.0 && r0 > 0.0 && r0 <= r1 && r1.is_finite())
+        {
+            return Err(format!(
+                "augment resized_crop scale [{s0}, {s1}] ratio [{r0}, {r1}]: give 0 < scale low <= high <= 1 and 0 < \
+                 ratio low <= high, e.g. scale [0.08, 1.0], ratio [0.75, 1.3333]"
+            ));
+        }
+        if self.resize_shorter == Some(0) {
+            return Err("augment resize_shorter must be at least 1 (e.g. 256)".into());
+        }
         Ok(())
+    }
+
+    /// The map of a crop `(x0, y0, w, h)` of the input resized to the output, mirrored or not.
+    fn crop_map(crop: (f32, f32, f32, f32), output: (u32, u32), flip: bool) -> Affine {
+        let (x0, y0, w, h) = crop;
+        let (out_w, out_h) = (output.0 as f32, output.1 as f32);
+        let (sx, sy) = (w / out_w, h / out_h);
+        // x_in = x0 + (X + 0.5) * sx - 0.5, with X = x, or out_w - 1 - x when mirrored.
+        let (a, c) = if flip { (-sx, x0 + (out_w - 0.5) * sx - 0.5) } else { (sx, x0 + 0.5 * sx - 0.5) };
+        Affine { a, c, e: sy, f: y0 + 0.5 * sy - 0.5 }
+    }
+
+    /// The random-resized crop's window, as torchvision draws it.
+    fn draw_resized_crop<R: Rng + ?Sized>(rng: &mut R, crop: ResizedCrop, input: (u32, u32)) -> (f32, f32, f32, f32) {
+        let (width, height) = (input.0 as f32, input.1 as f32);
+        let area = width * height;
+        let (log_low, log_high) = (crop.ratio[0].ln(), crop.ratio[1].ln());
+        for _ in 0..10 {
+            let target = area
+                * if crop.scale[1] > crop.scale[0] {
+                    rng.random_range(crop.scale[0]..=crop.scale[1])
+                } else {
+                    crop.scale[0]
+                };
+            let ratio = if log_high > log_low { rng.random_range(log_low..=log_high).exp() } else { crop.ratio[0] };
+            let (w, h) = ((target * ratio).sqrt().round(), (target / ratio).sqrt().round());
+            if w >= 1.0 && h >= 1.0 && w <= width && h <= height {
+                let x0 = rng.random_range(0..=(width - w) as u32) as f32;
+                let y0 = rng.random_range(0..=(height - h) as u32) as f32;
+                return (x0, y0, w, h);
+            }
+        }
+        // The fallback: the whole image, cut to the nearest allowed ratio, centred.
+        let ratio = width / height;
+        let (w, h) = if ratio < crop.ratio[0] {
+            (width, (width / crop.ratio[0]).round())
+        } else if ratio > crop.ratio[1] {
+            ((height * crop.ratio[1]).round(), height)
+        } else {
+            (width, height)
+        };
+        (((width - w) / 2.0).floor(), ((height - h) / 2.0).floor(), w, h)
     }
 
     /// The scale-and-crop map of [`scale`](Self::scale).
@@ -122,6 +219,18 @@ impl Augment {
     fn draw<R: Rng + ?Sized>(&self, rng: &mut R, input: (u32, u32), output: (u32, u32)) -> Affine {
         if let Some(range) = self.scale {
             return self.draw_scaled(rng, range, input, output);
+        }
+        if let Some(crop) = self.resized_crop {
+            let window = Self::draw_resized_crop(rng, crop, input);
+            let flip = self.horizontal_flip && rng.random_bool(0.5);
+            return Self::crop_map(window, output, flip);
+        }
+        if let Some(shorter) = self.resize_shorter {
+            // Resized by s, the centred window of the output's size is, in input pixels, this.
+            let s = shorter as f32 / input.0.min(input.1) as f32;
+            let (w, h) = (output.0 as f32 / s, output.1 as f32 / s);
+            let window = ((input.0 as f32 - w) / 2.0, (input.1 as f32 - h) / 2.0, w, h);
+            return Self::crop_map(window, output, false);
         }
         let (out_w, out_h) = (output.0 as f32, output.1 as f32);
         // Centred output coordinates X = x + 0.5 - W/2, then, in order: mirror, zoom, shift,
@@ -247,6 +356,7 @@ impl std::str::FromStr for Augment {
             "paper" => Ok(Augment::paper()),
             "cifar" => Ok(Augment::cifar()),
             "segmentation" => Ok(Augment::segmentation()),
+            "imagenet" => Ok(Augment::imagenet()),
             _ => Err(format!(
                 "`{text}` is not an augmentation recipe: use none, paper (zoom, shift, flip), cifar (pad-crop, flip) or \
                  segmentation (scale 0.5-2, crop padded with the mean, flip)"
@@ -283,10 +393,14 @@ impl Pipeline {
         let map = self.augment.draw(rng, (image.width(), image.height()), (self.width, self.height));
         // Anti-alias strong downscales by averaging k x k blocks first, then sample the shrunk
         // image at the same positions: original x is shrunk (x + 0.5)/k - 0.5.
-        let k = match self.augment.scale {
-            // The sampling step itself: the crop is not resized to the output.
-            Some(_) => map.a.abs().min(map.e.abs()).floor().max(0.0) as u32,
-            None => (image.width() / self.width).min(image.height() / self.height),
+        let cropping = self.augment.scale.is_some()
+            || self.augment.resized_crop.is_some()
+            || self.augment.resize_shorter.is_some();
+        let k = if cropping {
+            // The sampling step itself: a crop, not the whole image, is resized to the output.
+            map.a.abs().min(map.e.abs()).floor().max(0.0) as u32
+        } else {
+            (image.width() / self.width).min(image.height() / self.height)
         };
         let (source, image_map) = if k >= 2 {
             let k_f = k as f32;
@@ -566,6 +680,30 @@ mod tests {
             }
         }
         assert!("segmentation".parse::<Augment>().unwrap().scale.is_some());
+        assert!("imagenet".parse::<Augment>().unwrap().resized_crop.is_some());
         assert!(Augment { scale: Some([2.0, 0.5]), ..Augment::default() }.validate().is_err());
+    }
+
+    #[test]
+    fn imagenet_crops_stay_inside_the_image_and_evaluation_takes_the_centre() {
+        // An all-bright image: a zero fill anywhere in the output would show.
+        let bright = Image::new(40, 30, 1, vec![200; 1200]).unwrap();
+        let train = masked(Augment::imagenet(), 8);
+        for seed in 0..200 {
+            let out = run(&train, &bright, seed);
+            let expected = 200.0 * train.scale[0] + train.bias[0];
+            assert!(out.iter().all(|v| (v - expected).abs() < 1e-4), "seed {seed}: a crop left the image");
+        }
+        // Resize the shorter side 6 -> 6 (s = 1), the centred 4x4 of an 8x6 image: columns 2-5,
+        // rows 1-4, sampled exactly.
+        let ramp = Image::new(8, 6, 1, (0..48).map(|i| (i % 8 * 10 + i / 8) as u8).collect()).unwrap();
+        let centre = masked(Augment::centre_crop(6), 4);
+        let out = run(&centre, &ramp, 0);
+        let raw: Vec<f32> = out.iter().map(|v| ((v - centre.bias[0]) / centre.scale[0]).round()).collect();
+        let expected: Vec<f32> = (1..5).flat_map(|y| (2..6).map(move |x| (x * 10 + y) as f32)).collect();
+        assert_eq!(raw, expected);
+        let bad =
+            Augment { resized_crop: Some(ResizedCrop { scale: [0.5, 2.0], ratio: [0.75, 1.33] }), ..Augment::none() };
+        assert!(bad.validate().is_err());
     }
 }

@@ -16,7 +16,7 @@ mod image;
 mod loader;
 mod split;
 
-pub use augment::{Augment, Fill};
+pub use augment::{Augment, Fill, ResizedCrop};
 pub use dataset::{DataError, Dataset, Normalization, Sample, Skipped, Split, Target, Task};
 pub use image::{IGNORE, Image, LabelMap};
 pub use loader::{Batch, Epoch, Loader, LoaderConfig, Targets};

@@ -74,6 +74,11 @@ pub struct TrainConfig {
     /// stay 0), as PyTorch's `CrossEntropyLoss(label_smoothing=ε)`, for any loss.
     #[serde(skip_serializing_if = "is_zero_f32")]
     pub label_smoothing: f32,
+    /// Validation and test images: resize the shorter side to this, then take the centred crop
+    /// of the network's input size (ImageNet's 256 for 224), instead of resizing the whole image
+    /// to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eval_resize: Option<u32>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -102,6 +107,7 @@ impl Default for TrainConfig {
             workers: None,
             warmup_epochs: 0,
             label_smoothing: 0.0,
+            eval_resize: None,
         }
     }
 }
@@ -133,6 +139,9 @@ impl TrainConfig {
         self.optimizer.validate().map_err(TrainError::Config)?;
         self.schedule.validate().map_err(TrainError::Config)?;
         self.augment.validate().map_err(TrainError::Config)?;
+        if self.eval_resize == Some(0) {
+            return bad("--eval-resize must be at least 1 (e.g. 256 for a 224 crop)".into());
+        }
         if !(0.0..1.0).contains(&self.label_smoothing) {
             return bad(format!("label smoothing must be in [0, 1), not {} (--label-smoothing)", self.label_smoothing));
         }
@@ -363,7 +372,11 @@ pub fn train_checkpointed<B: Backend>(
         train_set,
         LoaderConfig { augment: config.augment.clone(), shuffle: true, drop_last: lone_last, ..shape.clone() },
     )?;
-    let evaluation = LoaderConfig { shuffle: false, augment: Augment::none(), ..shape };
+    let evaluation = LoaderConfig {
+        shuffle: false,
+        augment: config.eval_resize.map_or_else(Augment::none, Augment::centre_crop),
+        ..shape
+    };
     let validation = validation_set.map(|v| Loader::new(v, evaluation.clone())).transpose()?;
     let test = data.test.clone().map(|t| Loader::new(t, evaluation.clone())).transpose()?;
 

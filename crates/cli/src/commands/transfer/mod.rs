@@ -115,6 +115,7 @@ impl TransferArgs {
             || t.max_seconds.is_some()
             || t.warmup_epochs.is_some()
             || t.label_smoothing.is_some()
+            || t.eval_resize.is_some()
     }
 }
 
