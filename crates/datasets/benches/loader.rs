@@ -3,7 +3,11 @@
 //! run by this bench when PyTorch is installed), so that one can see whether the loader could
 //! ever hold training back.
 //!
-//! Run with `cargo bench -p lossgp-datasets --bench loader`.
+//! Run with `cargo bench -p lossgp-datasets --bench loader`. With `LOSSGP_JPEG_FOLDER` set to
+//! an image folder of real photos (one folder per class; e.g. the 20 ImageNet validation JPEGs
+//! of PyPI's foolbox wheel), it also measures ImageNet-style loading: JPEG decoding plus the
+//! random-resized crop to 224 and flip, and plus resize-256-centre-crop-224, on 1 and 2 loader
+//! threads.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -59,6 +63,55 @@ impl Dataset for Rgb32 {
     fn image_shape(&self) -> Option<(u32, u32, u8)> {
         Some((32, 32, 3))
     }
+}
+
+/// A dataset's samples over and over: each read decodes its file again.
+struct Repeat {
+    inner: Arc<dyn Dataset>,
+    len: usize,
+}
+
+impl Dataset for Repeat {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn task(&self) -> Task {
+        self.inner.task()
+    }
+    fn classes(&self) -> &[String] {
+        self.inner.classes()
+    }
+    fn sample(&self, index: usize) -> Result<Sample, DataError> {
+        DataError::check_index(index, self.len)?;
+        self.inner.sample(index % self.inner.len())
+    }
+    fn normalization(&self) -> Normalization {
+        self.inner.normalization()
+    }
+    fn image_shape(&self) -> Option<(u32, u32, u8)> {
+        self.inner.image_shape()
+    }
+}
+
+/// JPEG decoding plus ImageNet's transforms to 224x224, in images/s, on `threads` loader
+/// threads, over 640 reads.
+fn jpeg_rate(folder: &Arc<dyn Dataset>, augment: Augment, threads: usize) -> f64 {
+    let data: Arc<dyn Dataset> = Arc::new(Repeat { inner: Arc::clone(folder), len: 640 });
+    let config = LoaderConfig {
+        batch_size: 32,
+        augment,
+        size: Some((224, 224)),
+        channels: Some(3),
+        workers: Some(threads),
+        ..LoaderConfig::default()
+    };
+    let loader = Loader::new(data, config).expect("a valid loader");
+    let start = Instant::now();
+    let images: usize = loader.epoch(0).map(|b| b.expect("a batch").len()).sum();
+    images as f64 / start.elapsed().as_secs_f64()
 }
 
 /// Images per second over `batches` batches of 128 (one epoch at most).
@@ -142,6 +195,21 @@ fn main() {
             "  {label:26} no augmentation {plain:>9.0}   paper (zoom, shift, flip) {paper:>9.0}   crop+flip {cifar:>9.0}"
         );
         rows.push((channels, side, paper.min(cifar)));
+    }
+    match std::env::var("LOSSGP_JPEG_FOLDER") {
+        Ok(folder) => {
+            let photos = DataDir::resolve(None).and_then(|dirs| open(&folder, Split::Train, &dirs)).expect("the JPEG folder");
+            println!("\nImageNet-style loading of {} real photos from {folder}, to 224x224 RGB (images/s)", photos.len());
+            for threads in [1, 2] {
+                let train = jpeg_rate(&photos, Augment::imagenet(), threads);
+                let eval = jpeg_rate(&photos, Augment::centre_crop(256), threads);
+                println!(
+                    "  {threads} loader thread(s): decode + random-resized crop + flip {train:>7.0}   decode + resize 256 + centre crop {eval:>7.0}"
+                );
+            }
+            println!("  (a ResNet-50 on one modern GPU trains on the order of thousands of images/s)");
+        }
+        Err(_) => println!("\n(LOSSGP_JPEG_FOLDER not set: ImageNet-style JPEG loading not measured)"),
     }
     println!("\nReference: a training step (PyTorch ResNet-20, batch 128, 2 threads, same machine)");
     match pytorch_training_rates() {
