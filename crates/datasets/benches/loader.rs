@@ -198,8 +198,12 @@ fn main() {
     }
     match std::env::var("LOSSGP_JPEG_FOLDER") {
         Ok(folder) => {
-            let photos = DataDir::resolve(None).and_then(|dirs| open(&folder, Split::Train, &dirs)).expect("the JPEG folder");
-            println!("\nImageNet-style loading of {} real photos from {folder}, to 224x224 RGB (images/s)", photos.len());
+            let photos =
+                DataDir::resolve(None).and_then(|dirs| open(&folder, Split::Train, &dirs)).expect("the JPEG folder");
+            println!(
+                "\nImageNet-style loading of {} real photos from {folder}, to 224x224 RGB (images/s)",
+                photos.len()
+            );
             for threads in [1, 2] {
                 let train = jpeg_rate(&photos, Augment::imagenet(), threads);
                 let eval = jpeg_rate(&photos, Augment::centre_crop(256), threads);

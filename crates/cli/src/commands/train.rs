@@ -24,22 +24,23 @@ use crate::output::emit;
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// A dataset name (see `lossgp data list`) or the path of an image folder.
-    #[arg(long, required_unless_present = "resume")]
+    #[arg(long, required_unless_present_any = ["resume", "config"])]
     dataset: Option<String>,
     /// The model and its options, `NAME[:KEY=VALUE,...]`, e.g. `resnet20` or
-    /// `resnet18:stem=cifar,head=paper` (see `lossgp list models`).
-    #[arg(long, default_value = "small-cnn")]
-    model: String,
+    /// `resnet18:stem=cifar,head=paper` (see `lossgp list models`) [default: small-cnn].
+    #[arg(long)]
+    model: Option<String>,
     /// A built-in loss (`ngl`, `ce`, ...; see `lossgp loss list`) or an expression such as
-    /// `"-sum(y * log(p))"`.
-    #[arg(long, default_value = "ce", allow_hyphen_values = true)]
-    loss: String,
-    /// The backend (see `lossgp list backends`).
-    #[arg(long, default_value = "flex")]
-    backend: String,
-    /// Read the training settings from this JSON file (the `config` object of a `--json`
-    /// report); the options below override it.
-    #[arg(long, value_name = "FILE.json")]
+    /// `"-sum(y * log(p))"` [default: ce].
+    #[arg(long, allow_hyphen_values = true)]
+    loss: Option<String>,
+    /// The backend (see `lossgp list backends`) [default: flex].
+    #[arg(long)]
+    backend: Option<String>,
+    /// A recipe (TOML: `dataset`, `model`, `loss`, `backend`, `image_size` and a `[train]`
+    /// table, e.g. `configs/voc-deeplabv3.toml`), or training settings alone as JSON (the
+    /// `config` object of a `--json` report); the options given here override it.
+    #[arg(long, value_name = "FILE.toml|FILE.json")]
     config: Option<PathBuf>,
     #[command(flatten)]
     options: TrainOptions,
@@ -319,6 +320,33 @@ pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// A training recipe: what `--config FILE.toml` holds.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Recipe {
+    dataset: Option<String>,
+    model: Option<String>,
+    loss: Option<String>,
+    backend: Option<String>,
+    image_size: Option<[usize; 2]>,
+    train: TrainConfig,
+}
+
+impl Recipe {
+    /// The recipe in `path` (TOML), or one holding only training settings (JSON).
+    fn read(path: &Path) -> Result<Recipe> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        if path.extension().is_some_and(|e| e == "toml") {
+            return toml::from_str(&text).with_context(|| {
+                format!("{} is not a valid training recipe (see configs/ for examples)", path.display())
+            });
+        }
+        let train = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a valid training configuration", path.display()))?;
+        Ok(Recipe { train, ..Recipe::default() })
+    }
+}
+
 /// A run's arguments, from the command line or from a checkpoint directory's run file.
 struct Planned {
     dataset: String,
@@ -334,7 +362,12 @@ struct Planned {
 
 impl Planned {
     fn new(args: TrainArgs) -> Result<Planned> {
-        let config = settings(&args)?;
+        let recipe = match &args.config {
+            Some(path) => Recipe::read(path)?,
+            None => Recipe::default(),
+        };
+        let loss = args.loss.clone().or(recipe.loss).unwrap_or_else(|| "ce".into());
+        let config = settings(&args, recipe.train, &loss)?;
         let checkpoints = args.checkpoint_dir.clone().map(|dir| Checkpointing {
             dir,
             every_steps: args.checkpoint_every,
@@ -348,13 +381,18 @@ impl Planned {
                 dir.display()
             );
         }
+        let dataset = args.dataset.or(recipe.dataset).ok_or_else(|| {
+            anyhow::anyhow!(
+                "no dataset: give --dataset, or a recipe (--config FILE.toml) that names one, or --resume DIR"
+            )
+        })?;
         Ok(Planned {
-            dataset: args.dataset.ok_or_else(|| anyhow::anyhow!("--dataset is required (or --resume DIR)"))?,
-            model: args.model,
-            loss: args.loss,
-            backend: args.backend,
+            dataset,
+            model: args.model.or(recipe.model).unwrap_or_else(|| "small-cnn".into()),
+            loss,
+            backend: args.backend.or(recipe.backend).unwrap_or_else(|| "flex".into()),
             config,
-            image_size: args.image_size,
+            image_size: args.image_size.or(recipe.image_size),
             no_test: args.no_test,
             save: args.save,
             checkpoints,
@@ -392,22 +430,15 @@ fn check_writable(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The settings: the file's (or the defaults), the loss's own weight decay, then the options.
-fn settings(args: &TrainArgs) -> Result<TrainConfig> {
-    let mut c = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            serde_json::from_str(&text)
-                .with_context(|| format!("{} is not a valid training configuration", path.display()))?
-        }
-        None => TrainConfig::default(),
-    };
+/// The settings: the recipe's (or the defaults), the loss's own weight decay, then the options.
+fn settings(args: &TrainArgs, base: TrainConfig, loss: &str) -> Result<TrainConfig> {
+    let mut c = base;
     args.options.apply(&mut c);
     if let Some(workers) = args.workers {
         c.workers = Some(workers);
     }
     // A loss defined with weight decay (ce-l2) brings it, unless a decay is given.
-    let own = builtin(&args.loss).and_then(|b| b.weight_decay);
+    let own = builtin(loss).and_then(|b| b.weight_decay);
     if let (None, Some(decay)) = (args.options.weight_decay, own)
         && c.optimizer.weight_decay() == 0.0
     {
@@ -471,4 +502,26 @@ fn render(r: &Report) -> String {
         let _ = writeln!(s, "weights:    {}", path.display());
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Recipe;
+
+    #[test]
+    fn the_shipped_recipes_read_and_validate() {
+        for (name, text) in [
+            ("voc-deeplabv3", include_str!("../../../../configs/voc-deeplabv3.toml")),
+            ("coco-stuff-deeplabv3", include_str!("../../../../configs/coco-stuff-deeplabv3.toml")),
+            ("imagenet-resnet50", include_str!("../../../../configs/imagenet-resnet50.toml")),
+            ("imagenet-inception-v3-paper", include_str!("../../../../configs/imagenet-inception-v3-paper.toml")),
+        ] {
+            let recipe: Recipe = toml::from_str(text).unwrap_or_else(|e| panic!("configs/{name}.toml: {e}"));
+            let train = &recipe.train;
+            train.validate(train.validation_fraction > 0.0).unwrap_or_else(|e| panic!("configs/{name}.toml: {e}"));
+            let (model, options) = lossgp_core::model::ModelOptions::parse(recipe.model.as_deref().unwrap()).unwrap();
+            lossgp_core::model::check_options(lossgp_core::model::find_model(&model).unwrap(), &options).unwrap();
+            assert!(lossgp_datasets::info(recipe.dataset.as_deref().unwrap()).is_some(), "{name}: a catalogue dataset");
+        }
+    }
 }
