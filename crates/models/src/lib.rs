@@ -90,7 +90,15 @@ const AUX_OPTION: OptionDoc = OptionDoc {
 
 const CLASSIFIER: &[OptionDoc] = &[HEAD_OPTION, WIDTH_OPTION];
 const IMAGENET_RESNET: &[OptionDoc] = &[STEM_OPTION, HEAD_OPTION, WIDTH_OPTION];
-const SEGMENTATION: &[OptionDoc] = &[BACKBONE_OPTION, WIDTH_OPTION];
+/// The `aux` option of the segmentation networks.
+const SEGMENTATION_AUX_OPTION: OptionDoc = OptionDoc {
+    key: "aux",
+    default: "false",
+    help: "true adds torchvision's auxiliary FCN head on the backbone's third stage (aux_loss; its loss weighted 0.5, \
+           training only)",
+};
+
+const SEGMENTATION: &[OptionDoc] = &[BACKBONE_OPTION, WIDTH_OPTION, SEGMENTATION_AUX_OPTION];
 
 inventory::submit! {
     ModelEntry {
@@ -229,6 +237,29 @@ mod tests {
         expect("fc2.bias", &[3]);
         // conv 288 + bn 64 + conv 18432 + bn 128 + fc1 73728+128 + fc2 384+3
         assert_eq!(p.count(), 288 + 64 + 18432 + 128 + 73728 + 128 + 384 + 3);
+    }
+
+    #[test]
+    fn the_auxiliary_segmentation_head_is_torchvisions_and_trains_only() {
+        // torchvision's deeplabv3_resnet50(aux_loss=True): aux_classifier = FCNHead(1024, classes)
+        // on layer3, i.e. Conv2d(1024, 256, 3) + BatchNorm2d(256) + Conv2d(256, classes, 1).
+        let b = BurnBackend::flex();
+        let spec = ModelSpec::new([3, 32, 32], 5, 0).with("aux", true);
+        let mut model = Segmentation::build(&b, "deeplabv3", &spec).unwrap();
+        let p = model.params();
+        let shape = |name: &str| p.ids().find(|&id| p.name(id) == name).map(|id| p.shape(id).to_vec());
+        assert_eq!(shape("aux_classifier.0.weight"), Some(vec![256, 1024, 3, 3]));
+        assert_eq!(shape("aux_classifier.1.running_mean"), Some(vec![256]));
+        assert_eq!(shape("aux_classifier.4.weight"), Some(vec![5, 256, 1, 1]));
+        assert_eq!(shape("aux_classifier.4.bias"), Some(vec![5]));
+        let x = b.full(&[2, 3, 32, 32], 0.3).unwrap();
+        model.forward(&b, &x, true).unwrap();
+        let (aux, weight) = model.take_auxiliary().expect("training gives auxiliary logits");
+        assert_eq!((b.shape(&aux), weight), (vec![2, 5, 32, 32], 0.5));
+        model.forward(&b, &x, false).unwrap();
+        assert!(model.take_auxiliary().is_none(), "evaluation does not");
+        let plain = Segmentation::build(&b, "fcn", &ModelSpec::new([3, 32, 32], 5, 0)).unwrap();
+        assert!(plain.params().ids().all(|id| !plain.params().name(id).starts_with("aux_")));
     }
 
     #[test]

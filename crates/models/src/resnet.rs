@@ -131,6 +131,32 @@ impl Backbone {
         Ok(x)
     }
 
+    /// The features `[n, c, h, w]` of a batch, and those after the third stage (`layer3`,
+    /// which torchvision's auxiliary segmentation head reads; half the final channels).
+    pub fn forward_with_layer3<B: Backend>(
+        &self,
+        b: &B,
+        params: &mut Params<B>,
+        x: &B::Tensor,
+        train: bool,
+    ) -> BResult<(B::Tensor, B::Tensor)> {
+        let mut x = self.stem.forward(b, params, x, train)?;
+        if self.stem_pool {
+            x = max_pool(b, &x, 3, 2, 1)?;
+        }
+        let mut layer3 = None;
+        for (i, stage) in self.stages.iter().enumerate() {
+            for block in stage {
+                x = block.forward(b, params, &x, train)?;
+            }
+            if i == 2 {
+                layer3 = Some(x.clone());
+            }
+        }
+        let layer3 = layer3.unwrap_or_else(|| x.clone());
+        Ok((x, layer3))
+    }
+
     /// `[channels, height, width]` of the features for the spec's input.
     pub fn features(&self) -> [usize; 3] {
         self.features

@@ -35,14 +35,20 @@ struct DeepLab {
     classifier: Conv,
 }
 
-/// A segmentation network: a dilated ResNet and a head.
+/// Weight of the auxiliary head's loss (torchvision's segmentation recipe).
+pub const AUXILIARY_WEIGHT: f32 = 0.5;
+
+/// A segmentation network: a dilated ResNet and a head, and optionally torchvision's auxiliary
+/// FCN head on the backbone's third stage (`aux_loss`), trained with its loss weighted by
+/// [`AUXILIARY_WEIGHT`] and unused in evaluation.
 pub struct Segmentation {
     backbone: Backbone,
     head: SegmentationHead,
+    auxiliary: Option<(ConvBn, Conv)>,
 }
 
 impl Segmentation {
-    /// `fcn` or `deeplabv3` (options `backbone`, `width`).
+    /// `fcn` or `deeplabv3` (options `backbone`, `width`, `aux`).
     pub fn build<B: Backend>(b: &B, name: &str, spec: &ModelSpec) -> Result<Network<B, Segmentation>, ModelError> {
         let width = spec.width(name)?;
         let backbone_name = spec.choice(name, "backbone", &["resnet50", "resnet101", "resnet18", "resnet34"])?;
@@ -83,14 +89,36 @@ impl Segmentation {
             }
             _ => return Err(ModelError::Unknown { name: name.to_owned(), known: "fcn, deeplabv3".into() }),
         };
-        Ok(Network::new(name, spec, build, Segmentation { backbone, head }))
+        // torchvision's FCNHead on layer3 (half the final channels), as `aux_classifier`.
+        let auxiliary = if spec.option(name, "aux", false)? {
+            let (c3, inner) = ((c / 2).max(1), (c / 8).max(1));
+            let conv = build.conv_bn(
+                ["aux_classifier.0", "aux_classifier.1"],
+                [c3, inner],
+                ConvConfig::square(3).same(),
+                1e-5,
+            )?;
+            let classifier = build.conv("aux_classifier.4", [inner, classes], ConvConfig::square(1).bias())?;
+            Some((conv, classifier))
+        } else {
+            None
+        };
+        Ok(Network::new(name, spec, build, Segmentation { backbone, head, auxiliary }))
     }
 }
 
 impl<B: Backend> Layers<B> for Segmentation {
     fn forward(&self, b: &B, params: &mut Params<B>, x: &B::Tensor, train: bool) -> BResult<Output<B::Tensor>> {
         let input = b.shape(x);
-        let features = self.backbone.forward(b, params, x, train)?;
+        let (features, auxiliary) = match (&self.auxiliary, train) {
+            (Some((conv, classifier)), true) => {
+                let (features, layer3) = self.backbone.forward_with_layer3(b, params, x, train)?;
+                let y = dropout(b, &conv.forward(b, params, &layer3, train)?, 0.1, train)?;
+                let logits = b.upsample_bilinear(&classifier.forward(b, params, &y)?, [input[2], input[3]])?;
+                (features, Some((logits, AUXILIARY_WEIGHT)))
+            }
+            _ => (self.backbone.forward(b, params, x, train)?, None),
+        };
         let logits = match &self.head {
             SegmentationHead::Fcn { conv, classifier } => {
                 let y = dropout(b, &conv.forward(b, params, &features, train)?, 0.1, train)?;
@@ -110,6 +138,6 @@ impl<B: Backend> Layers<B> for Segmentation {
                 classifier.forward(b, params, &y)?
             }
         };
-        Ok(b.upsample_bilinear(&logits, [input[2], input[3]])?.into())
+        Ok(Output { logits: b.upsample_bilinear(&logits, [input[2], input[3]])?, auxiliary })
     }
 }

@@ -84,8 +84,9 @@ pub fn run(command: ListCommand, json: bool) -> Result<()> {
     }
 }
 
-/// Each model with its options and their defaults, then what each option means (the same key
-/// means the same thing on every model).
+/// Each model with its options and their defaults, then what each option means (a key that
+/// means different things on different models, such as `aux`, is explained for each, with the
+/// models it applies to).
 fn render_models(rows: &Vec<ModelRow>) -> String {
     let mut s = String::new();
     for r in rows {
@@ -95,13 +96,18 @@ fn render_models(rows: &Vec<ModelRow>) -> String {
             let _ = writeln!(s, "{:<32} options: {}", "", options.join(", "));
         }
     }
-    let mut explained = std::collections::BTreeMap::new();
-    for o in rows.iter().flat_map(|r| &r.options) {
-        explained.entry(o.key).or_insert(o.help);
+    // (key, help) -> the models it applies to.
+    let mut explained: std::collections::BTreeMap<(&str, &str), Vec<&str>> = std::collections::BTreeMap::new();
+    for r in rows {
+        for o in &r.options {
+            explained.entry((o.key, o.help)).or_default().push(r.name);
+        }
     }
     let _ = writeln!(s, "\noptions go after the name, e.g. --model resnet18:stem=cifar,head=paper");
-    for (key, help) in explained {
-        let _ = writeln!(s, "  {key:<9} {help}");
+    for ((key, help), models) in &explained {
+        let shared = explained.keys().filter(|(k, _)| k == key).count() > 1;
+        let which = if shared { format!(" ({})", models.join(", ")) } else { String::new() };
+        let _ = writeln!(s, "  {key:<9} {help}{which}");
     }
     s
 }
