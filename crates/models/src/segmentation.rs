@@ -36,11 +36,11 @@ struct DeepLab {
 }
 
 /// Weight of the auxiliary head's loss (torchvision's segmentation recipe).
-pub const AUXILIARY_WEIGHT: f32 = 0.5;
+const AUXILIARY_WEIGHT: f32 = 0.5;
 
 /// A segmentation network: a dilated ResNet and a head, and optionally torchvision's auxiliary
-/// FCN head on the backbone's third stage (`aux_loss`), trained with its loss weighted by
-/// [`AUXILIARY_WEIGHT`] and unused in evaluation.
+/// FCN head on the backbone's third stage (`aux_loss`), trained with its loss weighted by 0.5
+/// and unused in evaluation.
 pub struct Segmentation {
     backbone: Backbone,
     head: SegmentationHead,
