@@ -98,7 +98,15 @@ const SEGMENTATION_AUX_OPTION: OptionDoc = OptionDoc {
            training only)",
 };
 
-const SEGMENTATION: &[OptionDoc] = &[BACKBONE_OPTION, WIDTH_OPTION, SEGMENTATION_AUX_OPTION];
+/// The `output_stride` option of the segmentation networks.
+const OUTPUT_STRIDE_OPTION: OptionDoc = OptionDoc {
+    key: "output_stride",
+    default: "8",
+    help: "8: the last two backbone stages dilated (torchvision's; ASPP rates 12/24/36); 16: only the last (DeepLabV3's \
+           training setting, ASPP rates 6/12/18; a quarter of the compute of the head)",
+};
+
+const SEGMENTATION: &[OptionDoc] = &[BACKBONE_OPTION, WIDTH_OPTION, SEGMENTATION_AUX_OPTION, OUTPUT_STRIDE_OPTION];
 
 inventory::submit! {
     ModelEntry {
@@ -240,7 +248,7 @@ mod tests {
     }
 
     #[test]
-    fn the_auxiliary_segmentation_head_is_torchvisions_and_trains_only() {
+    fn segmentation_options_aux_and_output_stride_are_torchvisions_and_deeplabs() {
         // torchvision's deeplabv3_resnet50(aux_loss=True): aux_classifier = FCNHead(1024, classes)
         // on layer3, i.e. Conv2d(1024, 256, 3) + BatchNorm2d(256) + Conv2d(256, classes, 1).
         let b = BurnBackend::flex();
@@ -258,6 +266,17 @@ mod tests {
         assert_eq!((b.shape(&aux), weight), (vec![2, 5, 32, 32], 0.5));
         model.forward(&b, &x, false).unwrap();
         assert!(model.take_auxiliary().is_none(), "evaluation does not");
+        // Output stride 16: layer4 at 1/16 of the input, dilated ASPP at 6/12/18.
+        let sixteen = ModelSpec::new([3, 64, 64], 5, 0).with("width", 0.25).with("output_stride", 16);
+        let eight = sixteen.clone().with("output_stride", 8);
+        let features =
+            |spec: &ModelSpec| Segmentation::build(&b, "deeplabv3", spec).unwrap().layers().backbone.features();
+        assert_eq!(features(&sixteen)[1..], [4, 4]);
+        assert_eq!(features(&eight)[1..], [8, 8]);
+        let mut os16 = Segmentation::build(&b, "deeplabv3", &sixteen).unwrap();
+        let out = os16.forward(&b, &b.full(&[2, 3, 64, 64], 0.3).unwrap(), true).unwrap();
+        assert_eq!(b.shape(&out), [2, 5, 64, 64]);
+        assert!(Segmentation::build(&b, "deeplabv3", &sixteen.clone().with("output_stride", 32)).is_err());
         let plain = Segmentation::build(&b, "fcn", &ModelSpec::new([3, 32, 32], 5, 0)).unwrap();
         assert!(plain.params().ids().all(|id| !plain.params().name(id).starts_with("aux_")));
     }

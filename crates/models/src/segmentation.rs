@@ -12,8 +12,9 @@ use crate::resnet::{Backbone, Depth, Stem};
 
 /// Channels of DeepLabV3's atrous spatial pyramid pooling.
 const ASPP_CHANNELS: usize = 256;
-/// Its dilation rates (torchvision's, for output stride 8).
+/// Its dilation rates at output stride 8 (torchvision's), and at 16 (DeepLabV3's paper).
 const ASPP_RATES: [usize; 3] = [12, 24, 36];
+const ASPP_RATES_16: [usize; 3] = [6, 12, 18];
 
 /// What predicts the classes from the backbone's features.
 enum SegmentationHead {
@@ -42,20 +43,26 @@ const AUXILIARY_WEIGHT: f32 = 0.5;
 /// FCN head on the backbone's third stage (`aux_loss`), trained with its loss weighted by 0.5
 /// and unused in evaluation.
 pub struct Segmentation {
-    backbone: Backbone,
+    pub(crate) backbone: Backbone,
     head: SegmentationHead,
     auxiliary: Option<(ConvBn, Conv)>,
 }
 
 impl Segmentation {
-    /// `fcn` or `deeplabv3` (options `backbone`, `width`, `aux`).
+    /// `fcn` or `deeplabv3` (options `backbone`, `width`, `aux`, `output_stride`).
     pub fn build<B: Backend>(b: &B, name: &str, spec: &ModelSpec) -> Result<Network<B, Segmentation>, ModelError> {
         let width = spec.width(name)?;
         let backbone_name = spec.choice(name, "backbone", &["resnet50", "resnet101", "resnet18", "resnet34"])?;
         let depth = Depth::from_name(backbone_name).expect("the choices are ResNet names");
         check_input(name, spec, 32, "")?;
         let mut build = Builder::new(b, spec.seed);
-        let dilate = [false, false, true, true];
+        // Output stride 8 dilates the last two stages (torchvision's); 16 only the last.
+        let stride16 = match spec.choice(name, "output_stride", &["8", "16"])? {
+            "16" => true,
+            _ => false,
+        };
+        let dilate = [false, false, !stride16, true];
+        let rates = if stride16 { ASPP_RATES_16 } else { ASPP_RATES };
         let backbone = Backbone::imagenet(&mut build, spec.input, (depth, width), Stem::ImageNet, dilate, "backbone.")?;
         let c = backbone.features()[0];
         let classes = spec.classes;
@@ -76,7 +83,7 @@ impl Segmentation {
                     build.conv_bn([&names[0], &names[1]], io, config, 1e-5)
                 };
                 let mut branches = vec![unit(names(0, 0), [c, a], ConvConfig::square(1))?];
-                for (i, rate) in ASPP_RATES.into_iter().enumerate() {
+                for (i, rate) in rates.into_iter().enumerate() {
                     branches.push(unit(names(i + 1, 0), [c, a], ConvConfig::square(3).dilation(rate).same())?);
                 }
                 let pooling = unit(names(4, 1), [c, a], ConvConfig::square(1))?;
