@@ -57,10 +57,7 @@ impl Segmentation {
         check_input(name, spec, 32, "")?;
         let mut build = Builder::new(b, spec.seed);
         // Output stride 8 dilates the last two stages (torchvision's); 16 only the last.
-        let stride16 = match spec.choice(name, "output_stride", &["8", "16"])? {
-            "16" => true,
-            _ => false,
-        };
+        let stride16 = spec.choice(name, "output_stride", &["8", "16"])? == "16";
         let dilate = [false, false, !stride16, true];
         let rates = if stride16 { ASPP_RATES_16 } else { ASPP_RATES };
         let backbone = Backbone::imagenet(&mut build, spec.input, (depth, width), Stem::ImageNet, dilate, "backbone.")?;
