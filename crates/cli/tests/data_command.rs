@@ -45,8 +45,13 @@ fn list_shows_what_is_present_and_where() {
     if entry("digits")["present"] == true {
         assert_eq!(entry("digits")["path"], "/usr/lib/python3/dist-packages/sklearn/datasets/data");
     } else {
-        eprintln!("skipped: python3-sklearn is not installed, so the digits' system copy is not checked");
-        assert_ne!(std::env::var("LOSSGP_REQUIRE_DATA").as_deref(), Ok("1"), "LOSSGP_REQUIRE_DATA=1 requires it");
+        let why = "skipped: python3-sklearn is not installed, so the digits' system copy is not checked";
+        eprintln!("{why}");
+        assert_ne!(
+            std::env::var("LOSSGP_REQUIRE_DATA").as_deref(),
+            Ok("1"),
+            "{why}, and LOSSGP_REQUIRE_DATA=1 requires it"
+        );
     }
 }
 

@@ -73,7 +73,7 @@ pub struct TrainArgs {
 }
 
 /// The training settings a command takes as options, over a file's or the defaults.
-#[derive(Debug, Default, Args)]
+#[derive(Debug, Default, PartialEq, Args)]
 pub struct TrainOptions {
     /// Passes over the training data [default: 10].
     #[arg(long)]
@@ -169,21 +169,6 @@ struct Report {
     saved: Option<PathBuf>,
 }
 
-/// What a run with checkpoints keeps in its directory, so that `--resume` runs it again as
-/// it was asked for.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-struct RunFile {
-    dataset: String,
-    model: String,
-    loss: String,
-    backend: String,
-    config: TrainConfig,
-    image_size: Option<[usize; 2]>,
-    no_test: bool,
-    save: Option<PathBuf>,
-    checkpoints: Checkpointing,
-}
-
 /// The file of a checkpoint directory that holds the run's arguments.
 const RUN_FILE: &str = "run.json";
 
@@ -194,10 +179,10 @@ pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
             let text = std::fs::read_to_string(&path).with_context(|| {
                 format!("{} has no {RUN_FILE}: it is not the --checkpoint-dir of a lossgp train run", dir.display())
             })?;
-            let file: RunFile =
+            let planned: Planned =
                 serde_json::from_str(&text).with_context(|| format!("{} is not a lossgp run file", path.display()))?;
             eprintln!("resuming the run in {}", dir.display());
-            Planned::resumed(file)
+            planned
         }
         None => Planned::new(args)?,
     };
@@ -273,20 +258,9 @@ pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
     if let Some(checkpoints) = &args.checkpoints {
         std::fs::create_dir_all(&checkpoints.dir)
             .with_context(|| format!("--checkpoint-dir: cannot create {}", checkpoints.dir.display()))?;
-        let file = RunFile {
-            dataset: args.dataset.clone(),
-            model: args.model.clone(),
-            loss: args.loss.clone(),
-            backend: args.backend.clone(),
-            config: config.clone(),
-            image_size: args.image_size,
-            no_test: args.no_test,
-            save: args.save.clone(),
-            checkpoints: checkpoints.clone(),
-        };
         lossgp_core::search::store::write_atomic(
             &checkpoints.dir.join(RUN_FILE),
-            &serde_json::to_string_pretty(&file)?,
+            &serde_json::to_string_pretty(&args)?,
         )?;
     }
     let report =
@@ -347,7 +321,10 @@ impl Recipe {
     }
 }
 
-/// A run's arguments, from the command line or from a checkpoint directory's run file.
+/// A run's arguments, from the command line or from a checkpoint directory's run file
+/// (`run.json`, which a run with checkpoints writes so that `--resume` runs it as it was
+/// asked for).
+#[derive(Debug, Serialize, serde::Deserialize)]
 struct Planned {
     dataset: String,
     model: String,
@@ -397,20 +374,6 @@ impl Planned {
             save: args.save,
             checkpoints,
         })
-    }
-
-    fn resumed(file: RunFile) -> Planned {
-        Planned {
-            dataset: file.dataset,
-            model: file.model,
-            loss: file.loss,
-            backend: file.backend,
-            config: file.config,
-            image_size: file.image_size,
-            no_test: file.no_test,
-            save: file.save,
-            checkpoints: Some(file.checkpoints),
-        }
     }
 }
 

@@ -6,7 +6,7 @@ use super::evaluate::{Fitness, Job, Scored};
 use crate::backend::DynBackend;
 use crate::data::{Dataset, holdout};
 use crate::model::{ModelSpec, build_model};
-use crate::train::{Status, TrainConfig, TrainData, train};
+use crate::train::{TrainConfig, TrainData, train};
 
 /// Trains `model` with the candidate on `train` (validating on the part the training settings
 /// hold out, or on `validation`) and scores it by its best validation accuracy. Every candidate
@@ -68,13 +68,7 @@ impl Fitness for TrainingFitness {
         }
         let report = train(&self.backend, model.as_mut(), &job.loss, &self.data, &config, &mut |_| {})
             .map_err(|e| e.to_string())?;
-        let status = match &report.status {
-            Status::Completed => "completed",
-            Status::Diverged { .. } => "diverged",
-            Status::EarlyStopped { .. } => "early-stopped",
-            Status::OutOfBudget { .. } => "out-of-budget",
-            Status::Untrainable { .. } => "untrainable",
-        };
+        let status = report.status.name();
         let mut metrics = std::collections::BTreeMap::new();
         metrics.insert("steps".to_owned(), report.steps as f64);
         metrics.insert("seconds".to_owned(), report.seconds);

@@ -211,6 +211,20 @@ pub enum Status {
     },
 }
 
+impl Status {
+    /// Its name in reports and records: `completed`, `diverged`, `early-stopped`,
+    /// `out-of-budget` or `untrainable`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Status::Completed => "completed",
+            Status::Diverged { .. } => "diverged",
+            Status::EarlyStopped { .. } => "early-stopped",
+            Status::OutOfBudget { .. } => "out-of-budget",
+            Status::Untrainable { .. } => "untrainable",
+        }
+    }
+}
+
 /// One epoch of a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochReport {

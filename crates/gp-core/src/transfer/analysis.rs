@@ -285,21 +285,10 @@ pub fn paper_margin_points() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Loss;
     use crate::search::Scored;
-    use crate::transfer::grid::{Column, Contender};
 
     fn grid(seeds: usize) -> Grid {
-        Grid {
-            contenders: ["ce", "ngl", "focal"]
-                .iter()
-                .map(|n| Contender { name: n.to_string(), loss: Loss::resolve(n).unwrap(), weight_decay: None })
-                .collect(),
-            columns: (0..2)
-                .map(|i| Column { model: format!("m{i}"), dataset: "d".into(), fingerprint: format!("m{i} on d") })
-                .collect(),
-            seeds,
-        }
+        crate::transfer::grid::test_grid(&["ce", "ngl", "focal"], 2, seeds)
     }
 
     /// Results from a table `accuracy[loss][column][seed]`.

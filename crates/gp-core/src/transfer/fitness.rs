@@ -116,13 +116,7 @@ impl Fitness for GridFitness {
 /// accuracy only where there are more than five classes (else it is 1 whatever the model).
 fn scored(report: &TrainReport, classes: usize) -> Scored {
     let failed = matches!(report.status, Status::Diverged { .. } | Status::Untrainable { .. });
-    let status = match &report.status {
-        Status::Completed => "completed",
-        Status::Diverged { .. } => "diverged",
-        Status::EarlyStopped { .. } => "early-stopped",
-        Status::OutOfBudget { .. } => "out-of-budget",
-        Status::Untrainable { .. } => "untrainable",
-    };
+    let status = report.status.name();
     let mut metrics = BTreeMap::new();
     // A run that diverged scores the worst on every measure its column has.
     let worst = |value: f64| if failed { 0.0 } else { value };

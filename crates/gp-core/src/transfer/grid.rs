@@ -104,19 +104,28 @@ impl Grid {
     }
 }
 
+/// A grid for tests: `losses` by name, `columns` columns `m0`, `m1`, ... on dataset `d`
+/// (fingerprints `m0 on d`, ...), and `seeds` seeds.
+#[cfg(test)]
+pub(crate) fn test_grid(losses: &[&str], columns: usize, seeds: usize) -> Grid {
+    Grid {
+        contenders: losses
+            .iter()
+            .map(|n| Contender { name: n.to_string(), loss: Loss::resolve(n).unwrap(), weight_decay: None })
+            .collect(),
+        columns: (0..columns)
+            .map(|i| Column { model: format!("m{i}"), dataset: "d".into(), fingerprint: format!("m{i} on d") })
+            .collect(),
+        seeds,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn grid() -> Grid {
-        let contender =
-            |name: &str| Contender { name: name.into(), loss: Loss::resolve(name).unwrap(), weight_decay: None };
-        let column = |model: &str| Column { model: model.into(), dataset: "digits".into(), fingerprint: model.into() };
-        Grid {
-            contenders: vec![contender("ce"), contender("ngl"), contender("focal")],
-            columns: vec![column("small-cnn"), column("resnet20")],
-            seeds: 4,
-        }
+        test_grid(&["ce", "ngl", "focal"], 2, 4)
     }
 
     #[test]

@@ -160,18 +160,9 @@ fn relabel(grid: &Grid, cell: &Cell, record: CellRecord) -> CellRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Loss;
-    use crate::transfer::grid::{Column, Contender};
 
     fn grid(losses: &[&str], seeds: usize) -> Grid {
-        Grid {
-            contenders: losses
-                .iter()
-                .map(|n| Contender { name: n.to_string(), loss: Loss::resolve(n).unwrap(), weight_decay: None })
-                .collect(),
-            columns: vec![Column { model: "m".into(), dataset: "d".into(), fingerprint: "m on d".into() }],
-            seeds,
-        }
+        crate::transfer::grid::test_grid(losses, 1, seeds)
     }
 
     fn scored(fitness: f64) -> Scored {
@@ -191,7 +182,7 @@ mod tests {
         std::fs::OpenOptions::new()
             .append(true)
             .open(tmp.path().join("a").join(CELLS))
-            .and_then(|mut f| std::io::Write::write_all(&mut f, b"{\"key\": \"m on"))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"{\"key\": \"m0 on"))
             .unwrap();
         let results = first.results(&small).unwrap();
         assert_eq!(results.iter().filter(|r| r.is_some()).count(), 2);

@@ -48,6 +48,8 @@ pub enum TransferError {
 pub enum GridEvent<'a> {
     /// Cells are about to train.
     Started {
+        /// The results already there, by cell index.
+        results: &'a [Option<CellRecord>],
         /// Cells in the grid.
         total: usize,
         /// Cells already finished (this run's or the shared cache's).
@@ -93,7 +95,7 @@ pub fn run_grid(
     let total = grid.len();
     let mut done = results.iter().flatten().count();
     let cached = results.iter().flatten().filter(|r| r.cached).count();
-    observe(GridEvent::Started { total, done, cached });
+    observe(GridEvent::Started { results: &results, total, done, cached });
     let job = |cell: &Cell, attempt: u32| Job {
         id: cell.index,
         loss: grid.contenders[cell.contender].loss.clone(),
@@ -161,9 +163,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::Loss;
     use crate::search::{Fitness, LocalEvaluator, Scored};
-    use crate::transfer::grid::{Column, Contender};
 
     /// A fitness with a known answer per cell, failing each cell's first attempt when asked.
     struct Known {
@@ -188,16 +188,7 @@ mod tests {
     }
 
     fn grid() -> Grid {
-        Grid {
-            contenders: ["ce", "ngl", "focal"]
-                .iter()
-                .map(|n| Contender { name: n.to_string(), loss: Loss::resolve(n).unwrap(), weight_decay: None })
-                .collect(),
-            columns: (0..2)
-                .map(|i| Column { model: format!("m{i}"), dataset: "d".into(), fingerprint: format!("m{i} on d") })
-                .collect(),
-            seeds: 3,
-        }
+        crate::transfer::grid::test_grid(&["ce", "ngl", "focal"], 2, 3)
     }
 
     #[test]

@@ -98,32 +98,11 @@ pub struct TransferArgs {
     cache: Option<PathBuf>,
 }
 
-impl TransferArgs {
-    fn overrides_training(&self) -> bool {
-        let t = &self.train;
-        t.epochs.is_some()
-            || t.batch_size.is_some()
-            || t.lr.is_some()
-            || t.optimizer.is_some()
-            || t.weight_decay.is_some()
-            || t.schedule.is_some()
-            || t.augment.is_some()
-            || t.validation_fraction.is_some()
-            || t.seed.is_some()
-            || t.early_stopping.is_some()
-            || t.max_steps.is_some()
-            || t.max_seconds.is_some()
-            || t.warmup_epochs.is_some()
-            || t.label_smoothing.is_some()
-            || t.eval_resize.is_some()
-    }
-}
-
 /// The run directory and the frozen configuration (nothing is written yet).
 fn prepare(args: &TransferArgs) -> Result<(PathBuf, TransferFile)> {
     let (dir, mut file) = match &args.resume {
         Some(dir) => {
-            if args.overrides_training() {
+            if args.train != TrainOptions::default() {
                 bail!("training options cannot change on --resume: the finished cells were trained without them");
             }
             let path = dir.join(CONFIG);
@@ -220,7 +199,7 @@ pub fn run_transfer(args: TransferArgs, data_dir: Option<&Path>, json: bool) -> 
             .context("progress bar template")?
             .progress_chars("=> "),
     );
-    let mut progress = Progress { grid: &grid, results: ledger.results(&grid)?, bar: &bar };
+    let mut progress = Progress { grid: &grid, results: Vec::new(), bar: &bar };
     let outcome = run_grid(&grid, &ledger, evaluator.as_mut(), file.run.retries, &mut |e| progress.observe(e));
     bar.finish_and_clear();
     drop(evaluator);
@@ -262,7 +241,8 @@ struct Progress<'a> {
 impl Progress<'_> {
     fn observe(&mut self, event: GridEvent<'_>) {
         match event {
-            GridEvent::Started { total, done, cached } => {
+            GridEvent::Started { results, total, done, cached } => {
+                self.results = results.to_vec();
                 self.bar.set_position(done as u64);
                 self.bar.reset_eta();
                 let line = format!("{done} of {total} cells already finished ({cached} from the shared cache)");
@@ -359,14 +339,18 @@ pub fn is_transfer_run(dir: &Path) -> bool {
     dir.join(CONFIG).is_file()
 }
 
-/// `lossgp report DIR` on a transfer run: the table and plots of what has finished.
-pub fn report(dir: &Path, json: bool) -> Result<()> {
+/// The grid a run directory keeps (`grid.json`, written when the grid starts).
+fn read_grid(dir: &Path) -> Result<Grid> {
     let path = dir.join(GRID);
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!("{} has no {GRID}: the grid never started (run it with lossgp transfer --resume)", dir.display())
     })?;
-    let grid: Grid =
-        serde_json::from_str(&text).with_context(|| format!("{} is not a transfer grid", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a transfer grid", path.display()))
+}
+
+/// `lossgp report DIR` on a transfer run: the table and plots of what has finished.
+pub fn report(dir: &Path, json: bool) -> Result<()> {
+    let grid = read_grid(dir)?;
     if !dir.join(CELLS).is_file() {
         eprintln!("note: {} has no finished cell yet", dir.display());
     }
@@ -381,10 +365,7 @@ pub fn report(dir: &Path, json: bool) -> Result<()> {
 /// so a grid that differs from the coordinator's (other data on this machine) is refused.
 pub fn worker_fitness(dir: &Path, data_dir: Option<&Path>) -> Result<lossgp_core::transfer::GridFitness> {
     let fitness = TransferFile::read(&dir.join(CONFIG))?.fitness(data_dir)?;
-    let path = dir.join(GRID);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let coordinator: Grid =
-        serde_json::from_str(&text).with_context(|| format!("{} is not a transfer grid", path.display()))?;
+    let coordinator = read_grid(dir)?;
     if let Some((mine, theirs)) = fitness.grid().columns.iter().zip(&coordinator.columns).find(|(a, b)| a != b) {
         bail!(
             "this worker's data differs from the coordinator's: it sees `{}` where the coordinator has `{}`; give both \
@@ -394,7 +375,10 @@ pub fn worker_fitness(dir: &Path, data_dir: Option<&Path>) -> Result<lossgp_core
         );
     }
     if fitness.grid() != &coordinator {
-        bail!("this worker's grid differs from the coordinator's ({}): is it another lossgp version?", path.display());
+        bail!(
+            "this worker's grid differs from the coordinator's ({}): is it another lossgp version?",
+            dir.join(GRID).display()
+        );
     }
     Ok(fitness)
 }
