@@ -51,23 +51,28 @@ with torch.no_grad():
 print(json.dumps(y.flatten().tolist()))
 "#;
 
+/// Whether `python3` has torch and torchvision; if not, says that the test is skipped, and
+/// fails where `LOSSGP_REQUIRE_TORCH=1` requires them.
 fn torchvision_available() -> bool {
-    Command::new("python3")
+    let found = Command::new("python3")
         .args(["-c", "import torch, torchvision"])
         .output()
         .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-#[test]
-fn logits_match_torchvision_for_the_same_weights() {
-    if !torchvision_available() {
+        .unwrap_or(false);
+    if !found {
         let why = "skipped: python3 with torch and torchvision is not installed";
         assert!(
             std::env::var("LOSSGP_REQUIRE_TORCH").as_deref() != Ok("1"),
             "{why}, and LOSSGP_REQUIRE_TORCH=1 requires it"
         );
         eprintln!("{why}");
+    }
+    found
+}
+
+#[test]
+fn logits_match_torchvision_for_the_same_weights() {
+    if !torchvision_available() {
         return;
     }
     lossgp::backends::link();
@@ -105,4 +110,74 @@ fn logits_match_torchvision_for_the_same_weights() {
         eprintln!("{name}: largest difference {worst:.2e} on logits up to {scale:.2e}");
         assert!(worst <= 1e-4 * scale.max(1.0), "{name}: logits differ by {worst} (largest logit {scale})");
     }
+}
+
+/// Writes a torchvision network's own weights (seeded, ImageNet's 1,000 classes) as PyTorch
+/// keeps them, `int64` batch counters included, in safetensors, and prints its logits.
+const PRETRAINED_SCRIPT: &str = r#"
+import json, struct, sys
+import torch, torchvision.models as models
+
+torch.manual_seed(5)
+net = models.resnet18(num_classes=1000)
+# Batch norm statistics that are not the defaults, as a trained network's are.
+with torch.no_grad():
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+net.eval()
+state = net.state_dict()
+header, blobs, offset = {}, [], 0
+for name, t in state.items():
+    kind = {torch.float32: "F32", torch.int64: "I64"}[t.dtype]
+    data = t.contiguous().numpy().tobytes() if kind == "F32" else struct.pack("<q", int(t))
+    header[name] = {"dtype": kind, "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+    blobs.append(data)
+    offset += len(data)
+head = json.dumps(header).encode()
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<Q", len(head)) + head + b"".join(blobs))
+c, h, w = 3, 64, 48
+n = 2 * c * h * w
+x = torch.tensor([((i * 7919) % 1000) / 500.0 - 1.0 for i in range(n)], dtype=torch.float32).reshape(2, c, h, w)
+with torch.no_grad():
+    print(json.dumps(net(x).flatten().tolist()))
+"#;
+
+#[test]
+fn torchvision_weights_start_a_network_and_a_segmentation_backbone() {
+    if !torchvision_available() {
+        return;
+    }
+    lossgp::backends::link();
+    lossgp::models::link();
+    let b = DynBackend::new(BurnBackend::flex());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("resnet18-torchvision.safetensors");
+    let out = Command::new("python3").args(["-c", PRETRAINED_SCRIPT, file.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let theirs: Vec<f32> = serde_json::from_slice(&out.stdout).unwrap();
+
+    let input = [3, 64, 48];
+    let mut net = build_model("resnet18", &b, &ModelSpec::new(input, 1000, 1)).unwrap();
+    let report = net.params_mut().load_pretrained(&b, &file, 1000).unwrap();
+    assert_eq!(report.loaded, net.params().ids().count());
+    assert!(report.missing.is_empty() && report.reshaped.is_empty() && report.unused.is_empty(), "{report:?}");
+    let [c, h, w] = input;
+    let images: Vec<f32> = (0..2 * c * h * w).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+    let ours = b.to_vec(&net.forward(&b, &b.tensor(&images, &[2, c, h, w]).unwrap(), false).unwrap()).unwrap();
+    let scale = theirs.iter().map(|v| v.abs()).fold(0.0f32, f32::max).max(1e-3);
+    let worst = ours.iter().zip(&theirs).map(|(a, t)| (a - t).abs()).fold(0.0f32, f32::max);
+    eprintln!("torchvision's resnet18 weights: largest logit difference {worst:.2e} on logits up to {scale:.2e}");
+    assert!(worst <= 1e-4 * scale.max(1.0), "logits differ by {worst} (largest logit {scale})");
+
+    let (name, options) = ModelOptions::parse("deeplabv3:backbone=resnet18").unwrap();
+    let mut seg = build_model(&name, &b, &ModelSpec { options, ..ModelSpec::new([3, 64, 64], 21, 1) }).unwrap();
+    let report = seg.params_mut().load_pretrained(&b, &file, 21).unwrap();
+    let backbone = seg.params().ids().filter(|&id| seg.params().name(id).starts_with("backbone.")).count();
+    assert_eq!(
+        (report.loaded, report.unused.as_slice()),
+        (backbone, ["fc.bias".to_owned(), "fc.weight".to_owned()].as_slice())
+    );
 }

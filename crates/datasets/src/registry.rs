@@ -12,7 +12,7 @@ use crate::formats::coco_stuff::CocoStuff;
 use crate::formats::folder::{ImageFolder, class_folders};
 use crate::formats::idx::IdxDataset;
 use crate::formats::optdigits::Optdigits;
-use crate::formats::voc::Voc;
+use crate::formats::voc::{Voc, is_voc_folder};
 use crate::location::DataDir;
 
 /// A file to download.
@@ -352,11 +352,15 @@ pub fn locate(name: &str, dirs: &DataDir) -> Option<PathBuf> {
     })
 }
 
-/// Opens a split of a dataset given by name, or of the image folder at a path (whose `train`,
-/// `val` or `test` subfolder is used if it has one).
+/// Opens a split of a dataset given by name, or of the folder at a path: a folder in VOC's
+/// segmentation layout (see [`open_voc_folder`]), else an image folder (whose `train`, `val`
+/// or `test` subfolder is used if it has one).
 pub fn open(spec: &str, split: Split, dirs: &DataDir) -> Result<Arc<dyn Dataset>, DataError> {
     let Some(info) = info(spec) else {
         let path = Path::new(spec);
+        if is_voc_folder(path) {
+            return open_voc_folder(path, split);
+        }
         if path.is_dir() {
             return open_folder(path, split);
         }
@@ -481,6 +485,37 @@ fn open_imagenet(root: &Path, split: Split, name: String) -> Result<Arc<dyn Data
 
 /// A user's image folder: `ROOT/<class>/...`, or, if ROOT has any of `train/`, `val/` and
 /// `test/`, split folders `ROOT/<split>/<class>/...` (whose val and test use train's classes).
+/// A split of a folder in VOC's segmentation layout (VOC2012 itself, or labelme2voc's export):
+/// the split's list in `ImageSets/Segmentation/` where the folder has lists; else, as for the
+/// catalogue's datasets published without a split, 20% of its images held out as `test`
+/// (always the same, seed 2024) and the rest as `train`.
+pub fn open_voc_folder(path: &Path, split: Split) -> Result<Arc<dyn Dataset>, DataError> {
+    let name = format!("{}/{split}", path.display());
+    if path.join("ImageSets").join("Segmentation").is_dir() {
+        let list = Voc::list_path(path, split.name());
+        if !list.is_file() {
+            return Err(DataError::NotFound {
+                what: format!("a `{split}` image list"),
+                path: list,
+                hint: format!("{} lists its splits in ImageSets/Segmentation/", path.display()),
+            });
+        }
+        return Ok(Arc::new(Voc::open(name, path, split.name())?));
+    }
+    if split == Split::Val {
+        return Err(DataError::NotFound {
+            what: "a `val` split".into(),
+            path: path.join("ImageSets").join("Segmentation").join("val.txt"),
+            hint: format!(
+                "{} has no image lists: its `test` split is 20% of its images held out (seed 2024)",
+                path.display()
+            ),
+        });
+    }
+    let all: Arc<dyn Dataset> = Arc::new(Voc::open_all(path.display().to_string(), path)?);
+    held_out_split(all, split == Split::Test, name)
+}
+
 fn open_folder(path: &Path, split: Split) -> Result<Arc<dyn Dataset>, DataError> {
     let name = format!("{}/{split}", path.display());
     let has_splits = Split::ALL.iter().any(|s| path.join(s.name()).is_dir());
@@ -571,6 +606,29 @@ mod tests {
         assert_eq!(open("voc2012", Split::Train, &dirs).unwrap().len(), 2);
         write(dir.path(), "voc2012/.lossgp-unpacking", b"");
         assert!(locate("voc2012", &dirs).is_none());
+    }
+
+    #[test]
+    fn a_folder_in_vocs_layout_opens_by_path_with_or_without_lists() {
+        let dir = TempDir::new().unwrap();
+        let root = dir.path().join("labelled");
+        voc(&root, 4);
+        let dirs = DataDir::at(dir.path());
+        let spec = root.to_str().unwrap();
+        let train = open(spec, Split::Train, &dirs).unwrap();
+        assert_eq!((train.len(), train.task()), (4, Task::Segmentation));
+        assert_eq!(open(spec, Split::Val, &dirs).unwrap().sample_id(0).as_deref(), Some("2007_000004"));
+        let err = open(spec, Split::Test, &dirs).err().unwrap().to_string();
+        assert!(err.contains("test.txt") && err.contains("lists its splits"), "{err}");
+        // Without lists: 20% held out as `test`, the same every time, and no `val`.
+        std::fs::remove_dir_all(root.join("ImageSets")).unwrap();
+        let (train, test) = (open(spec, Split::Train, &dirs).unwrap(), open(spec, Split::Test, &dirs).unwrap());
+        assert_eq!((train.len(), test.len()), (4, 1));
+        let ids = |d: &Arc<dyn Dataset>| (0..d.len()).map(|i| d.sample_id(i).unwrap()).collect::<Vec<_>>();
+        assert!(ids(&test).iter().all(|id| !ids(&train).contains(id)));
+        assert_eq!(ids(&open(spec, Split::Test, &dirs).unwrap()), ids(&test));
+        let err = open(spec, Split::Val, &dirs).err().unwrap().to_string();
+        assert!(err.contains("has no image lists"), "{err}");
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod data;
 pub mod dataset;
 pub mod list;
 pub mod loss;
+pub mod predictions;
 pub mod search;
 pub mod train;
 pub mod transfer;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use lossgp_core::backend::{Backend, open_backend};
+use lossgp_core::backend::{Backend, Pretrained, open_backend};
 use lossgp_core::data::{Augment, Dataset, Split};
 use lossgp_core::loss::{Loss, builtin};
 use lossgp_core::model::{ModelOptions, ModelSpec, build_model, check_options, find_model};
@@ -17,6 +17,7 @@ use lossgp_core::train::{
 use lossgp_datasets::{DataDir, info};
 
 use super::dataset::{TrainingRequest, TrainingSet, open_split, open_training};
+use super::predictions::Predictions;
 use serde::Serialize;
 
 use crate::output::emit;
@@ -62,7 +63,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "K", requires = "checkpoint_dir")]
     keep_checkpoints: Option<usize>,
     /// Continue the run whose checkpoints are in DIR, with its own settings.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["dataset", "config"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["dataset", "config", "pretrained", "predictions"])]
     resume: Option<PathBuf>,
     /// Skip the final evaluation on the test split.
     #[arg(long)]
@@ -70,6 +71,15 @@ pub struct TrainArgs {
     /// Save the trained weights as a safetensors file (PyTorch reads it).
     #[arg(long, value_name = "FILE.safetensors")]
     save: Option<PathBuf>,
+    /// Start from pretrained weights: a safetensors file with torchvision's names, such as a
+    /// torchvision ImageNet ResNet's for a segmentation network's backbone. What the file lacks
+    /// (a new head) or has for other classes stays as initialised; see the report.
+    #[arg(long, value_name = "FILE.safetensors")]
+    pretrained: Option<PathBuf>,
+    /// Write the trained model's predictions on the test split into DIR: a palette PNG per
+    /// image at its own size for segmentation (VOC's format), predictions.csv for classes.
+    #[arg(long, value_name = "DIR")]
+    predictions: Option<PathBuf>,
 }
 
 /// The training settings a command takes as options, over a file's or the defaults.
@@ -167,6 +177,38 @@ struct Report {
     #[serde(flatten)]
     report: TrainReport,
     saved: Option<PathBuf>,
+    /// The pretrained weights the run started from (`--pretrained`).
+    pretrained: Option<PretrainedReport>,
+    /// The folder of the test split's predictions (`--predictions`).
+    predictions: Option<PathBuf>,
+}
+
+/// What `--pretrained` loaded.
+#[derive(Debug, Serialize)]
+struct PretrainedReport {
+    file: PathBuf,
+    #[serde(flatten)]
+    report: Pretrained,
+}
+
+/// One line on what a pretrained file gave the model.
+fn describe_pretrained(file: &Path, r: &Pretrained) -> String {
+    let list = |names: &[String]| {
+        let shown: Vec<&str> = names.iter().take(4).map(String::as_str).collect();
+        let more = names.len().saturating_sub(shown.len());
+        format!("{}{}", shown.join(", "), if more > 0 { format!(" and {more} more") } else { String::new() })
+    };
+    let mut s = format!("pretrained: {} tensors from {}", r.loaded, file.display());
+    if !r.missing.is_empty() {
+        let _ = write!(s, "; not in the file, kept as initialised: {}", list(&r.missing));
+    }
+    if !r.reshaped.is_empty() {
+        let _ = write!(s, "; for another number of classes there, kept as initialised: {}", list(&r.reshaped));
+    }
+    if !r.unused.is_empty() {
+        let _ = write!(s, "; unused: {}", list(&r.unused));
+    }
+    s
 }
 
 /// The file of a checkpoint directory that holds the run's arguments.
@@ -209,6 +251,17 @@ pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
 
     let spec = ModelSpec { input, classes: train_set.classes().len(), seed: config.seed, options };
     let mut model = build_model(&model_name, &backend, &spec)?;
+    let pretrained = match &args.pretrained {
+        Some(file) => {
+            let report = model
+                .params_mut()
+                .load_pretrained(&backend, file, spec.classes)
+                .with_context(|| format!("--pretrained: {} does not fit {}", file.display(), model.describe()))?;
+            eprintln!("{}", describe_pretrained(file, &report));
+            Some(PretrainedReport { file: file.clone(), report })
+        }
+        None => None,
+    };
     eprintln!(
         "training {} on {} ({} samples{}) with {} on {}",
         model.describe(),
@@ -219,6 +272,11 @@ pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
         backend.name()
     );
 
+    let mut predictions = match (&args.predictions, &test_set) {
+        (Some(dir), Some(_)) => Some(Predictions::create(dir, train_set.classes())?),
+        (Some(_), None) => bail!("--predictions needs a test split: this run has none (or --no-test)"),
+        (None, _) => None,
+    };
     let data = TrainData { train: train_set, validation: None, test: test_set };
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps, {per_sec}, eta {eta} {msg}")
@@ -254,6 +312,11 @@ pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
                 );
             });
         }
+        Event::Prediction(p) => {
+            if let Some(out) = predictions.as_mut() {
+                out.add(p);
+            }
+        }
     };
     if let Some(checkpoints) = &args.checkpoints {
         std::fs::create_dir_all(&checkpoints.dir)
@@ -266,8 +329,12 @@ pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
     let report =
         train_checkpointed(&backend, model.as_mut(), &loss, &data, &config, args.checkpoints.as_ref(), &mut observe)?;
     bar.finish_and_clear();
-    // The report is printed whatever happens to the weights or the test set, then their
-    // failure (if any) makes the command fail.
+    let predicted = predictions.map(Predictions::finish).transpose();
+    if let (Ok(Some(n)), Some(dir)) = (&predicted, &args.predictions) {
+        eprintln!("wrote {n} predictions into {}", dir.display());
+    }
+    // The report is printed whatever happens to the weights, the test set or the predictions,
+    // then their failure (if any) makes the command fail.
     let saved = match &args.save {
         Some(path) => match model.params().save(&backend, path) {
             Ok(()) => Ok(Some(path.clone())),
@@ -285,9 +352,12 @@ pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
         fitness: report.fitness(),
         report,
         saved: saved.as_ref().ok().cloned().flatten(),
+        pretrained,
+        predictions: args.predictions.clone().filter(|_| matches!(predicted, Ok(Some(_)))),
     };
     emit(json, &out, render)?;
     saved?;
+    predicted?;
     if let Some(e) = test_error {
         bail!("the test split could not be evaluated: {e}");
     }
@@ -303,6 +373,8 @@ struct Recipe {
     loss: Option<String>,
     backend: Option<String>,
     image_size: Option<[usize; 2]>,
+    /// Pretrained weights, as `--pretrained`.
+    pretrained: Option<PathBuf>,
     train: TrainConfig,
 }
 
@@ -334,6 +406,10 @@ struct Planned {
     image_size: Option<[usize; 2]>,
     no_test: bool,
     save: Option<PathBuf>,
+    #[serde(default)]
+    pretrained: Option<PathBuf>,
+    #[serde(default)]
+    predictions: Option<PathBuf>,
     checkpoints: Option<Checkpointing>,
 }
 
@@ -372,6 +448,8 @@ impl Planned {
             image_size: args.image_size.or(recipe.image_size),
             no_test: args.no_test,
             save: args.save,
+            pretrained: args.pretrained.or(recipe.pretrained),
+            predictions: args.predictions,
             checkpoints,
         })
     }
@@ -463,6 +541,12 @@ fn render(r: &Report) -> String {
     let _ = writeln!(s, "fitness:    {:.4}", r.fitness);
     if let Some(path) = &r.saved {
         let _ = writeln!(s, "weights:    {}", path.display());
+    }
+    if let Some(p) = &r.pretrained {
+        let _ = writeln!(s, "pretrained: {} ({} tensors loaded)", p.file.display(), p.report.loaded);
+    }
+    if let Some(path) = &r.predictions {
+        let _ = writeln!(s, "predicted:  {}", path.display());
     }
     s
 }

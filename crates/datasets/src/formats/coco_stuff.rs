@@ -314,6 +314,9 @@ impl Dataset for CocoStuff {
     fn normalization(&self) -> Normalization {
         Normalization::imagenet()
     }
+    fn sample_id(&self, index: usize) -> Option<String> {
+        Some(self.items.get(index)?.0.file_stem()?.to_string_lossy().into_owned())
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use lossgp_core::data::{DataError, Image, LabelMap};
 
 /// Decodes a photo (any format this build's `image` crate reads, told by its content) to RGB:
 /// grey, CMYK (which ImageNet has), palette and 16-bit images are converted. The `image` crate's default limits refuse decompression bombs.
-pub(crate) fn rgb(path: &Path) -> Result<Image, DataError> {
+pub fn rgb(path: &Path) -> Result<Image, DataError> {
     let reader = image::ImageReader::open(path)
         .map_err(|e| DataError::io(path, e))?
         .with_guessed_format()
@@ -24,7 +24,7 @@ pub(crate) const MAX_LABEL_MAP_BYTES: usize = 512 << 20;
 
 /// Decodes a label-map PNG to its raw 8-bit values: palette indices for a palette PNG (Pascal
 /// VOC's, whose colours mean nothing to training), grey levels for a grey one (COCO-Stuff's).
-pub(crate) fn labels(path: &Path) -> Result<LabelMap, DataError> {
+pub fn labels(path: &Path) -> Result<LabelMap, DataError> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     let corrupt = |message: String| DataError::corrupt(path, message);
     let too_large = |width: u32, height: u32| {

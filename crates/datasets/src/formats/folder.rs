@@ -207,6 +207,9 @@ impl Dataset for ImageFolder {
     fn skipped(&self) -> &[Skipped] {
         &self.skipped
     }
+    fn sample_id(&self, index: usize) -> Option<String> {
+        Some(self.items.get(index)?.0.display().to_string())
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 pub mod cifar;
 pub mod coco_stuff;
-pub(crate) mod decode;
+pub mod decode;
 pub mod folder;
 pub mod idx;
 pub mod optdigits;

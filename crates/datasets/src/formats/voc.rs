@@ -1,10 +1,15 @@
 //! Pascal VOC 2012 semantic segmentation: `JPEGImages/*.jpg`, palette PNG label maps in
 //! `SegmentationClass/`, and the image lists in `ImageSets/Segmentation/{train,val}.txt`.
 //! Label 255 marks object boundaries and is ignored.
+//!
+//! Any folder in VOC's layout reads the same way, such as the output of labelme's
+//! `labelme2voc.py` (the annotation tool's own export): its label maps may be in
+//! `SegmentationClassPNG/` instead, its classes are listed in `class_names.txt` (one per line,
+//! background first), and without `ImageSets/` every image that has a label map is a sample.
 
 use std::path::{Path, PathBuf};
 
-use lossgp_core::data::{DataError, Dataset, IGNORE, Normalization, Sample, Target, Task};
+use lossgp_core::data::{DataError, Dataset, IGNORE, LabelMap, Normalization, Sample, Target, Task};
 
 use super::decode;
 
@@ -47,26 +52,63 @@ pub fn voc_colour(index: u8) -> [u8; 3] {
     rgb
 }
 
+/// Writes a label map as an 8-bit palette PNG with VOC's colours, as VOC's own label maps and
+/// its evaluation server's submissions are: each pixel's value is its class (255 ignored), and
+/// [`decode::labels`] reads it back as it was.
+pub fn write_mask(path: &Path, mask: &LabelMap) -> Result<(), DataError> {
+    let palette: Vec<u8> = (0..=255).flat_map(voc_colour).collect();
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, mask.width(), mask.height());
+    encoder.set_color(png::ColorType::Indexed);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_palette(palette);
+    let encoded = encoder.write_header().and_then(|mut w| {
+        w.write_image_data(mask.labels())?;
+        w.finish()
+    });
+    encoded.map_err(|e| DataError::corrupt(path, format!("cannot be encoded as PNG: {e}")))?;
+    std::fs::write(path, bytes).map_err(|e| DataError::io(path, e))
+}
+
 /// A VOC segmentation split.
 pub struct Voc {
     name: String,
     root: PathBuf,
+    masks: PathBuf,
     ids: Vec<String>,
     classes: Vec<String>,
+}
+
+/// The folders a VOC-layout folder may keep its label maps in: VOC's, then labelme2voc's.
+const MASK_FOLDERS: [&str; 2] = ["SegmentationClass", "SegmentationClassPNG"];
+
+/// Where a VOC-layout folder keeps its PNG label maps: the first of [`MASK_FOLDERS`] that
+/// holds a PNG (labelme2voc's `SegmentationClass/` holds NumPy arrays).
+fn mask_folder(root: &Path) -> Option<PathBuf> {
+    MASK_FOLDERS.iter().map(|f| root.join(f)).find(|dir| {
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries.filter_map(|e| e.ok()).any(|e| e.path().extension().is_some_and(|x| x.eq_ignore_ascii_case("png")))
+        })
+    })
+}
+
+/// Whether `root` is a folder in VOC's layout: `JPEGImages/` and PNG label maps.
+pub fn is_voc_folder(root: &Path) -> bool {
+    root.join("JPEGImages").is_dir() && mask_folder(root).is_some()
 }
 
 impl Voc {
     /// The split listed in `root/ImageSets/Segmentation/<list>.txt`, where `root` is the
     /// `VOC2012` folder. Checks now that every listed image and label map exists.
     pub fn open(name: impl Into<String>, root: &Path, list: &str) -> Result<Voc, DataError> {
-        let list_path = root.join("ImageSets").join("Segmentation").join(format!("{list}.txt"));
+        let list_path = Voc::list_path(root, list);
         let text = std::fs::read_to_string(&list_path).map_err(|e| DataError::io(&list_path, e))?;
         let ids: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
         if ids.is_empty() {
             return Err(DataError::corrupt(&list_path, "lists no images"));
         }
-        let voc =
-            Voc { name: name.into(), root: root.to_owned(), ids, classes: VOC_CLASSES.map(str::to_owned).to_vec() };
+        let masks = mask_folder(root).unwrap_or_else(|| root.join(MASK_FOLDERS[0]));
+        let voc = Voc { name: name.into(), root: root.to_owned(), masks, ids, classes: Voc::class_names(root)? };
         for i in 0..voc.ids.len() {
             let (image, labels) = voc.paths(i);
             for path in [image, labels] {
@@ -74,7 +116,7 @@ impl Voc {
                     return Err(DataError::NotFound {
                         what: format!("`{}`, listed in {},", voc.ids[i], list_path.display()),
                         path,
-                        hint: "the VOC2012 folder is incomplete; fetch it again".into(),
+                        hint: "the folder is incomplete (for VOC2012, fetch it again)".into(),
                     });
                 }
             }
@@ -82,12 +124,58 @@ impl Voc {
         Ok(voc)
     }
 
+    /// Every image of `root/JPEGImages/` that has a label map, in the order of their names:
+    /// a VOC-layout folder without image lists, as labelme2voc writes it.
+    pub fn open_all(name: impl Into<String>, root: &Path) -> Result<Voc, DataError> {
+        let masks = mask_folder(root).ok_or_else(|| DataError::NotFound {
+            what: "PNG label maps".into(),
+            path: root.join(MASK_FOLDERS[0]),
+            hint: format!("a VOC-layout folder keeps them in {}", MASK_FOLDERS.join("/ or ")),
+        })?;
+        let images = root.join("JPEGImages");
+        let mut ids: Vec<String> = std::fs::read_dir(&images)
+            .map_err(|e| DataError::io(&images, e))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let path = e.path();
+                let jpeg = path.extension().is_some_and(|x| x == "jpg");
+                let id = path.file_stem()?.to_str()?.to_owned();
+                (jpeg && masks.join(format!("{id}.png")).is_file()).then_some(id)
+            })
+            .collect();
+        ids.sort();
+        if ids.is_empty() {
+            return Err(DataError::corrupt(&images, format!("has no image with a label map in {}", masks.display())));
+        }
+        Ok(Voc { name: name.into(), root: root.to_owned(), masks, ids, classes: Voc::class_names(root)? })
+    }
+
+    /// The image list of split `list`: `root/ImageSets/Segmentation/<list>.txt`.
+    pub fn list_path(root: &Path, list: &str) -> PathBuf {
+        root.join("ImageSets").join("Segmentation").join(format!("{list}.txt"))
+    }
+
+    /// The classes in `root/class_names.txt` (labelme2voc's list, background first), else VOC's.
+    fn class_names(root: &Path) -> Result<Vec<String>, DataError> {
+        let path = root.join("class_names.txt");
+        if !path.is_file() {
+            return Ok(VOC_CLASSES.map(str::to_owned).to_vec());
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| DataError::io(&path, e))?;
+        let classes: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+        match classes.len() {
+            0 => Err(DataError::corrupt(&path, "lists no classes")),
+            n if n > usize::from(IGNORE) => Err(DataError::corrupt(
+                &path,
+                format!("lists {n} classes; label maps hold at most {IGNORE} (255 is the ignore label)"),
+            )),
+            _ => Ok(classes),
+        }
+    }
+
     fn paths(&self, index: usize) -> (PathBuf, PathBuf) {
         let id = &self.ids[index];
-        (
-            self.root.join("JPEGImages").join(format!("{id}.jpg")),
-            self.root.join("SegmentationClass").join(format!("{id}.png")),
-        )
+        (self.root.join("JPEGImages").join(format!("{id}.jpg")), self.masks.join(format!("{id}.png")))
     }
 }
 
@@ -121,11 +209,12 @@ impl Dataset for Voc {
                 ),
             ));
         }
-        if let Some(i) = labels.labels().iter().position(|&l| l as usize >= VOC_CLASSES.len() && l != IGNORE) {
+        let classes = self.classes.len();
+        if let Some(i) = labels.labels().iter().position(|&l| l as usize >= classes && l != IGNORE) {
             let (x, y) = (i as u32 % labels.width(), i as u32 / labels.width());
             return Err(DataError::corrupt(
                 &labels_path,
-                format!("label {} at ({x}, {y}) is not a VOC class", labels.get(x, y)),
+                format!("label {} at ({x}, {y}) is not one of the {classes} classes", labels.get(x, y)),
             ));
         }
         Ok(Sample { image, target: Target::Mask(labels) })
@@ -133,6 +222,9 @@ impl Dataset for Voc {
     fn label(&self, index: usize) -> Result<Option<u32>, DataError> {
         DataError::check_index(index, self.len())?;
         Ok(None)
+    }
+    fn sample_id(&self, index: usize) -> Option<String> {
+        self.ids.get(index).cloned()
     }
     fn normalization(&self) -> Normalization {
         Normalization::imagenet()
@@ -163,6 +255,16 @@ pub(crate) mod tests {
             }
         }
         write(root, "ImageSets/Segmentation/train.txt", train.as_bytes());
+    }
+
+    #[test]
+    fn written_masks_read_back_as_they_were() {
+        let dir = TempDir::new().unwrap();
+        let labels: Vec<u8> = (0..35).map(|i| if i == 4 { IGNORE } else { (i % 21) as u8 }).collect();
+        let mask = LabelMap::new(7, 5, labels).unwrap();
+        let path = dir.path().join("m.png");
+        write_mask(&path, &mask).unwrap();
+        assert_eq!(decode::labels(&path).unwrap(), mask);
     }
 
     #[test]
@@ -202,8 +304,34 @@ pub(crate) mod tests {
         let palette: Vec<[u8; 3]> = (0..=255).map(voc_colour).collect();
         write(dir.path(), "SegmentationClass/2007_000001.png", &palette_png(8, 6, &[30; 48], &palette));
         let train = Voc::open("v", dir.path(), "train").unwrap();
-        assert!(train.sample(1).unwrap_err().to_string().contains("label 30 at (0, 0) is not a VOC class"));
+        assert!(train.sample(1).unwrap_err().to_string().contains("label 30 at (0, 0) is not one of the 21 classes"));
         write(dir.path(), "SegmentationClass/2007_000001.png", &palette_png(4, 6, &[1; 24], &palette));
         assert!(train.sample(1).unwrap_err().to_string().contains("is 4x6 but its image is 8x6"));
+    }
+
+    #[test]
+    fn labelme_exports_read_with_their_own_classes_and_without_lists() {
+        let dir = TempDir::new().unwrap();
+        voc(dir.path(), 2);
+        let root = dir.path();
+        std::fs::rename(root.join("SegmentationClass"), root.join("SegmentationClassPNG")).unwrap();
+        std::fs::remove_dir_all(root.join("ImageSets")).unwrap();
+        // labelme2voc keeps NumPy arrays where VOC keeps its PNGs, and an image without a
+        // label map is not a sample.
+        write(root, "SegmentationClass/2007_000000.npy", b"not a label map");
+        write(root, "JPEGImages/unlabelled.jpg", b"never read");
+        write(root, "class_names.txt", "_background_\na\nb\nc\nd\ne\n".as_bytes());
+        assert!(is_voc_folder(root));
+        let all = Voc::open_all("v", root).unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all.classes()[..2], ["_background_", "a"]);
+        assert_eq!(all.sample_id(2).as_deref(), Some("2007_000002"));
+        // Its own 6 classes, not VOC's 21: labels 6 and up are refused.
+        assert_eq!(all.sample(0).unwrap().image.width(), 8);
+        let err = all.sample(2).unwrap_err().to_string();
+        assert!(err.contains("label 6 at (0, 4) is not one of the 6 classes"), "{err}");
+        std::fs::remove_dir_all(root.join("SegmentationClassPNG")).unwrap();
+        assert!(!is_voc_folder(root));
+        assert!(Voc::open_all("v", root).err().unwrap().to_string().contains("SegmentationClassPNG"));
     }
 }

@@ -38,7 +38,9 @@ use std::fmt;
 
 pub use dynamic::{DynBackend, DynGradients, DynTensor, ErasedBackend};
 pub use loss::{TensorLoss, TensorTargets};
-pub use params::{NamedTensor, ParamId, ParamKind, Params, StoreError, TensorFile, read_tensors, write_tensors};
+pub use params::{
+    NamedTensor, ParamId, ParamKind, Params, Pretrained, StoreError, TensorFile, read_tensors, write_tensors,
+};
 pub use registry::{Availability, BackendEntry, backends, open_backend};
 
 /// Re-exported so that backend crates register with the same `inventory` as the core.

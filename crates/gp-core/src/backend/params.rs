@@ -197,6 +197,100 @@ impl<B: Backend> Params<B> {
         }
         Ok(())
     }
+
+    /// Starts from pretrained weights, as torchvision's `weights_backbone` does: every tensor
+    /// of the model that the file has under the same name (or, for a `backbone.` tensor, under
+    /// the name without that prefix: a torchvision classification network's file, such as
+    /// `resnet50-*.safetensors`, for a segmentation network's backbone) is loaded. What the
+    /// file lacks, and a classifier it has for another number of classes (a tensor whose
+    /// first dimension is the model's `classes` there, and differs only in it), stays as
+    /// initialised and is listed.
+    ///
+    /// Errors: no tensor of the file fits the model (another network, or another naming);
+    /// a tensor whose shape differs otherwise (another width or depth); a tensor stored in
+    /// another type than `f32`.
+    pub fn load_pretrained(&mut self, b: &B, path: &Path, classes: usize) -> Result<Pretrained, StoreError> {
+        let file = read_tensors(path)?;
+        let mut report = Pretrained::default();
+        let mut used = std::collections::HashSet::new();
+        let mut loaded = Vec::new();
+        for (i, entry) in self.entries.iter().enumerate() {
+            let candidates = [Some(entry.name.as_str()), entry.name.strip_prefix("backbone.")];
+            let Some(name) =
+                candidates.into_iter().flatten().find(|n| file.tensors.contains_key(*n) || file.other.contains_key(*n))
+            else {
+                report.missing.push(entry.name.clone());
+                continue;
+            };
+            let Some((values, shape)) = file.tensors.get(name) else {
+                return Err(StoreError::Format {
+                    path: path.to_owned(),
+                    message: format!(
+                        "tensor `{name}` is {}, not F32: save the weights as float32 (in PyTorch, `{{k: v.float() for k, v in state_dict.items()}}`)",
+                        file.other[name]
+                    ),
+                });
+            };
+            used.insert(name);
+            if *shape == entry.shape {
+                loaded.push((i, b.tensor(values, shape)?));
+            } else if entry.shape.first() == Some(&classes)
+                && shape.len() == entry.shape.len()
+                && shape[1..] == entry.shape[1..]
+            {
+                report.reshaped.push(entry.name.clone());
+            } else {
+                return Err(StoreError::Shape {
+                    path: path.to_owned(),
+                    name: name.to_owned(),
+                    expected: entry.shape.clone(),
+                    found: shape.clone(),
+                });
+            }
+        }
+        if loaded.is_empty() {
+            let mut names: Vec<&String> = file.tensors.keys().collect();
+            names.sort();
+            let sample =
+                |names: Vec<&String>| names.iter().take(3).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+            return Err(StoreError::Format {
+                path: path.to_owned(),
+                message: format!(
+                    "none of its tensors fits the model (it has {}..., the model {}...): pretrained weights must come from \
+                     the same network with torchvision's names",
+                    sample(names),
+                    sample(self.entries.iter().map(|e| &e.name).take(3).collect())
+                ),
+            });
+        }
+        report.loaded = loaded.len();
+        let mut unused: Vec<String> = file.tensors.keys().filter(|n| !used.contains(n.as_str())).cloned().collect();
+        unused.extend(
+            file.other.keys().filter(|n| !n.ends_with("num_batches_tracked") && !used.contains(n.as_str())).cloned(),
+        );
+        unused.sort();
+        report.unused = unused;
+        for (i, tensor) in loaded {
+            self.set(b, ParamId(i), tensor);
+        }
+        Ok(report)
+    }
+}
+
+/// What [`Params::load_pretrained`] did with a file's tensors.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Pretrained {
+    /// How many of the model's tensors were loaded.
+    pub loaded: usize,
+    /// The model's tensors the file lacks, kept as initialised (a new head, such as a
+    /// segmentation network's classifier over an ImageNet backbone).
+    pub missing: Vec<String>,
+    /// The model's tensors the file has for another number of outputs, kept as initialised (a
+    /// classifier for another number of classes, such as ImageNet's 1,000).
+    pub reshaped: Vec<String>,
+    /// The file's tensors the model has no use for (another head), PyTorch's
+    /// `num_batches_tracked` counters aside.
+    pub unused: Vec<String>,
 }
 
 /// A named `f32` tensor: its name, values (row-major) and shape.

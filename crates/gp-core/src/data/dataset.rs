@@ -251,6 +251,13 @@ pub trait Dataset: Send + Sync {
     fn skipped(&self) -> &[Skipped] {
         &[]
     }
+
+    /// A sample's own name where the dataset has one, such as VOC's image id (`2007_000032`)
+    /// or an image file's path: what a prediction written for it is named after.
+    fn sample_id(&self, index: usize) -> Option<String> {
+        let _ = index;
+        None
+    }
 }
 
 #[cfg(test)]

@@ -64,6 +64,9 @@ impl Dataset for Subset {
     fn image_shape(&self) -> Option<(u32, u32, u8)> {
         self.inner.image_shape()
     }
+    fn sample_id(&self, index: usize) -> Option<String> {
+        self.inner.sample_id(*self.indices.get(index)?)
+    }
 }
 
 /// Splits `dataset` into `(train, val)` with `fraction` of it in `val`, reproducibly for a

@@ -24,7 +24,7 @@ pub use schedule::{Schedule, Scheduler};
 pub use setting::SettingError;
 
 use crate::backend::{BResult, Backend, BackendError, BinaryOp, TensorLoss, TensorTargets};
-use crate::data::{Augment, DataError, Dataset, IGNORE, Loader, LoaderConfig, Targets, holdout};
+use crate::data::{Augment, DataError, Dataset, IGNORE, LabelMap, Loader, LoaderConfig, Targets, holdout};
 use crate::expr::Var;
 use crate::loss::Loss;
 use crate::model::Model;
@@ -277,7 +277,7 @@ impl TrainReport {
 }
 
 /// What a run reports as it goes.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Event<'a> {
     /// Training starts.
     Started {
@@ -297,6 +297,35 @@ pub enum Event<'a> {
     },
     /// An epoch ended.
     Epoch(&'a EpochReport),
+    /// The trained model's prediction for one sample of the test set, during the final
+    /// evaluation (in the test set's order).
+    Prediction(Prediction),
+}
+
+/// What the model predicts for one sample of an evaluated set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prediction {
+    /// The sample's index in the set.
+    pub index: usize,
+    /// Its own name, where the dataset gives one ([`Dataset::sample_id`]).
+    pub id: Option<String>,
+    /// The prediction.
+    pub output: Predicted,
+}
+
+/// A prediction: the most probable class (the first on ties; none where a logit is NaN).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Predicted {
+    /// Classification: the predicted class and the true one.
+    Class {
+        /// The predicted class, `None` where a logit is NaN.
+        predicted: Option<u32>,
+        /// The label.
+        target: u32,
+    },
+    /// Segmentation: the predicted class of each pixel at the image's own size (the logits
+    /// resized back as the metrics are), [`IGNORE`] where a logit is NaN.
+    Mask(LabelMap),
 }
 
 /// Why a run could not go on (a diverging loss is not an error but a [`Status`]).
@@ -556,7 +585,7 @@ pub fn train_checkpointed<B: Backend>(
         && let Some(test) = &test
     {
         // A test set that cannot be read costs the test figures, not the run.
-        match evaluate(b, model, test, &tensor_loss) {
+        match evaluate_with(b, model, test, &tensor_loss, &mut |p| observe(Event::Prediction(p))) {
             Ok(metrics) => report.test = Some(metrics),
             Err(e) => report.test_error = Some(e.to_string()),
         }
@@ -572,6 +601,17 @@ pub fn evaluate<B: Backend>(
     loader: &Loader,
     loss: &TensorLoss,
 ) -> Result<Metrics, TrainError> {
+    evaluate_with(b, model, loader, loss, &mut |_| {})
+}
+
+/// [`evaluate`], giving each sample's [`Prediction`] to `predicted` on the way.
+pub fn evaluate_with<B: Backend>(
+    b: &B,
+    model: &mut dyn Model<B>,
+    loader: &Loader,
+    loss: &TensorLoss,
+    predicted: &mut dyn FnMut(Prediction),
+) -> Result<Metrics, TrainError> {
     let dataset = Arc::clone(loader.dataset());
     let classes = dataset.classes().len();
     let segmentation = dataset.task() == crate::data::Task::Segmentation;
@@ -583,12 +623,33 @@ pub fn evaluate<B: Backend>(
         let targets = targets(b, &batch.targets, &batch.shape, classes)?;
         let value = f64::from(b.to_vec(&loss.forward(b, &logits, &targets)?)?.first().copied().unwrap_or(f32::NAN));
         if segmentation {
-            count_at_original_size(b, &mut tally, &logits, dataset.as_ref(), &indices, &batch.shape, value)?;
+            let batch = (indices.as_slice(), &batch.shape);
+            count_at_original_size(b, &mut tally, &logits, dataset.as_ref(), batch, value, predicted)?;
         } else {
-            count(b, &mut tally, &logits, &batch.targets, &batch.shape, value)?;
+            let values = count(b, &mut tally, &logits, &batch.targets, &batch.shape, value)?;
+            if let Targets::Classes(labels) = &batch.targets {
+                for ((&index, row), &target) in indices.iter().zip(values.chunks(classes.max(1))).zip(labels) {
+                    let output = Predicted::Class { predicted: argmax(row.iter().copied()).map(|k| k as u32), target };
+                    predicted(Prediction { index, id: dataset.sample_id(index), output });
+                }
+            }
         }
     }
     Ok(tally.metrics())
+}
+
+/// The index of the largest value, the first on ties; `None` if a value is NaN (or none).
+fn argmax(values: impl Iterator<Item = f32>) -> Option<usize> {
+    let mut best: Option<(usize, f32)> = None;
+    for (k, v) in values.enumerate() {
+        if v.is_nan() {
+            return None;
+        }
+        if best.is_none_or(|(_, b)| v > b) {
+            best = Some((k, v));
+        }
+    }
+    best.map(|(k, _)| k)
 }
 
 /// Segmentation metrics as they are reported: each image's logits, predicted on the resized
@@ -599,9 +660,9 @@ fn count_at_original_size<B: Backend>(
     tally: &mut Tally,
     logits: &B::Tensor,
     dataset: &dyn Dataset,
-    indices: &[usize],
-    shape: &[usize; 4],
+    (indices, shape): (&[usize], &[usize; 4]),
     loss: f64,
+    predicted: &mut dyn FnMut(Prediction),
 ) -> Result<(), TrainError> {
     let values = b.to_vec(logits)?;
     let (classes, h, w) = (tally.classes(), shape[2], shape[3]);
@@ -618,6 +679,12 @@ fn count_at_original_size<B: Backend>(
         let resized = resize_bilinear(planes, classes, (h, w), (height, width));
         // The batch's loss, once per sample.
         tally.add_masks(&resized, labels.labels(), height * width, IGNORE, loss);
+        let plane = height * width;
+        let mask = (0..plane)
+            .map(|pixel| argmax((0..classes).map(|k| resized[k * plane + pixel])).map_or(IGNORE, |k| k as u8))
+            .collect();
+        let mask = crate::data::LabelMap::new(width as u32, height as u32, mask)?;
+        predicted(Prediction { index, id: dataset.sample_id(index), output: Predicted::Mask(mask) });
     }
     Ok(())
 }
@@ -652,7 +719,7 @@ fn smooth<B: Backend>(
     Ok(TensorTargets { one_hot, valid: targets.valid })
 }
 
-/// Adds a batch's predictions to a tally.
+/// Adds a batch's predictions to a tally; returns the logits' values.
 fn count<B: Backend>(
     b: &B,
     tally: &mut Tally,
@@ -660,11 +727,11 @@ fn count<B: Backend>(
     targets: &Targets,
     shape: &[usize; 4],
     loss: f64,
-) -> BResult<()> {
+) -> BResult<Vec<f32>> {
     let values = b.to_vec(logits)?;
     match targets {
         Targets::Classes(labels) => tally.add_classes(&values, labels, loss),
         Targets::Masks(labels) => tally.add_masks(&values, labels, shape[2] * shape[3], IGNORE, loss),
     }
-    Ok(())
+    Ok(values)
 }
