@@ -55,6 +55,9 @@ enum Command {
     /// Re-train a search's best losses and its baselines on seeds the search never used, and
     /// compare them pairwise (held-out confirmation, kept in DIR/heldout.jsonl).
     Confirm(commands::search::ConfirmArgs),
+    /// Run the conformance suite on backends: every operation against a float64 reference,
+    /// gradients against finite differences.
+    Conformance(commands::conformance::ConformanceArgs),
     /// A worker process of a search or transfer grid with `[run] evaluator = "processes"` (the
     /// coordinator starts its workers itself).
     Worker(commands::search::WorkerArgs),
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Data(command) => commands::data::run(command, cli.data_dir.as_deref(), cli.json),
         Command::Train(args) => commands::train::run(*args, cli.data_dir.as_deref(), cli.json),
         Command::List(command) => commands::list::run(command, cli.json),
+        Command::Conformance(args) => commands::conformance::run(args, cli.json),
         Command::Search(args) => commands::search::run_search(*args, cli.data_dir.as_deref(), cli.json),
         Command::Transfer(args) => commands::transfer::run_transfer(*args, cli.data_dir.as_deref(), cli.json),
         Command::Report { dir } => commands::search::report(&dir, cli.json),

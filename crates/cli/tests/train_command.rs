@@ -281,3 +281,20 @@ fn a_killed_run_resumes_from_its_checkpoint_to_the_same_weights_bit_for_bit() {
     let again = failure(None, &args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(again.contains("already holds a run's checkpoints") && again.contains("--resume"), "{again}");
 }
+
+#[test]
+fn the_conformance_suite_runs_on_a_backend_by_name() {
+    let results = json(None, &["conformance", "flex", "--json"]);
+    let flex = &results[0];
+    assert_eq!((flex["backend"].as_str(), flex["failed"].as_u64()), (Some("flex"), Some(0)), "{flex}");
+    assert!(flex["passed"].as_u64().unwrap() >= 19, "{flex}");
+    // Like a test runner, it reports every backend, then fails if one is not conformant.
+    let out = common::lossgp(None, &["conformance", "flex", "no-such-backend"]);
+    let (report, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !out.status.success() && report.contains("flex (burn-flex cpu): ") && report.contains(" passed, 0 failed"),
+        "{report}"
+    );
+    assert!(report.contains("no-such-backend: cannot open: no backend named `no-such-backend`"), "{report}");
+    assert!(err.contains("not conformant: no-such-backend") && !err.contains("panicked"), "{err}");
+}

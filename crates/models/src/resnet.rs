@@ -82,7 +82,12 @@ impl Residual {
             Shortcut::ZeroPad { stride, extra } => {
                 let sub = max_pool(b, x, 1, *stride, 0)?;
                 let shape = b.shape(&sub);
-                let zeros = |c: usize| b.full(&[shape[0], c, shape[2], shape[3]], 0.0);
+                // Constants of the same kind as the activations: detached in evaluation, where
+                // the parameters are (burn-tch leaks what a forward pass mixing the kinds holds).
+                let zeros = |c: usize| {
+                    let z = b.full(&[shape[0], c, shape[2], shape[3]], 0.0)?;
+                    Ok::<_, lossgp_core::backend::BackendError>(if train { z } else { b.detach(&z) })
+                };
                 let mut parts = Vec::with_capacity(3);
                 if extra / 2 > 0 {
                     parts.push(zeros(extra / 2)?);

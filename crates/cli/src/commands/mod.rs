@@ -1,5 +1,6 @@
 //! One module per top-level command.
 
+pub mod conformance;
 pub mod data;
 pub mod dataset;
 pub mod list;

@@ -52,6 +52,10 @@ pub struct TrainArgs {
     /// which image folders of mixed sizes lack].
     #[arg(long, value_name = "HxW", value_parser = parse_size)]
     image_size: Option<[usize; 2]>,
+    /// Train on a stratified subset of this many training samples (seeded by --seed), as the
+    /// search's and transfer's `train_samples` do [default: all of them].
+    #[arg(long, value_name = "N")]
+    train_samples: Option<usize>,
     /// Write checkpoints into DIR (every --checkpoint-every steps and at each epoch's end),
     /// from which `--resume DIR` continues the run exactly after a crash or a kill.
     #[arg(long, value_name = "DIR", conflicts_with = "resume")]
@@ -242,7 +246,7 @@ pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
         task: entry.task,
         model: &model_name,
         image_size: args.image_size,
-        samples: None,
+        samples: args.train_samples,
         seed: config.seed,
     };
     let TrainingSet { data: train_set, input } = open_training(&request, &dirs)?;
@@ -373,6 +377,8 @@ struct Recipe {
     loss: Option<String>,
     backend: Option<String>,
     image_size: Option<[usize; 2]>,
+    /// A subset of the training split, as `--train-samples`.
+    train_samples: Option<usize>,
     /// Pretrained weights, as `--pretrained`.
     pretrained: Option<PathBuf>,
     train: TrainConfig,
@@ -404,6 +410,8 @@ struct Planned {
     backend: String,
     config: TrainConfig,
     image_size: Option<[usize; 2]>,
+    #[serde(default)]
+    train_samples: Option<usize>,
     no_test: bool,
     save: Option<PathBuf>,
     #[serde(default)]
@@ -446,6 +454,7 @@ impl Planned {
             backend: args.backend.or(recipe.backend).unwrap_or_else(|| "flex".into()),
             config,
             image_size: args.image_size.or(recipe.image_size),
+            train_samples: args.train_samples.or(recipe.train_samples),
             no_test: args.no_test,
             save: args.save,
             pretrained: args.pretrained.or(recipe.pretrained),

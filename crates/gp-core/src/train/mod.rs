@@ -618,9 +618,17 @@ pub fn evaluate_with<B: Backend>(
     let mut tally = Tally::new(classes, segmentation);
     for (indices, batch) in loader.plan(0).into_iter().zip(loader.epoch(0)) {
         let batch = batch?;
-        let x = b.tensor(&batch.images, &batch.shape)?;
+        // Inputs and targets cut off from the autodiff graph, as the parameters are in
+        // evaluation: burn-tch keeps every activation of a forward pass that mixes the two
+        // kinds (measured: 0.36 GB/s more resident memory evaluating ResNet-18 on libtorch's
+        // CPU, until the kernel killed the run; flat once detached).
+        let x = b.detach(&b.tensor(&batch.images, &batch.shape)?);
         let logits = model.forward(b, &x, false)?;
         let targets = targets(b, &batch.targets, &batch.shape, classes)?;
+        let targets = TensorTargets {
+            one_hot: b.detach(&targets.one_hot),
+            valid: targets.valid.map(|(mask, count)| (b.detach(&mask), count)),
+        };
         let value = f64::from(b.to_vec(&loss.forward(b, &logits, &targets)?)?.first().copied().unwrap_or(f32::NAN));
         if segmentation {
             let batch = (indices.as_slice(), &batch.shape);
