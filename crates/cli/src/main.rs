@@ -83,14 +83,38 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", describe(&err));
             ExitCode::FAILURE
         }
     }
 }
 
+/// An error and its causes in one line, each cause once: the library errors name their cause in
+/// their own message (`cannot read F: No such file...`) and give it as their source too.
+fn describe(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain().map(|c| c.to_string()) {
+        if line.is_empty() {
+            line = cause;
+        } else if !line.contains(&cause) {
+            line = format!("{line}: {cause}");
+        }
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn errors_name_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let store = lossgp_core::backend::StoreError::Io { path: "w.safetensors".into(), source: io };
+        let err = anyhow::Error::new(store).context("--pretrained");
+        assert_eq!(super::describe(&err), "--pretrained: w.safetensors: No such file");
+        let err = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(super::describe(&err), "outer: inner");
+    }
+
     use clap::CommandFactory;
 
     /// Every subcommand's options have distinct names. Clap checks this only under its debug

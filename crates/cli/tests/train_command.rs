@@ -144,7 +144,7 @@ fn bad_settings_get_clear_errors() {
     let root = dir.path().join("shades");
     two_class_folder(&root);
     let folder = root.to_str().expect("utf-8 path");
-    let cases: [(&[&str], &str); 13] = [
+    let cases: [(&[&str], &str); 16] = [
         (&["--loss", "exp(p"], "--loss `exp(p`"),
         (&["--loss", "ngll"], "ngl"),
         (&["--model", "resnet-9000"], "small-cnn"),
@@ -159,6 +159,13 @@ fn bad_settings_get_clear_errors() {
         (&["--image-size", "100000"], "beyond what lossgp trains on"),
         (&["--batch-size", "1000000000000"], "beyond what fits in memory"),
         (&["--model", "resnet20:head=paper", "--batch-size", "1", "--max-steps", "1"], "batch size of at least 2"),
+        // 1% of 24 images per class is none of them.
+        (&["--validation-fraction", "0.01"], "leaves 0 for validation and 48 for training"),
+        (
+            &["--pretrained", "/nonexistent.safetensors"],
+            "from /nonexistent.safetensors: /nonexistent.safetensors: No such file",
+        ),
+        (&["--no-test", "--predictions", "out"], "--predictions needs a test split"),
     ];
     for (extra, expected) in cases {
         let mut args = vec!["train", "--dataset", folder];

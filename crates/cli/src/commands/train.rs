@@ -260,7 +260,7 @@ pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
             let report = model
                 .params_mut()
                 .load_pretrained(&backend, file, spec.classes)
-                .with_context(|| format!("--pretrained: {} does not fit {}", file.display(), model.describe()))?;
+                .with_context(|| format!("--pretrained: cannot start {} from {}", model.describe(), file.display()))?;
             eprintln!("{}", describe_pretrained(file, &report));
             Some(PretrainedReport { file: file.clone(), report })
         }
@@ -540,12 +540,15 @@ fn render(r: &Report) -> String {
     };
     let _ = writeln!(s, "status:     {status}, {} steps in {:.1}s", report.steps, report.seconds);
     if let Some((epoch, m)) = &report.best_validation {
-        let _ = writeln!(s, "validation: {:.2}% top-1 (best, epoch {})", 100.0 * m.accuracy, epoch + 1);
+        let kind = if m.mean_iou.is_some() { "pixel accuracy" } else { "top-1" };
+        let _ = writeln!(s, "validation: {:.2}% {kind} (best, epoch {})", 100.0 * m.accuracy, epoch + 1);
     }
     if let Some(m) = &report.test {
         let top5 = m.top5.map(|t| format!(", {:.2}% top-5", 100.0 * t)).unwrap_or_default();
         let iou = m.mean_iou.map(|t| format!(", mIoU {:.2}%", 100.0 * t)).unwrap_or_default();
-        let _ = writeln!(s, "test:       {:.2}% top-1{top5}{iou} on {} samples", 100.0 * m.accuracy, m.samples);
+        // Segmentation's accuracy is per pixel.
+        let kind = if m.mean_iou.is_some() { "pixel accuracy" } else { "top-1" };
+        let _ = writeln!(s, "test:       {:.2}% {kind}{top5}{iou} on {} samples", 100.0 * m.accuracy, m.samples);
     }
     let _ = writeln!(s, "fitness:    {:.4}", r.fitness);
     if let Some(path) = &r.saved {

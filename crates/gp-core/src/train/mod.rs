@@ -383,6 +383,17 @@ pub fn train_checkpointed<B: Backend>(
         Some(v) => (Arc::clone(&data.train), Some(Arc::clone(v))),
         None if config.validation_fraction > 0.0 => {
             let (t, v) = holdout(Arc::clone(&data.train), config.validation_fraction, config.seed)?;
+            if v.is_empty() || t.is_empty() {
+                return Err(TrainError::Config(format!(
+                    "a validation fraction of {} of {}'s {} samples leaves {} for validation and {} for training: \
+                     choose a fraction that leaves both some samples, or 0 for no validation",
+                    config.validation_fraction,
+                    data.train.name(),
+                    data.train.len(),
+                    v.len(),
+                    t.len()
+                )));
+            }
             (Arc::new(t), Some(Arc::new(v)))
         }
         None => (Arc::clone(&data.train), None),

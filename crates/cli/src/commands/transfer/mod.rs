@@ -63,9 +63,11 @@ pub struct TransferArgs {
     /// Overrides [grid] top: how many of each search run's best losses.
     #[arg(long, conflicts_with = "resume")]
     top: Option<usize>,
-    /// Overrides [grid] models, comma-separated, e.g. `small-cnn,resnet20`.
-    #[arg(long, value_delimiter = ',', conflicts_with = "resume")]
-    models: Option<Vec<String>>,
+    /// Overrides [grid] models, comma-separated or repeated, e.g. `small-cnn,resnet20` or
+    /// `fcn:backbone=resnet18,width=0.25,resnet20` (a `KEY=VALUE` part belongs to the model
+    /// before it).
+    #[arg(long, conflicts_with = "resume")]
+    models: Vec<String>,
     /// Overrides [grid] datasets, comma-separated, e.g. `fashion-mnist,mnist`.
     #[arg(long, value_delimiter = ',', conflicts_with = "resume")]
     datasets: Option<Vec<String>>,
@@ -124,7 +126,9 @@ fn prepare(args: &TransferArgs) -> Result<(PathBuf, TransferFile)> {
                 grid.from = args.from.clone();
             }
             grid.top = args.top.unwrap_or(grid.top);
-            grid.models = args.models.clone().unwrap_or(grid.models.clone());
+            if !args.models.is_empty() {
+                grid.models = args.models.iter().flat_map(|m| split_models(m)).collect();
+            }
             grid.datasets = args.datasets.clone().unwrap_or(grid.datasets.clone());
             grid.seeds = args.seeds.unwrap_or(grid.seeds);
             grid.backend = args.backend.clone().unwrap_or(grid.backend.clone());
@@ -228,6 +232,23 @@ fn split_list(text: &str) -> Vec<String> {
     }
     parts.push(current);
     parts.into_iter().map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect()
+}
+
+/// `small-cnn,fcn:backbone=resnet18,width=0.25` as `["small-cnn",
+/// "fcn:backbone=resnet18,width=0.25"]`: split at commas, a `KEY=VALUE` part (an option, not
+/// a model) kept with the model before it.
+fn split_models(text: &str) -> Vec<String> {
+    let mut models: Vec<String> = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match models.last_mut() {
+            Some(model) if part.contains('=') && !part.contains(':') => {
+                model.push(',');
+                model.push_str(part);
+            }
+            _ => models.push(part.to_owned()),
+        }
+    }
+    models
 }
 
 /// The live line: cells done, ETA, and the current leader.
@@ -389,5 +410,9 @@ mod tests {
     fn loss_lists_split_at_commas_outside_parentheses() {
         assert_eq!(super::split_list("ngl, max(p, 0.5) - y,focal,"), ["ngl", "max(p, 0.5) - y", "focal"]);
         assert_eq!(super::split_list("-sum(y * log(p))"), ["-sum(y * log(p))"]);
+        assert_eq!(
+            super::split_models("small-cnn, fcn:backbone=resnet18,width=0.25,aux=true,resnet20:width=0.5,"),
+            ["small-cnn", "fcn:backbone=resnet18,width=0.25,aux=true", "resnet20:width=0.5"]
+        );
     }
 }
