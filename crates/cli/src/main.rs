@@ -24,6 +24,14 @@ struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
 
+    /// More log lines on stderr (-v: debug, -vv: trace); RUST_LOG, where set, decides instead.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
+
+    /// Only errors in the log on stderr.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -68,6 +76,7 @@ fn main() -> ExitCode {
     lossgp_backends::link();
     lossgp_models::link();
     let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Loss(command) => commands::loss::run(command, cli.json),
         Command::Data(command) => commands::data::run(command, cli.data_dir.as_deref(), cli.json),
@@ -87,6 +96,26 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Log lines (`tracing`) on stderr: lossgp's at info unless `-v`/`-q` say otherwise, other
+/// crates' warnings; `RUST_LOG` (e.g. `lossgp_core::search=debug`) replaces that where set.
+/// Workers' lines carry their span, `worker{id=...}`, and each job's name.
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("warn,lossgp={level},lossgp_core={level},lossgp_cli={level}"))
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }
 
 /// An error and its causes in one line, each cause once: the library errors name their cause in

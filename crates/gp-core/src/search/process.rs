@@ -71,6 +71,7 @@ impl ProcessEvaluator {
             if dead {
                 let status = child.take().and_then(|mut c| c.wait().ok());
                 let why = status.map_or("it vanished".to_owned(), |s| format!("it exited with {s}"));
+                tracing::warn!(worker = %id, "worker died ({why}); starting it again");
                 let abandoned = self.queue.abandon(id).map_err(|e| e.to_string())?;
                 for name in abandoned {
                     if let Some(job) = self.pending.remove(&name) {
@@ -167,8 +168,13 @@ pub fn work(
             std::thread::sleep(POLL);
             continue;
         };
+        tracing::info!(job = %name, id = job.id, "evaluating");
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| evaluate(&job)))
             .unwrap_or_else(|_| Err("the evaluation panicked".to_owned()));
+        match &result {
+            Ok(s) => tracing::info!(job = %name, fitness = s.fitness, status = %s.status, "evaluated"),
+            Err(e) => tracing::warn!(job = %name, "failed: {e}"),
+        }
         queue.complete(&name, &super::queue::QueueResult { job, result, worker: id.to_owned() })?;
         done += 1;
     }

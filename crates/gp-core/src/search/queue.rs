@@ -100,6 +100,52 @@ impl Queue {
         Ok(None)
     }
 
+    /// Claims the job `name` for `worker`, wherever it waits: pending, or claimed by an earlier
+    /// attempt that died (a Slurm task started again after preemption takes its job over).
+    /// `None`: the job is not in the queue (finished, or never submitted).
+    pub fn claim_named(&self, worker: &str, name: &str) -> Result<Option<Job>, StoreError> {
+        let mine = self.root.join("claimed").join(worker);
+        fs::create_dir_all(&mine).map_err(io(&mine))?;
+        let to = mine.join(format!("{name}.json"));
+        let mut sources = vec![self.root.join("pending").join(format!("{name}.json"))];
+        let claimed = self.root.join("claimed");
+        if let Ok(entries) = fs::read_dir(&claimed) {
+            sources.extend(entries.filter_map(|e| e.ok()).map(|e| e.path().join(format!("{name}.json"))));
+        }
+        for from in sources {
+            if from == to || fs::rename(&from, &to).is_ok() {
+                if !to.is_file() {
+                    continue;
+                }
+                let text = fs::read_to_string(&to).map_err(io(&to))?;
+                return Ok(Some(serde_json::from_str(&text).map_err(|e| corrupt(&to, e))?));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether the result of job `name` waits in `done/`.
+    pub fn is_done(&self, name: &str) -> bool {
+        self.root.join("done").join(format!("{name}.json")).is_file()
+    }
+
+    /// Removes job `name` wherever it waits (pending or claimed): a job given up on.
+    pub fn withdraw(&self, name: &str) -> Result<(), StoreError> {
+        let file = format!("{name}.json");
+        let mut paths = vec![self.root.join("pending").join(&file)];
+        if let Ok(entries) = fs::read_dir(self.root.join("claimed")) {
+            paths.extend(entries.filter_map(|e| e.ok()).map(|e| e.path().join(&file)));
+        }
+        for path in paths {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&path)(e)),
+            }
+        }
+        Ok(())
+    }
+
     /// Records the result of a claimed job and releases the claim.
     pub fn complete(&self, name: &str, result: &QueueResult) -> Result<(), StoreError> {
         let path = self.root.join("done").join(format!("{name}.json"));
@@ -177,5 +223,22 @@ mod tests {
         assert!(queue.take_done().unwrap().is_empty(), "taken once");
         assert_eq!(queue.abandon("b").unwrap(), ["000002"]);
         assert!(queue.abandon("b").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_named_job_is_claimed_where_it_waits_and_withdrawn() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::open(dir.path()).unwrap();
+        queue.submit("a", &job(1)).unwrap();
+        queue.submit("b", &job(2)).unwrap();
+        assert_eq!(queue.claim_named("task-1", "b").unwrap().map(|j| j.id), Some(2));
+        // A task started again (after preemption) takes over its predecessor's claim.
+        assert_eq!(queue.claim_named("task-1-again", "b").unwrap().map(|j| j.id), Some(2));
+        assert!(dir.path().join("claimed/task-1-again/b.json").is_file());
+        assert!(queue.claim_named("task-2", "nowhere").unwrap().is_none());
+        queue.withdraw("b").unwrap();
+        queue.withdraw("a").unwrap();
+        assert!(queue.claim("any").unwrap().is_none(), "nothing left");
+        assert!(!queue.is_done("a"));
     }
 }

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use lossgp_core::Loss;
 use lossgp_core::backend::open_backend;
 use lossgp_core::model::{ModelOptions, ModelSpec, check_options, find_model};
-use lossgp_core::search::{Fitness, GradientMatch, SearchConfig, TrainingFitness};
+use lossgp_core::search::{Fitness, GradientMatch, SearchConfig, SlurmSettings, TrainingFitness};
 use lossgp_core::train::TrainConfig;
 use lossgp_datasets::DataDir;
 use serde::{Deserialize, Serialize};
@@ -85,10 +85,13 @@ pub enum EvaluatorKind {
     Threads,
     /// `lossgp worker` processes fed through files in the run directory.
     Processes,
+    /// Slurm job arrays whose tasks run `lossgp worker` on the cluster's nodes, through the run
+    /// directory on a shared filesystem (`[run.slurm]`).
+    Slurm,
 }
 
 /// How this machine runs the search.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RunConfig {
     /// Where evaluations run.
@@ -104,6 +107,8 @@ pub struct RunConfig {
     pub top: usize,
     /// A fitness cache shared with other runs on the same task.
     pub cache: Option<std::path::PathBuf>,
+    /// `[run.slurm]`: job arrays, for `evaluator = "slurm"`.
+    pub slurm: SlurmSettings,
 }
 
 impl Default for RunConfig {
@@ -115,6 +120,7 @@ impl Default for RunConfig {
             baselines: vec!["ce".into(), "ngl".into()],
             top: 5,
             cache: None,
+            slurm: SlurmSettings::default(),
         }
     }
 }
@@ -141,6 +147,7 @@ impl SearchFile {
         if self.run.workers == 0 {
             bail!("[run] workers must be at least 1");
         }
+        self.run.slurm.validate().map_err(anyhow::Error::msg)?;
         if self.train.max_seconds.is_some() {
             bail!(
                 "[train] max_seconds would make a candidate's fitness depend on the machine's speed; bound the run with max_steps or epochs"

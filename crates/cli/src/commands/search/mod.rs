@@ -21,7 +21,7 @@ use serde::Serialize;
 
 pub use config::{EXAMPLE, EvaluatorKind, SearchFile};
 pub use heldout::{ConfirmArgs, confirm};
-pub use worker::{WorkerArgs, process_evaluator, run_worker};
+pub use worker::{WorkerArgs, process_evaluator, run_worker, slurm_evaluator};
 
 use crate::output::{emit, indent};
 
@@ -141,6 +141,10 @@ pub fn run_search(args: SearchArgs, data_dir: Option<&Path>, json: bool) -> Resu
         config::EvaluatorKind::Processes => {
             drop(fitness);
             Box::new(process_evaluator(dir.path(), file.run.workers, file.run.threads_per_worker, data_dir)?)
+        }
+        config::EvaluatorKind::Slurm => {
+            drop(fitness);
+            Box::new(slurm_evaluator(dir.path(), &file.run.slurm, file.run.threads_per_worker, data_dir)?)
         }
     };
     eprintln!("search in {}: {}", dir.path().display(), file.describe());

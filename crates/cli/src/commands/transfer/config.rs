@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::commands::dataset::{TrainingRequest, TrainingSet, open_training};
 use crate::commands::search::EvaluatorKind;
 use crate::commands::train::{TrainOptions, test_split};
+use lossgp_core::search::SlurmSettings;
 
 /// A documented configuration: `lossgp transfer --example` prints it, and every setting left
 /// out takes the default written there.
@@ -141,7 +142,7 @@ pub struct DatasetConfig {
 }
 
 /// How this machine runs the grid.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RunConfig {
     /// Where cells train.
@@ -154,11 +155,20 @@ pub struct RunConfig {
     pub retries: u32,
     /// A file of finished cells shared with other runs.
     pub cache: Option<PathBuf>,
+    /// `[run.slurm]`: job arrays, for `evaluator = "slurm"`.
+    pub slurm: SlurmSettings,
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
-        RunConfig { evaluator: EvaluatorKind::Threads, workers: 1, threads_per_worker: 1, retries: 2, cache: None }
+        RunConfig {
+            evaluator: EvaluatorKind::Threads,
+            workers: 1,
+            threads_per_worker: 1,
+            retries: 2,
+            cache: None,
+            slurm: SlurmSettings::default(),
+        }
     }
 }
 
@@ -240,6 +250,7 @@ impl TransferFile {
         if self.run.workers == 0 {
             bail!("[run] workers must be at least 1");
         }
+        self.run.slurm.validate().map_err(anyhow::Error::msg)?;
         if !grid.from.is_empty() && grid.top == 0 {
             bail!("[grid] top must be at least 1 to take losses from {}", grid.from[0].display());
         }

@@ -180,6 +180,11 @@ pub fn run_transfer(args: TransferArgs, data_dir: Option<&Path>, json: bool) -> 
             let run = &file.run;
             Box::new(crate::commands::search::process_evaluator(&dir, run.workers, run.threads_per_worker, data_dir)?)
         }
+        EvaluatorKind::Slurm => {
+            drop(fitness);
+            let run = &file.run;
+            Box::new(crate::commands::search::slurm_evaluator(&dir, &run.slurm, run.threads_per_worker, data_dir)?)
+        }
     };
     if file.run.evaluator == EvaluatorKind::Threads && file.run.workers > 1 {
         eprintln!(

@@ -1,0 +1,667 @@
+//! An evaluator on a Slurm cluster ([`SlurmEvaluator`]): each batch of jobs becomes one job
+//! array (`sbatch --array`), whose task `i` runs a worker on the `i`-th job of the batch. Jobs
+//! and results cross through the run directory's [`Queue`] on the shared filesystem, as with
+//! worker processes.
+//!
+//! Files, in `RUN/slurm/`:
+//!
+//! | path | what |
+//! |---|---|
+//! | `jobs.jsonl` | every batch: its jobs (queue name and key) before `sbatch`, then its array's id |
+//! | `batches/BATCH.txt` | the queue names of a batch's jobs, one per array task |
+//! | `scripts/BATCH.sbatch` | the job script submitted for it, from the template |
+//! | `logs/BATCH_TASK.log` | each array task's output: the worker's log |
+//!
+//! A task that fails, times out, is preempted or cancelled, or vanishes from `squeue` without a
+//! result fails its job, which the search (or transfer grid) submits again, up to its
+//! `retries`. A coordinator killed and started again reads `jobs.jsonl`: a job it submits
+//! again that an earlier life's task is still running (or has finished) is taken over, not run
+//! twice. Dropping the evaluator with jobs outstanding cancels them (`scancel`); so does
+//! [`cancel_run`], which a Ctrl-C handler calls.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::evaluate::{Evaluator, Job, Scored};
+use super::queue::Queue;
+use super::store::{StoreError, append_line, read_lines, write_atomic};
+
+/// The job-script template used when the settings name none. `{{directives}}` becomes the
+/// `#SBATCH` lines of the settings, `{{setup}}` their setup lines, `{{command}}` the worker's
+/// command; the job name, the array and the log file are given to `sbatch` on its command line.
+pub const DEFAULT_TEMPLATE: &str = "#!/bin/bash
+{{directives}}
+set -euo pipefail
+{{setup}}
+{{command}}
+";
+
+/// `[run.slurm]`: how jobs are submitted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlurmSettings {
+    /// A job-script template file (see [`DEFAULT_TEMPLATE`]); none: the default.
+    pub template: Option<PathBuf>,
+    /// `--partition`.
+    pub partition: Option<String>,
+    /// `--account`.
+    pub account: Option<String>,
+    /// `--qos`.
+    pub qos: Option<String>,
+    /// `--gres`, e.g. `gpu:1`.
+    pub gres: Option<String>,
+    /// `--time` per task, e.g. `02:00:00`.
+    pub time: Option<String>,
+    /// `--cpus-per-task`.
+    pub cpus_per_task: usize,
+    /// `--mem` per task, e.g. `16G`.
+    pub mem: Option<String>,
+    /// Further `#SBATCH` options, e.g. `--constraint=a100`.
+    pub options: Vec<String>,
+    /// Shell lines run before the worker: `module load ...`, `source venv/bin/activate`.
+    pub setup: Vec<String>,
+    /// A prefix of the worker's command, e.g. `apptainer exec --nv lossgp.sif` to run it in a
+    /// container.
+    pub container: Option<String>,
+    /// At most this many tasks per array (the cluster's `MaxArraySize`).
+    pub max_array: usize,
+    /// Seconds between looks at `squeue`.
+    pub poll_seconds: f64,
+}
+
+impl Default for SlurmSettings {
+    fn default() -> Self {
+        SlurmSettings {
+            template: None,
+            partition: None,
+            account: None,
+            qos: None,
+            gres: None,
+            time: None,
+            cpus_per_task: 1,
+            mem: None,
+            options: Vec::new(),
+            setup: Vec::new(),
+            container: None,
+            max_array: 1000,
+            poll_seconds: 5.0,
+        }
+    }
+}
+
+impl SlurmSettings {
+    /// Checks what can be checked before submitting.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_array == 0 || self.cpus_per_task == 0 {
+            return Err("[run.slurm] max_array and cpus_per_task must be at least 1".into());
+        }
+        if !(self.poll_seconds > 0.0 && self.poll_seconds.is_finite()) {
+            return Err(format!("[run.slurm] poll_seconds must be a positive number, not {}", self.poll_seconds));
+        }
+        if let Some(path) = &self.template {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("[run.slurm] template {}: {e}", path.display()))?;
+            if !text.contains("{{command}}") {
+                return Err(format!(
+                    "[run.slurm] template {} has no {{{{command}}}}: the worker would never run",
+                    path.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The `#SBATCH` lines of the settings.
+    fn directives(&self) -> String {
+        let mut lines = vec![format!("#SBATCH --cpus-per-task={}", self.cpus_per_task)];
+        for (flag, value) in [
+            ("partition", &self.partition),
+            ("account", &self.account),
+            ("qos", &self.qos),
+            ("gres", &self.gres),
+            ("time", &self.time),
+            ("mem", &self.mem),
+        ] {
+            if let Some(v) = value {
+                lines.push(format!("#SBATCH --{flag}={v}"));
+            }
+        }
+        lines.extend(self.options.iter().map(|o| format!("#SBATCH {o}")));
+        lines.join("\n")
+    }
+}
+
+/// The Slurm job name of a run's arrays: `lossgp-` and a hash of its directory, so that
+/// `scancel --name` reaches this run's jobs and no other's.
+pub fn job_name(run_dir: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let absolute = std::fs::canonicalize(run_dir).unwrap_or_else(|_| run_dir.to_owned());
+    let digest = Sha256::digest(absolute.to_string_lossy().as_bytes());
+    format!("lossgp-{}", digest.iter().take(5).map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// Cancels every job of a run (`scancel --name`): what Ctrl-C does.
+pub fn cancel_run(run_dir: &Path) -> Result<(), String> {
+    let out = Command::new("scancel")
+        .args(["--name", &job_name(run_dir)])
+        .output()
+        .map_err(|e| format!("scancel could not run: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("scancel failed: {}", String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+/// A line of `jobs.jsonl`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+enum Entry {
+    /// A batch about to be submitted: its jobs' queue names and keys, in task order.
+    Batch { batch: String, jobs: Vec<(String, String)> },
+    /// Its array's id.
+    Submitted { batch: String, array: String },
+}
+
+/// A job this evaluator waits for.
+struct Tracked {
+    job: Job,
+    /// The array and task running it; `None` until submitted.
+    task: Option<(String, usize)>,
+    /// Polls in a row that found the task finished (or gone) without its result.
+    missing: u32,
+}
+
+/// Where an earlier coordinator's job is.
+struct Inherited {
+    name: String,
+    task: Option<(String, usize)>,
+}
+
+/// Polls a finished-looking task may go without its result before its job fails: results are
+/// written before a task ends, but a shared filesystem may show them late.
+const GRACE_POLLS: u32 = 3;
+
+/// Jobs run as Slurm array tasks.
+pub struct SlurmEvaluator {
+    queue: Queue,
+    /// `RUN/slurm`.
+    dir: PathBuf,
+    settings: SlurmSettings,
+    template: String,
+    /// The worker's command; each task adds `--batch BATCH --task INDEX`.
+    command: Vec<String>,
+    /// Environment variables set in the job script.
+    env: Vec<(String, String)>,
+    name: String,
+    pending: HashMap<String, Tracked>,
+    inherited: HashMap<String, Inherited>,
+    ready: Vec<(Job, Result<Scored, String>)>,
+    prefix: String,
+    next_name: u64,
+    next_batch: u64,
+    last_poll: Option<Instant>,
+}
+
+/// The key under which a job is recognised across coordinator lives.
+fn key(job: &Job) -> String {
+    serde_json::to_string(job).unwrap_or_default()
+}
+
+impl SlurmEvaluator {
+    /// An evaluator for the run in `run_dir` whose workers run `command` (the program and its
+    /// arguments up to the run directory, e.g. `lossgp worker RUN`) with `env` set. It reads
+    /// the jobs an earlier coordinator of the run submitted, to take over those still running.
+    pub fn new(
+        run_dir: &Path,
+        queue: Queue,
+        settings: SlurmSettings,
+        command: Vec<String>,
+        env: Vec<(String, String)>,
+    ) -> Result<SlurmEvaluator, StoreError> {
+        settings.validate().map_err(|message| StoreError::Corrupt { path: run_dir.join("slurm"), message })?;
+        let template = match &settings.template {
+            Some(path) => {
+                std::fs::read_to_string(path).map_err(|source| StoreError::Io { path: path.clone(), source })?
+            }
+            None => DEFAULT_TEMPLATE.to_owned(),
+        };
+        let dir = run_dir.join("slurm");
+        for sub in ["batches", "scripts", "logs"] {
+            let path = dir.join(sub);
+            std::fs::create_dir_all(&path).map_err(|source| StoreError::Io { path, source })?;
+        }
+        let name = job_name(run_dir);
+        let inherited = inherit(&dir, &queue, &name)?;
+        if !inherited.is_empty() {
+            tracing::info!(jobs = inherited.len(), "taking over the jobs of an earlier coordinator");
+        }
+        let prefix = format!(
+            "{:020x}",
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+        );
+        Ok(SlurmEvaluator {
+            queue,
+            dir,
+            settings,
+            template,
+            command,
+            env,
+            name,
+            pending: HashMap::new(),
+            inherited,
+            ready: Vec::new(),
+            prefix,
+            next_name: 0,
+            next_batch: 0,
+            last_poll: None,
+        })
+    }
+
+    /// The job script of a batch.
+    fn script(&self, batch: &str) -> String {
+        let mut command: Vec<String> = self.command.iter().map(|a| shell_quote(a)).collect();
+        command.extend(["--batch".into(), shell_quote(batch), "--task".into(), "\"$SLURM_ARRAY_TASK_ID\"".into()]);
+        let mut command = command.join(" ");
+        if let Some(prefix) = &self.settings.container {
+            command = format!("{prefix} {command}");
+        }
+        let mut setup: Vec<String> = self.env.iter().map(|(k, v)| format!("export {k}={}", shell_quote(v))).collect();
+        setup.extend(self.settings.setup.iter().cloned());
+        self.template
+            .replace("{{directives}}", &self.settings.directives())
+            .replace("{{setup}}", &setup.join("\n"))
+            .replace("{{command}}", &format!("exec {command}"))
+    }
+
+    /// Submits `names` (queued already) as one array; fails their jobs if `sbatch` does.
+    fn submit_batch(&mut self, names: Vec<String>) {
+        let batch = format!("{}-b{:06}", self.prefix, self.next_batch);
+        self.next_batch += 1;
+        let submitted = (|| -> Result<String, String> {
+            let jobs = names.iter().map(|n| (n.clone(), key(&self.pending[n].job))).collect();
+            append_line(&self.dir.join("jobs.jsonl"), &Entry::Batch { batch: batch.clone(), jobs })
+                .map_err(|e| e.to_string())?;
+            write_atomic(&self.dir.join("batches").join(format!("{batch}.txt")), &(names.join("\n") + "\n"))
+                .map_err(|e| e.to_string())?;
+            let script = self.dir.join("scripts").join(format!("{batch}.sbatch"));
+            write_atomic(&script, &self.script(&batch)).map_err(|e| e.to_string())?;
+            let log = self.dir.join("logs").join(format!("{batch}_%a.log"));
+            let out = Command::new("sbatch")
+                .arg("--parsable")
+                .arg(format!("--job-name={}-{batch}", self.name))
+                .arg(format!("--array=0-{}", names.len() - 1))
+                .arg(format!("--output={}", log.display()))
+                .arg(&script)
+                .output()
+                .map_err(|e| format!("sbatch could not run (is this a Slurm login node?): {e}"))?;
+            if !out.status.success() {
+                return Err(format!("sbatch refused the job array: {}", String::from_utf8_lossy(&out.stderr).trim()));
+            }
+            // `--parsable` prints `ID` or `ID;CLUSTER`.
+            let text = String::from_utf8_lossy(&out.stdout);
+            let array = text.trim().split(';').next().unwrap_or_default().to_owned();
+            if array.is_empty() {
+                return Err(format!("sbatch printed no job id: `{}`", text.trim()));
+            }
+            append_line(&self.dir.join("jobs.jsonl"), &Entry::Submitted { batch: batch.clone(), array: array.clone() })
+                .map_err(|e| e.to_string())?;
+            Ok(array)
+        })();
+        match submitted {
+            Ok(array) => {
+                tracing::info!(array = %array, batch = %batch, tasks = names.len(), "submitted a job array");
+                for (task, name) in names.iter().enumerate() {
+                    if let Some(t) = self.pending.get_mut(name) {
+                        t.task = Some((array.clone(), task));
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(batch = %batch, "{e}");
+                for name in names {
+                    let _ = self.queue.withdraw(&name);
+                    if let Some(t) = self.pending.remove(&name) {
+                        self.ready.push((t.job, Err(e.clone())));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes finished results; fails jobs whose tasks ended without one.
+    fn poll(&mut self) {
+        match self.queue.take_done() {
+            Ok(done) => {
+                for (name, result) in done {
+                    if let Some(t) = self.pending.remove(&name) {
+                        tracing::debug!(job = %name, worker = %result.worker, "result");
+                        self.ready.push((t.job, result.result));
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("the queue could not be read: {e}"),
+        }
+        let arrays: Vec<String> = {
+            let mut a: Vec<String> =
+                self.pending.values().filter_map(|t| t.task.as_ref().map(|(a, _)| a.clone())).collect();
+            a.sort();
+            a.dedup();
+            a
+        };
+        if arrays.is_empty() {
+            return;
+        }
+        let states = task_states(&arrays);
+        let mut failed = Vec::new();
+        for (name, tracked) in &mut self.pending {
+            let Some((array, task)) = &tracked.task else { continue };
+            let state = states.get(&(array.clone(), *task)).map(String::as_str);
+            let verdict = match state {
+                Some(s) if ALIVE.contains(&s) => None,
+                Some("COMPLETED") => Some("completed without writing a result".to_owned()),
+                Some(s) => Some(format!("ended {s}")),
+                None => Some("vanished from squeue".to_owned()),
+            };
+            match verdict {
+                None => tracked.missing = 0,
+                Some(why) => {
+                    tracked.missing += 1;
+                    // A failure state is final at once; a missing result gets a few polls.
+                    let final_state = state.is_some_and(|s| s != "COMPLETED");
+                    if final_state || tracked.missing > GRACE_POLLS {
+                        let log = self.dir.join("logs").join(format!("{}_{task}.log", batch_of(&self.dir, array)));
+                        failed.push((
+                            name.clone(),
+                            format!("Slurm task {array}_{task} {why}; its log: {}", log.display()),
+                        ));
+                    }
+                }
+            }
+        }
+        for (name, why) in failed {
+            // A result may have landed since the look at the queue.
+            if self.queue.is_done(&name) {
+                continue;
+            }
+            tracing::warn!(job = %name, "{why}");
+            let _ = self.queue.withdraw(&name);
+            if let Some(t) = self.pending.remove(&name) {
+                self.ready.push((t.job, Err(why)));
+            }
+        }
+    }
+}
+
+/// The batch an array ran, from `jobs.jsonl` (for the name of its log files).
+fn batch_of(dir: &Path, array: &str) -> String {
+    read_lines::<Entry>(&dir.join("jobs.jsonl"))
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|e| match e {
+            Entry::Submitted { batch, array: a } if a == array => Some(batch),
+            _ => None,
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+/// The states in which a task may still deliver its result.
+const ALIVE: [&str; 12] = [
+    "PENDING",
+    "CONFIGURING",
+    "RUNNING",
+    "COMPLETING",
+    "REQUEUED",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+    "RESIZING",
+    "SUSPENDED",
+    "STAGE_OUT",
+    "SIGNALING",
+    "STOPPED",
+];
+
+/// Every task's state, by (array, task), as `squeue --states=all` lists them (finished tasks
+/// for `MinJobAge`). An array `squeue` no longer knows is left out.
+fn task_states(arrays: &[String]) -> HashMap<(String, usize), String> {
+    let mut states = HashMap::new();
+    for array in arrays {
+        let out = Command::new("squeue").args(["-h", "-r", "--states=all", "-j", array, "-o", "%i|%T"]).output();
+        let Ok(out) = out else { continue };
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let Some((id, state)) = line.trim().split_once('|') else { continue };
+            if let Some((a, t)) = id.split_once('_')
+                && let Ok(t) = t.parse::<usize>()
+            {
+                states.insert((a.to_owned(), t), state.to_owned());
+            }
+        }
+    }
+    states
+}
+
+/// The jobs of earlier coordinators that are finished or may still finish, by key.
+fn inherit(dir: &Path, queue: &Queue, name: &str) -> Result<HashMap<String, Inherited>, StoreError> {
+    let entries: Vec<Entry> = read_lines(&dir.join("jobs.jsonl"))?;
+    let mut arrays: HashMap<String, String> = HashMap::new();
+    for e in &entries {
+        if let Entry::Submitted { batch, array } = e {
+            arrays.insert(batch.clone(), array.clone());
+        }
+    }
+    let mut inherited = HashMap::new();
+    for e in entries {
+        let Entry::Batch { batch, jobs } = e else { continue };
+        // Killed between `sbatch` and recording its id: the array is found by its name.
+        let array = arrays.get(&batch).cloned().or_else(|| array_named(&format!("{name}-{batch}")));
+        let states = array.as_ref().map(|a| task_states(std::slice::from_ref(a))).unwrap_or_default();
+        for (task, (job_name, key)) in jobs.into_iter().enumerate() {
+            let alive = array
+                .as_ref()
+                .and_then(|a| states.get(&(a.clone(), task)))
+                .is_some_and(|s| ALIVE.contains(&s.as_str()));
+            if queue.is_done(&job_name) || alive {
+                inherited.insert(key, Inherited { name: job_name, task: array.clone().map(|a| (a, task)) });
+            }
+        }
+    }
+    Ok(inherited)
+}
+
+/// The id of the array named `name`, if Slurm knows one.
+fn array_named(name: &str) -> Option<String> {
+    let out = Command::new("squeue").args(["-h", "--states=all", "--name", name, "-o", "%F"]).output().ok()?;
+    String::from_utf8_lossy(&out.stdout).lines().next().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty())
+}
+
+/// `text` quoted for a POSIX shell where it must be.
+fn shell_quote(text: &str) -> String {
+    if !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+impl Evaluator for SlurmEvaluator {
+    fn submit(&mut self, jobs: Vec<Job>) {
+        let mut fresh = Vec::new();
+        for job in jobs {
+            if let Some(earlier) = self.inherited.remove(&key(&job)) {
+                tracing::info!(job = %earlier.name, "taken over from an earlier coordinator");
+                self.pending.insert(earlier.name, Tracked { job, task: earlier.task, missing: 0 });
+                continue;
+            }
+            let name = format!("{}-{:09}", self.prefix, self.next_name);
+            self.next_name += 1;
+            match self.queue.submit(&name, &job) {
+                Ok(()) => {
+                    self.pending.insert(name.clone(), Tracked { job, task: None, missing: 0 });
+                    fresh.push(name);
+                }
+                Err(e) => self.ready.push((job, Err(format!("the job could not be queued: {e}")))),
+            }
+        }
+        let size = self.settings.max_array.max(1);
+        while !fresh.is_empty() {
+            let rest = fresh.split_off(size.min(fresh.len()));
+            self.submit_batch(std::mem::replace(&mut fresh, rest));
+        }
+    }
+
+    fn next(&mut self) -> Option<(Job, Result<Scored, String>)> {
+        let interval = Duration::from_secs_f64(self.settings.poll_seconds);
+        loop {
+            if let Some(done) = self.ready.pop() {
+                return Some(done);
+            }
+            if self.pending.is_empty() {
+                return None;
+            }
+            if let Some(last) = self.last_poll {
+                let since = last.elapsed();
+                if since < interval {
+                    std::thread::sleep((interval - since).min(Duration::from_millis(200)));
+                    // Results are taken as they land; Slurm is asked once per interval.
+                    if let Ok(done) = self.queue.take_done() {
+                        for (name, result) in done {
+                            if let Some(t) = self.pending.remove(&name) {
+                                self.ready.push((t.job, result.result));
+                            }
+                        }
+                    }
+                    continue;
+                }
+            }
+            self.last_poll = Some(Instant::now());
+            self.poll();
+        }
+    }
+}
+
+impl Drop for SlurmEvaluator {
+    /// Cancels the arrays of jobs still outstanding (an error ended the run early).
+    fn drop(&mut self) {
+        let mut arrays: Vec<&String> = self.pending.values().filter_map(|t| t.task.as_ref().map(|(a, _)| a)).collect();
+        arrays.sort();
+        arrays.dedup();
+        if !arrays.is_empty() {
+            let _ = Command::new("scancel").args(arrays.iter().map(|a| a.as_str())).output();
+        }
+    }
+}
+
+/// Runs array task `task` of `batch`: claims its job from the queue as `worker`, evaluates it
+/// with `evaluate`, and records the result. `Ok(false)`: its job had a result already (a task
+/// run again after it finished), so nothing was done.
+pub fn work_task(
+    run_dir: &Path,
+    queue: &Queue,
+    batch: &str,
+    task: usize,
+    worker: &str,
+    evaluate: &dyn Fn(&Job) -> Result<Scored, String>,
+) -> Result<bool, StoreError> {
+    let path = run_dir.join("slurm").join("batches").join(format!("{batch}.txt"));
+    let text = std::fs::read_to_string(&path).map_err(|source| StoreError::Io { path: path.clone(), source })?;
+    let name = text
+        .lines()
+        .nth(task)
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| StoreError::Corrupt { path: path.clone(), message: format!("has no task {task}") })?;
+    if queue.is_done(name) {
+        return Ok(false);
+    }
+    let job = queue.claim_named(worker, name)?.ok_or_else(|| StoreError::Corrupt {
+        path: queue.path().to_owned(),
+        message: format!("job {name} of task {task} is not in the queue: its coordinator gave up on it"),
+    })?;
+    tracing::info!(job = %name, id = job.id, "evaluating");
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| evaluate(&job)))
+        .unwrap_or_else(|_| Err("the evaluation panicked".to_owned()));
+    match &result {
+        Ok(s) => tracing::info!(job = %name, fitness = s.fitness, status = %s.status, "evaluated"),
+        Err(e) => tracing::warn!(job = %name, "failed: {e}"),
+    }
+    queue.complete(name, &super::queue::QueueResult { job, result, worker: worker.to_owned() })?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_scripts_carry_the_settings_and_quote_the_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::open(&dir.path().join("queue")).unwrap();
+        let settings = SlurmSettings {
+            partition: Some("gpu".into()),
+            gres: Some("gpu:1".into()),
+            time: Some("01:00:00".into()),
+            setup: vec!["module load cuda/12.4".into()],
+            container: Some("apptainer exec --nv lossgp.sif".into()),
+            options: vec!["--constraint=a100".into()],
+            ..SlurmSettings::default()
+        };
+        let command = vec!["/opt/lossgp".into(), "worker".into(), "/runs/my run".into()];
+        let evaluator =
+            SlurmEvaluator::new(dir.path(), queue, settings, command, vec![("OMP_NUM_THREADS".into(), "4".into())])
+                .unwrap();
+        let script = evaluator.script("b1");
+        for line in [
+            "#SBATCH --cpus-per-task=1",
+            "#SBATCH --partition=gpu",
+            "#SBATCH --gres=gpu:1",
+            "#SBATCH --time=01:00:00",
+            "#SBATCH --constraint=a100",
+            "export OMP_NUM_THREADS=4",
+            "module load cuda/12.4",
+            "exec apptainer exec --nv lossgp.sif /opt/lossgp worker '/runs/my run' --batch b1 --task \"$SLURM_ARRAY_TASK_ID\"",
+        ] {
+            assert!(script.lines().any(|l| l == line), "no `{line}` in:\n{script}");
+        }
+        assert!(script.starts_with("#!/bin/bash\n"));
+    }
+
+    #[test]
+    fn the_shipped_gpu_template_renders_to_a_valid_script() {
+        let dir = tempfile::tempdir().unwrap();
+        let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/slurm-gpu.sbatch");
+        let settings =
+            SlurmSettings { template: Some(template), gres: Some("gpu:1".into()), ..SlurmSettings::default() };
+        let queue = Queue::open(&dir.path().join("queue")).unwrap();
+        let evaluator = SlurmEvaluator::new(dir.path(), queue, settings, vec!["lossgp".into()], vec![]).unwrap();
+        let script = evaluator.script("b");
+        assert!(script.contains("#SBATCH --gres=gpu:1\n#SBATCH --requeue"), "{script}");
+        assert!(!script.contains("{{"), "a placeholder is left: {script}");
+        let path = dir.path().join("job.sh");
+        std::fs::write(&path, &script).unwrap();
+        let check = Command::new("bash").arg("-n").arg(&path).output().unwrap();
+        assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    }
+
+    #[test]
+    fn a_template_without_the_command_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let template = dir.path().join("t.sh");
+        std::fs::write(&template, "#!/bin/bash\necho nothing\n").unwrap();
+        let settings = SlurmSettings { template: Some(template), ..SlurmSettings::default() };
+        assert!(settings.validate().unwrap_err().contains("has no {{command}}"));
+        let settings = SlurmSettings { poll_seconds: 0.0, ..SlurmSettings::default() };
+        assert!(settings.validate().unwrap_err().contains("poll_seconds"));
+    }
+
+    #[test]
+    fn job_names_are_per_run_directory() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        assert_eq!(job_name(a.path()), job_name(a.path()));
+        assert_ne!(job_name(a.path()), job_name(b.path()));
+        assert!(job_name(a.path()).starts_with("lossgp-"));
+    }
+}
