@@ -11,7 +11,7 @@ use std::process::Command;
 use lossgp::backends::burn::BurnBackend;
 use lossgp::core::backend::Backend;
 use lossgp::core::backend::DynBackend;
-use lossgp::core::model::{ModelOptions, ModelSpec, build_model};
+use lossgp::core::model::{Model, ModelOptions, ModelSpec, build_model};
 
 /// Loads the weights into the torchvision network, runs it in inference mode on the same
 /// images, and prints the logits as JSON.
@@ -70,6 +70,21 @@ fn torchvision_available() -> bool {
     found
 }
 
+/// The logits of `net` on the two images both sides compute from their index, `[2, c, h, w]`.
+fn logits(b: &DynBackend, net: &mut dyn Model<DynBackend>, [c, h, w]: [usize; 3]) -> Vec<f32> {
+    let images: Vec<f32> = (0..2 * c * h * w).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+    b.to_vec(&net.forward(b, &b.tensor(&images, &[2, c, h, w]).unwrap(), false).unwrap()).unwrap()
+}
+
+/// Asserts that lossgp's and torchvision's logits agree to 1e-4 of the largest, and says by how much.
+fn assert_close(what: &str, ours: &[f32], theirs: &[f32]) {
+    assert_eq!(ours.len(), theirs.len(), "{what}");
+    let scale = theirs.iter().map(|v| v.abs()).fold(0.0f32, f32::max).max(1e-3);
+    let worst = ours.iter().zip(theirs).map(|(a, t)| (a - t).abs()).fold(0.0f32, f32::max);
+    eprintln!("{what}: largest difference {worst:.2e} on logits up to {scale:.2e}");
+    assert!(worst <= 1e-4 * scale.max(1.0), "{what}: logits differ by {worst} (largest logit {scale})");
+}
+
 #[test]
 fn logits_match_torchvision_for_the_same_weights() {
     if !torchvision_available() {
@@ -89,10 +104,8 @@ fn logits_match_torchvision_for_the_same_weights() {
         let (name, options) = ModelOptions::parse(model).unwrap();
         let spec = ModelSpec { options, ..ModelSpec::new(input, classes, 11) };
         let mut net = build_model(&name, &b, &spec).unwrap();
+        let ours = logits(&b, net.as_mut(), input);
         let [c, h, w] = input;
-        let n = 2 * c * h * w;
-        let images: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
-        let ours = b.to_vec(&net.forward(&b, &b.tensor(&images, &[2, c, h, w]).unwrap(), false).unwrap()).unwrap();
 
         let weights = dir.path().join(format!("{name}.safetensors"));
         net.params().save(&b, &weights).unwrap();
@@ -104,11 +117,7 @@ fn logits_match_torchvision_for_the_same_weights() {
             .unwrap();
         assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
         let theirs: Vec<f32> = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(ours.len(), theirs.len(), "{name}");
-        let scale = theirs.iter().map(|v| v.abs()).fold(0.0f32, f32::max).max(1e-3);
-        let worst = ours.iter().zip(&theirs).map(|(a, t)| (a - t).abs()).fold(0.0f32, f32::max);
-        eprintln!("{name}: largest difference {worst:.2e} on logits up to {scale:.2e}");
-        assert!(worst <= 1e-4 * scale.max(1.0), "{name}: logits differ by {worst} (largest logit {scale})");
+        assert_close(&name, &ours, &theirs);
     }
 }
 
@@ -164,13 +173,7 @@ fn torchvision_weights_start_a_network_and_a_segmentation_backbone() {
     let report = net.params_mut().load_pretrained(&b, &file, 1000).unwrap();
     assert_eq!(report.loaded, net.params().ids().count());
     assert!(report.missing.is_empty() && report.reshaped.is_empty() && report.unused.is_empty(), "{report:?}");
-    let [c, h, w] = input;
-    let images: Vec<f32> = (0..2 * c * h * w).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
-    let ours = b.to_vec(&net.forward(&b, &b.tensor(&images, &[2, c, h, w]).unwrap(), false).unwrap()).unwrap();
-    let scale = theirs.iter().map(|v| v.abs()).fold(0.0f32, f32::max).max(1e-3);
-    let worst = ours.iter().zip(&theirs).map(|(a, t)| (a - t).abs()).fold(0.0f32, f32::max);
-    eprintln!("torchvision's resnet18 weights: largest logit difference {worst:.2e} on logits up to {scale:.2e}");
-    assert!(worst <= 1e-4 * scale.max(1.0), "logits differ by {worst} (largest logit {scale})");
+    assert_close("torchvision's resnet18 weights", &logits(&b, net.as_mut(), input), &theirs);
 
     let (name, options) = ModelOptions::parse("deeplabv3:backbone=resnet18").unwrap();
     let mut seg = build_model(&name, &b, &ModelSpec { options, ..ModelSpec::new([3, 64, 64], 21, 1) }).unwrap();

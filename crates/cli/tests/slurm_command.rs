@@ -183,15 +183,7 @@ fn a_transfer_grid_on_slurm_gives_the_cells_of_threads() {
     if !slurm_is_up() {
         return;
     }
-    let list = json(None, &["data", "list", "--json"]);
-    if !list["datasets"].as_array().unwrap().iter().any(|d| d["name"] == "digits" && d["present"] == true) {
-        let why = "a_transfer_grid_on_slurm: skipped: the UCI digits are not installed (Debian's python3-sklearn)";
-        eprintln!("{why}");
-        assert_ne!(
-            std::env::var("LOSSGP_REQUIRE_DATA").as_deref(),
-            Ok("1"),
-            "{why}, and LOSSGP_REQUIRE_DATA=1 requires it"
-        );
+    if !common::digits_present("a_transfer_grid_on_slurm") {
         return;
     }
     let root = tempfile::tempdir().unwrap();

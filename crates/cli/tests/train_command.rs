@@ -184,16 +184,7 @@ fn bad_settings_get_clear_errors() {
 /// schedule on a validation hold-out.
 #[test]
 fn a_killed_run_resumes_from_its_checkpoint_to_the_same_weights_bit_for_bit() {
-    let list = json(None, &["data", "list", "--json"]);
-    let present = list["datasets"].as_array().unwrap().iter().any(|d| d["name"] == "digits" && d["present"] == true);
-    if !present {
-        let why = "a_killed_run_resumes: skipped: the UCI digits are not installed (Debian's python3-sklearn)";
-        eprintln!("{why}");
-        assert_ne!(
-            std::env::var("LOSSGP_REQUIRE_DATA").as_deref(),
-            Ok("1"),
-            "{why}, and LOSSGP_REQUIRE_DATA=1 requires it"
-        );
+    if !common::digits_present("a_killed_run_resumes") {
         return;
     }
     let root = tempfile::tempdir().unwrap();

@@ -9,25 +9,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{failure, json, lossgp, two_class_folder};
+use common::{digits_present, failure, json, lossgp, two_class_folder};
 use serde_json::Value;
-
-/// Whether the UCI digits can be read; if not, the caller's test says it is skipped, and fails
-/// where `LOSSGP_REQUIRE_DATA=1` (set by `scripts/setup`) says the data must be there.
-fn digits_present(test: &str) -> bool {
-    let list = json(None, &["data", "list", "--json"]);
-    let present = list["datasets"].as_array().unwrap().iter().any(|d| d["name"] == "digits" && d["present"] == true);
-    if !present {
-        let why = format!("{test}: skipped: the UCI digits are not installed (Debian's python3-sklearn)");
-        eprintln!("{why}");
-        assert_ne!(
-            std::env::var("LOSSGP_REQUIRE_DATA").as_deref(),
-            Ok("1"),
-            "{why}, and LOSSGP_REQUIRE_DATA=1 requires it"
-        );
-    }
-    present
-}
 
 /// A small real grid: 3 losses x 2 models x the digits x 3 seeds, a few epochs each.
 const GRID: &[&str] = &[

@@ -25,6 +25,23 @@ pub fn json(data_dir: Option<&Path>, args: &[&str]) -> Value {
         .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// Whether the UCI digits can be read; if not, the caller's test says it is skipped, and fails
+/// where `LOSSGP_REQUIRE_DATA=1` (set by `scripts/setup`) says the data must be there.
+pub fn digits_present(test: &str) -> bool {
+    let list = json(None, &["data", "list", "--json"]);
+    let present = list["datasets"].as_array().unwrap().iter().any(|d| d["name"] == "digits" && d["present"] == true);
+    if !present {
+        let why = format!("{test}: skipped: the UCI digits are not installed (Debian's python3-sklearn)");
+        eprintln!("{why}");
+        assert_ne!(
+            std::env::var("LOSSGP_REQUIRE_DATA").as_deref(),
+            Ok("1"),
+            "{why}, and LOSSGP_REQUIRE_DATA=1 requires it"
+        );
+    }
+    present
+}
+
 /// The stderr of a command that must fail.
 pub fn failure(data_dir: Option<&Path>, args: &[&str]) -> String {
     let out = lossgp(data_dir, args);

@@ -89,7 +89,7 @@ impl ProcessEvaluator {
 }
 
 /// Nanoseconds since 1970 in hexadecimal, fixed width so that names sort by start.
-fn start_stamp() -> String {
+pub(super) fn start_stamp() -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     format!("{nanos:020x}")
 }
@@ -168,15 +168,28 @@ pub fn work(
             std::thread::sleep(POLL);
             continue;
         };
-        tracing::info!(job = %name, id = job.id, "evaluating");
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| evaluate(&job)))
-            .unwrap_or_else(|_| Err("the evaluation panicked".to_owned()));
-        match &result {
-            Ok(s) => tracing::info!(job = %name, fitness = s.fitness, status = %s.status, "evaluated"),
-            Err(e) => tracing::warn!(job = %name, "failed: {e}"),
-        }
-        queue.complete(&name, &super::queue::QueueResult { job, result, worker: id.to_owned() })?;
+        evaluate_claimed(queue, &name, job, id, evaluate)?;
         done += 1;
     }
     Ok(done)
+}
+
+/// Evaluates a job `worker` has claimed as `name` (a panic is a failed evaluation), logs the
+/// outcome, and records the result in the queue: one worker step, for processes and for Slurm
+/// array tasks alike.
+pub(super) fn evaluate_claimed(
+    queue: &Queue,
+    name: &str,
+    job: Job,
+    worker: &str,
+    evaluate: &dyn Fn(&Job) -> Result<Scored, String>,
+) -> Result<(), StoreError> {
+    tracing::info!(job = %name, id = job.id, "evaluating");
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| evaluate(&job)))
+        .unwrap_or_else(|_| Err("the evaluation panicked".to_owned()));
+    match &result {
+        Ok(s) => tracing::info!(job = %name, fitness = s.fitness, status = %s.status, "evaluated"),
+        Err(e) => tracing::warn!(job = %name, "failed: {e}"),
+    }
+    queue.complete(name, &super::queue::QueueResult { job, result, worker: worker.to_owned() })
 }

@@ -107,12 +107,7 @@ impl Queue {
         let mine = self.root.join("claimed").join(worker);
         fs::create_dir_all(&mine).map_err(io(&mine))?;
         let to = mine.join(format!("{name}.json"));
-        let mut sources = vec![self.root.join("pending").join(format!("{name}.json"))];
-        let claimed = self.root.join("claimed");
-        if let Ok(entries) = fs::read_dir(&claimed) {
-            sources.extend(entries.filter_map(|e| e.ok()).map(|e| e.path().join(format!("{name}.json"))));
-        }
-        for from in sources {
+        for from in self.waiting_places(name) {
             if from == to || fs::rename(&from, &to).is_ok() {
                 if !to.is_file() {
                     continue;
@@ -131,12 +126,7 @@ impl Queue {
 
     /// Removes job `name` wherever it waits (pending or claimed): a job given up on.
     pub fn withdraw(&self, name: &str) -> Result<(), StoreError> {
-        let file = format!("{name}.json");
-        let mut paths = vec![self.root.join("pending").join(&file)];
-        if let Ok(entries) = fs::read_dir(self.root.join("claimed")) {
-            paths.extend(entries.filter_map(|e| e.ok()).map(|e| e.path().join(&file)));
-        }
-        for path in paths {
+        for path in self.waiting_places(name) {
             match fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -144,6 +134,16 @@ impl Queue {
             }
         }
         Ok(())
+    }
+
+    /// Where job `name` may wait: `pending/`, then each worker's `claimed/` folder.
+    fn waiting_places(&self, name: &str) -> Vec<PathBuf> {
+        let file = format!("{name}.json");
+        let mut places = vec![self.root.join("pending").join(&file)];
+        if let Ok(entries) = fs::read_dir(self.root.join("claimed")) {
+            places.extend(entries.filter_map(|e| e.ok()).map(|e| e.path().join(&file)));
+        }
+        places
     }
 
     /// Records the result of a claimed job and releases the claim.

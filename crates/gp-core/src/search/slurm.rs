@@ -167,11 +167,22 @@ enum Entry {
     Submitted { batch: String, array: String },
 }
 
+/// The array task that runs a job.
+#[derive(Clone, Debug)]
+struct ArrayTask {
+    /// Slurm's id of the array.
+    array: String,
+    /// The batch it runs (which names its log files).
+    batch: String,
+    /// The task's index in the array.
+    index: usize,
+}
+
 /// A job this evaluator waits for.
 struct Tracked {
     job: Job,
-    /// The array and task running it; `None` until submitted.
-    task: Option<(String, usize)>,
+    /// The task running it; `None` until submitted.
+    task: Option<ArrayTask>,
     /// Polls in a row that found the task finished (or gone) without its result.
     missing: u32,
 }
@@ -179,7 +190,7 @@ struct Tracked {
 /// Where an earlier coordinator's job is.
 struct Inherited {
     name: String,
-    task: Option<(String, usize)>,
+    task: Option<ArrayTask>,
 }
 
 /// Polls a finished-looking task may go without its result before its job fails: results are
@@ -240,10 +251,7 @@ impl SlurmEvaluator {
         if !inherited.is_empty() {
             tracing::info!(jobs = inherited.len(), "taking over the jobs of an earlier coordinator");
         }
-        let prefix = format!(
-            "{:020x}",
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
-        );
+        let prefix = super::process::start_stamp();
         Ok(SlurmEvaluator {
             queue,
             dir,
@@ -315,9 +323,9 @@ impl SlurmEvaluator {
         match submitted {
             Ok(array) => {
                 tracing::info!(array = %array, batch = %batch, tasks = names.len(), "submitted a job array");
-                for (task, name) in names.iter().enumerate() {
+                for (index, name) in names.iter().enumerate() {
                     if let Some(t) = self.pending.get_mut(name) {
-                        t.task = Some((array.clone(), task));
+                        t.task = Some(ArrayTask { array: array.clone(), batch: batch.clone(), index });
                     }
                 }
             }
@@ -333,8 +341,8 @@ impl SlurmEvaluator {
         }
     }
 
-    /// Takes finished results; fails jobs whose tasks ended without one.
-    fn poll(&mut self) {
+    /// Takes the results that have landed in the queue.
+    fn take_results(&mut self) {
         match self.queue.take_done() {
             Ok(done) => {
                 for (name, result) in done {
@@ -346,21 +354,29 @@ impl SlurmEvaluator {
             }
             Err(e) => tracing::warn!("the queue could not be read: {e}"),
         }
-        let arrays: Vec<String> = {
-            let mut a: Vec<String> =
-                self.pending.values().filter_map(|t| t.task.as_ref().map(|(a, _)| a.clone())).collect();
-            a.sort();
-            a.dedup();
-            a
-        };
+    }
+
+    /// The arrays running outstanding jobs, each once.
+    fn live_arrays(&self) -> Vec<String> {
+        let mut arrays: Vec<String> =
+            self.pending.values().filter_map(|t| t.task.as_ref().map(|t| t.array.clone())).collect();
+        arrays.sort();
+        arrays.dedup();
+        arrays
+    }
+
+    /// Takes finished results; fails jobs whose tasks ended without one.
+    fn poll(&mut self) {
+        self.take_results();
+        let arrays = self.live_arrays();
         if arrays.is_empty() {
             return;
         }
         let states = task_states(&arrays);
         let mut failed = Vec::new();
         for (name, tracked) in &mut self.pending {
-            let Some((array, task)) = &tracked.task else { continue };
-            let state = states.get(&(array.clone(), *task)).map(String::as_str);
+            let Some(ArrayTask { array, batch, index }) = &tracked.task else { continue };
+            let state = states.get(&(array.clone(), *index)).map(String::as_str);
             let verdict = match state {
                 Some(s) if ALIVE.contains(&s) => None,
                 Some("COMPLETED") => Some("completed without writing a result".to_owned()),
@@ -374,10 +390,10 @@ impl SlurmEvaluator {
                     // A failure state is final at once; a missing result gets a few polls.
                     let final_state = state.is_some_and(|s| s != "COMPLETED");
                     if final_state || tracked.missing > GRACE_POLLS {
-                        let log = self.dir.join("logs").join(format!("{}_{task}.log", batch_of(&self.dir, array)));
+                        let log = self.dir.join("logs").join(format!("{batch}_{index}.log"));
                         failed.push((
                             name.clone(),
-                            format!("Slurm task {array}_{task} {why}; its log: {}", log.display()),
+                            format!("Slurm task {array}_{index} {why}; its log: {}", log.display()),
                         ));
                     }
                 }
@@ -395,18 +411,6 @@ impl SlurmEvaluator {
             }
         }
     }
-}
-
-/// The batch an array ran, from `jobs.jsonl` (for the name of its log files).
-fn batch_of(dir: &Path, array: &str) -> String {
-    read_lines::<Entry>(&dir.join("jobs.jsonl"))
-        .unwrap_or_default()
-        .into_iter()
-        .find_map(|e| match e {
-            Entry::Submitted { batch, array: a } if a == array => Some(batch),
-            _ => None,
-        })
-        .unwrap_or_else(|| "?".into())
 }
 
 /// The states in which a task may still deliver its result.
@@ -465,7 +469,8 @@ fn inherit(dir: &Path, queue: &Queue, name: &str) -> Result<HashMap<String, Inhe
                 .and_then(|a| states.get(&(a.clone(), task)))
                 .is_some_and(|s| ALIVE.contains(&s.as_str()));
             if queue.is_done(&job_name) || alive {
-                inherited.insert(key, Inherited { name: job_name, task: array.clone().map(|a| (a, task)) });
+                let task = array.clone().map(|array| ArrayTask { array, batch: batch.clone(), index: task });
+                inherited.insert(key, Inherited { name: job_name, task });
             }
         }
     }
@@ -527,13 +532,7 @@ impl Evaluator for SlurmEvaluator {
                 if since < interval {
                     std::thread::sleep((interval - since).min(Duration::from_millis(200)));
                     // Results are taken as they land; Slurm is asked once per interval.
-                    if let Ok(done) = self.queue.take_done() {
-                        for (name, result) in done {
-                            if let Some(t) = self.pending.remove(&name) {
-                                self.ready.push((t.job, result.result));
-                            }
-                        }
-                    }
+                    self.take_results();
                     continue;
                 }
             }
@@ -546,11 +545,9 @@ impl Evaluator for SlurmEvaluator {
 impl Drop for SlurmEvaluator {
     /// Cancels the arrays of jobs still outstanding (an error ended the run early).
     fn drop(&mut self) {
-        let mut arrays: Vec<&String> = self.pending.values().filter_map(|t| t.task.as_ref().map(|(a, _)| a)).collect();
-        arrays.sort();
-        arrays.dedup();
+        let arrays = self.live_arrays();
         if !arrays.is_empty() {
-            let _ = Command::new("scancel").args(arrays.iter().map(|a| a.as_str())).output();
+            let _ = Command::new("scancel").args(&arrays).output();
         }
     }
 }
@@ -581,14 +578,7 @@ pub fn work_task(
         path: queue.path().to_owned(),
         message: format!("job {name} of task {task} is not in the queue: its coordinator gave up on it"),
     })?;
-    tracing::info!(job = %name, id = job.id, "evaluating");
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| evaluate(&job)))
-        .unwrap_or_else(|_| Err("the evaluation panicked".to_owned()));
-    match &result {
-        Ok(s) => tracing::info!(job = %name, fitness = s.fitness, status = %s.status, "evaluated"),
-        Err(e) => tracing::warn!(job = %name, "failed: {e}"),
-    }
-    queue.complete(name, &super::queue::QueueResult { job, result, worker: worker.to_owned() })?;
+    super::process::evaluate_claimed(queue, name, job, worker, evaluate)?;
     Ok(true)
 }
 

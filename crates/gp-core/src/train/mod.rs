@@ -596,7 +596,7 @@ pub fn train_checkpointed<B: Backend>(
         && let Some(test) = &test
     {
         // A test set that cannot be read costs the test figures, not the run.
-        match evaluate_with(b, model, test, &tensor_loss, &mut |p| observe(Event::Prediction(p))) {
+        match evaluate_with(b, model, test, &tensor_loss, Some(&mut |p| observe(Event::Prediction(p)))) {
             Ok(metrics) => report.test = Some(metrics),
             Err(e) => report.test_error = Some(e.to_string()),
         }
@@ -612,16 +612,17 @@ pub fn evaluate<B: Backend>(
     loader: &Loader,
     loss: &TensorLoss,
 ) -> Result<Metrics, TrainError> {
-    evaluate_with(b, model, loader, loss, &mut |_| {})
+    evaluate_with(b, model, loader, loss, None)
 }
 
-/// [`evaluate`], giving each sample's [`Prediction`] to `predicted` on the way.
+/// [`evaluate`], giving each sample's [`Prediction`] to `predicted` on the way, if given (the
+/// predictions are only made for it: validation runs without).
 pub fn evaluate_with<B: Backend>(
     b: &B,
     model: &mut dyn Model<B>,
     loader: &Loader,
     loss: &TensorLoss,
-    predicted: &mut dyn FnMut(Prediction),
+    mut predicted: Option<&mut dyn FnMut(Prediction)>,
 ) -> Result<Metrics, TrainError> {
     let dataset = Arc::clone(loader.dataset());
     let classes = dataset.classes().len();
@@ -643,10 +644,10 @@ pub fn evaluate_with<B: Backend>(
         let value = f64::from(b.to_vec(&loss.forward(b, &logits, &targets)?)?.first().copied().unwrap_or(f32::NAN));
         if segmentation {
             let batch = (indices.as_slice(), &batch.shape);
-            count_at_original_size(b, &mut tally, &logits, dataset.as_ref(), batch, value, predicted)?;
+            count_at_original_size(b, &mut tally, &logits, dataset.as_ref(), batch, value, predicted.as_deref_mut())?;
         } else {
             let values = count(b, &mut tally, &logits, &batch.targets, &batch.shape, value)?;
-            if let Targets::Classes(labels) = &batch.targets {
+            if let (Some(predicted), Targets::Classes(labels)) = (predicted.as_deref_mut(), &batch.targets) {
                 for ((&index, row), &target) in indices.iter().zip(values.chunks(classes.max(1))).zip(labels) {
                     let output = Predicted::Class { predicted: argmax(row.iter().copied()).map(|k| k as u32), target };
                     predicted(Prediction { index, id: dataset.sample_id(index), output });
@@ -674,14 +675,14 @@ fn argmax(values: impl Iterator<Item = f32>) -> Option<usize> {
 /// Segmentation metrics as they are reported: each image's logits, predicted on the resized
 /// input, resized back to the image's own size (bilinearly) and compared with its original
 /// label map, ignored pixels excluded. The loss stays the one at the network's resolution.
-fn count_at_original_size<B: Backend>(
+fn count_at_original_size<'p, B: Backend>(
     b: &B,
     tally: &mut Tally,
     logits: &B::Tensor,
     dataset: &dyn Dataset,
     (indices, shape): (&[usize], &[usize; 4]),
     loss: f64,
-    predicted: &mut dyn FnMut(Prediction),
+    mut predicted: Option<&mut (dyn FnMut(Prediction) + 'p)>,
 ) -> Result<(), TrainError> {
     let values = b.to_vec(logits)?;
     let (classes, h, w) = (tally.classes(), shape[2], shape[3]);
@@ -698,12 +699,14 @@ fn count_at_original_size<B: Backend>(
         let resized = resize_bilinear(planes, classes, (h, w), (height, width));
         // The batch's loss, once per sample.
         tally.add_masks(&resized, labels.labels(), height * width, IGNORE, loss);
-        let plane = height * width;
-        let mask = (0..plane)
-            .map(|pixel| argmax((0..classes).map(|k| resized[k * plane + pixel])).map_or(IGNORE, |k| k as u8))
-            .collect();
-        let mask = crate::data::LabelMap::new(width as u32, height as u32, mask)?;
-        predicted(Prediction { index, id: dataset.sample_id(index), output: Predicted::Mask(mask) });
+        if let Some(predicted) = predicted.as_deref_mut() {
+            let plane = height * width;
+            let mask = (0..plane)
+                .map(|pixel| argmax((0..classes).map(|k| resized[k * plane + pixel])).map_or(IGNORE, |k| k as u8))
+                .collect();
+            let mask = LabelMap::new(width as u32, height as u32, mask)?;
+            predicted(Prediction { index, id: dataset.sample_id(index), output: Predicted::Mask(mask) });
+        }
     }
     Ok(())
 }
