@@ -124,13 +124,28 @@ impl Checkpointing {
         Ok(self.list()?.pop())
     }
 
+    /// Removes the checkpoints beyond the last `keep` (and the best), and what a run killed while
+    /// writing or removing one left behind. A checkpoint is first renamed to a hidden name, in one
+    /// step, then removed: a kill during the removal leaves a hidden folder, swept next time, never a
+    /// half-removed `step-` folder that looks like neither a checkpoint nor a leftover.
     fn prune(&self) -> Result<(), TrainError> {
         let best = std::fs::read_to_string(self.dir.join("best")).unwrap_or_default();
         let all = self.list()?;
         let keep_from = all.len().saturating_sub(self.keep.max(1));
         for old in &all[..keep_from] {
-            if old.file_name().and_then(|n| n.to_str()) != Some(best.trim()) {
-                std::fs::remove_dir_all(old).map_err(io(old))?;
+            let name = old.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if name != best.trim() {
+                let removing = self.dir.join(format!(".{name}.removing"));
+                std::fs::rename(old, &removing).map_err(io(old))?;
+            }
+        }
+        for entry in std::fs::read_dir(&self.dir).map_err(io(&self.dir))?.filter_map(Result::ok) {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let leftover = (name.starts_with(".step-") && name.ends_with(".removing"))
+                || (name.starts_with("step-") && !path.join("progress.json").is_file());
+            if leftover && path.is_dir() {
+                std::fs::remove_dir_all(&path).map_err(io(&path))?;
             }
         }
         Ok(())
@@ -159,4 +174,44 @@ pub fn load<B: Backend>(
     params.load(b, &path.join("model.safetensors")).map_err(store)?;
     optimizer.load(b, params, &path.join("optimizer.safetensors")).map_err(store)?;
     Ok(progress)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkpoint(dir: &Path, step: u64) {
+        let path = dir.join(format!("step-{step:010}"));
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::write(path.join("progress.json"), "{}").unwrap();
+        std::fs::write(path.join("model.safetensors"), "").unwrap();
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn pruning_keeps_the_latest_and_the_best_and_sweeps_what_a_kill_left() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().to_path_buf();
+        let checkpointing = Checkpointing { dir: dir.clone(), every_steps: Some(5), keep: 2 };
+        for step in [5, 10, 15, 20, 25] {
+            checkpoint(&dir, step);
+        }
+        std::fs::write(dir.join("best"), "step-0000000010").unwrap();
+        // A run killed while removing step 3 (its progress.json already gone) and while
+        // removing one renamed for removal.
+        std::fs::create_dir_all(dir.join("step-0000000003")).unwrap();
+        std::fs::write(dir.join("step-0000000003/model.safetensors"), "").unwrap();
+        checkpoint(&dir, 1);
+        std::fs::rename(dir.join("step-0000000001"), dir.join(".step-0000000001.removing")).unwrap();
+        checkpointing.prune().unwrap();
+        assert_eq!(names(&dir), ["best", "step-0000000010", "step-0000000020", "step-0000000025"]);
+        let latest = checkpointing.latest().unwrap().unwrap();
+        assert_eq!(latest.file_name().unwrap(), "step-0000000025");
+    }
 }
