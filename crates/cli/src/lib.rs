@@ -1,0 +1,183 @@
+//! `lossgp`: discover loss functions for neural networks by genetic programming, and train
+//! with them.
+//!
+//! Every command that reports results takes `--json` and then prints one JSON document on
+//! stdout; progress and logs go to stderr.
+//!
+//! The command line is a library too, so that a third party builds its own `lossgp` with its
+//! plugin crates linked in (their backends, models and datasets register with `inventory`):
+//!
+//! ```ignore
+//! fn main() -> std::process::ExitCode {
+//!     my_plugins::link(); // any item of the plugin crate, so that the linker keeps it
+//!     lossgp_cli::run()
+//! }
+//! ```
+//!
+//! `examples/plugin-static` is such a program.
+
+mod commands;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Discover loss functions for neural networks by genetic programming, and train with them.
+#[derive(Debug, Parser)]
+#[command(name = "lossgp", version, about, propagate_version = true)]
+struct Cli {
+    /// Print results as JSON on stdout (logs and progress stay on stderr).
+    #[arg(long, global = true)]
+    json: bool,
+
+    /// Where datasets live [default: $LOSSGP_DATA_DIR, else the user's cache directory].
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// More log lines on stderr (-v: debug, -vv: trace); RUST_LOG, where set, decides instead.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
+
+    /// Only errors in the log on stderr.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Inspect, print and evaluate loss functions.
+    #[command(subcommand)]
+    Loss(commands::loss::LossCommand),
+    /// List, fetch and inspect datasets.
+    #[command(subcommand)]
+    Data(commands::data::DataCommand),
+    /// Train a model of the zoo with a loss on a dataset.
+    Train(Box<commands::train::TrainArgs>),
+    /// List what this build has: backends and models.
+    #[command(subcommand)]
+    List(commands::list::ListCommand),
+    /// Search for loss functions by genetic programming (or continue a search: --resume).
+    Search(Box<commands::search::SearchArgs>),
+    /// Re-train losses (built-in, written, or a search's best) next to cross entropy on other
+    /// models, datasets and seeds, and compare them as the paper did (or continue: --resume).
+    Transfer(Box<commands::transfer::TransferArgs>),
+    /// Summarise a search's or transfer grid's run directory and redraw its plots, finished or
+    /// not.
+    Report {
+        /// The run directory.
+        dir: PathBuf,
+    },
+    /// Re-train a search's best losses and its baselines on seeds the search never used, and
+    /// compare them pairwise (held-out confirmation, kept in DIR/heldout.jsonl).
+    Confirm(commands::search::ConfirmArgs),
+    /// Run the conformance suite on backends: every operation against a float64 reference,
+    /// gradients against finite differences.
+    Conformance(commands::conformance::ConformanceArgs),
+    /// A worker process of a search or transfer grid with `[run] evaluator = "processes"` (the
+    /// coordinator starts its workers itself).
+    Worker(commands::search::WorkerArgs),
+}
+
+/// Runs the command line on the program's arguments: what the `lossgp` binary's `main` does.
+/// Workers and Slurm tasks run the same program again (`std::env::current_exe`), so a program
+/// built with plugins gives its workers the same plugins.
+pub fn run() -> ExitCode {
+    // The registries fill from the crates' `inventory` entries, which must be linked in.
+    lossgp_backends::link();
+    lossgp_models::link();
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let result = match cli.command {
+        Command::Loss(command) => commands::loss::run(command, cli.json),
+        Command::Data(command) => commands::data::run(command, cli.data_dir.as_deref(), cli.json),
+        Command::Train(args) => commands::train::run(*args, cli.data_dir.as_deref(), cli.json),
+        Command::List(command) => commands::list::run(command, cli.json),
+        Command::Conformance(args) => commands::conformance::run(args, cli.json),
+        Command::Search(args) => commands::search::run_search(*args, cli.data_dir.as_deref(), cli.json),
+        Command::Transfer(args) => commands::transfer::run_transfer(*args, cli.data_dir.as_deref(), cli.json),
+        Command::Report { dir } => commands::search::report(&dir, cli.json),
+        Command::Worker(args) => commands::search::run_worker(args, cli.data_dir.as_deref()),
+        Command::Confirm(args) => commands::search::confirm(args, cli.data_dir.as_deref(), cli.json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", describe(&err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Log lines (`tracing`) on stderr: lossgp's at info unless `-v`/`-q` say otherwise, other
+/// crates' warnings; `RUST_LOG` (e.g. `lossgp_core::search=debug`) replaces that where set.
+/// Workers' lines carry their span, `worker{id=...}`, and each job's name.
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("warn,lossgp={level},lossgp_core={level},lossgp_cli={level}"))
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// An error and its causes in one line, each cause once: the library errors name their cause in
+/// their own message (`cannot read F: No such file...`) and give it as their source too.
+fn describe(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain().map(|c| c.to_string()) {
+        if line.is_empty() {
+            line = cause;
+        } else if !line.contains(&cause) {
+            line = format!("{line}: {cause}");
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn errors_name_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let store = lossgp_core::backend::StoreError::Io { path: "w.safetensors".into(), source: io };
+        let err = anyhow::Error::new(store).context("--pretrained");
+        assert_eq!(super::describe(&err), "--pretrained: w.safetensors: No such file");
+        let err = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(super::describe(&err), "outer: inner");
+    }
+
+    use clap::CommandFactory;
+
+    /// Every subcommand's options have distinct names. Clap checks this only under its debug
+    /// assertions, which the dev profile turns off for dependencies: two flattened `--workers`
+    /// once silently took each other's values.
+    #[test]
+    fn no_two_options_of_a_command_share_a_name() {
+        fn check(command: &clap::Command, path: &str) {
+            let mut seen = std::collections::BTreeSet::new();
+            for arg in command.get_arguments() {
+                let names = arg.get_long().into_iter().map(str::to_owned).chain(arg.get_short().map(|c| c.to_string()));
+                for name in names.chain(std::iter::once(format!("id:{}", arg.get_id()))) {
+                    assert!(seen.insert(name.clone()), "`{path}` has two options named {name}");
+                }
+            }
+            for sub in command.get_subcommands() {
+                check(sub, &format!("{path} {}", sub.get_name()));
+            }
+        }
+        check(&super::Cli::command(), "lossgp");
+    }
+}
