@@ -18,19 +18,20 @@ fn list_shows_what_is_present_and_where() {
     assert_eq!(list["origin"], "option");
     let datasets = list["datasets"].as_array().expect("an array");
     let names: Vec<&str> = datasets.iter().map(|d| d["name"].as_str().expect("a name")).collect();
+    // The registry's datasets, by name.
     assert_eq!(
         names,
         [
-            "mnist",
-            "fashion-mnist",
-            "digits",
+            "caltech101",
             "cifar10",
             "cifar100",
             "cifar100-coarse",
-            "caltech101",
+            "coco-stuff",
+            "digits",
+            "fashion-mnist",
             "imagenet",
-            "voc2012",
-            "coco-stuff"
+            "mnist",
+            "voc2012"
         ]
     );
     let entry = |name: &str| &datasets[names.iter().position(|n| *n == name).expect("listed")];
