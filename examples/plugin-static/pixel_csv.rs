@@ -13,34 +13,29 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lossgp_core::data::{DataError, Dataset, Image, Normalization, Sample, Split, Target, Task};
+use lossgp_core::data::{DataError, Dataset, Normalization, Split, Task};
+use lossgp_datasets::formats::idx::IdxDataset;
 use lossgp_datasets::registry::{DatasetEntry, Info, Source, inventory};
 
-/// A CSV file of labelled grey images, in memory.
-pub struct PixelCsv {
-    name: String,
-    classes: Vec<String>,
-    side: u32,
-    pixels: Vec<u8>,
-    labels: Vec<u32>,
-    normalization: Normalization,
-}
+/// Reads CSV files of labelled grey images into lossgp's in-memory grey-image dataset.
+pub struct PixelCsv;
 
 impl PixelCsv {
-    /// Reads `path`; every label must be below `classes.len()`. Errors name the line and
-    /// value at fault.
+    /// Reads `path`; every label must be below `classes.len()` (at most 256 classes). Errors
+    /// name the line and value at fault.
     pub fn open(
         name: impl Into<String>,
         path: &Path,
         classes: Vec<String>,
         normalization: Normalization,
-    ) -> Result<PixelCsv, DataError> {
+    ) -> Result<IdxDataset, DataError> {
         let corrupt = |message: String| DataError::corrupt(path, message);
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .from_path(path)
             .map_err(|e| DataError::io(path, std::io::Error::other(e)))?;
         let (mut pixels, mut labels, mut width) = (Vec::new(), Vec::new(), None::<usize>);
+        let classes_allowed = classes.len().min(256);
         for (index, record) in reader.records().enumerate() {
             let line = index + 1;
             let record = record.map_err(|e| corrupt(format!("line {line}: {e}")))?;
@@ -56,7 +51,7 @@ impl PixelCsv {
                 }
                 Some(_) => {}
             }
-            let label = first.parse::<u32>().ok().filter(|&l| (l as usize) < classes.len()).ok_or_else(|| {
+            let label = first.parse::<u8>().ok().filter(|&l| (l as usize) < classes_allowed).ok_or_else(|| {
                 corrupt(format!("line {line}: the class `{first}` is not one of 0..{}", classes.len()))
             })?;
             labels.push(label);
@@ -69,49 +64,11 @@ impl PixelCsv {
             }
         }
         let n = width.ok_or_else(|| corrupt("holds no images".into()))?;
-        let side = (n as f64).sqrt().round() as usize;
-        if side * side != n || n == 0 {
+        let side = (n as f64).sqrt().round() as u32;
+        if (side * side) as usize != n || n == 0 {
             return Err(corrupt(format!("rows have {n} pixels, which is not a square image")));
         }
-        Ok(PixelCsv { name: name.into(), classes, side: side as u32, pixels, labels, normalization })
-    }
-}
-
-impl Dataset for PixelCsv {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn len(&self) -> usize {
-        self.labels.len()
-    }
-
-    fn task(&self) -> Task {
-        Task::Classification
-    }
-
-    fn classes(&self) -> &[String] {
-        &self.classes
-    }
-
-    fn sample(&self, index: usize) -> Result<Sample, DataError> {
-        DataError::check_index(index, self.len())?;
-        let size = (self.side * self.side) as usize;
-        let pixels = self.pixels[index * size..(index + 1) * size].to_vec();
-        Ok(Sample { image: Image::new(self.side, self.side, 1, pixels)?, target: Target::Class(self.labels[index]) })
-    }
-
-    fn label(&self, index: usize) -> Result<Option<u32>, DataError> {
-        DataError::check_index(index, self.len())?;
-        Ok(Some(self.labels[index]))
-    }
-
-    fn normalization(&self) -> Normalization {
-        self.normalization.clone()
-    }
-
-    fn image_shape(&self) -> Option<(u32, u32, u8)> {
-        Some((self.side, self.side, 1))
+        Ok(IdxDataset::in_memory(name, (side, side), pixels, labels, classes, normalization))
     }
 }
 

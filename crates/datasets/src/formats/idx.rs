@@ -119,8 +119,9 @@ impl IdxDataset {
     }
 
     /// A dataset of `labels.len()` grey images of `(rows, cols)`, stored one after another in
-    /// `images`, each label an index into `classes` (the caller has checked both).
-    pub(crate) fn in_memory(
+    /// `images`, each label an index into `classes` (the caller has checked both): for readers of
+    /// other formats of grey images, such as a plugin's.
+    pub fn in_memory(
         name: impl Into<String>,
         (rows, cols): (u32, u32),
         images: Vec<u8>,
