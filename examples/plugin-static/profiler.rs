@@ -149,8 +149,8 @@ pub fn open() -> BResult<DynBackend> {
 
 fn probe() -> Availability {
     let inner = std::env::var(INNER_VARIABLE).unwrap_or_else(|_| "flex".to_owned());
-    match backends().into_iter().find(|e| e.name == inner && e.name != NAME) {
-        Some(entry) => match (entry.probe)() {
+    match backends().into_iter().find(|e| e.name() == inner && e.name() != NAME) {
+        Some(entry) => match entry.probe() {
             Availability::Ready(device) => Availability::Ready(format!("{inner}, profiled: {device}")),
             Availability::Missing(why) => Availability::Missing(format!("{inner}: {why}")),
         },

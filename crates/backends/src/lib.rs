@@ -132,7 +132,7 @@ fn cpu_cores() -> usize {
 mod tests {
     #[test]
     fn the_default_backend_is_registered_and_opens() {
-        let names: Vec<&str> = lossgp_core::backend::backends().iter().map(|e| e.name).collect();
+        let names: Vec<&str> = lossgp_core::backend::backends().iter().map(|e| e.name()).collect();
         assert!(names.contains(&"flex"), "{names:?}");
         let b = lossgp_core::backend::open_backend("flex").unwrap();
         assert_eq!(lossgp_core::backend::Backend::name(&b), "burn-flex cpu");

@@ -18,6 +18,7 @@
 
 mod commands;
 mod output;
+mod plugins;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +45,11 @@ struct Cli {
     #[arg(short, long, global = true)]
     quiet: bool,
 
+    /// Load a backend plugin from a shared library (repeatable; LOSSGP_PLUGIN_PATH also names
+    /// plugin files or folders, separated as PATH is). `lossgp list plugins` shows them.
+    #[arg(long = "plugin", global = true, value_name = "LIBRARY")]
+    plugins: Vec<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -58,7 +64,7 @@ enum Command {
     Data(commands::data::DataCommand),
     /// Train a model of the zoo with a loss on a dataset.
     Train(Box<commands::train::TrainArgs>),
-    /// List what this build has: backends and models.
+    /// List what this build has: backends, models and loaded plugins.
     #[command(subcommand)]
     List(commands::list::ListCommand),
     /// Search for loss functions by genetic programming (or continue a search: --resume).
@@ -92,6 +98,10 @@ pub fn run() -> ExitCode {
     lossgp_models::link();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
+    if let Err(err) = plugins::load_at_start(&cli.plugins) {
+        eprintln!("error: {}", describe(&err));
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Loss(command) => commands::loss::run(command, cli.json),
         Command::Data(command) => commands::data::run(command, cli.data_dir.as_deref(), cli.json),

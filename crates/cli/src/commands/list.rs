@@ -1,22 +1,29 @@
-//! `lossgp list`: what this build has: backends (and whether each can run here) and models.
+//! `lossgp list`: what this build has: backends (and whether each can run here), models, and
+//! the plugins loaded (`--plugin`, `LOSSGP_PLUGIN_PATH`).
 
 use std::fmt::Write;
+use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Subcommand;
 use lossgp_core::backend::{Availability, backends};
 use lossgp_core::data::Task;
 use lossgp_core::model::models;
+use lossgp_plugin_abi::{Op, host};
 use serde::Serialize;
 
 use crate::output::emit;
 
 #[derive(Debug, Subcommand)]
 pub enum ListCommand {
-    /// The backends compiled into this build, and whether each can run on this machine.
+    /// The backends of this build and of loaded plugins, and whether each can run on this
+    /// machine.
     Backends,
     /// The models of the zoo.
     Models,
+    /// The plugin libraries loaded (--plugin, LOSSGP_PLUGIN_PATH): file, ABI version, the
+    /// backend each registers and the operations it implements.
+    Plugins,
 }
 
 #[derive(Debug, Serialize)]
@@ -26,6 +33,27 @@ struct BackendRow {
     available: bool,
     /// The device it would use, or why it cannot run.
     detail: String,
+    /// The plugin library it came from; absent for a backend linked into the program.
+    plugin: Option<PluginFile>,
+}
+
+#[derive(Debug, Serialize)]
+struct PluginFile {
+    file: PathBuf,
+    abi_version: u32,
+}
+
+#[derive(Debug, Serialize)]
+struct PluginRow {
+    file: PathBuf,
+    abi_version: u32,
+    backend: String,
+    description: String,
+    /// Operations implemented, of those the ABI has.
+    operations: usize,
+    operations_in_abi: usize,
+    /// Those it does not implement (refused as unsupported without calling it).
+    missing: Vec<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -49,18 +77,53 @@ pub fn run(command: ListCommand, json: bool) -> Result<()> {
             let rows: Vec<BackendRow> = backends()
                 .into_iter()
                 .map(|e| {
-                    let (available, detail) = match (e.probe)() {
+                    let (available, detail) = match e.probe() {
                         Availability::Ready(device) => (true, device),
                         Availability::Missing(why) => (false, why),
                     };
-                    BackendRow { name: e.name, description: e.description, available, detail }
+                    let plugin = e.plugin().map(|p| PluginFile { file: p.file.clone(), abi_version: p.abi_version });
+                    BackendRow { name: e.name(), description: e.description(), available, detail, plugin }
                 })
                 .collect();
             emit(json, &rows, |rows| {
                 let mut s = String::new();
                 for r in rows {
                     let state = if r.available { "ready" } else { "unavailable" };
-                    let _ = writeln!(s, "{:<10} {:<12} {} ({})", r.name, state, r.description, r.detail);
+                    let _ = writeln!(s, "{:<12} {:<12} {} ({})", r.name, state, r.description, r.detail);
+                    if let Some(p) = &r.plugin {
+                        let _ = writeln!(s, "{:<25} plugin ABI {}: {}", "", p.abi_version, p.file.display());
+                    }
+                }
+                s
+            })
+        }
+        ListCommand::Plugins => {
+            let rows: Vec<PluginRow> = host::loaded()
+                .into_iter()
+                .map(|p| PluginRow {
+                    file: p.file.clone(),
+                    abi_version: p.abi_version,
+                    backend: p.name.clone(),
+                    description: p.description.clone(),
+                    operations: Op::ALL.len() - p.missing().len(),
+                    operations_in_abi: Op::ALL.len(),
+                    missing: p.missing(),
+                })
+                .collect();
+            emit(json, &rows, |rows| {
+                if rows.is_empty() {
+                    return "no plugins loaded: give --plugin LIBRARY or set LOSSGP_PLUGIN_PATH\n".to_owned();
+                }
+                let mut s = String::new();
+                for r in rows {
+                    let _ = writeln!(s, "{}", r.file.display());
+                    let _ = writeln!(s, "  ABI version {}, backend `{}`: {}", r.abi_version, r.backend, r.description);
+                    let _ = write!(s, "  operations: {} of {}", r.operations, r.operations_in_abi);
+                    if r.missing.is_empty() {
+                        let _ = writeln!(s);
+                    } else {
+                        let _ = writeln!(s, " (not: {})", r.missing.join(", "));
+                    }
                 }
                 s
             })

@@ -66,12 +66,21 @@ impl DynGradients {
     }
 }
 
+impl DynTensor {
+    /// The backend tensor inside, as operation `op` takes it: a tensor of another backend is
+    /// [`BackendError::ForeignTensor`], and one that [failed](DynTensor::failed) gives its
+    /// error.
+    pub fn get<T: Any>(&self, op: &str) -> BResult<&T> {
+        self.downcast::<T>().ok_or_else(|| match self.downcast::<Failed>() {
+            Some(Failed(why)) => BackendError::Device(format!("{op}: given the result of a failed operation: {why}")),
+            None => BackendError::ForeignTensor(op.to_owned()),
+        })
+    }
+}
+
 /// The backend tensor inside `x`, or the error naming the operation.
 fn inner<'a, B: Backend>(x: &'a DynTensor, op: &str) -> BResult<&'a B::Tensor> {
-    x.downcast::<B::Tensor>().ok_or_else(|| match x.downcast::<Failed>() {
-        Some(Failed(why)) => BackendError::Device(format!("{op}: given the result of a failed operation: {why}")),
-        None => BackendError::ForeignTensor(op.to_owned()),
-    })
+    x.get::<B::Tensor>(op)
 }
 
 /// An argument of the erased layer as the backend's own type (`$b` is the backend).

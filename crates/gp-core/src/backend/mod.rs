@@ -42,7 +42,9 @@ pub use observed::{Observed, Observer};
 pub use params::{
     NamedTensor, ParamId, ParamKind, Params, Pretrained, StoreError, TensorFile, read_tensors, write_tensors,
 };
-pub use registry::{Availability, BackendEntry, backends, open_backend};
+pub use registry::{
+    Availability, BackendEntry, LoadedBackend, PluginOrigin, Registered, backends, open_backend, register_loaded,
+};
 
 /// Re-exported so that backend crates register with the same `inventory` as the core.
 pub use inventory;

@@ -109,6 +109,10 @@ pub struct RunConfig {
     pub cache: Option<std::path::PathBuf>,
     /// `[run.slurm]`: job arrays, for `evaluator = "slurm"`.
     pub slurm: SlurmSettings,
+    /// Backend plugins (shared libraries) to load before the backend is opened; relative paths
+    /// are taken from the configuration file's folder.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<std::path::PathBuf>,
 }
 
 impl Default for RunConfig {
@@ -121,6 +125,7 @@ impl Default for RunConfig {
             top: 5,
             cache: None,
             slurm: SlurmSettings::default(),
+            plugins: Vec::new(),
         }
     }
 }
@@ -129,9 +134,10 @@ impl SearchFile {
     /// Reads a configuration file.
     pub fn read(path: &Path) -> Result<SearchFile> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let file: SearchFile = toml::from_str(&text).with_context(|| {
+        let mut file: SearchFile = toml::from_str(&text).with_context(|| {
             format!("{} is not a valid search configuration (see `lossgp search --example`)", path.display())
         })?;
+        crate::plugins::resolve(&mut file.run.plugins, path);
         Ok(file)
     }
 
@@ -207,6 +213,7 @@ impl SearchFile {
         };
         let TrainingSet { data: train, input } = open_training(&request, &dirs)?;
         let spec = ModelSpec { options, ..ModelSpec::new(input, train.classes().len(), self.train.seed) };
+        crate::plugins::load(&self.run.plugins)?;
         let backend = open_backend(&task.backend)?;
         // Everything that changes a candidate's fitness, so that the cache never mixes tasks
         // (the image size only where set, so that earlier caches stay valid).

@@ -157,6 +157,10 @@ pub struct RunConfig {
     pub cache: Option<PathBuf>,
     /// `[run.slurm]`: job arrays, for `evaluator = "slurm"`.
     pub slurm: SlurmSettings,
+    /// Backend plugins (shared libraries) to load before the backend is opened; relative paths
+    /// are taken from the configuration file's folder.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<std::path::PathBuf>,
 }
 
 impl Default for RunConfig {
@@ -168,6 +172,7 @@ impl Default for RunConfig {
             retries: 2,
             cache: None,
             slurm: SlurmSettings::default(),
+            plugins: Vec::new(),
         }
     }
 }
@@ -187,9 +192,11 @@ impl TransferFile {
     /// Reads a configuration file.
     pub fn read(path: &Path) -> Result<TransferFile> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        toml::from_str(&text).with_context(|| {
+        let mut file: TransferFile = toml::from_str(&text).with_context(|| {
             format!("{} is not a valid transfer configuration (see `lossgp transfer --example`)", path.display())
-        })
+        })?;
+        crate::plugins::resolve(&mut file.run.plugins, path);
+        Ok(file)
     }
 
     /// The file as TOML.
@@ -325,6 +332,7 @@ impl TransferFile {
     /// The grid and the fitness that trains its cells: opens every dataset and the backend.
     pub fn fitness(&self, data_dir: Option<&Path>) -> Result<GridFitness> {
         let dirs = DataDir::resolve(data_dir)?;
+        crate::plugins::load(&self.run.plugins)?;
         let backend = open_backend(&self.grid.backend)?;
         let mut columns = Vec::new();
         let mut trainings = Vec::new();

@@ -1,0 +1,252 @@
+//! Backend plugins in shared libraries, through the command line: `examples/plugin-backend`
+//! (burn-flex built into a cdylib, `plugin-flex`) is found through `--plugin`,
+//! `LOSSGP_PLUGIN_PATH` and `[run] plugins`, listed with its ABI version and file, and trains
+//! and searches exactly as the same backend linked in; `lossgp-plugin-fixture` is refused when
+//! it claims another ABI version, and its panicking and failing operations end as reported
+//! errors, not a crash. `cargo test --workspace` builds both libraries.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{failure, json, lossgp};
+use serde_json::Value;
+
+/// A plugin library of the workspace, next to the `lossgp` binary.
+fn library(package: &str) -> PathBuf {
+    let bin = Path::new(env!("CARGO_BIN_EXE_lossgp"));
+    let name = format!("{}{}{}", std::env::consts::DLL_PREFIX, package.replace('-', "_"), std::env::consts::DLL_SUFFIX);
+    let path = bin.parent().expect("the target directory").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: `cargo test --workspace` (or `cargo build --workspace`) builds the plugin {package}",
+        path.display()
+    );
+    std::fs::canonicalize(path).expect("a canonical path")
+}
+
+fn flex_plugin() -> String {
+    library("lossgp-plugin-backend").to_str().expect("a UTF-8 path").to_owned()
+}
+
+#[test]
+fn a_plugin_is_listed_with_its_abi_version_and_file_from_every_source() {
+    let lib = flex_plugin();
+    let backends = json(None, &["--plugin", &lib, "list", "backends", "--json"]);
+    let backends = backends.as_array().expect("an array");
+    let plugin = backends.iter().find(|b| b["name"] == "plugin-flex").expect("plugin-flex listed");
+    assert_eq!(plugin["available"], true, "{plugin}");
+    assert_eq!(plugin["plugin"]["file"], lib.as_str());
+    assert_eq!(plugin["plugin"]["abi_version"], 1);
+    let linked = backends.iter().find(|b| b["name"] == "flex").expect("flex listed");
+    assert_eq!(linked["plugin"], Value::Null);
+
+    let plugins = json(None, &["list", "plugins", "--plugin", &lib, "--json"]);
+    assert_eq!(plugins[0]["file"], lib.as_str());
+    assert_eq!(plugins[0]["backend"], "plugin-flex");
+    assert_eq!(plugins[0]["operations"], plugins[0]["operations_in_abi"]);
+    let all = plugins[0]["operations_in_abi"].as_u64().unwrap();
+    let out = lossgp(None, &["--plugin", &lib, "list", "plugins"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("ABI version 1, backend `plugin-flex`") && text.contains(&format!("operations: {all} of {all}")),
+        "{text}"
+    );
+
+    // LOSSGP_PLUGIN_PATH: a folder of plugins (here a link to the library), and the fixture's
+    // partial capabilities listed.
+    let dir = tempfile::TempDir::new().unwrap();
+    std::os::unix::fs::symlink(&lib, dir.path().join("libflex.so")).unwrap();
+    let fixture = library("lossgp-plugin-fixture");
+    let path = std::env::join_paths([dir.path(), fixture.as_path()]).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lossgp"))
+        .args(["list", "plugins", "--json"])
+        .env("LOSSGP_PLUGIN_PATH", &path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plugins: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = plugins.as_array().unwrap().iter().map(|p| p["backend"].as_str().unwrap()).collect();
+    assert_eq!(names, ["plugin-flex", "faulty"]);
+    assert_eq!(plugins[0]["file"], lib.as_str(), "the link resolved to the library");
+    assert_eq!(plugins[1]["operations"], 12);
+    assert!(plugins[1]["missing"].as_array().unwrap().contains(&Value::from("conv2d")));
+
+    assert_eq!(json(None, &["list", "plugins", "--json"]), Value::Array(vec![]));
+}
+
+/// Training on the plugin is training on burn-flex: the same report and the same weights, bit
+/// for bit, as the linked backend.
+#[test]
+fn training_through_the_plugin_gives_the_linked_backends_run_bit_for_bit() {
+    let lib = flex_plugin();
+    let dir = tempfile::TempDir::new().unwrap();
+    let run = |backend: &str| {
+        let weights = dir.path().join(format!("{backend}.safetensors"));
+        let report = json(
+            None,
+            &[
+                "--plugin",
+                &lib,
+                "train",
+                "--dataset",
+                "fashion-mnist",
+                "--train-samples",
+                "2000",
+                "--max-steps",
+                "30",
+                "--batch-size",
+                "64",
+                "--backend",
+                backend,
+                "--save",
+                weights.to_str().unwrap(),
+                "--json",
+            ],
+        );
+        (report, std::fs::read(&weights).expect("the weights were saved"))
+    };
+    let (linked, linked_weights) = run("flex");
+    let (plugin, plugin_weights) = run("plugin-flex");
+    assert_eq!(plugin["steps"], 30);
+    assert!(plugin["test"]["accuracy"].as_f64().unwrap() > 0.5, "{}", plugin["test"]);
+    assert_eq!(plugin["test"], linked["test"]);
+    // Epoch by epoch, times aside.
+    let results = |r: &Value| -> Vec<Value> {
+        r["epochs"].as_array().unwrap().iter().map(|e| serde_json::json!([e["train"], e["validation"]])).collect()
+    };
+    assert_eq!(results(&plugin), results(&linked));
+    assert!(plugin_weights == linked_weights, "the weights differ");
+}
+
+/// A search whose configuration names the plugin (`[run] plugins`, relative to the file), with
+/// worker processes that must load it too, finds what the same search on the linked backend
+/// finds.
+#[test]
+fn a_search_on_the_plugin_with_worker_processes_equals_the_linked_one() {
+    let lib = flex_plugin();
+    let dir = tempfile::TempDir::new().unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    std::fs::copy(&lib, dir.path().join("plugins/libflex.so")).unwrap();
+    let config = |backend: &str, run: &str| {
+        format!(
+            r#"
+[task]
+dataset = "fashion-mnist"
+model = "small-cnn"
+backend = "{backend}"
+train_samples = 600
+
+[train]
+epochs = 1
+batch_size = 50
+validation_fraction = 0.1
+schedule = {{ kind = "constant" }}
+
+[search]
+seed = 8
+population = 4
+generations = 1
+confirm_seeds = 0
+
+[run]
+baselines = []
+top = 2
+{run}
+"#
+        )
+    };
+    let search = |name: &str, text: String| {
+        let file = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&file, text).unwrap();
+        let out = dir.path().join(name);
+        let summary =
+            json(None, &["search", "--config", file.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"]);
+        assert_eq!(summary["finished"], true, "{summary}");
+        summary
+    };
+    let linked = search("linked", config("flex", ""));
+    let plugin = search(
+        "plugin",
+        config("plugin-flex", "evaluator = \"processes\"\nworkers = 2\nplugins = [\"plugins/libflex.so\"]"),
+    );
+    let best = |s: &Value| -> Vec<(Value, Value)> {
+        s["best"].as_array().unwrap().iter().map(|b| (b["loss"].clone(), b["fitness"].clone())).collect()
+    };
+    assert!(!best(&plugin).is_empty(), "{plugin}");
+    assert_eq!(best(&plugin), best(&linked));
+    // The workers loaded the plugin from the run's configuration (absolute there).
+    let saved = std::fs::read_to_string(dir.path().join("plugin/config.toml")).unwrap();
+    assert!(
+        saved.contains(&format!("{}", dir.path().join("plugins/libflex.so").canonicalize().unwrap().display())),
+        "{saved}"
+    );
+}
+
+#[test]
+fn the_whole_conformance_suite_passes_through_the_abi_from_the_command_line() {
+    let report = json(None, &["--plugin", &flex_plugin(), "conformance", "plugin-flex", "--json"]);
+    let checks = &report[0];
+    assert_eq!(checks["failed"], 0, "{report}");
+    assert_eq!(checks["unsupported"], 0, "{report}");
+    assert!(checks["passed"].as_u64().unwrap() >= 19, "{report}");
+}
+
+#[test]
+fn a_plugin_of_another_abi_version_is_refused_naming_both() {
+    let out = Command::new(env!("CARGO_BIN_EXE_lossgp"))
+        .args(["--plugin", library("lossgp-plugin-fixture").to_str().unwrap(), "list", "backends"])
+        .env("LOSSGP_FIXTURE_ABI_VERSION", "999")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("built for plugin ABI version 999, but this lossgp speaks version 1"), "{err}");
+    assert!(err.contains("rebuild the plugin"), "{err}");
+}
+
+#[test]
+fn files_that_are_not_plugins_are_refused_with_the_reason() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let text = dir.path().join("libnotes.so");
+    std::fs::write(&text, "not a library\n").unwrap();
+    let err = failure(None, &["--plugin", text.to_str().unwrap(), "list", "backends"]);
+    assert!(err.contains("not a shared library this system can load"), "{err}");
+    let err = failure(None, &["--plugin", "/nonexistent/libx.so", "list", "backends"]);
+    assert!(err.contains("/nonexistent/libx.so") && err.contains("No such file"), "{err}");
+    #[rustfmt::skip]
+    let err = failure(None, &[
+        "--plugin", &flex_plugin(), "train", "--dataset", "fashion-mnist", "--backend", "plugin-flexx", "--max-steps", "1",
+    ]);
+    assert!(err.contains("no backend named `plugin-flexx`") && err.contains("plugin-flex"), "{err}");
+}
+
+/// The fixture panics in `matmul` and fails `softmax`: the conformance run reports both as
+/// failed checks with the plugin's words, refuses the operations it lacks without calling it, and
+/// ends with an exit status, not a crash.
+#[test]
+fn a_plugin_that_panics_or_fails_in_an_operation_is_reported_and_the_host_lives_on() {
+    let out = lossgp(
+        None,
+        &["--plugin", library("lossgp-plugin-fixture").to_str().unwrap(), "conformance", "faulty", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("a report on stdout");
+    let checks = report[0]["checks"].as_array().unwrap();
+    let check = |name: &str| checks.iter().find(|c| c["check"] == name).unwrap_or_else(|| panic!("{name}: {report}"));
+    assert_eq!(check("round trip")["verdict"], "pass", "{report}");
+    let matmul = check("matmul");
+    assert_eq!(matmul["verdict"], "fail");
+    assert!(
+        matmul["detail"]
+            .as_str()
+            .unwrap()
+            .contains("panicked in matmul: the faulty fixture panics in matmul on purpose"),
+        "{matmul}"
+    );
+    let softmax = check("softmax and log-softmax");
+    assert!(softmax["detail"].as_str().unwrap().contains("the faulty fixture fails softmax on purpose"), "{softmax}");
+    let conv2d = check("conv2d")["detail"].as_str().unwrap();
+    assert!(conv2d.contains("does not support conv2d (not among the capabilities of the plugin"), "{conv2d}");
+}
