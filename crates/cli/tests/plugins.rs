@@ -184,6 +184,38 @@ top = 2
     );
 }
 
+/// A transfer grid on the plugin, named in `[run] plugins`, gives the linked backend's cells.
+#[test]
+fn a_transfer_grid_on_the_plugin_gives_the_linked_backends_cells() {
+    let lib = flex_plugin();
+    let dir = tempfile::TempDir::new().unwrap();
+    let grid = |name: &str, backend: &str, run: &str| {
+        let file = dir.path().join(format!("{name}.toml"));
+        let text = format!(
+            "[grid]\nlosses = [\"ngl\"]\nmodels = [\"small-cnn\"]\ndatasets = [\"fashion-mnist\"]\nseeds = 1\n\
+             backend = \"{backend}\"\n\n[train]\nepochs = 1\nbatch_size = 64\nvalidation_fraction = 0\nschedule = {{ kind = \"constant\" }}\n\n\
+             [dataset.fashion-mnist]\ntrain_samples = 640\ntest_samples = 500\n\n[run]\n{run}\n"
+        );
+        std::fs::write(&file, text).unwrap();
+        let out = dir.path().join(name);
+        let report =
+            json(None, &["transfer", "--config", file.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"]);
+        let cells: Vec<Value> = std::fs::read_to_string(out.join("cells.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let cell: Value = serde_json::from_str(l).unwrap();
+                serde_json::json!([cell["loss"], cell["seed"], cell["scored"]["fitness"]])
+            })
+            .collect();
+        (report, cells)
+    };
+    let (_, linked) = grid("linked", "flex", "");
+    let (_, plugin) = grid("plugin", "plugin-flex", &format!("plugins = [{lib:?}]"));
+    assert_eq!(linked.len(), 2, "ngl and cross entropy: {linked:?}");
+    assert_eq!(plugin, linked);
+}
+
 #[test]
 fn the_whole_conformance_suite_passes_through_the_abi_from_the_command_line() {
     let report = json(None, &["--plugin", &flex_plugin(), "conformance", "plugin-flex", "--json"]);
