@@ -171,7 +171,7 @@ fn open_table(file: &Path) -> Result<&'static PluginTable, PluginError> {
     // SAFETY: loading a library runs its initialisers: that is what loading a plugin means, and
     // the user named this file as a plugin. Nothing of it is used before the version check.
     let library = unsafe { libloading::Library::new(file) }
-        .map_err(|e| PluginError::NotALibrary { file: file.to_owned(), reason: e.to_string() })?;
+        .map_err(|e| PluginError::NotALibrary { file: file.to_owned(), reason: loader_error(&e) })?;
     // Never unloaded, refused or not (see the module documentation).
     let library: &'static libloading::Library = Box::leak(Box::new(library));
     let missing = |symbol| PluginError::NoEntrySymbol { file: file.to_owned(), symbol };
@@ -203,6 +203,19 @@ fn open_table(file: &Path) -> Result<&'static PluginTable, PluginError> {
         });
     }
     Ok(table)
+}
+
+/// The dynamic loader's error with its causes (libloading keeps `dlerror`'s words in the
+/// source): "dlopen failed: /tmp/x.so: invalid ELF header".
+fn loader_error(error: &libloading::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// An output and an error for one call into the plugin.
