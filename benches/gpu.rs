@@ -15,31 +15,11 @@ mod common;
 
 use lossgp::core::backend::{Backend, DynBackend};
 
-use common::{Contender, Rounds, pytorch, race, zoo_step};
+use common::{Contender, Rounds, batch_and_rounds, pytorch, race, zoo_step};
 
 const MODEL: &str = "resnet18";
 const INPUT: [usize; 3] = [3, 32, 32];
 const CLASSES: usize = 10;
-
-/// `--name value` options; anything else is an error that lists them.
-fn options() -> (usize, Rounds) {
-    let (mut batch, mut rounds) = (128, Rounds { warmup: 5, rounds: 3, steps: 10 });
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
-    for pair in args.chunks(2) {
-        let value = pair.get(1).and_then(|v| v.parse::<usize>().ok()).filter(|&v| v > 0);
-        let (Some(value), name) = (value, pair[0].as_str()) else {
-            panic!("usage: gpu [--batch N] [--steps N] [--rounds N] [--warmup N], each N > 0; got {pair:?}")
-        };
-        match name {
-            "--batch" => batch = value,
-            "--steps" => rounds.steps = value,
-            "--rounds" => rounds.rounds = value,
-            "--warmup" => rounds.warmup = value,
-            _ => panic!("unknown option {name}: the options are --batch, --steps, --rounds, --warmup"),
-        }
-    }
-    (batch, rounds)
-}
 
 /// The GPU backends compiled in that open here, and why the others do not.
 fn backends() -> (Vec<DynBackend>, Vec<String>) {
@@ -56,7 +36,7 @@ fn backends() -> (Vec<DynBackend>, Vec<String>) {
 fn main() {
     lossgp::backends::link();
     lossgp::models::link();
-    let (batch, rounds) = options();
+    let (batch, rounds) = batch_and_rounds("gpu", 128, Rounds { warmup: 5, rounds: 3, steps: 10 });
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "Training throughput: {MODEL} at {}x{}x{}, batch {batch}, {CLASSES} classes, Adam, synthetic data",

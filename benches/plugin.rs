@@ -22,31 +22,11 @@ use std::path::PathBuf;
 use lossgp::core::backend::{Backend, open_backend};
 use lossgp_plugin_abi::host;
 
-use common::{Contender, Rounds, race, zoo_step};
+use common::{Contender, Rounds, batch_and_rounds, race, zoo_step};
 
 const MODEL: &str = "small-cnn";
 const INPUT: [usize; 3] = [1, 28, 28];
 const CLASSES: usize = 10;
-
-/// `--name value` options; anything else is an error that lists them.
-fn options() -> (usize, Rounds) {
-    let (mut batch, mut rounds) = (128, Rounds { warmup: 3, rounds: 5, steps: 10 });
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
-    for pair in args.chunks(2) {
-        let value = pair.get(1).and_then(|v| v.parse::<usize>().ok()).filter(|&v| v > 0);
-        let (Some(value), name) = (value, pair[0].as_str()) else {
-            panic!("usage: plugin [--batch N] [--steps N] [--rounds N] [--warmup N], each N > 0; got {pair:?}")
-        };
-        match name {
-            "--batch" => batch = value,
-            "--steps" => rounds.steps = value,
-            "--rounds" => rounds.rounds = value,
-            "--warmup" => rounds.warmup = value,
-            _ => panic!("unknown option {name}: the options are --batch, --steps, --rounds, --warmup"),
-        }
-    }
-    (batch, rounds)
-}
 
 /// `examples/plugin-backend`'s library in this benchmark's target directory.
 fn plugin_library() -> PathBuf {
@@ -68,7 +48,7 @@ fn plugin_library() -> PathBuf {
 fn main() {
     lossgp::backends::link();
     lossgp::models::link();
-    let (batch, rounds) = options();
+    let (batch, rounds) = batch_and_rounds("plugin", 128, Rounds { warmup: 3, rounds: 5, steps: 10 });
     let library = plugin_library();
     let plugin = host::load(&library).unwrap_or_else(|e| panic!("{e}"));
     println!(

@@ -24,6 +24,27 @@ pub struct Rounds {
     pub steps: usize,
 }
 
+/// `--batch N`, `--steps N`, `--rounds N` and `--warmup N` from the command line (each N > 0),
+/// over the given defaults; anything else stops the benchmark `bench` with its usage.
+#[allow(dead_code)] // not used by every benchmark.
+pub fn batch_and_rounds(bench: &str, mut batch: usize, mut rounds: Rounds) -> (usize, Rounds) {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    for pair in args.chunks(2) {
+        let value = pair.get(1).and_then(|v| v.parse::<usize>().ok()).filter(|&v| v > 0);
+        let (Some(value), name) = (value, pair[0].as_str()) else {
+            panic!("usage: {bench} [--batch N] [--steps N] [--rounds N] [--warmup N], each N > 0; got {pair:?}")
+        };
+        match name {
+            "--batch" => batch = value,
+            "--steps" => rounds.steps = value,
+            "--rounds" => rounds.rounds = value,
+            "--warmup" => rounds.warmup = value,
+            _ => panic!("unknown option {name}: the options are --batch, --steps, --rounds, --warmup"),
+        }
+    }
+    (batch, rounds)
+}
+
 /// Seconds per step of each contender: `warmup` steps each, then `rounds` rounds in which
 /// every contender takes `steps` steps in turn, so that a slow spell of the machine hits all
 /// of them alike; the median of each one's steps.
