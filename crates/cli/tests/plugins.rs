@@ -184,22 +184,24 @@ top = 2
     );
 }
 
-/// A transfer grid on the plugin, named in `[run] plugins`, gives the linked backend's cells.
+/// A transfer grid on the plugin, given with `--plugin`, gives the linked backend's cells, and
+/// its run directory records the plugin.
 #[test]
 fn a_transfer_grid_on_the_plugin_gives_the_linked_backends_cells() {
     let lib = flex_plugin();
     let dir = tempfile::TempDir::new().unwrap();
-    let grid = |name: &str, backend: &str, run: &str| {
+    let grid = |name: &str, backend: &str, plugin: &[&str]| {
         let file = dir.path().join(format!("{name}.toml"));
         let text = format!(
             "[grid]\nlosses = [\"ngl\"]\nmodels = [\"small-cnn\"]\ndatasets = [\"fashion-mnist\"]\nseeds = 1\n\
              backend = \"{backend}\"\n\n[train]\nepochs = 1\nbatch_size = 64\nvalidation_fraction = 0\nschedule = {{ kind = \"constant\" }}\n\n\
-             [dataset.fashion-mnist]\ntrain_samples = 640\ntest_samples = 500\n\n[run]\n{run}\n"
+             [dataset.fashion-mnist]\ntrain_samples = 640\ntest_samples = 500\n"
         );
         std::fs::write(&file, text).unwrap();
         let out = dir.path().join(name);
-        let report =
-            json(None, &["transfer", "--config", file.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"]);
+        let mut args = plugin.to_vec();
+        args.extend(["transfer", "--config", file.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"]);
+        let report = json(None, &args);
         let cells: Vec<Value> = std::fs::read_to_string(out.join("cells.jsonl"))
             .unwrap()
             .lines()
@@ -210,10 +212,13 @@ fn a_transfer_grid_on_the_plugin_gives_the_linked_backends_cells() {
             .collect();
         (report, cells)
     };
-    let (_, linked) = grid("linked", "flex", "");
-    let (_, plugin) = grid("plugin", "plugin-flex", &format!("plugins = [{lib:?}]"));
+    let (_, linked) = grid("linked", "flex", &[]);
+    let (_, plugin) = grid("plugin", "plugin-flex", &["--plugin", &lib]);
     assert_eq!(linked.len(), 2, "ngl and cross entropy: {linked:?}");
     assert_eq!(plugin, linked);
+    // The run directory records the plugin given with --plugin, for --resume and workers.
+    let saved = std::fs::read_to_string(dir.path().join("plugin/transfer.toml")).unwrap();
+    assert!(saved.contains(&format!("plugins = [{lib:?}]")), "{saved}");
 }
 
 #[test]
@@ -225,17 +230,53 @@ fn the_whole_conformance_suite_passes_through_the_abi_from_the_command_line() {
     assert!(checks["passed"].as_u64().unwrap() >= 19, "{report}");
 }
 
+/// `lossgp` with the fixture plugin and one variable of its environment set.
+fn with_fixture(variable: &str, value: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lossgp"))
+        .args(["--plugin", library("lossgp-plugin-fixture").to_str().unwrap(), "list", "backends"])
+        .env_remove("LOSSGP_PLUGIN_PATH")
+        .env(variable, value)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_plugin_of_another_abi_version_is_refused_naming_both() {
-    let out = Command::new(env!("CARGO_BIN_EXE_lossgp"))
-        .args(["--plugin", library("lossgp-plugin-fixture").to_str().unwrap(), "list", "backends"])
-        .env("LOSSGP_FIXTURE_ABI_VERSION", "999")
-        .output()
-        .unwrap();
+    let out = with_fixture("LOSSGP_FIXTURE_ABI_VERSION", "999");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("built for plugin ABI version 999, but this lossgp speaks version 1"), "{err}");
     assert!(err.contains("rebuild the plugin"), "{err}");
+}
+
+/// A table that changed without a new version number is refused by its header, before the
+/// rest of it is read.
+#[test]
+fn a_plugin_whose_table_changed_under_the_same_version_is_refused() {
+    let out = with_fixture("LOSSGP_FIXTURE_FINGERPRINT", "changed");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("its table says ABI version 1") && err.contains("fingerprint"), "{err}");
+}
+
+/// A library in `LOSSGP_PLUGIN_PATH` that cannot be loaded is a warning: every other command
+/// still works.
+#[test]
+fn a_bad_entry_of_the_plugin_path_is_a_warning_not_a_dead_end() {
+    let dir = tempfile::TempDir::new().unwrap();
+    std::fs::write(dir.path().join("libstale.so"), "not a library\n").unwrap();
+    let path = std::env::join_paths([dir.path(), Path::new("/nonexistent/libx.so")]).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lossgp"))
+        .args(["list", "models", "--json"])
+        .env("LOSSGP_PLUGIN_PATH", &path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("libstale.so: not a shared library") && err.contains("skipped"), "{err}");
+    assert!(err.contains("/nonexistent/libx.so"), "{err}");
+    let models: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!models.as_array().unwrap().is_empty());
 }
 
 #[test]

@@ -213,6 +213,7 @@ pub(crate) fn guard(error: *mut FfiError, body: impl FnOnce() -> BResult<()>) ->
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic without a message".to_owned());
+            discard(payload);
             (Status::PANIC, FfiError::panic(&message))
         }
     };
@@ -220,6 +221,14 @@ pub(crate) fn guard(error: *mut FfiError, body: impl FnOnce() -> BResult<()>) ->
     // when the status is not OK.
     unsafe { error.write(err) };
     status
+}
+
+/// Drops a panic's payload without letting a second panic (from the payload's own `Drop`)
+/// unwind out of an `extern "C"` function: such a payload is leaked instead.
+pub(crate) fn discard(payload: Box<dyn std::any::Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(|| drop(payload))) {
+        std::mem::forget(again);
+    }
 }
 
 /// Two sizes, (height, width): the `[usize; 2]` of the backend's arguments.
@@ -405,12 +414,22 @@ macro_rules! plain_enum {
     };
 }
 
-plain_enum!(UnaryOp {
-    Neg = 0, Exp = 1, Log = 2, Sqrt = 3, Abs = 4, Sin = 5, Cos = 6, Tanh = 7, Sigmoid = 8, Relu = 9, Recip = 10,
-});
-plain_enum!(BinaryOp { Add = 0, Sub = 1, Mul = 2, Div = 3, Max = 4, Min = 5 });
-plain_enum!(ReduceOp { Sum = 0, Mean = 1, Max = 2 });
-plain_enum!(Pool { Max = 0, Avg = 1 });
+/// Every enum's codes, as one text: part of the ABI's fingerprint.
+macro_rules! plain_enums {
+    ($($t:ident { $($body:tt)* })*) => {
+        $(plain_enum!($t { $($body)* });)*
+        pub(crate) const ENUM_CODES: &str = stringify!($($t { $($body)* })*);
+    };
+}
+
+plain_enums! {
+    UnaryOp {
+        Neg = 0, Exp = 1, Log = 2, Sqrt = 3, Abs = 4, Sin = 5, Cos = 6, Tanh = 7, Sigmoid = 8, Relu = 9, Recip = 10,
+    }
+    BinaryOp { Add = 0, Sub = 1, Mul = 2, Div = 3, Max = 4, Min = 5 }
+    ReduceOp { Sum = 0, Mean = 1, Max = 2 }
+    Pool { Max = 0, Avg = 1 }
+}
 
 #[cfg(test)]
 mod tests {

@@ -3,10 +3,11 @@
 //! [`PluginBackend`] that forwards every operation through the library's [`PluginTable`].
 //!
 //! Loading checks, in this order, and refuses with a [`PluginError`] naming the file:
-//! the file exists; it is a shared library (`dlopen`); it exports
-//! `lossgp_plugin_abi_version`; that version is the host's ([`ABI_VERSION`]); it exports
-//! `lossgp_plugin`; its table has the host's number of operations and a name not taken.
-//! Only then is the table's name read. A library is loaded once per file and never unloaded,
+//! the file exists; it is a shared library (`dlopen`, which runs the library's initialisers);
+//! it exports `lossgp_plugin_abi_version`; that version is the host's ([`ABI_VERSION`]); it
+//! exports `lossgp_plugin`; its table's [`PluginHeader`] (read alone, through the raw pointer)
+//! is the host's: the same operations, table size and [fingerprint](crate::ABI_FINGERPRINT);
+//! the backend's name is UTF-8 and not taken. A library is loaded once per file and never unloaded,
 //! refused or not (unloading Rust libraries is where plugin systems such as Bevy's went wrong:
 //! thread-locals, statics and handles that outlive the code).
 
@@ -25,8 +26,8 @@ use lossgp_core::backend::{BinaryOp, Conv2d, Pool, ReduceOp, UnaryOp};
 use crate::ffi::{
     BackendHandle, FfiBatchNormMode, FfiError, FfiProbe, FfiSlice, GradientsHandle, Plain, Status, TensorHandle,
 };
-use crate::ops::{Capabilities, OP_COUNT, Op};
-use crate::{ABI_VERSION, PluginTable};
+use crate::ops::{Capabilities, Op};
+use crate::{ABI_VERSION, PluginHeader, PluginTable};
 
 /// The symbol of the version function, the same in every ABI version.
 pub const VERSION_SYMBOL: &str = "lossgp_plugin_abi_version";
@@ -127,7 +128,7 @@ pub fn load(file: &Path) -> Result<&'static LoadedPlugin, PluginError> {
     let plugin: &'static LoadedPlugin = Box::leak(Box::new(LoadedPlugin {
         name: text(table.name, "name")?,
         description: text(table.description, "description")?,
-        abi_version: table.abi_version,
+        abi_version: table.header.abi_version,
         capabilities: table.capabilities,
         file: file.clone(),
         table,
@@ -168,8 +169,10 @@ pub fn search_path(value: &std::ffi::OsStr) -> Result<Vec<PathBuf>, PluginError>
 
 /// Opens the library, checks the handshake and returns its table.
 fn open_table(file: &Path) -> Result<&'static PluginTable, PluginError> {
-    // SAFETY: loading a library runs its initialisers: that is what loading a plugin means, and
-    // the user named this file as a plugin. Nothing of it is used before the version check.
+    // SAFETY: loading a library runs its initialisers (a Rust plugin's static constructors,
+    // such as inventory's) before any check: that is what loading a shared library means, and
+    // it is accepted because the user named this file as a plugin. Nothing the library exports
+    // is called before the version check.
     let library = unsafe { libloading::Library::new(file) }
         .map_err(|e| PluginError::NotALibrary { file: file.to_owned(), reason: loader_error(&e) })?;
     // Never unloaded, refused or not (see the module documentation).
@@ -189,19 +192,33 @@ fn open_table(file: &Path) -> Result<&'static PluginTable, PluginError> {
         .map_err(|_| missing(ENTRY_SYMBOL))?;
     // SAFETY: as above; the plugin returns a pointer to its `static` table.
     let table = unsafe { entry() };
-    // SAFETY: a non-null pointer to a static of the library, which is never unloaded.
-    let Some(table) = (unsafe { table.as_ref() }) else {
+    if table.is_null() {
         return Err(PluginError::BadTable { file: file.to_owned(), detail: "is a null pointer".into() });
-    };
-    if table.abi_version != ABI_VERSION || table.op_count != OP_COUNT {
+    }
+    // SAFETY: the versions match, and every table of this version starts with a PluginHeader,
+    // which is read alone through the raw pointer (no reference to the whole table yet).
+    let header = unsafe { std::ptr::addr_of!((*table).header).read() };
+    if header != PluginHeader::CURRENT {
+        let current = PluginHeader::CURRENT;
         return Err(PluginError::BadTable {
             file: file.to_owned(),
             detail: format!(
-                "says ABI version {} with {} operations, where version {ABI_VERSION} has {OP_COUNT}",
-                table.abi_version, table.op_count
+                "says ABI version {} with {} operations in {} bytes and fingerprint {:#x}, where version \
+                 {} has {} operations in {} bytes and fingerprint {:#x} (built from a changed lossgp-plugin-abi?)",
+                header.abi_version,
+                header.op_count,
+                header.table_size,
+                header.fingerprint,
+                current.abi_version,
+                current.op_count,
+                current.table_size,
+                current.fingerprint
             ),
         });
     }
+    // SAFETY: the header matches this build's, so the table has this build's layout; it is a
+    // static of the library, which is never unloaded.
+    let table = unsafe { &*table };
     Ok(table)
 }
 
@@ -329,9 +346,15 @@ impl PluginBackend {
         if std::ptr::eq(t.plugin, self.plugin) { Ok(t.handle) } else { Err(BackendError::ForeignTensor(op.to_owned())) }
     }
 
-    /// A tensor the plugin handed out.
-    fn adopt(&self, handle: TensorHandle) -> DynTensor {
-        DynTensor::new(PluginTensor { plugin: self.plugin, handle })
+    /// A tensor the plugin handed out; a null one breaks the table's contract.
+    fn adopt(&self, handle: TensorHandle, op: &str) -> BResult<DynTensor> {
+        if handle.is_null() {
+            return Err(BackendError::Device(format!(
+                "the plugin {} returned no tensor from {op}, breaking the plugin ABI's contract",
+                self.plugin.file.display()
+            )));
+        }
+        Ok(DynTensor::new(PluginTensor { plugin: self.plugin, handle }))
     }
 
     fn unsupported(&self, op: Op) -> BackendError {
@@ -392,37 +415,50 @@ macro_rules! pass {
 
 /// The plugin's output as the erased layer's value.
 macro_rules! adopt {
-    ($self:ident, text, $out:expr) => {
+    ($self:ident, $op:ident, text, $out:expr) => {
         $out.to_string_lossy()
     };
-    ($self:ident, nothing, $out:expr) => {{
+    ($self:ident, $op:ident, nothing, $out:expr) => {{
         let _ = $out;
     }};
-    ($self:ident, tensor, $out:expr) => {
-        $self.adopt($out)
+    ($self:ident, $op:ident, tensor, $out:expr) => {
+        $self.adopt($out, stringify!($op))?
     };
-    ($self:ident, bare_tensor, $out:expr) => {
-        $self.adopt($out)
+    ($self:ident, $op:ident, bare_tensor, $out:expr) => {
+        $self.adopt($out, stringify!($op))?
     };
-    ($self:ident, values, $out:expr) => {
+    ($self:ident, $op:ident, values, $out:expr) => {
         $out.to_vec()
     };
-    ($self:ident, dims, $out:expr) => {
+    ($self:ident, $op:ident, dims, $out:expr) => {
         $out.to_vec()
     };
-    ($self:ident, gradients, $out:expr) => {
+    ($self:ident, $op:ident, gradients, $out:expr) => {
         DynGradients::new(PluginGradients { plugin: $self.plugin, handle: $out })
     };
-    ($self:ident, gradient, $out:expr) => {{
+    ($self:ident, $op:ident, gradient, $out:expr) => {{
         let handle: TensorHandle = $out;
-        (!handle.is_null()).then(|| $self.adopt(handle))
+        if handle.is_null() { None } else { Some($self.adopt(handle, stringify!($op))?) }
     }};
-    ($self:ident, normalized, $out:expr) => {{
+    ($self:ident, $op:ident, normalized, $out:expr) => {{
         let out = $out;
-        BatchNormOutput {
-            output: $self.adopt(out.output),
-            statistics: (!out.mean.is_null()).then(|| ($self.adopt(out.mean), $self.adopt(out.variance))),
-        }
+        // Each handle is adopted (and so released) even if another breaks the contract.
+        let (output, mean, variance) = (
+            $self.adopt(out.output, stringify!($op)),
+            (!out.mean.is_null()).then(|| $self.adopt(out.mean, stringify!($op))),
+            (!out.variance.is_null()).then(|| $self.adopt(out.variance, stringify!($op))),
+        );
+        let statistics = match (mean, variance) {
+            (Some(m), Some(v)) => Some((m?, v?)),
+            (None, None) => None,
+            _ => {
+                return Err(BackendError::Device(format!(
+                    "the plugin {} returned one batch statistic without the other",
+                    $self.plugin.file.display()
+                )));
+            }
+        };
+        BatchNormOutput { output: output?, statistics }
     }};
 }
 
@@ -468,7 +504,7 @@ macro_rules! define_host {
                             )
                         };
                         let out = call.finish(status, stringify!($op), self.plugin)?;
-                        Ok(adopt!(self, $ret, out))
+                        Ok(adopt!(self, $op, $ret, out))
                     };
                     settle!(self, $ret, attempt())
                 }

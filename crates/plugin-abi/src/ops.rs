@@ -43,6 +43,10 @@ macro_rules! __abi_out {
 /// Defines [`Op`] and [`OpTable`] from the list of operations.
 macro_rules! define_table {
     ($( $(#[$doc:meta])* fn $op:ident($($arg:ident: $kind:ident $([$($ty:tt)*])?),* $(,)?) -> $ret:ident; )*) => {
+        /// The list of operations as text (names, argument and result kinds, in order): part
+        /// of the ABI's fingerprint.
+        pub(crate) const LIST: &str = stringify!($( fn $op($($arg: $kind $([$($ty)*])?),*) -> $ret; )*);
+
         /// An operation of the table, by its position in it.
         #[allow(non_camel_case_types)]
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -88,6 +92,12 @@ macro_rules! define_table {
         /// | `gradients` | [`GradientsHandle`] |
         /// | `gradient` | [`TensorHandle`], null for none |
         /// | `normalized` | [`FfiBatchNormOutput`] |
+        ///
+        /// The contract, for both sides: handles and outputs are never null except where a row
+        /// above says null stands for none (the host refuses a null tensor as an error); the
+        /// output is written only on [`Status::OK`] and the error only otherwise; every function
+        /// may be called at once from several threads on one backend handle, and any handle may
+        /// be released from any thread (what the `Backend` trait's `Send + Sync` bounds promise).
         #[repr(C)]
         pub struct OpTable {
             $(

@@ -46,15 +46,39 @@ pub trait Plugin: 'static {
     fn open() -> BResult<Self::Backend>;
 }
 
+/// What the host reads first of a [`PluginTable`], through a raw pointer, before it trusts
+/// the rest of the table's layout.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PluginHeader {
+    /// The ABI version it was built for ([`ABI_VERSION`](crate::ABI_VERSION)).
+    pub abi_version: u32,
+    /// The number of operations in the table.
+    pub op_count: u32,
+    /// The table's size in bytes.
+    pub table_size: u64,
+    /// [`ABI_FINGERPRINT`](crate::ABI_FINGERPRINT): a hash of the list of operations, the
+    /// enum codes and the sizes of the types that cross, so that a table that changed without a
+    /// new version number is refused rather than called.
+    pub fingerprint: u64,
+}
+
+impl PluginHeader {
+    /// This build's header.
+    pub const CURRENT: PluginHeader = PluginHeader {
+        abi_version: crate::ABI_VERSION,
+        op_count: OP_COUNT,
+        table_size: std::mem::size_of::<PluginTable>() as u64,
+        fingerprint: crate::ABI_FINGERPRINT,
+    };
+}
+
 /// What a plugin library exports (`lossgp_plugin()` returns it): its backend's name and
 /// description, its capabilities, and its functions. `'static` and immutable.
 #[repr(C)]
 pub struct PluginTable {
-    /// The ABI version it was built for ([`ABI_VERSION`](crate::ABI_VERSION) of its
-    /// `lossgp-plugin-abi`).
-    pub abi_version: u32,
-    /// The number of operations in [`ops`](Self::ops).
-    pub op_count: u32,
+    /// What the table is: checked before anything else in it is read.
+    pub header: PluginHeader,
     /// The backend's name (UTF-8).
     pub name: FfiStr,
     /// One line about it (UTF-8).
@@ -81,7 +105,7 @@ unsafe impl Sync for PluginTable {}
 
 impl std::fmt::Debug for PluginTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginTable").field("abi_version", &self.abi_version).finish_non_exhaustive()
+        f.debug_struct("PluginTable").field("header", &self.header).finish_non_exhaustive()
     }
 }
 
@@ -90,8 +114,7 @@ impl PluginTable {
     /// library's `static`.
     pub const fn of<P: Plugin>() -> PluginTable {
         PluginTable {
-            abi_version: crate::ABI_VERSION,
-            op_count: OP_COUNT,
+            header: PluginHeader::CURRENT,
             name: FfiSlice::new(P::NAME.as_bytes()),
             description: FfiSlice::new(P::DESCRIPTION.as_bytes()),
             capabilities: P::CAPABILITIES,
@@ -157,11 +180,14 @@ unsafe extern "C" fn open<P: Plugin>(out: *mut BackendHandle, error: *mut FfiErr
 /// Drops a box the plugin handed out, catching a panic in a destructor (which must not unwind
 /// into the host).
 fn release_box<T>(pointer: *mut c_void) {
-    let _ = std::panic::catch_unwind(|| {
+    let released = std::panic::catch_unwind(|| {
         // SAFETY: the pointer came from Box::into_raw of a T in this library (a handle), and
         // the host releases each handle once.
         drop(unsafe { Box::from_raw(pointer.cast::<T>()) });
     });
+    if let Err(payload) = released {
+        crate::ffi::discard(payload);
+    }
 }
 
 unsafe extern "C" fn release<B: Backend>(handle: BackendHandle) {
@@ -226,6 +252,10 @@ macro_rules! receive {
     ($b:ty, $arg:ident: mode) => {
         if $arg.train == 1 {
             BatchNormMode::Train
+        } else if $arg.mean.is_null() || $arg.variance.is_null() {
+            return Err(lossgp_core::backend::BackendError::Device(
+                "batch_norm: evaluation mode without both running statistics".into(),
+            ));
         } else {
             BatchNormMode::Eval {
                 // SAFETY: in evaluation the host passes both statistics' handles, as for `tensor`.

@@ -11,6 +11,8 @@ use serde_json::Value;
 /// Runs `lossgp ARGS`, with `--data-dir DIR` first if given.
 pub fn lossgp(data_dir: Option<&Path>, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_lossgp"));
+    // A developer's own plugins stay out of the tests.
+    command.env_remove("LOSSGP_PLUGIN_PATH");
     if let Some(dir) = data_dir {
         command.arg("--data-dir").arg(dir);
     }

@@ -121,6 +121,7 @@ fn prepare(args: &SearchArgs) -> Result<(RunDir, RunLock, SearchFile)> {
     file.run.workers = args.workers.unwrap_or(file.run.workers);
     file.run.evaluator = args.evaluator.unwrap_or(file.run.evaluator);
     file.run.cache = args.cache.clone().or(file.run.cache.take());
+    crate::plugins::record(&mut file.run.plugins);
     file.validate()?;
     let run_dir = RunDir::create(&dir)?;
     let lock = run_dir.lock()?;

@@ -155,6 +155,7 @@ fn prepare(args: &TransferArgs) -> Result<(PathBuf, TransferFile)> {
     file.run.workers = args.workers.unwrap_or(file.run.workers);
     file.run.evaluator = args.evaluator.unwrap_or(file.run.evaluator);
     file.run.cache = args.cache.clone().or(file.run.cache.take());
+    crate::plugins::record(&mut file.run.plugins);
     file.validate()?;
     Ok((dir, file))
 }
