@@ -3,12 +3,12 @@
 //! library and called through lossgp's C ABI (`plugin-flex`), in one run, printed as a ratio.
 //!
 //! ```text
-//! cargo build --workspace && cargo bench --profile dev --bench plugin
-//! cargo build --workspace --release && cargo bench --bench plugin
+//! cargo bench --profile dev --bench plugin     # the profile of the tests and the main job
+//! cargo bench --bench plugin                   # release
 //! ```
 //!
-//! The library is looked for in the target directory of the profile the benchmark was built
-//! with. Each contender takes the same step as the other training benchmarks (forward, cross
+//! The library is a dev-dependency of the facade, so Cargo builds it, with the benchmark's
+//! profile, into the `deps/` folder the benchmark runs from. Each contender takes the same step as the other training benchmarks (forward, cross
 //! entropy, reading the loss back, backward, an Adam step), both erased (`DynBackend`), so the
 //! difference is the ABI alone: a call through a function table, handles instead of `Arc`s,
 //! values copied out of plugin-owned buffers. A second table isolates the cost per call: 1,000
@@ -28,21 +28,17 @@ const MODEL: &str = "small-cnn";
 const INPUT: [usize; 3] = [1, 28, 28];
 const CLASSES: usize = 10;
 
-/// `examples/plugin-backend`'s library in this benchmark's target directory.
+/// `examples/plugin-backend`'s library, built beside this benchmark.
 fn plugin_library() -> PathBuf {
     let exe = std::env::current_exe().expect("the benchmark's path");
-    let profile = exe.parent().and_then(|deps| deps.parent()).expect("target/PROFILE/deps/BENCH");
+    let deps = exe.parent().expect("target/PROFILE/deps");
     let name = format!("{}lossgp_plugin_backend{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
-    let path = profile.join(name);
-    if !path.is_file() {
-        eprintln!(
-            "{} is missing: build the workspace with this profile first (`cargo build --workspace` for \
-             `--profile dev`, `cargo build --workspace --release` for the default)",
-            path.display()
-        );
+    let candidates = [deps.join(&name), deps.parent().expect("target/PROFILE").join(&name)];
+    let Some(path) = candidates.iter().find(|p| p.is_file()) else {
+        eprintln!("{name} is in neither of {candidates:?}: it is a dev-dependency, which cargo bench builds");
         std::process::exit(2);
-    }
-    path
+    };
+    path.clone()
 }
 
 fn main() {

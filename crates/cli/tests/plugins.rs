@@ -3,7 +3,7 @@
 //! `LOSSGP_PLUGIN_PATH` and `[run] plugins`, listed with its ABI version and file, and trains
 //! and searches exactly as the same backend linked in; `lossgp-plugin-fixture` is refused when
 //! it claims another ABI version, and its panicking and failing operations end as reported
-//! errors, not a crash. `cargo test --workspace` builds both libraries.
+//! errors, not a crash. Both libraries are dev-dependencies, which Cargo builds before the tests.
 
 mod common;
 
@@ -13,16 +13,16 @@ use std::process::Command;
 use common::{failure, json, lossgp};
 use serde_json::Value;
 
-/// A plugin library of the workspace, next to the `lossgp` binary.
+/// A plugin library of the workspace: a dev-dependency, so Cargo built it into `deps/` next
+/// to the `lossgp` binary (or `cargo build` put it beside the binary).
 fn library(package: &str) -> PathBuf {
     let bin = Path::new(env!("CARGO_BIN_EXE_lossgp"));
     let name = format!("{}{}{}", std::env::consts::DLL_PREFIX, package.replace('-', "_"), std::env::consts::DLL_SUFFIX);
-    let path = bin.parent().expect("the target directory").join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: `cargo test --workspace` (or `cargo build --workspace`) builds the plugin {package}",
-        path.display()
-    );
+    let profile = bin.parent().expect("the target directory");
+    let found = [profile.join("deps").join(&name), profile.join(&name)].into_iter().find(|p| p.is_file());
+    let path = found.unwrap_or_else(|| {
+        panic!("{name} is in neither {0}/deps nor {0}: `cargo test` builds the plugin {package}", profile.display())
+    });
     std::fs::canonicalize(path).expect("a canonical path")
 }
 

@@ -1,5 +1,5 @@
-//! The host side against real plugin libraries, built by the workspace (`cargo test
-//! --workspace` builds both): `examples/plugin-backend` (burn-flex in a cdylib) passes the
+//! The host side against real plugin libraries (dev-dependencies, which Cargo builds before the
+//! tests): `examples/plugin-backend` (burn-flex in a cdylib) passes the
 //! whole conformance suite through the ABI, and `lossgp-plugin-fixture`, which misbehaves on
 //! purpose, is refused or contained as the ABI promises. The version refusal is tested through
 //! the command line (`crates/cli/tests/plugins.rs`), which can set the fixture's environment.
@@ -9,18 +9,15 @@ use std::path::PathBuf;
 use lossgp_core::backend::{Backend, UnaryOp, conformance, open_backend};
 use lossgp_plugin_abi::host::{self, PluginError};
 
-/// A cdylib of the workspace, next to this test's folder in the target directory.
+/// A plugin library of the workspace: a dev-dependency, so Cargo built it into `deps/`, where
+/// this test runs from (or `cargo build` put it in the folder above).
 fn library(package: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test's own path");
-    let profile = exe.parent().and_then(|deps| deps.parent()).expect("target/PROFILE/deps/TEST");
+    let deps = exe.parent().expect("target/PROFILE/deps");
     let name = format!("{}{}{}", std::env::consts::DLL_PREFIX, package.replace('-', "_"), std::env::consts::DLL_SUFFIX);
-    let path = profile.join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: `cargo test --workspace` (or `cargo build --workspace`) builds the plugin {package}",
-        path.display()
-    );
-    path
+    let candidates = [deps.join(&name), deps.parent().expect("target/PROFILE").join(&name)];
+    let found = candidates.iter().find(|p| p.is_file()).cloned();
+    found.unwrap_or_else(|| panic!("{name} is in neither of {candidates:?}: `cargo test` builds the plugin {package}"))
 }
 
 #[test]
