@@ -9,7 +9,6 @@
 //! `--plugin` and `[run] plugins` are strict: the command fails, naming the file. Two
 //! libraries may not register the same backend name; the first loaded keeps it.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -42,12 +41,6 @@ pub fn load(files: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-/// `--plugin FILE` for each plugin loaded so far: what a worker process or Slurm task is
-/// started with, so that it has the coordinator's backends.
-pub fn worker_args() -> Vec<OsString> {
-    host::loaded().iter().flat_map(|p| [OsString::from("--plugin"), p.file.clone().into_os_string()]).collect()
-}
-
 /// Plugin paths of a configuration file, relative ones taken from the file's folder and made
 /// absolute (so the run directory's copy names the same files).
 pub fn resolve(files: &mut [PathBuf], config: &Path) {
@@ -59,8 +52,8 @@ pub fn resolve(files: &mut [PathBuf], config: &Path) {
 }
 
 /// Adds the plugins loaded so far (from `--plugin` and `LOSSGP_PLUGIN_PATH`) to a run's
-/// `[run] plugins`, so that `--resume` and the workers find the same backends without being
-/// told again.
+/// `[run] plugins`, so that `--resume`, worker processes and Slurm tasks, which all read the
+/// run directory's configuration, load the same backends without being told again.
 pub fn record(files: &mut Vec<PathBuf>) {
     let same = |a: &Path, b: &Path| std::fs::canonicalize(a).is_ok_and(|a| a == b);
     for plugin in host::loaded() {

@@ -100,14 +100,17 @@ pub fn run(command: ListCommand, json: bool) -> Result<()> {
         ListCommand::Plugins => {
             let rows: Vec<PluginRow> = host::loaded()
                 .into_iter()
-                .map(|p| PluginRow {
-                    file: p.file.clone(),
-                    abi_version: p.abi_version,
-                    backend: p.name.clone(),
-                    description: p.description.clone(),
-                    operations: Op::ALL.len() - p.missing().len(),
-                    operations_in_abi: Op::ALL.len(),
-                    missing: p.missing(),
+                .map(|p| {
+                    let missing = p.missing();
+                    PluginRow {
+                        file: p.file.clone(),
+                        abi_version: p.abi_version,
+                        backend: p.name.clone(),
+                        description: p.description.clone(),
+                        operations: Op::ALL.len() - missing.len(),
+                        operations_in_abi: Op::ALL.len(),
+                        missing,
+                    }
                 })
                 .collect();
             emit(json, &rows, |rows| {

@@ -53,7 +53,6 @@ pub fn process_evaluator(
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     let spawn = move |id: &str| {
         let mut command = Command::new(&exe);
-        command.args(crate::plugins::worker_args());
         if let Some(data) = &data_dir {
             command.arg("--data-dir").arg(data);
         }
@@ -82,7 +81,6 @@ pub fn slurm_evaluator(
     let queue = Queue::open(&dir.join(QUEUE))?;
     let absolute = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
     let mut command = vec![exe.display().to_string()];
-    command.extend(crate::plugins::worker_args().iter().map(|a| a.to_string_lossy().into_owned()));
     if let Some(data) = data_dir {
         command.extend(["--data-dir".to_owned(), absolute(data).display().to_string()]);
     }
