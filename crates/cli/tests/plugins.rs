@@ -193,7 +193,7 @@ fn a_transfer_grid_on_the_plugin_gives_the_linked_backends_cells() {
     let grid = |name: &str, backend: &str, plugin: &[&str]| {
         let file = dir.path().join(format!("{name}.toml"));
         let text = format!(
-            "[grid]\nlosses = [\"ngl\"]\nmodels = [\"small-cnn\"]\ndatasets = [\"fashion-mnist\"]\nseeds = 1\n\
+            "[grid]\nlosses = [\"ngl\"]\nbaselines = []\nmodels = [\"small-cnn\"]\ndatasets = [\"fashion-mnist\"]\nseeds = 1\n\
              backend = \"{backend}\"\n\n[train]\nepochs = 1\nbatch_size = 64\nvalidation_fraction = 0\nschedule = {{ kind = \"constant\" }}\n\n\
              [dataset.fashion-mnist]\ntrain_samples = 640\ntest_samples = 500\n"
         );

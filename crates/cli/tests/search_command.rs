@@ -77,6 +77,22 @@ fn a_killed_search_resumes_to_the_same_hall_of_fame() {
         assert_eq!(g["new_share"], 1.0, "{summary}");
     }
     assert!(whole.join("progress.png").is_file() && whole.join("progress.svg").is_file());
+    assert_eq!(summary["strongest_baseline"], "ce", "{summary}");
+    assert!(summary["best"][0]["analysis"]["classes"].as_array().unwrap().len() == 3, "{summary}");
+
+    // The horizon check: the two best and cross entropy on two held-out seeds, at the search's
+    // length and twice as long, with the rank correlation between the two.
+    let dir = whole.to_str().unwrap();
+    let held = json(None, &["confirm", dir, "--seeds", "11,12", "--top", "2", "--epochs-factor", "2", "--json"]);
+    let horizon = &held["horizon"];
+    assert_eq!((horizon["factor"].as_u64(), horizon["epochs"].as_u64()), (Some(2), Some(2)), "{held}");
+    let (short, long) = (held["losses"].as_array().unwrap(), horizon["losses"].as_array().unwrap());
+    assert_eq!(short.len(), long.len());
+    assert!(short.iter().zip(long).any(|(s, l)| s["fitness"] != l["fitness"]), "longer runs, other results: {held}");
+    assert!(horizon["spearman"].is_f64() || (short.len() < 3 && horizon["spearman"].is_null()), "{held}");
+    let lines = std::fs::read_to_string(whole.join("heldout.jsonl")).unwrap();
+    let long_lines = lines.lines().filter(|l| l.contains("\"epochs_factor\":2")).count();
+    assert_eq!(long_lines, 2 * long.len(), "{lines}");
 
     // The same search, killed as soon as generation 1 has screened or trained a candidate.
     let cut = root.path().join("cut");
@@ -182,12 +198,82 @@ fn configurations_and_run_directories_are_checked() {
     let held = json(None, &["confirm", dir, "--seeds", "11,12", "--json"]);
     let losses = held["losses"].as_array().unwrap();
     let names: Vec<&str> = losses.iter().map(|l| l["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["best-1", "ce", "ngl"], "{held}");
+    // The default baselines: label smoothing at the ε the search tuned, Poly-1, NGL.
+    assert_eq!(names, ["best-1", "ce", "ls-tuned", "poly1", "ngl"], "{held}");
     assert_eq!(losses[0]["versus"]["ce"]["differences"].as_array().unwrap().len(), 2, "{held}");
+    assert!(held["strongest"].is_string(), "{held}");
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(out.join("state.json")).unwrap()).unwrap();
+    let tuning = &state["baselines"][1]["tuning"];
+    assert_eq!(tuning["tried"].as_array().unwrap().len(), 6, "the default ε grid: {tuning}");
+    let chosen = tuning["chosen"].as_f64().unwrap();
+    assert!(losses[2]["loss"].as_str().unwrap().contains(&format!("{}*mean(y)", chosen)), "{held}");
     let lines = || std::fs::read_to_string(out.join("heldout.jsonl")).unwrap().lines().count();
-    assert_eq!(lines(), 6);
+    assert_eq!(lines(), 10);
     assert_eq!(json(None, &["confirm", dir, "--seeds", "11,12", "--json"])["losses"], held["losses"]);
-    assert_eq!(lines(), 6, "nothing trained twice");
+    assert_eq!(lines(), 10, "nothing trained twice");
     let err = failure(None, &["confirm", dir, "--seeds", "2"]);
     assert!(err.contains("the search itself trained on"), "{err}");
+}
+
+/// Two tasks without training (gradients matching cross entropy's and NGL's), weighted 1 and 2.
+const TWO_TASKS: &str = r#"
+[[task]]
+name = "ce-like"
+fitness = "gradient-match"
+target = "ce"
+
+[[task]]
+name = "ngl-like"
+fitness = "gradient-match"
+target = "ngl"
+weight = 2
+
+[search]
+population = 8
+generations = 2
+confirm_seeds = 2
+
+[run]
+baselines = ["ce", "ngl"]
+"#;
+
+#[test]
+fn a_search_over_several_tasks_reports_and_confirms_each_on_threads_and_processes_alike() {
+    let root = tempfile::TempDir::new().unwrap();
+    let config = root.path().join("tasks.toml");
+    std::fs::write(&config, TWO_TASKS).unwrap();
+    let config = config.to_str().unwrap();
+    let threads = root.path().join("threads");
+    let summary = json(None, &["search", "--config", config, "--out", threads.to_str().unwrap(), "--json"]);
+    let names: Vec<&str> = summary["tasks"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ce-like", "ngl-like"], "{summary}");
+    let best = &summary["best"][0];
+    let per_task = best["per_task"].as_array().unwrap();
+    assert_eq!(per_task.len(), 2, "{summary}");
+    // The combined fitness is the weighted mean of the tasks'.
+    let (a, b) = (per_task[0]["fitness"].as_f64().unwrap(), per_task[1]["fitness"].as_f64().unwrap());
+    assert!((best["fitness"].as_f64().unwrap() - (a + 2.0 * b) / 3.0).abs() < 1e-12, "{summary}");
+    assert_eq!(per_task[1]["versus"]["ngl"]["differences"].as_array().unwrap().len(), 2, "{summary}");
+    assert_eq!(summary["baselines"][1]["per_task"][1]["confirmed"].as_array().unwrap().len(), 2);
+    let text = lossgp(None, &["report", threads.to_str().unwrap()]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("per task (fitness = the weighted mean over them)") && text.contains("ngl-like"), "{text}");
+
+    // Worker processes take each job's task from its file and end as threads do.
+    let procs = root.path().join("processes");
+    let args = ["search", "--config", config, "--out", procs.to_str().unwrap(), "--evaluator", "processes"];
+    let on_processes = json(None, &[&args[..], &["--workers", "2", "--json"]].concat());
+    assert_eq!(state(&procs), state(&threads), "{on_processes}");
+
+    // Held-out seeds, on each task.
+    let held = json(None, &["confirm", threads.to_str().unwrap(), "--seeds", "11,12", "--json"]);
+    assert_eq!(held["per_task"].as_array().unwrap().len(), 2, "{held}");
+    let lines = std::fs::read_to_string(threads.join("heldout.jsonl")).unwrap().lines().count();
+    assert_eq!(lines, 3 * 2 * 2, "best-1, ce and ngl on 2 seeds and 2 tasks");
+    // --dataset names the task of a search over one.
+    let err = failure(
+        None,
+        &["search", "--config", config, "--out", root.path().join("x").to_str().unwrap(), "--dataset", "mnist"],
+    );
+    assert!(err.contains("[[task]]"), "{err}");
 }

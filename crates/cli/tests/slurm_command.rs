@@ -192,7 +192,7 @@ fn a_transfer_grid_on_slurm_gives_the_cells_of_threads() {
         let dir = root.path().join(evaluator);
         #[rustfmt::skip]
         json(None, &[
-            "transfer", "--losses", "ngl", "--models", "small-cnn", "--datasets", "digits", "--seeds", "2",
+            "transfer", "--losses", "ngl", "--baselines", "none", "--models", "small-cnn", "--datasets", "digits", "--seeds", "2",
             "--epochs", "1", "--evaluator", evaluator, "--out", dir.to_str().unwrap(), "--json",
         ]);
         let text = std::fs::read_to_string(dir.join("cells.jsonl")).unwrap();

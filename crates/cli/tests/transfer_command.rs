@@ -16,6 +16,8 @@ use serde_json::Value;
 const GRID: &[&str] = &[
     "--losses",
     "ngl,focal",
+    "--baselines",
+    "ngl",
     "--models",
     "small-cnn,small-cnn:hidden=0",
     "--datasets",
@@ -165,7 +167,7 @@ fn cells_are_shared_through_a_cache_and_losses_come_from_a_search_run() {
     std::fs::write(
         &config,
         "[task]\nfitness = \"gradient-match\"\n[search]\npopulation = 8\ngenerations = 2\nhall_of_fame = 3\n\
-         confirm_seeds = 0\n[run]\nbaselines = []\n",
+         confirm_seeds = 0\n[run]\nbaselines = [\"ls-tuned\"]\nlabel_smoothing = [0.1, 0.6]\n",
     )
     .unwrap();
     json(None, &["search", "--config", config.to_str().unwrap(), "--out", search.to_str().unwrap(), "--json"]);
@@ -191,12 +193,13 @@ fn cells_are_shared_through_a_cache_and_losses_come_from_a_search_run() {
         "--json",
     ];
     let first = root.path().join("first");
-    let mut args = vec!["transfer", "--out", first.to_str().unwrap(), "--losses", "ngl"];
+    let mut args = vec!["transfer", "--out", first.to_str().unwrap(), "--losses", "ngl", "--baselines", "none"];
     args.extend(base);
     json(None, &args);
     assert_eq!(cell_lines(&first).len(), 4);
 
-    // A larger grid: ce and ngl come from the cache, the search's two best are trained.
+    // A larger grid: ce and ngl come from the cache, the search's two best are trained, and
+    // the default baselines join: label smoothing at the ε the search tuned, and Poly-1.
     let second = root.path().join("second");
     let mut args =
         vec!["transfer", "--out", second.to_str().unwrap(), "--losses", "ngl", "--from", search.to_str().unwrap()];
@@ -205,14 +208,26 @@ fn cells_are_shared_through_a_cache_and_losses_come_from_a_search_run() {
     let out = lossgp(None, &args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("4 of 8 cells already finished (4 from the shared cache)"), "{stderr}");
+    assert!(stderr.contains("4 of 12 cells already finished (4 from the shared cache)"), "{stderr}");
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<&str> =
-        report["analysis"]["losses"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["ce", "ngl", "found#1", "found#2"]);
+    let analysis = &report["analysis"];
+    let names: Vec<&str> = analysis["losses"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ce", "ngl", "found#1", "found#2", "ls-tuned", "poly1"]);
+    let baseline: Vec<bool> =
+        analysis["losses"].as_array().unwrap().iter().map(|l| l["baseline"].as_bool().unwrap()).collect();
+    assert_eq!(baseline, [true, true, false, false, true, true]);
+    // The search matched cross entropy's gradients, so the smaller ε won there.
+    let frozen = std::fs::read_to_string(second.join("transfer.toml")).unwrap();
+    assert!(frozen.contains("ls-ce(0.1)") && !frozen.contains("ls-ce(0.6)"), "{frozen}");
+    let strongest = analysis["strongest"][0].as_str().unwrap();
+    assert!(["ce", "ngl", "ls-tuned", "poly1"].contains(&strongest), "{analysis}");
+    let found = &analysis["losses"][2]["columns"][0];
+    assert_eq!(found["versus_strongest"]["differences"].as_array().unwrap().len(), 2, "{found}");
+    let markdown = std::fs::read_to_string(second.join("report.md")).unwrap();
+    assert!(markdown.contains("## Against the strongest baseline"), "{markdown}");
     let lines = cell_lines(&second);
     assert_eq!(lines.iter().filter(|l| l["cached"] == true).count(), 4);
-    assert_eq!(lines.len(), 8);
+    assert_eq!(lines.len(), 12);
     // The run directory keeps the expressions: it resumes (and reports) without the search run.
     std::fs::remove_dir_all(&search).unwrap();
     let resumed = json(None, &["transfer", "--resume", second.to_str().unwrap(), "--json"]);
@@ -235,6 +250,8 @@ fn an_image_folder_is_a_dataset_of_the_grid_scored_on_its_test_folder() {
             images.to_str().unwrap(),
             "--losses",
             "ngl",
+            "--baselines",
+            "none",
             "--seeds",
             "2",
             "--epochs",

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use lossgp_core::expr::Var;
 use lossgp_core::interp::Batch;
-use lossgp_core::loss::{BUILTINS, Builtin, Loss, Reduction, builtin};
+use lossgp_core::loss::{Analysis, BUILTINS, Builtin, Loss, Reduction, analysis, builtin};
 use serde::Serialize;
 
 use crate::output::{emit, indent};
@@ -22,6 +22,21 @@ pub enum LossCommand {
         #[arg(allow_hyphen_values = true)]
         loss: String,
         /// The reduction, for an expression written without one [default: element-mean].
+        #[arg(long)]
+        reduction: Option<Reduction>,
+    },
+    /// What losses are: for one sample at each class count, the true-class probability that
+    /// minimises the loss, the label smoothing with the same optimum, the gradient at uniform
+    /// logits against cross entropy's, whether the loss keeps falling, and whether it behaves
+    /// like label smoothing (LS-like).
+    Analyze {
+        /// Built-in names (`ce`, `ngl`, `ls-ce(0.3)`, ...) or expressions, as for `show`.
+        #[arg(required = true, allow_hyphen_values = true)]
+        losses: Vec<String>,
+        /// Class counts, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = lossgp_core::loss::analysis::CLASS_COUNTS)]
+        classes: Vec<usize>,
+        /// The reduction, for expressions written without one [default: element-mean].
         #[arg(long)]
         reduction: Option<Reduction>,
     },
@@ -47,6 +62,7 @@ pub fn run(command: LossCommand, json: bool) -> Result<()> {
     match command {
         LossCommand::List => list(json),
         LossCommand::Show { loss, reduction } => show(&loss, reduction, json),
+        LossCommand::Analyze { losses, classes, reduction } => analyze(&losses, &classes, reduction, json),
         LossCommand::Eval { loss, logits, target, reduction } => eval(&loss, reduction, &logits, &target, json),
     }
 }
@@ -57,7 +73,7 @@ fn resolve(spec: &str, reduction: Option<Reduction>) -> Result<(Loss, Option<&'s
     let named = builtin(spec);
     if let Some(reduction) = reduction {
         // A built-in, or a text that names its reduction, has one of its own.
-        let stated = named.is_some() || spec.contains(':');
+        let stated = named.is_some() || spec.contains(':') || lossgp_core::loss::parametric(spec).is_some();
         if stated && loss.reduction != reduction {
             eprintln!("note: `{spec}` has {}; using {reduction} as --reduction asks", loss.reduction);
         }
@@ -75,6 +91,8 @@ struct ListEntry {
     reduction: Reduction,
     weight_decay: Option<f64>,
     reference: &'static str,
+    /// `NAME(VALUE)` asks for it at another value of this parameter (`ls-ce(0.3)`).
+    parameter: Option<&'static str>,
 }
 
 fn list(json: bool) -> Result<()> {
@@ -88,6 +106,7 @@ fn list(json: bool) -> Result<()> {
             reduction: b.reduction,
             weight_decay: b.weight_decay,
             reference: b.reference,
+            parameter: lossgp_core::loss::PARAMETRIC.iter().find(|p| p.name == b.name).map(|p| p.parameter),
         })
         .collect();
     emit(json, &entries, |entries| {
@@ -97,6 +116,9 @@ fn list(json: bool) -> Result<()> {
             let _ = writeln!(out, "{:width$}  {:12}  {}", e.name, e.reduction.name(), e.expression);
             let decay = e.weight_decay.map(|wd| format!(", trained with weight decay {wd}")).unwrap_or_default();
             let _ = writeln!(out, "{:width$}  {:12}  {}{decay}", "", "", e.title);
+            if let Some(parameter) = e.parameter {
+                let _ = writeln!(out, "{:width$}  {:12}  {}(VALUE) sets its {parameter}", "", "", e.name);
+            }
         }
         out
     })
@@ -120,6 +142,8 @@ struct ShowReport {
     uses: Vec<Var>,
     /// The loss at all-zero logits (uniform probabilities), for 10 and 100 classes.
     uniform_logits: Vec<UniformValue>,
+    /// What the loss is ([`analysis`](lossgp_core::loss::analysis)), at 2, 10 and 100 classes.
+    analysis: Analysis,
     latex: String,
     pytorch: String,
 }
@@ -159,6 +183,7 @@ fn show(spec: &str, reduction: Option<Reduction>, json: bool) -> Result<()> {
         height: loss.expr.height(),
         uses: Var::ALL.iter().copied().filter(|&v| canonical.depends_on(v)).collect(),
         uniform_logits,
+        analysis: analysis::analyze(&loss, &analysis::CLASS_COUNTS)?,
         latex: loss.to_latex(),
         pytorch: loss.to_pytorch(named.map_or("lossgp_loss", |b| b.name)),
     };
@@ -200,7 +225,87 @@ fn render_show(r: &ShowReport) -> String {
     if let Some(notes) = r.notes {
         field("notes", notes);
     }
+    let _ = write!(out, "\n{}", render_analysis(&r.analysis));
     let _ = write!(out, "\nLaTeX\n{}\nPyTorch\n{}", indent(&r.latex, 2), indent(&r.pytorch, 2));
+    out
+}
+
+#[derive(Serialize)]
+struct Analyzed {
+    name: String,
+    loss: String,
+    analysis: Analysis,
+}
+
+fn analyze(specs: &[String], classes: &[usize], reduction: Option<Reduction>, json: bool) -> Result<()> {
+    let analyzed = specs
+        .iter()
+        .map(|spec| {
+            let (loss, _) = resolve(spec, reduction)?;
+            let analysis = analysis::analyze(&loss, classes).with_context(|| format!("--classes {classes:?}"))?;
+            Ok(Analyzed { name: spec.clone(), loss: loss.to_string(), analysis })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    emit(json, &analyzed, |all| {
+        let mut out = String::new();
+        for a in all {
+            let _ = writeln!(out, "{}  ({})", a.name, a.loss);
+            out.push_str(&render_analysis(&a.analysis));
+            out.push('\n');
+        }
+        let _ = writeln!(
+            out,
+            "for one sample whose other classes are equal; optimum: the true-class probability that minimises the \
+             loss; LS ε: the label smoothing with the same optimum, (1 - optimum) C / (C - 1); gradient: its size at \
+             uniform logits over cross entropy's, and its cosine with cross entropy's; LS-like: label smoothing at one \
+             ε (at least {}) has its optimum within {} at every C and its gradient's mean cosine on probe logits is at \
+             least {}",
+            analysis::MIN_EPSILON,
+            analysis::OPTIMUM_TOLERANCE,
+            analysis::COSINE_TOLERANCE
+        );
+        out
+    })
+}
+
+/// An analysis as a small table and a verdict line.
+pub(crate) fn render_analysis(a: &Analysis) -> String {
+    let number = |x: Option<f64>, digits: usize| x.map_or("-".to_owned(), |x| format!("{x:.digits$}"));
+    let mut out = format!(
+        "  {:>5}  {:>8}  {:>6}  {:>9}  {:>8}  {}\n",
+        "C", "optimum", "LS ε", "gradient", "cos CE", "falls throughout"
+    );
+    for c in &a.classes {
+        let _ = writeln!(
+            out,
+            "  {:>5}  {:>8}  {:>6}  {:>8}x  {:>8}  {}",
+            c.classes,
+            number(c.optimum, 4),
+            number(c.ls_epsilon, 3),
+            c.gradient_ratio.map_or("-".to_owned(), |g| if g > 0.0 && g < 0.01 {
+                format!("{g:.1e}")
+            } else {
+                format!("{g:.3}")
+            }),
+            number(c.gradient_cosine_ce, 3),
+            if c.falls_throughout { "yes" } else { "no" }
+        );
+    }
+    let depends = if a.optimum_depends_on_classes { "depends on C" } else { "does not depend on C" };
+    let verdict = match &a.nearest_label_smoothing {
+        Some(n) if n.epsilon < analysis::MIN_EPSILON => {
+            format!("not LS-like: its optimum is cross entropy's (gradient cosine with it {:.3})", n.gradient_cosine)
+        }
+        Some(n) => format!(
+            "{}: nearest label smoothing ε {:.3} (optimum gap {:.3}, gradient cosine {:.3})",
+            if a.ls_like { "LS-like" } else { "not LS-like" },
+            n.epsilon,
+            n.optimum_gap,
+            n.gradient_cosine
+        ),
+        None => "not LS-like: no optimum that label smoothing has at every C".to_owned(),
+    };
+    let _ = writeln!(out, "  the optimum {depends}; {verdict}");
     out
 }
 

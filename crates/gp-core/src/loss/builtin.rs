@@ -122,6 +122,83 @@ pub static BUILTINS: &[Builtin] = &[
     },
 ];
 
+/// A built-in loss with a parameter, asked for as `NAME(VALUE)`: `ls-ce(0.3)` is label
+/// smoothing at ε = 0.3. The name alone (`ls-ce`) is the [`Builtin`] with the published
+/// default.
+#[derive(Clone, Copy, Debug)]
+pub struct Parametric {
+    /// The name (a [`Builtin`]'s, whose aliases are accepted too).
+    pub name: &'static str,
+    /// What the parameter is.
+    pub parameter: &'static str,
+    /// The values it may take, `[low, high]`.
+    pub range: [f64; 2],
+    /// The expression at a value.
+    text: fn(&str, &str) -> String,
+}
+
+impl Parametric {
+    /// The loss at `value`, or why not.
+    pub fn loss(&self, value: f64) -> Result<Loss, String> {
+        let [low, high] = self.range;
+        if !(low..=high).contains(&value) {
+            return Err(format!("`{}`'s {} must lie in [{low}, {high}], not {value}", self.name, self.parameter));
+        }
+        let reduction = builtin(self.name).map_or(Reduction::SampleMean, |b| b.reduction);
+        let text = (self.text)(&number(value), &number(1.0 - value));
+        let expr = text.parse().map_err(|e| format!("`{}({value})`: {e}", self.name))?;
+        Ok(Loss::new(expr, reduction))
+    }
+}
+
+/// Every built-in loss with a parameter.
+pub static PARAMETRIC: &[Parametric] = &[
+    Parametric {
+        name: "ls-ce",
+        parameter: "smoothing ε",
+        range: [0.0, 1.0],
+        // The same text as the built-in at ε = 0.1.
+        text: |eps, keep| format!("(logsumexp(z) - z)*({keep}*y + {eps}*mean(y))"),
+    },
+    Parametric {
+        name: "poly1",
+        parameter: "ε (the weight of 1 - p_true)",
+        range: [-1.0, 100.0],
+        text: |eps, _| format!("y*(logsumexp(z) - z + {eps}*(1 - p))"),
+    },
+];
+
+/// Label-smoothed cross entropy at `epsilon` in [0, 1]: the target becomes
+/// `(1 − ε) y + ε / C` (ε = 0 is cross entropy).
+///
+/// # Panics
+/// If `epsilon` lies outside [0, 1].
+pub fn label_smoothing(epsilon: f64) -> Loss {
+    PARAMETRIC[0].loss(epsilon).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A parametric built-in written `NAME(VALUE)`: none if `spec` is not of that form or names
+/// no parametric loss; the error if the value is not a number in range.
+pub fn parametric(spec: &str) -> Option<Result<Loss, String>> {
+    let (name, rest) = spec.trim().split_once('(')?;
+    let value = rest.strip_suffix(')')?.trim();
+    let base = builtin(name)?;
+    let entry = PARAMETRIC.iter().find(|p| p.name == base.name)?;
+    Some(match value.parse::<f64>() {
+        Ok(v) if v.is_finite() => entry.loss(v),
+        _ => {
+            Err(format!("`{}({value})`: the {} must be a number, e.g. {}(0.3)", base.name, entry.parameter, base.name))
+        }
+    })
+}
+
+/// A number as the loss language prints it: at most 6 decimals, no trailing zeros.
+fn number(x: f64) -> String {
+    let text = format!("{x:.6}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" { "0".into() } else { text.into() }
+}
+
 /// A built-in loss by name or alias, ignoring case and treating `_` as `-`.
 pub fn builtin(name: &str) -> Option<&'static Builtin> {
     let wanted = name.trim().to_lowercase().replace('_', "-");
@@ -148,6 +225,22 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), total);
+    }
+
+    #[test]
+    fn parametric_losses_take_their_value_and_refuse_others() {
+        assert_eq!(parametric("ls-ce(0.1)").unwrap().unwrap(), builtin("ls-ce").unwrap().loss());
+        assert_eq!(parametric("label_smoothing( 0.3 )").unwrap().unwrap(), label_smoothing(0.3));
+        assert_eq!(label_smoothing(0.3).expr.to_string(), "(logsumexp(z) - z)*(0.7*y + 0.3*mean(y))");
+        assert_eq!(label_smoothing(0.0).training_key(), builtin("ce").unwrap().loss().training_key());
+        assert_eq!(
+            parametric("poly1(1)").unwrap().unwrap().training_key(),
+            builtin("poly1").unwrap().loss().training_key()
+        );
+        assert!(parametric("ls-ce(1.5)").unwrap().unwrap_err().contains("[0, 1]"));
+        assert!(parametric("ls-ce(x)").unwrap().unwrap_err().contains("must be a number"));
+        assert!(parametric("ngl(0.3)").is_none(), "NGL has no parameter");
+        assert!(parametric("ls-ce").is_none());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Losses: an expression of the loss language plus the reduction that turns its `[batch,
 //! classes]` values into one number, and the built-in named losses.
 
+pub mod analysis;
 mod builtin;
 pub mod probe;
 
@@ -9,7 +10,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use builtin::{BUILTINS, Builtin, builtin};
+pub use analysis::{Analysis, analyze};
+pub use builtin::{BUILTINS, Builtin, PARAMETRIC, Parametric, builtin, label_smoothing, parametric};
 
 use crate::expr::Real;
 use crate::expr::canon::{self, Key};
@@ -99,6 +101,9 @@ pub enum LossError {
     /// Text that does not parse as an expression.
     #[error(transparent)]
     Parse(#[from] ParseError),
+    /// A parametric built-in (`ls-ce(0.3)`) with a value it cannot take.
+    #[error("{0}")]
+    Parameter(String),
     /// An unknown reduction before the colon.
     #[error(transparent)]
     Reduction(#[from] UnknownReduction),
@@ -117,10 +122,14 @@ impl Loss {
         Loss { expr, reduction }
     }
 
-    /// A built-in loss by name (`ce`, `ngl`, ...), or a loss written as text.
+    /// A built-in loss by name (`ce`, `ngl`, ...), a parametric one with its value
+    /// (`ls-ce(0.3)`), or a loss written as text.
     pub fn resolve(spec: &str) -> Result<Loss, LossError> {
         if let Some(b) = builtin(spec) {
             return Ok(b.loss());
+        }
+        if let Some(loss) = parametric(spec) {
+            return loss.map_err(LossError::Parameter);
         }
         match spec.parse::<Loss>() {
             Ok(loss) => Ok(loss),

@@ -49,7 +49,7 @@ impl Driver<'_, '_> {
         let mut seen = HashSet::new();
         entering.retain(|i| seen.insert(i.key));
         entering.truncate(size);
-        stats.confirmations = entering.len() * seeds;
+        stats.confirmations = entering.len() * seeds * self.tasks_len();
         let pending: Vec<Pending> = entering
             .iter()
             .flat_map(|i| (1..=seeds).map(move |replicate| (i, replicate)))
@@ -60,6 +60,7 @@ impl Driver<'_, '_> {
         for member in state.islands.iter_mut().flatten() {
             if let Some(confirmed) = self.known.get(&member.key).and_then(|k| k.confirmation(seeds)) {
                 member.confirmed = confirmed;
+                member.per_task = self.per_task(self.known.get(&member.key), Some(member.rung));
             }
         }
         Ok(())

@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 
+use super::task::TaskSet;
 use crate::loss::Loss;
 
 /// One candidate to score, at one budget.
@@ -30,6 +31,13 @@ pub struct Job {
     /// run: other initial weights and batch order, the same data).
     #[serde(default)]
     pub replicate: usize,
+    /// The task it trains on, for a search over several ([`TaskSet`]): 0 for the only one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub task: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A candidate's score.
@@ -55,6 +63,12 @@ pub trait Fitness: Send + Sync {
     /// Identifies the task (dataset, model, training settings): fitness cached under another
     /// task is never reused.
     fn task(&self) -> String;
+
+    /// The tasks a job's [`task`](Job::task) chooses from: this one alone, unless the fitness
+    /// spans several ([`MultiTask`](super::MultiTask)).
+    fn tasks(&self) -> TaskSet {
+        TaskSet::single(&self.task())
+    }
 }
 
 /// Runs evaluations somewhere: here on threads, or elsewhere.
@@ -165,8 +179,9 @@ mod tests {
     fn results_come_back_in_any_order_and_failures_are_results() {
         let mut evaluator = LocalEvaluator::new(Arc::new(Flaky), 3);
         let loss = Loss::resolve("ce").unwrap();
-        evaluator
-            .submit((0..6).map(|id| Job { id, loss: loss.clone(), budget: 1.0, attempt: 1, replicate: 0 }).collect());
+        evaluator.submit(
+            (0..6).map(|id| Job { id, loss: loss.clone(), budget: 1.0, attempt: 1, replicate: 0, task: 0 }).collect(),
+        );
         let mut got: Vec<(usize, Result<f64, String>)> =
             std::iter::from_fn(|| evaluator.next()).map(|(job, result)| (job.id, result.map(|s| s.fitness))).collect();
         got.sort_by_key(|(id, _)| *id);

@@ -16,17 +16,18 @@
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let fitness = Arc::new(GradientMatch::new(Loss::resolve("ce")?));
-//! let task = lossgp_core::search::Fitness::task(fitness.as_ref());
+//! let tasks = lossgp_core::search::Fitness::tasks(fitness.as_ref());
 //! let mut evaluator = LocalEvaluator::new(fitness, 2);
 //! let config = SearchConfig { population: 20, generations: 5, ..SearchConfig::default() };
 //! let dir = RunDir::create(&std::env::temp_dir().join(format!("lossgp-doc-{}", std::process::id())))?;
-//! let state = run(&config, &dir, &task, &mut evaluator, &[], RunOptions::default(), &mut |_| {})?;
+//! let state = run(&config, &dir, &tasks, &mut evaluator, &[], RunOptions::default(), &mut |_| {})?;
 //! println!("best: {} ({:.3})", state.hall_of_fame[0].expr, state.hall_of_fame[0].fitness);
 //! # std::fs::remove_dir_all(dir.path())?;
 //! # Ok(())
 //! # }
 //! ```
 
+pub mod baseline;
 mod breed;
 pub mod compare;
 mod config;
@@ -41,21 +42,24 @@ pub mod screen;
 pub mod slurm;
 pub mod store;
 mod synthetic;
+pub mod task;
 mod training;
 pub mod variation;
 
 pub use crate::stats::{Verdict, mean_sd, spearman};
+pub use baseline::{BaselineSpec, LABEL_SMOOTHING_GRID, TUNED_LABEL_SMOOTHING, Tuning};
 pub use compare::Paired;
 pub use config::{Fidelity, Islands, Mutations, Niching, Screening, SearchConfig, Selection};
 pub use evaluate::{Evaluator, Fitness, Job, LocalEvaluator, Scored};
 pub use process::{ProcessEvaluator, Spawn, work};
 pub use queue::{Queue, QueueResult};
-pub use record::{Baseline, GenerationStats, Individual, Outcome, Record, State};
+pub use record::{Baseline, GenerationStats, Individual, Outcome, Record, State, TaskScore, strongest};
 pub use run::{RunOptions, SearchError, SearchEvent, run};
 pub use screen::{Rejected, Stage};
 pub use slurm::{SlurmEvaluator, SlurmSettings, work_task};
 pub use store::{CacheEntry, RunDir, RunLock, SharedCache, StoreError};
 pub use synthetic::GradientMatch;
+pub use task::{MultiTask, TaskInfo, TaskSet};
 pub use training::TrainingFitness;
 
 #[cfg(test)]

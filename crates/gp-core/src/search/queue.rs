@@ -202,7 +202,7 @@ mod tests {
     use crate::loss::Loss;
 
     fn job(id: usize) -> Job {
-        Job { id, loss: Loss::resolve("ce").unwrap(), budget: 1.0, attempt: 1, replicate: 0 }
+        Job { id, loss: Loss::resolve("ce").unwrap(), budget: 1.0, attempt: 1, replicate: 0, task: 0 }
     }
 
     #[test]

@@ -38,6 +38,20 @@ pub struct Individual {
     /// entered the hall of fame; empty before, and when `confirm_seeds` is 0.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub confirmed: Vec<f64>,
+    /// In a search over several tasks, its scores on each (`fitness` and `confirmed` are
+    /// their weighted mean); empty for one task.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_task: Vec<TaskScore>,
+}
+
+/// A loss's scores on one task of a search over several.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskScore {
+    /// On the search's seed, at the highest rung reached (a baseline: the full budget).
+    pub fitness: f64,
+    /// On each confirmation seed, at the full budget (empty until all are known).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub confirmed: Vec<f64>,
 }
 
 impl Individual {
@@ -65,6 +79,9 @@ pub struct Record {
     /// The training seed: 0 for the search's own, `r >= 1` for confirmation seed `r`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub replicate: usize,
+    /// The task, in a search over several (0 for the only one).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub task: usize,
     /// What happened.
     #[serde(flatten)]
     pub outcome: Outcome,
@@ -131,8 +148,8 @@ pub struct GenerationStats {
     pub screened: BTreeMap<Stage, usize>,
     /// Random trees drawn in place of offspring once the redraw limit ran out.
     pub immigrants: usize,
-    /// Evaluations run (each rung of each candidate counts once), retries and confirmations
-    /// excluded.
+    /// Evaluations run (each rung of each candidate on each task counts once), retries and
+    /// confirmations excluded.
     pub evaluations: usize,
     /// Evaluations on confirmation seeds for losses entering the hall of fame.
     pub confirmations: usize,
@@ -162,6 +179,28 @@ pub struct Baseline {
     /// Its fitness on each confirmation seed (`confirmed[r - 1]` on seed `r`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub confirmed: Vec<f64>,
+    /// In a search over several tasks, its scores on each; empty for one task.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_task: Vec<TaskScore>,
+    /// For a tuned baseline (`ls-tuned`): the value chosen and every value's scores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuning: Option<super::baseline::Tuning>,
+}
+
+impl Baseline {
+    /// What it is compared by: the mean over the confirmation seeds, or the search seed's
+    /// fitness where there are none.
+    pub fn score(&self) -> f64 {
+        mean(&self.confirmed).unwrap_or(self.fitness)
+    }
+}
+
+/// The strongest of `baselines` by [`Baseline::score`] (the first among equals).
+pub fn strongest(baselines: &[Baseline]) -> Option<&Baseline> {
+    baselines.iter().fold(None, |best: Option<&Baseline>, b| match best {
+        Some(x) if x.score() >= b.score() => Some(x),
+        _ => Some(b),
+    })
 }
 
 /// `state.json`: where the search stands after its last finished generation.
@@ -169,7 +208,8 @@ pub struct Baseline {
 pub struct State {
     /// The version of the run directory's format.
     pub format: u32,
-    /// The fitness task ([`Fitness::task`](super::Fitness::task)).
+    /// The fitness task ([`Fitness::task`](super::Fitness::task)); for several, every task's
+    /// weight and fingerprint ([`TaskSet::fingerprint`](super::TaskSet::fingerprint)).
     pub task: String,
     /// A fingerprint of the search's settings, `generations` aside: a run resumes only with
     /// the settings it started with (it may be given more generations).

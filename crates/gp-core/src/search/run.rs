@@ -11,12 +11,14 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::baseline::{BaselineSpec, Tried, Tuning, choose};
 use super::config::SearchConfig;
 use super::evaluate::{Evaluator, Job, Scored};
 use super::niche::Signatures;
-use super::record::{Baseline, FORMAT, GenerationStats, Individual, Outcome, Record, State};
+use super::record::{Baseline, FORMAT, GenerationStats, Individual, Outcome, Record, State, TaskScore};
 use super::screen::{Rejected, screen};
 use super::store::{CacheEntry, RunDir, SharedCache, StoreError};
+use super::task::TaskSet;
 use crate::expr::Expr;
 use crate::expr::canon::Key;
 use crate::loss::Loss;
@@ -93,6 +95,9 @@ pub(super) struct Known {
     pub rungs: BTreeMap<usize, f64>,
     /// Fitness at the full budget on each confirmation seed.
     pub confirmed: BTreeMap<usize, f64>,
+    /// Fitness per task, by (rung, replicate): a (rung, replicate) has its combined fitness in
+    /// `rungs` or `confirmed` once every task has one.
+    pub parts: BTreeMap<(usize, usize), BTreeMap<usize, f64>>,
     pub rejected: Option<Rejected>,
     /// Whether an evaluation failed after every retry.
     pub failed: bool,
@@ -115,7 +120,7 @@ impl Known {
     }
 }
 
-/// One evaluation to run: a loss at a rung on a seed.
+/// One evaluation to run: a loss at a rung on a seed (on every task whose result is missing).
 #[derive(Clone, Debug)]
 pub(super) struct Pending {
     pub key: Key,
@@ -125,23 +130,27 @@ pub(super) struct Pending {
 }
 
 /// Runs (or resumes) a search in `dir` until its last generation or a limit, scoring
-/// candidates with `evaluator` on `task`, and `baselines` next to them. Returns the state
-/// after the last generation run.
+/// candidates with `evaluator` on `tasks` (one, `&"name".into()`, or several: see
+/// [`task`](super::task)), and `baselines` next to them. Returns the state after the last
+/// generation run.
 pub fn run(
     config: &SearchConfig,
     dir: &RunDir,
-    task: &str,
+    tasks: &TaskSet,
     evaluator: &mut dyn Evaluator,
-    baselines: &[(String, Loss)],
+    baselines: &[BaselineSpec],
     options: RunOptions,
     observe: &mut dyn FnMut(SearchEvent<'_>),
 ) -> Result<State, SearchError> {
     config.validate().map_err(SearchError::Config)?;
+    tasks.validate().map_err(SearchError::Config)?;
+    let task = tasks.fingerprint();
+    let task = task.as_str();
     let mut driver = Driver {
         config,
         dir,
         evaluator,
-        task,
+        tasks,
         known: HashMap::new(),
         baseline_scores: HashMap::new(),
         shared: None,
@@ -157,9 +166,11 @@ pub fn run(
     }
     if let Some(path) = &options.cache {
         let cache = SharedCache::open(path)?;
-        for entry in cache.entries(task)? {
-            if let Some(rung) = config.fidelity.rungs.iter().position(|r| *r == entry.budget) {
-                driver.cache_scores.insert((entry.key, rung, entry.replicate), entry.fitness);
+        for (t, info) in tasks.tasks.iter().enumerate() {
+            for entry in cache.entries(&info.fingerprint)? {
+                if let Some(rung) = config.fidelity.rungs.iter().position(|r| *r == entry.budget) {
+                    driver.cache_scores.insert((entry.key, rung, entry.replicate, t), entry.fitness);
+                }
             }
         }
         driver.shared = Some(cache);
@@ -217,14 +228,15 @@ pub(super) struct Driver<'a, 'o> {
     pub config: &'a SearchConfig,
     dir: &'a RunDir,
     evaluator: &'a mut dyn Evaluator,
-    task: &'a str,
+    tasks: &'a TaskSet,
     pub known: HashMap<Key, Known>,
     /// What the baselines scored.
     baseline_scores: HashMap<Key, Known>,
     /// The shared cache, which each evaluation is added to.
     shared: Option<SharedCache>,
-    /// What the shared cache held when the run (re)started: fitness by (key, rung, replicate).
-    cache_scores: HashMap<(Key, usize, usize), f64>,
+    /// What the shared cache held when the run (re)started: fitness by (key, rung, replicate,
+    /// task).
+    cache_scores: HashMap<(Key, usize, usize, usize), f64>,
     /// Evaluations served from the shared cache, by generation (from the records).
     served: HashMap<usize, usize>,
     /// Losses that passed screening in this process (not persisted: screening is repeatable).
@@ -264,21 +276,55 @@ impl Driver<'_, '_> {
         if let (Some(g), Outcome::Evaluated { attempts: 0, .. }) = (record.generation, &record.outcome) {
             *self.served.entry(g).or_default() += 1;
         }
-        let fitness = match &record.outcome {
+        let (fitness, rung) = match &record.outcome {
             Outcome::Screened { rejected } => {
                 known.rejected = Some(rejected.clone());
                 return;
             }
-            Outcome::Evaluated { scored, .. } => scored.fitness,
-            Outcome::Failed { .. } => {
+            Outcome::Evaluated { scored, rung, .. } => (scored.fitness, *rung),
+            Outcome::Failed { rung, .. } => {
                 known.failed |= record.replicate == 0;
-                0.0
+                (0.0, *rung)
             }
         };
-        match (&record.outcome, record.replicate) {
-            (Outcome::Evaluated { rung, .. } | Outcome::Failed { rung, .. }, 0) => known.rungs.insert(*rung, fitness),
-            (_, r) => known.confirmed.insert(r, fitness),
+        let tasks = self.tasks.len();
+        if record.task >= tasks {
+            return;
+        }
+        let part = known.parts.entry((rung, record.replicate)).or_default();
+        part.insert(record.task, fitness);
+        if part.len() == tasks {
+            let values: Vec<f64> = part.values().copied().collect();
+            let combined = self.tasks.combine(&values);
+            match record.replicate {
+                0 => known.rungs.insert(rung, combined),
+                r => known.confirmed.insert(r, combined),
+            };
+        }
+    }
+
+    /// How many tasks the search trains on.
+    pub(super) fn tasks_len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// A loss's scores on each task (none for a search over one).
+    pub(super) fn per_task(&self, known: Option<&Known>, rung: Option<usize>) -> Vec<TaskScore> {
+        let tasks = self.tasks.len();
+        if tasks == 1 {
+            return Vec::new();
+        }
+        let last = self.config.fidelity.rungs.len() - 1;
+        let seeds = self.config.confirm_seeds;
+        let part = |rung: usize, replicate: usize, t: usize| {
+            known.and_then(|k| k.parts.get(&(rung, replicate))).and_then(|p| p.get(&t)).copied()
         };
+        (0..tasks)
+            .map(|t| TaskScore {
+                fitness: rung.and_then(|r| part(r, 0, t)).unwrap_or(0.0),
+                confirmed: (1..=seeds).map(|r| part(last, r, t)).collect::<Option<Vec<_>>>().unwrap_or_default(),
+            })
+            .collect()
     }
 
     fn write(&mut self, record: Record) -> Result<(), SearchError> {
@@ -303,33 +349,58 @@ impl Driver<'_, '_> {
     }
 
     /// Scores the baselines at the full budget, on the search's seed and every confirmation
-    /// seed (or finds them scored).
-    fn baselines(&mut self, baselines: &[(String, Loss)]) -> Result<Vec<Baseline>, SearchError> {
+    /// seed (or finds them scored), each value of a tuned one too, and chooses the tuned
+    /// values ([`baseline`](super::baseline)).
+    fn baselines(&mut self, baselines: &[BaselineSpec]) -> Result<Vec<Baseline>, SearchError> {
         let last = self.config.fidelity.rungs.len() - 1;
         let seeds = self.config.confirm_seeds;
-        let keys: Vec<_> = baselines.iter().map(|(_, loss)| loss.training_key()).collect();
-        let mut pending = Vec::new();
-        for ((_, loss), &key) in baselines.iter().zip(&keys) {
+        let mut pending: Vec<Pending> = Vec::new();
+        for loss in baselines.iter().flat_map(BaselineSpec::losses) {
+            let key = loss.training_key();
             for replicate in 0..=seeds {
                 let known = self.baseline_scores.get(&key);
                 let done = match replicate {
                     0 => known.is_some_and(|k| k.rungs.contains_key(&last)),
                     r => known.is_some_and(|k| k.confirmed.contains_key(&r)),
                 };
-                if !done && !pending.iter().any(|p: &Pending| p.key == key && p.replicate == replicate) {
+                if !done && !pending.iter().any(|p| p.key == key && p.replicate == replicate) {
                     pending.push(Pending { key, loss: loss.clone(), replicate });
                 }
             }
         }
         self.evaluate(None, pending, last)?;
+        let scored = |loss: &Loss| {
+            let scores = self.baseline_scores.get(&loss.training_key());
+            let fitness = scores.and_then(|k| k.rungs.get(&last)).copied().unwrap_or(0.0);
+            let confirmed = scores.and_then(|k| k.confirmation(seeds)).unwrap_or_default();
+            (fitness, confirmed)
+        };
+        let per_task = |loss: &Loss| self.per_task(self.baseline_scores.get(&loss.training_key()), Some(last));
         Ok(baselines
             .iter()
-            .zip(&keys)
-            .map(|((name, loss), key)| {
-                let scores = self.baseline_scores.get(key);
-                let fitness = scores.and_then(|k| k.rungs.get(&last)).copied().unwrap_or(0.0);
-                let confirmed = scores.and_then(|k| k.confirmation(seeds)).unwrap_or_default();
-                Baseline { name: name.clone(), loss: loss.clone(), fitness, confirmed }
+            .map(|spec| match spec {
+                BaselineSpec::Fixed { name, loss } => {
+                    let (fitness, confirmed) = scored(loss);
+                    let per_task = per_task(loss);
+                    Baseline { name: name.clone(), loss: loss.clone(), fitness, confirmed, per_task, tuning: None }
+                }
+                BaselineSpec::Tuned { name, parameter, grid } => {
+                    let tried: Vec<Tried> = grid
+                        .iter()
+                        .map(|(value, loss)| {
+                            let (fitness, confirmed) = scored(loss);
+                            Tried { value: *value, fitness, confirmed }
+                        })
+                        .collect();
+                    let chosen = choose(&tried).expect("a tuned baseline has a grid");
+                    let (value, loss) = grid[chosen].clone();
+                    let (fitness, confirmed) = (tried[chosen].fitness, tried[chosen].confirmed.clone());
+                    let chosen_on = if seeds > 0 { "confirmation seeds" } else { "search seed" };
+                    let tuning =
+                        Tuning { parameter: parameter.clone(), chosen: value, chosen_on: chosen_on.into(), tried };
+                    let per_task = per_task(&loss);
+                    Baseline { name: name.clone(), loss, fitness, confirmed, per_task, tuning: Some(tuning) }
+                }
             })
             .collect())
     }
@@ -408,7 +479,8 @@ impl Driver<'_, '_> {
         let generation = known.and_then(|k| k.generation).unwrap_or(g);
         let rung = known.and_then(|k| k.rungs.keys().next_back().copied()).unwrap_or(0);
         let confirmed = known.and_then(|k| k.confirmation(self.config.confirm_seeds)).unwrap_or_default();
-        Individual { size: expr.size(), expr, key, fitness, generation, island, rung, confirmed }
+        let per_task = self.per_task(known, known.and(Some(rung)));
+        Individual { size: expr.size(), expr, key, fitness, generation, island, rung, confirmed, per_task }
     }
 
     /// Successive halving over the generation's new candidates: all at the first rung, the
@@ -424,7 +496,7 @@ impl Driver<'_, '_> {
         for rung in 0..rungs {
             // Counted from the cohort, not from what runs now, so that a resumed generation
             // reports what the uninterrupted one would.
-            stats.evaluations += cohort.len();
+            stats.evaluations += cohort.len() * self.tasks.len();
             let pending = cohort
                 .iter()
                 .filter(|(k, _)| !self.known.get(k).is_some_and(|k| k.rungs.contains_key(&rung)))
@@ -466,7 +538,9 @@ impl Driver<'_, '_> {
                 }
                 Err(rejected) => {
                     let outcome = Outcome::Screened { rejected: rejected.clone() };
-                    self.write(Record { generation: Some(g), loss: loss.clone(), key, replicate: 0, outcome })?;
+                    let record =
+                        Record { generation: Some(g), loss: loss.clone(), key, replicate: 0, task: 0, outcome };
+                    self.write(record)?;
                     rejected
                 }
             },
@@ -517,31 +591,48 @@ impl Driver<'_, '_> {
         rung: usize,
     ) -> Result<(), SearchError> {
         let budget = self.config.fidelity.rungs[rung];
+        // One job per task whose result is missing (a run killed in the middle of a
+        // candidate's tasks keeps those it had).
+        let scores = if generation.is_some() { &self.known } else { &self.baseline_scores };
+        let parts: Vec<(usize, usize)> = pending
+            .iter()
+            .enumerate()
+            .flat_map(|(i, _)| (0..self.tasks.len()).map(move |t| (i, t)))
+            .filter(|&(i, t)| {
+                let p = &pending[i];
+                !scores.get(&p.key).and_then(|k| k.parts.get(&(rung, p.replicate))).is_some_and(|x| x.contains_key(&t))
+            })
+            .collect();
         // The shared cache serves candidates (never baselines), recorded with 0 attempts.
-        let (served, pending): (Vec<_>, Vec<_>) = pending
-            .into_iter()
-            .partition(|p| generation.is_some() && self.cache_scores.contains_key(&(p.key, rung, p.replicate)));
-        for Pending { key, loss, replicate } in served {
-            let fitness = self.cache_scores[&(key, rung, replicate)];
+        let (served, parts): (Vec<_>, Vec<_>) = parts.into_iter().partition(|&(i, t)| {
+            let p = &pending[i];
+            generation.is_some() && self.cache_scores.contains_key(&(p.key, rung, p.replicate, t))
+        });
+        for (i, task) in served {
+            let Pending { key, loss, replicate } = pending[i].clone();
+            let fitness = self.cache_scores[&(key, rung, replicate, task)];
             let scored = Scored { fitness, metrics: BTreeMap::new(), status: "cached".into() };
             let outcome = Outcome::Evaluated { rung, budget, attempts: 0, scored };
-            self.write(Record { generation, loss, key, replicate, outcome })?;
+            self.write(Record { generation, loss, key, replicate, task, outcome })?;
         }
-        if pending.is_empty() {
+        if parts.is_empty() {
             return Ok(());
         }
-        let confirming = pending.iter().filter(|p| p.replicate > 0).count();
+        let confirming = parts.iter().filter(|(i, _)| pending[*i].replicate > 0).count();
         if confirming > 0 {
             (self.observe)(SearchEvent::Confirming { count: confirming });
         }
-        if confirming < pending.len() {
-            (self.observe)(SearchEvent::Evaluating { count: pending.len() - confirming, rung });
+        if confirming < parts.len() {
+            (self.observe)(SearchEvent::Evaluating { count: parts.len() - confirming, rung });
         }
-        let mut outstanding: HashMap<usize, u32> = (0..pending.len()).map(|id| (id, 1)).collect();
-        let jobs = pending
+        let mut outstanding: HashMap<usize, u32> = (0..parts.len()).map(|id| (id, 1)).collect();
+        let jobs = parts
             .iter()
             .enumerate()
-            .map(|(id, p)| Job { id, loss: p.loss.clone(), budget, attempt: 1, replicate: p.replicate })
+            .map(|(id, &(i, task))| {
+                let p = &pending[i];
+                Job { id, loss: p.loss.clone(), budget, attempt: 1, replicate: p.replicate, task }
+            })
             .collect();
         self.evaluator.submit(jobs);
         while !outstanding.is_empty() {
@@ -552,7 +643,9 @@ impl Driver<'_, '_> {
                 )));
             };
             let expected = outstanding.get(&job.id) == Some(&job.attempt)
-                && pending.get(job.id).is_some_and(|p| p.loss == job.loss && p.replicate == job.replicate);
+                && parts.get(job.id).is_some_and(|&(i, task)| {
+                    pending[i].loss == job.loss && pending[i].replicate == job.replicate && task == job.task
+                });
             if !expected {
                 continue;
             }
@@ -573,11 +666,13 @@ impl Driver<'_, '_> {
                 Err(error) => Outcome::Failed { rung, attempts: job.attempt, error },
             };
             outstanding.remove(&job.id);
-            let Pending { key, replicate, .. } = pending[job.id];
+            let (i, task) = parts[job.id];
+            let Pending { key, replicate, .. } = pending[i];
             if let (Some(cache), Some(_), Outcome::Evaluated { scored, .. }) = (&self.shared, generation, &outcome) {
-                cache.append(self.task, &CacheEntry { key, budget, replicate, fitness: scored.fitness })?;
+                let entry = CacheEntry { key, budget, replicate, fitness: scored.fitness };
+                cache.append(&self.tasks.tasks[task].fingerprint, &entry)?;
             }
-            self.write(Record { generation, loss: job.loss, key, replicate, outcome })?;
+            self.write(Record { generation, loss: job.loss, key, replicate, task, outcome })?;
         }
         Ok(())
     }

@@ -322,6 +322,7 @@ mod tests {
             key: loss.training_key(),
             loss,
             replicate: 0,
+            task: 0,
             outcome: Outcome::Screened { rejected },
         }
     }

@@ -26,8 +26,8 @@ fn search(
     let task = fitness.task();
     let mut evaluator = LocalEvaluator::new(fitness, threads);
     let dir = RunDir::create(dir).unwrap();
-    let baselines = [("ngl".to_owned(), Loss::resolve("ngl").unwrap())];
-    run(config, &dir, &task, &mut evaluator, &baselines, RunOptions::default(), observe).unwrap()
+    let baselines = [BaselineSpec::from(("ngl".to_owned(), Loss::resolve("ngl").unwrap()))];
+    run(config, &dir, &task.as_str().into(), &mut evaluator, &baselines, RunOptions::default(), observe).unwrap()
 }
 
 /// The state without wall-clock times.
@@ -141,7 +141,7 @@ fn odd_scores_are_recorded_readably_and_lost_jobs_are_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = RunDir::create(dir.path()).unwrap();
     let mut evaluator = LocalEvaluator::new(Arc::new(Odd), 2);
-    let state = run(&config, &run_dir, "odd", &mut evaluator, &[], RunOptions::default(), &mut |_| {}).unwrap();
+    let state = run(&config, &run_dir, &"odd".into(), &mut evaluator, &[], RunOptions::default(), &mut |_| {}).unwrap();
     assert!(state.islands[0].iter().all(|i| i.fitness == 0.0), "NaN fitness scores 0");
     let records = run_dir.records().unwrap();
     assert!(
@@ -152,7 +152,7 @@ fn odd_scores_are_recorded_readably_and_lost_jobs_are_an_error() {
     let err = run(
         &config,
         &RunDir::create(other.path()).unwrap(),
-        "odd",
+        &"odd".into(),
         &mut Lossy(Vec::new()),
         &[],
         RunOptions::default(),
@@ -162,7 +162,8 @@ fn odd_scores_are_recorded_readably_and_lost_jobs_are_an_error() {
     assert!(matches!(err, SearchError::Evaluator(_)), "{err}");
     // A resume with other settings is refused.
     let changed = SearchConfig { population: 9, ..config };
-    let err = run(&changed, &run_dir, "odd", &mut evaluator, &[], RunOptions::default(), &mut |_| {}).unwrap_err();
+    let err =
+        run(&changed, &run_dir, &"odd".into(), &mut evaluator, &[], RunOptions::default(), &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("other settings"), "{err}");
 }
 
@@ -188,7 +189,8 @@ fn a_shared_cache_spares_a_second_run_every_training() {
         let fitness = Arc::new(Counting(GradientMatch::new(Loss::resolve("ce").unwrap()), 0.into()));
         let mut evaluator = LocalEvaluator::new(fitness.clone(), 2);
         let run_dir = RunDir::create(&root.path().join(dir)).unwrap();
-        let state = run(&config, &run_dir, &fitness.task(), &mut evaluator, &[], options.clone(), &mut |_| {}).unwrap();
+        let state =
+            run(&config, &run_dir, &fitness.tasks(), &mut evaluator, &[], options.clone(), &mut |_| {}).unwrap();
         (timeless(state), fitness.1.load(std::sync::atomic::Ordering::SeqCst))
     };
     let (first, trained) = search("first");
@@ -229,11 +231,27 @@ fn the_hall_of_fame_is_confirmed_on_other_seeds_next_to_the_baselines() {
     let fitness = Arc::new(GradientMatch::new(Loss::resolve("ce").unwrap()).with_noise(0.05));
     let mut evaluator = LocalEvaluator::new(fitness.clone(), 2);
     let run_dir = RunDir::create(dir.path()).unwrap();
-    let baselines =
-        [("ce".to_owned(), Loss::resolve("ce").unwrap()), ("ngl".to_owned(), Loss::resolve("ngl").unwrap())];
-    let state = run(&config, &run_dir, &fitness.task(), &mut evaluator, &baselines, RunOptions::default(), &mut |_| {})
-        .unwrap();
+    let baselines = [
+        BaselineSpec::from(("ce".to_owned(), Loss::resolve("ce").unwrap())),
+        BaselineSpec::from(("ngl".to_owned(), Loss::resolve("ngl").unwrap())),
+        BaselineSpec::parse("ls-tuned", &[0.05, 0.7]).unwrap(),
+    ];
+    let state =
+        run(&config, &run_dir, &fitness.tasks(), &mut evaluator, &baselines, RunOptions::default(), &mut |_| {})
+            .unwrap();
     assert!(state.baselines.iter().all(|b| b.confirmed.len() == 3));
+    // Tuned label smoothing: both values trained on every seed, the one nearer cross entropy's
+    // gradient (the fitness here) kept, with what it was chosen on.
+    let tuned = &state.baselines[2];
+    let tuning = tuned.tuning.as_ref().expect("a tuned baseline records its tuning");
+    assert_eq!((tuning.chosen, tuning.chosen_on.as_str(), tuning.tried.len()), (0.05, "confirmation seeds", 2));
+    assert_eq!(tuned.loss, crate::loss::label_smoothing(0.05));
+    assert_eq!(tuned.confirmed, tuning.tried[0].confirmed);
+    assert!(tuning.tried[0].score() > tuning.tried[1].score(), "{tuning:?}");
+    let best = state.baselines.iter().map(Baseline::score).fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(strongest(&state.baselines).unwrap().score(), best);
+    let baseline_records = run_dir.records().unwrap().into_iter().filter(|r| r.generation.is_none()).count();
+    assert_eq!(baseline_records, 4 * 4, "four losses (two of them the grid's) on four seeds");
     assert_ne!(state.baselines[0].confirmed[0], state.baselines[0].fitness, "another seed, another score");
     let records = run_dir.records().unwrap();
     let hof = &state.hall_of_fame;
@@ -271,4 +289,105 @@ fn a_search_starts_from_the_losses_it_is_given() {
     assert!(state.islands[0][0].fitness > 0.999, "cross entropy matches itself");
     let bad = SearchConfig { start_from: vec!["cee".into()], ..config };
     assert!(bad.validate().unwrap_err().contains("`start_from` entry 1"));
+}
+
+/// A search over two tasks (gradients matching cross entropy's on one, NGL's on the other),
+/// weighted 1 and 3.
+fn two_tasks() -> Arc<MultiTask> {
+    let ce = Arc::new(GradientMatch::new(Loss::resolve("ce").unwrap()).with_noise(0.02));
+    let ngl = Arc::new(GradientMatch::new(Loss::resolve("ngl").unwrap()).with_noise(0.02));
+    Arc::new(MultiTask::new(vec![("ce-like".into(), 1.0, ce), ("ngl-like".into(), 3.0, ngl)]).unwrap())
+}
+
+#[test]
+fn a_search_over_several_tasks_trains_every_candidate_on_each_and_ranks_by_their_weighted_mean() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SearchConfig { population: 10, generations: 3, confirm_seeds: 2, hall_of_fame: 3, ..config() };
+    let fitness = two_tasks();
+    let tasks = fitness.tasks();
+    let mut evaluator = LocalEvaluator::new(fitness.clone(), 2);
+    let run_dir = RunDir::create(dir.path()).unwrap();
+    let baselines = [BaselineSpec::from(("ce".to_owned(), Loss::resolve("ce").unwrap()))];
+    let state = run(&config, &run_dir, &tasks, &mut evaluator, &baselines, RunOptions::default(), &mut |_| {}).unwrap();
+    assert_eq!(state.task, tasks.fingerprint());
+    assert!(state.task.starts_with("tasks: 1 x gradient-match") && state.task.contains(" ; 3 x "), "{}", state.task);
+    let records = run_dir.records().unwrap();
+    // Every trained (loss, rung, seed) has one record per task, each its own job.
+    let mut by_part: std::collections::HashMap<_, Vec<usize>> = std::collections::HashMap::new();
+    for r in &records {
+        if let Outcome::Evaluated { rung, .. } = &r.outcome {
+            by_part.entry((r.key, *rung, r.replicate, r.generation)).or_default().push(r.task);
+        }
+    }
+    assert!(
+        by_part.values().all(|t| {
+            let mut t = t.clone();
+            t.sort();
+            t == [0, 1]
+        }),
+        "{by_part:?}"
+    );
+    let fitness_of = |key, rung, replicate, task| {
+        records
+            .iter()
+            .find(|r| {
+                r.key == key
+                    && r.replicate == replicate
+                    && r.task == task
+                    && matches!(&r.outcome, Outcome::Evaluated { rung: x, .. } if *x == rung)
+            })
+            .map(|r| match &r.outcome {
+                Outcome::Evaluated { scored, .. } => scored.fitness,
+                _ => unreachable!(),
+            })
+            .unwrap()
+    };
+    let best = &state.hall_of_fame[0];
+    let expected = (fitness_of(best.key, best.rung, 0, 0) + 3.0 * fitness_of(best.key, best.rung, 0, 1)) / 4.0;
+    assert!((best.fitness - expected).abs() < 1e-12, "{} vs {expected}", best.fitness);
+    assert_eq!(best.per_task.len(), 2);
+    assert_eq!(best.per_task[1].confirmed.len(), 2);
+    for r in 1..=2 {
+        let combined = (best.per_task[0].confirmed[r - 1] + 3.0 * best.per_task[1].confirmed[r - 1]) / 4.0;
+        assert!((best.confirmed[r - 1] - combined).abs() < 1e-12);
+    }
+    assert_eq!(state.baselines[0].per_task.len(), 2);
+    let first = &state.history[0];
+    assert_eq!(first.evaluations % 2, 0, "each rung of each candidate counts once per task");
+}
+
+#[test]
+fn a_search_over_several_tasks_killed_between_two_tasks_of_a_candidate_resumes_to_the_same_end() {
+    let config = SearchConfig { population: 8, generations: 3, confirm_seeds: 1, hall_of_fame: 2, ..config() };
+    let fitness = two_tasks();
+    let tasks = fitness.tasks();
+    let (full, crash) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // The crash: the run directory as it was once generation 1's first record (a candidate's
+    // first task) was written.
+    let mut cut_after = None;
+    let mut observe = |event: SearchEvent<'_>| {
+        if let SearchEvent::Record(record) = event
+            && cut_after.is_none()
+            && record.generation == Some(1)
+            && matches!(record.outcome, Outcome::Evaluated { .. })
+        {
+            assert_eq!(record.task, 0, "a candidate's tasks are submitted in order");
+            cut_after = Some(record.key);
+            for file in [store::STATE, store::EVALUATIONS] {
+                std::fs::copy(full.path().join(file), crash.path().join(file)).unwrap();
+            }
+        }
+    };
+    let mut evaluator = LocalEvaluator::new(fitness.clone(), 1);
+    let full_dir = RunDir::create(full.path()).unwrap();
+    let uninterrupted =
+        run(&config, &full_dir, &tasks, &mut evaluator, &[], RunOptions::default(), &mut observe).unwrap();
+    let cut_key = cut_after.expect("generation 1 trained a candidate");
+    let crash_dir = RunDir::create(crash.path()).unwrap();
+    let mut evaluator = LocalEvaluator::new(fitness, 1);
+    let resumed = run(&config, &crash_dir, &tasks, &mut evaluator, &[], RunOptions::default(), &mut |_| {}).unwrap();
+    assert_eq!(timeless(resumed), timeless(uninterrupted));
+    // The candidate cut between its tasks was not trained on its first task again.
+    let first_task = |r: &Record| r.generation == Some(1) && r.key == cut_key && r.task == 0 && r.replicate == 0;
+    assert_eq!(crash_dir.records().unwrap().iter().filter(|r| first_task(r)).count(), 1);
 }

@@ -10,6 +10,12 @@
 //!   correction over every comparison of the grid).
 //! - A run that diverged or could not train scores 0, the worst accuracy, as in the search: a
 //!   loss that fails on some seeds pays for it in its mean.
+//! - Against the **strongest baseline** of each column (the baseline contender, cross entropy
+//!   included, with the best mean top-1 over the column's finished seeds), the same paired
+//!   statistics, with Holm's correction over that family of comparisons: beating cross
+//!   entropy is not enough where label smoothing or NGL beats it too. Where the baselines
+//!   include several label-smoothing ε, the strongest is label smoothing tuned on the column's
+//!   own test seeds, which favours the baseline.
 //! - Per loss over the grid: the paper's mean column (the mean of its differences over the
 //!   columns), its mean rank over every (column, seed) on which all losses finished, and its
 //!   counts of better / same / worse by each rule.
@@ -51,6 +57,9 @@ pub struct Analysis {
     pub cells: usize,
     /// One entry per loss, the reference first.
     pub losses: Vec<LossAnalysis>,
+    /// Per column, the strongest baseline's name (none before any has finished a seed).
+    #[serde(default)]
+    pub strongest: Vec<Option<String>>,
     /// The paper's rule, in words.
     pub paper_rule: String,
     /// The noise-aware rule, in words.
@@ -75,6 +84,19 @@ pub struct LossAnalysis {
     pub paper: Counts,
     /// Verdicts by the noise-aware rule.
     pub noise_aware: Counts,
+    /// Whether it is a baseline.
+    #[serde(default)]
+    pub baseline: bool,
+    /// The mean over columns of the mean difference to the column's strongest baseline (none
+    /// where it is that baseline on every column).
+    #[serde(default)]
+    pub mean_difference_strongest: Option<f64>,
+    /// Verdicts against the strongest baseline, by the paper's rule.
+    #[serde(default)]
+    pub paper_strongest: Counts,
+    /// Verdicts against the strongest baseline, by the noise-aware rule (Holm over that family).
+    #[serde(default)]
+    pub noise_aware_strongest: Counts,
 }
 
 /// Verdicts counted over the columns.
@@ -117,6 +139,9 @@ pub struct ColumnResult {
     pub failed: usize,
     /// Against the reference (none for the reference itself, or without a common seed).
     pub versus: Option<Comparison>,
+    /// Against the column's strongest baseline (none for that baseline itself).
+    #[serde(default)]
+    pub versus_strongest: Option<Comparison>,
 }
 
 /// A loss against the reference on one column, paired by seed.
@@ -165,7 +190,8 @@ pub fn analyse(grid: &Grid, results: &[Option<CellRecord>]) -> Analysis {
                     let records = &value[l][c];
                     let per_seed: Vec<Option<f64>> = records.iter().map(|r| r.map(|r| r.scored.fitness)).collect();
                     let finished: Vec<f64> = per_seed.iter().flatten().copied().collect();
-                    let versus = (l > 0).then(|| compare(&per_seed, &value[0][c])).flatten();
+                    let reference: Vec<Option<f64>> = value[0][c].iter().map(|r| r.map(|r| r.scored.fitness)).collect();
+                    let versus = (l > 0).then(|| compare(&per_seed, &reference)).flatten();
                     ColumnResult {
                         accuracy: Summary::new(&finished),
                         top5: metric(records, "top5"),
@@ -177,6 +203,7 @@ pub fn analyse(grid: &Grid, results: &[Option<CellRecord>]) -> Analysis {
                             .count(),
                         per_seed,
                         versus,
+                        versus_strongest: None,
                     }
                 })
                 .collect();
@@ -188,32 +215,35 @@ pub fn analyse(grid: &Grid, results: &[Option<CellRecord>]) -> Analysis {
                 mean_rank: None,
                 paper: Counts::default(),
                 noise_aware: Counts::default(),
+                baseline: l == 0 || contender.baseline,
+                mean_difference_strongest: None,
+                paper_strongest: Counts::default(),
+                noise_aware_strongest: Counts::default(),
             }
         })
         .collect();
 
-    // The noise-aware rule over every comparison of the grid at once.
-    let places: Vec<(usize, usize)> = analysis
-        .iter()
-        .enumerate()
-        .flat_map(|(l, loss)| {
-            loss.columns.iter().enumerate().filter(|(_, c)| c.versus.is_some()).map(move |(c, _)| (l, c))
+    // The strongest baseline of each column, and every other loss against it.
+    let strongest: Vec<Option<usize>> = (0..columns)
+        .map(|c| {
+            let mean = |l: usize| analysis[l].columns[c].accuracy.as_ref().map(|a| a.mean);
+            (0..losses).filter(|&l| analysis[l].baseline && mean(l).is_some()).fold(None, |best, l| match best {
+                Some(b) if mean(b) >= mean(l) => Some(b),
+                _ => Some(l),
+            })
         })
         .collect();
-    let comparisons: Vec<(f64, Option<f64>)> = places
-        .iter()
-        .map(|&(l, c)| {
-            let versus = analysis[l].columns[c].versus.as_ref().expect("compared");
-            (versus.difference.mean, versus.t_test.as_ref().map(|t| t.p))
-        })
-        .collect();
-    let verdicts = noise_aware_verdicts(&comparisons, ALPHA);
-    let mut adjusted = holm(&comparisons.iter().filter_map(|c| c.1).collect::<Vec<_>>()).into_iter();
-    for ((&(l, c), verdict), (_, p)) in places.iter().zip(verdicts).zip(&comparisons) {
-        let versus = analysis[l].columns[c].versus.as_mut().expect("compared");
-        versus.noise_aware = verdict;
-        versus.p_holm = p.and_then(|_| adjusted.next());
+    for (c, best) in strongest.iter().enumerate() {
+        let Some(best) = *best else { continue };
+        let reference = analysis[best].columns[c].per_seed.clone();
+        for (_, loss) in analysis.iter_mut().enumerate().filter(|(l, _)| *l != best) {
+            loss.columns[c].versus_strongest = compare(&loss.columns[c].per_seed, &reference);
+        }
     }
+
+    // The noise-aware rule over every comparison of each family at once.
+    decide(&mut analysis, |c| c.versus.as_mut());
+    decide(&mut analysis, |c| c.versus_strongest.as_mut());
 
     // Mean ranks over the complete (column, seed) blocks.
     let mut rank_sums = vec![(0.0, 0usize); losses];
@@ -239,7 +269,16 @@ pub fn analyse(grid: &Grid, results: &[Option<CellRecord>]) -> Analysis {
             loss.paper.add(versus.paper);
             loss.noise_aware.add(versus.noise_aware);
         }
+        let differences: Vec<f64> =
+            loss.columns.iter().filter_map(|c| c.versus_strongest.as_ref()).map(|v| v.difference.mean).collect();
+        loss.mean_difference_strongest =
+            (!differences.is_empty()).then(|| differences.iter().sum::<f64>() / differences.len() as f64);
+        for versus in loss.columns.iter().filter_map(|c| c.versus_strongest.as_ref()) {
+            loss.paper_strongest.add(versus.paper);
+            loss.noise_aware_strongest.add(versus.noise_aware);
+        }
     }
+    let strongest = strongest.iter().map(|best| best.map(|l| analysis[l].name.clone())).collect();
     Analysis {
         reference: grid.contenders.first().map(|c| c.name.clone()).unwrap_or_default(),
         columns: grid.columns.iter().map(|c| (c.model.clone(), c.dataset.clone())).collect(),
@@ -247,19 +286,31 @@ pub fn analyse(grid: &Grid, results: &[Option<CellRecord>]) -> Analysis {
         cells_finished: results.iter().flatten().count(),
         cells: grid.len(),
         losses: analysis,
+        strongest,
         paper_rule: PAPER_RULE.to_owned(),
         noise_aware_rule: NOISE_AWARE_RULE.to_owned(),
     }
 }
 
-/// One loss against the reference on one column, over the seeds both finished.
-fn compare(loss: &[Option<f64>], reference: &[Option<&CellRecord>]) -> Option<Comparison> {
-    let pairs: Vec<(usize, f64, f64)> = loss
-        .iter()
-        .zip(reference)
-        .enumerate()
-        .filter_map(|(s, (a, b))| Some((s, (*a)?, b.as_ref()?.scored.fitness)))
-        .collect();
+/// The noise-aware verdicts and Holm-adjusted p-values of one family of comparisons (those
+/// `pick` finds in every column of every loss), decided together.
+fn decide(analysis: &mut [LossAnalysis], pick: impl Fn(&mut ColumnResult) -> Option<&mut Comparison>) {
+    let mut family: Vec<&mut Comparison> =
+        analysis.iter_mut().flat_map(|loss| loss.columns.iter_mut()).filter_map(pick).collect();
+    let comparisons: Vec<(f64, Option<f64>)> =
+        family.iter().map(|v| (v.difference.mean, v.t_test.as_ref().map(|t| t.p))).collect();
+    let verdicts = noise_aware_verdicts(&comparisons, ALPHA);
+    let mut adjusted = holm(&comparisons.iter().filter_map(|c| c.1).collect::<Vec<_>>()).into_iter();
+    for ((versus, verdict), (_, p)) in family.iter_mut().zip(verdicts).zip(&comparisons) {
+        versus.noise_aware = verdict;
+        versus.p_holm = p.and_then(|_| adjusted.next());
+    }
+}
+
+/// One loss against a reference on one column, over the seeds both finished.
+fn compare(loss: &[Option<f64>], reference: &[Option<f64>]) -> Option<Comparison> {
+    let pairs: Vec<(usize, f64, f64)> =
+        loss.iter().zip(reference).enumerate().filter_map(|(s, (a, b))| Some((s, (*a)?, (*b)?))).collect();
     let (a, b): (Vec<f64>, Vec<f64>) = pairs.iter().map(|&(_, a, b)| (a, b)).unzip();
     let differences: Vec<f64> = pairs.iter().map(|&(_, a, b)| a - b).collect();
     let difference = Summary::new(&differences)?;
@@ -337,6 +388,36 @@ mod tests {
         assert!((ranks.iter().sum::<f64>() - 6.0).abs() < 1e-9, "ranks of three losses sum to 6");
         let summary = a.losses[0].columns[0].accuracy.as_ref().unwrap();
         assert!((summary.mean - 0.804).abs() < 1e-12 && summary.n == 5);
+        // Only cross entropy is a baseline here: it is the strongest, and the comparisons with
+        // it are those with the reference.
+        assert_eq!(a.strongest, [Some("ce".to_owned()), Some("ce".to_owned())]);
+        assert_eq!(ngl.columns[0].versus_strongest, ngl.columns[0].versus);
+        assert_eq!(ngl.noise_aware_strongest, ngl.noise_aware);
+    }
+
+    #[test]
+    fn every_loss_is_compared_with_the_strongest_baseline_of_each_column() {
+        let mut grid = grid(5);
+        grid.contenders[1].baseline = true; // ngl
+        let table = [
+            [[0.80, 0.81, 0.82, 0.79, 0.80], [0.70, 0.72, 0.71, 0.69, 0.70]],
+            // ngl: above ce on column 0, below on column 1.
+            [[0.83, 0.84, 0.85, 0.82, 0.83], [0.68, 0.70, 0.69, 0.67, 0.68]],
+            // focal: about +1 over ce everywhere, so about -2 against ngl on column 0.
+            [[0.81, 0.825, 0.83, 0.80, 0.812], [0.71, 0.732, 0.72, 0.70, 0.713]],
+        ];
+        let a = analyse(&grid, &results(&grid, &table));
+        assert_eq!(a.strongest, [Some("ngl".to_owned()), Some("ce".to_owned())]);
+        let focal = &a.losses[2];
+        let against_ngl = focal.columns[0].versus_strongest.as_ref().unwrap();
+        assert!((against_ngl.difference.mean + 0.0186).abs() < 1e-12);
+        assert_eq!(against_ngl.noise_aware, Verdict::Worse);
+        assert_eq!(focal.noise_aware, Counts { better: 2, ..Counts::default() }, "better than ce everywhere");
+        assert_eq!(focal.noise_aware_strongest, Counts { better: 1, worse: 1, ..Counts::default() });
+        assert!((focal.mean_difference_strongest.unwrap() - (-0.0186 + 0.011) / 2.0).abs() < 1e-12);
+        assert!(a.losses[1].columns[0].versus_strongest.is_none(), "ngl is column 0's strongest");
+        assert!(a.losses[0].columns[1].versus_strongest.is_none(), "ce is column 1's strongest");
+        assert!(a.losses[1].baseline && a.losses[0].baseline && !focal.baseline);
     }
 
     #[test]

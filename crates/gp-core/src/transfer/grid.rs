@@ -16,6 +16,10 @@ pub struct Contender {
     /// The weight decay the loss is defined with (`ce-l2`'s 5e-4), applied where the training
     /// settings give none, as `lossgp train` does.
     pub weight_decay: Option<f64>,
+    /// Whether it is a baseline (cross entropy, the first contender, always is): the strongest
+    /// baseline of each column is what every loss is also compared with.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub baseline: bool,
 }
 
 /// A model trained on a dataset with fixed settings: one column of the paper's table.
@@ -111,7 +115,12 @@ pub(crate) fn test_grid(losses: &[&str], columns: usize, seeds: usize) -> Grid {
     Grid {
         contenders: losses
             .iter()
-            .map(|n| Contender { name: n.to_string(), loss: Loss::resolve(n).unwrap(), weight_decay: None })
+            .map(|n| Contender {
+                name: n.to_string(),
+                loss: Loss::resolve(n).unwrap(),
+                weight_decay: None,
+                baseline: false,
+            })
             .collect(),
         columns: (0..columns)
             .map(|i| Column { model: format!("m{i}"), dataset: "d".into(), fingerprint: format!("m{i} on d") })

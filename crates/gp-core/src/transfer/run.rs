@@ -102,6 +102,7 @@ pub fn run_grid(
         budget: 1.0,
         attempt,
         replicate: cell.seed,
+        task: 0,
     };
     let missing: Vec<Job> = grid.cells().iter().filter(|c| results[c.index].is_none()).map(|c| job(c, 1)).collect();
     // Cells submitted and not finished. A result for any other cell (an evaluator that

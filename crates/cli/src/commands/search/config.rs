@@ -8,7 +8,10 @@ use anyhow::{Context, Result, bail};
 use lossgp_core::Loss;
 use lossgp_core::backend::open_backend;
 use lossgp_core::model::{ModelOptions, ModelSpec, check_options, find_model};
-use lossgp_core::search::{Fitness, GradientMatch, SearchConfig, SlurmSettings, TrainingFitness};
+use lossgp_core::search::{
+    BaselineSpec, Fitness, GradientMatch, LABEL_SMOOTHING_GRID, MultiTask, SearchConfig, SlurmSettings,
+    TUNED_LABEL_SMOOTHING, TrainingFitness,
+};
 use lossgp_core::train::TrainConfig;
 use lossgp_datasets::DataDir;
 use serde::{Deserialize, Serialize};
@@ -19,12 +22,16 @@ use crate::commands::dataset::{TrainingRequest, TrainingSet, open_training};
 /// prints it, and every setting left out takes the default written here.
 pub const EXAMPLE: &str = include_str!("example.toml");
 
+/// The baselines of a search unless its file names others: cross entropy, label smoothing
+/// tuned on the task, Poly-1 and NGL.
+pub const DEFAULT_BASELINES: [&str; 4] = ["ce", TUNED_LABEL_SMOOTHING, "poly1", "ngl"];
+
 /// The whole file.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SearchFile {
-    /// What candidates are scored on.
-    pub task: TaskConfig,
+    /// What candidates are scored on: `[task]`, or several `[[task]]`.
+    pub task: Tasks,
     /// The training run that scores a candidate.
     pub train: TrainConfig,
     /// The engine.
@@ -33,10 +40,73 @@ pub struct SearchFile {
     pub run: RunConfig,
 }
 
+/// The task of a search (`[task]`), or its tasks (`[[task]]`): every candidate is trained on
+/// each, and ranked by the weighted mean ([`lossgp_core::search::task`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Tasks {
+    /// `[task]`: the simple case.
+    One(TaskConfig),
+    /// `[[task]]`, one table per task.
+    Many(Vec<TaskConfig>),
+}
+
+impl Default for Tasks {
+    fn default() -> Self {
+        Tasks::One(TaskConfig::default())
+    }
+}
+
+impl Tasks {
+    /// Every task, in order.
+    pub fn all(&self) -> &[TaskConfig] {
+        match self {
+            Tasks::One(task) => std::slice::from_ref(task),
+            Tasks::Many(tasks) => tasks,
+        }
+    }
+}
+
+impl Serialize for Tasks {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Tasks::One(task) => task.serialize(s),
+            Tasks::Many(tasks) => tasks.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Tasks {
+    /// A table is one task and an array of tables several, each read with its own errors
+    /// (an unknown key is named, not "matches no variant").
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match toml::Value::deserialize(d)? {
+            toml::Value::Array(tasks) => {
+                let tasks: Vec<TaskConfig> = tasks
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, t)| t.try_into().map_err(|e| D::Error::custom(format!("[[task]] number {}: {e}", i + 1))))
+                    .collect::<Result<_, _>>()?;
+                if tasks.is_empty() {
+                    return Err(D::Error::custom("`task` is an empty list: give at least one [[task]]"));
+                }
+                Ok(Tasks::Many(tasks))
+            }
+            table => table.try_into().map(Tasks::One).map_err(|e| D::Error::custom(e.to_string())),
+        }
+    }
+}
+
 /// What candidates are scored on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TaskConfig {
+    /// Its name in reports, for a search over several tasks [default: `DATASET/MODEL`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Its weight in the combined fitness, for a search over several tasks.
+    #[serde(skip_serializing_if = "is_one")]
+    pub weight: f64,
     /// `training` or `gradient-match`.
     pub fitness: FitnessKind,
     /// The loss `gradient-match` compares with.
@@ -51,11 +121,42 @@ pub struct TaskConfig {
     pub train_samples: Option<usize>,
     /// Resize images to `[height, width]`.
     pub image_size: Option<[usize; 2]>,
+    /// Training settings overriding `[train]`'s for this task, by the same names (e.g.
+    /// `{ epochs = 2, batch_size = 32 }`).
+    #[serde(skip_serializing_if = "toml::Table::is_empty")]
+    pub train: toml::Table,
+}
+
+fn is_one(weight: &f64) -> bool {
+    *weight == 1.0
+}
+
+impl TaskConfig {
+    /// Its name in reports.
+    pub fn name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| match self.fitness {
+            FitnessKind::GradientMatch => format!("gradient-match/{}", self.target),
+            FitnessKind::Training => format!("{}/{}", self.dataset, self.model),
+        })
+    }
+
+    /// Its training settings: `[train]` with its own `train` table over them.
+    pub fn train_config(&self, base: &TrainConfig) -> Result<TrainConfig> {
+        if self.train.is_empty() {
+            return Ok(base.clone());
+        }
+        let mut table = toml::Table::try_from(base).context("[train]")?;
+        table.extend(self.train.clone());
+        table.try_into().with_context(|| format!("task `{}`: `train` is not a valid training setting", self.name()))
+    }
 }
 
 impl Default for TaskConfig {
     fn default() -> Self {
         TaskConfig {
+            name: None,
+            weight: 1.0,
+            train: toml::Table::new(),
             fitness: FitnessKind::Training,
             target: "ce".into(),
             dataset: "fashion-mnist".into(),
@@ -101,8 +202,11 @@ pub struct RunConfig {
     /// Backend threads of each worker process (`RAYON_NUM_THREADS` for burn's CPU backends and
     /// candle, `OMP_NUM_THREADS` for libtorch); 0 leaves the backend's default (all cores).
     pub threads_per_worker: usize,
-    /// Reference losses scored on the same task.
+    /// Reference losses scored on the same task: built-in names (`ls-ce(0.3)` too),
+    /// expressions, or `ls-tuned` (label smoothing tuned over `label_smoothing`).
     pub baselines: Vec<String>,
+    /// The ε grid of `ls-tuned`.
+    pub label_smoothing: Vec<f64>,
     /// Losses shown at the end.
     pub top: usize,
     /// A fitness cache shared with other runs on the same task.
@@ -121,7 +225,8 @@ impl Default for RunConfig {
             evaluator: EvaluatorKind::Threads,
             workers: 1,
             threads_per_worker: 1,
-            baselines: vec!["ce".into(), "ngl".into()],
+            baselines: DEFAULT_BASELINES.iter().map(|b| b.to_string()).collect(),
+            label_smoothing: LABEL_SMOOTHING_GRID.to_vec(),
             top: 5,
             cache: None,
             slurm: SlurmSettings::default(),
@@ -150,53 +255,104 @@ impl SearchFile {
     pub fn validate(&self) -> Result<()> {
         self.search.validate().map_err(anyhow::Error::msg).context("[search]")?;
         self.train.validate(self.train.validation_fraction > 0.0).context("[train]")?;
+        let names: Vec<String> = self.task.all().iter().map(TaskConfig::name).collect();
+        for (i, task) in self.task.all().iter().enumerate() {
+            if names[..i].contains(&names[i]) {
+                bail!("two tasks are named `{}`: give each [[task]] its own `name`", names[i]);
+            }
+            if !(task.weight > 0.0 && task.weight.is_finite()) {
+                bail!("task `{}`: weight must be a positive number, not {}", names[i], task.weight);
+            }
+            self.validate_task(task).with_context(|| format!("task `{}`", names[i]))?;
+        }
         if self.run.workers == 0 {
             bail!("[run] workers must be at least 1");
         }
         self.run.slurm.validate().map_err(anyhow::Error::msg)?;
-        if self.train.max_seconds.is_some() {
+        self.baselines()?;
+        Ok(())
+    }
+
+    /// Checks one task's settings.
+    fn validate_task(&self, task: &TaskConfig) -> Result<()> {
+        let train = task.train_config(&self.train)?;
+        train.validate(train.validation_fraction > 0.0).context("its training settings")?;
+        if train.max_seconds.is_some() {
             bail!(
                 "[train] max_seconds would make a candidate's fitness depend on the machine's speed; bound the run with max_steps or epochs"
             );
         }
-        for name in &self.run.baselines {
-            Loss::resolve(name).with_context(|| format!("[run] baseline `{name}`"))?;
-        }
-        if self.task.fitness == FitnessKind::Training {
-            let (model, options) = ModelOptions::parse(&self.task.model)?;
+        if task.fitness == FitnessKind::Training {
+            let (model, options) = ModelOptions::parse(&task.model)?;
             check_options(find_model(&model)?, &options).context("[task] model")?;
-            if self.train.validation_fraction <= 0.0 {
+            if train.validation_fraction <= 0.0 {
                 bail!("[train] validation_fraction must be above 0: the fitness is the validation accuracy");
             }
         } else {
-            Loss::resolve(&self.task.target).context("[task] target")?;
+            Loss::resolve(&task.target).context("[task] target")?;
         }
         Ok(())
     }
 
-    /// One line about the task.
+    /// One line about the tasks.
     pub fn describe(&self) -> String {
-        let t = &self.task;
-        match t.fitness {
+        let one = |t: &TaskConfig| match t.fitness {
             FitnessKind::GradientMatch => format!("gradient match with {}", t.target),
             FitnessKind::Training => {
                 let samples = t.train_samples.map(|n| format!(" ({n} samples)")).unwrap_or_default();
-                format!(
-                    "{} trained on {}{samples}, {} epoch(s), on {}",
-                    t.model, t.dataset, self.train.epochs, t.backend
-                )
+                let epochs = t.train_config(&self.train).map_or(self.train.epochs, |c| c.epochs);
+                format!("{} trained on {}{samples}, {epochs} epoch(s), on {}", t.model, t.dataset, t.backend)
+            }
+        };
+        match &self.task {
+            Tasks::One(task) => one(task),
+            Tasks::Many(tasks) => {
+                let each: Vec<String> =
+                    tasks.iter().map(|t| format!("{} (weight {}): {}", t.name(), t.weight, one(t))).collect();
+                format!("{} tasks: {}", tasks.len(), each.join("; "))
             }
         }
     }
 
     /// The baselines, parsed.
-    pub fn baselines(&self) -> Result<Vec<(String, Loss)>> {
-        self.run.baselines.iter().map(|name| Ok((name.clone(), Loss::resolve(name)?))).collect()
+    pub fn baselines(&self) -> Result<Vec<BaselineSpec>> {
+        let specs = self
+            .run
+            .baselines
+            .iter()
+            .map(|name| {
+                BaselineSpec::parse(name, &self.run.label_smoothing)
+                    .with_context(|| format!("[run] baselines: `{name}` (set label_smoothing for ls-tuned)"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(twice) = specs.iter().enumerate().find(|(i, s)| specs[..*i].iter().any(|t| t.name() == s.name())) {
+            bail!("[run] baselines names `{}` twice", twice.1.name());
+        }
+        Ok(specs)
     }
 
-    /// The fitness the task describes: opens the dataset and the backend.
+    /// The fitness the tasks describe: opens the datasets and the backends. Several tasks
+    /// make a [`MultiTask`] whose jobs name their task.
     pub fn fitness(&self, data_dir: Option<&Path>) -> Result<Arc<dyn Fitness>> {
-        let task = &self.task;
+        crate::plugins::load(&self.run.plugins)?;
+        match &self.task {
+            Tasks::One(task) => self.task_fitness(task, data_dir),
+            Tasks::Many(tasks) => {
+                let each = tasks
+                    .iter()
+                    .map(|t| {
+                        let fitness = self.task_fitness(t, data_dir).with_context(|| format!("task `{}`", t.name()))?;
+                        Ok((t.name(), t.weight, fitness))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Arc::new(MultiTask::new(each).map_err(anyhow::Error::msg)?))
+            }
+        }
+    }
+
+    /// One task's fitness.
+    fn task_fitness(&self, task: &TaskConfig, data_dir: Option<&Path>) -> Result<Arc<dyn Fitness>> {
+        let train_config = task.train_config(&self.train)?;
         if task.fitness == FitnessKind::GradientMatch {
             return Ok(Arc::new(GradientMatch::new(Loss::resolve(&task.target)?)));
         }
@@ -209,11 +365,10 @@ impl SearchFile {
             model: &model,
             image_size: task.image_size,
             samples: task.train_samples,
-            seed: self.train.seed,
+            seed: train_config.seed,
         };
         let TrainingSet { data: train, input } = open_training(&request, &dirs)?;
-        let spec = ModelSpec { options, ..ModelSpec::new(input, train.classes().len(), self.train.seed) };
-        crate::plugins::load(&self.run.plugins)?;
+        let spec = ModelSpec { options, ..ModelSpec::new(input, train.classes().len(), train_config.seed) };
         let backend = open_backend(&task.backend)?;
         // Everything that changes a candidate's fitness, so that the cache never mixes tasks
         // (the image size only where set, so that earlier caches stay valid).
@@ -224,9 +379,9 @@ impl SearchFile {
             train.len(),
             task.model,
             task.backend,
-            serde_json::to_string(&self.train)?
+            serde_json::to_string(&train_config)?
         );
-        let fitness = TrainingFitness::new(backend, (model, spec), train, None, self.train.clone(), fingerprint)
+        let fitness = TrainingFitness::new(backend, (model, spec), train, None, train_config, fingerprint)
             .map_err(anyhow::Error::msg)?;
         Ok(Arc::new(fitness))
     }
@@ -302,6 +457,40 @@ mod tests {
     }
 
     #[test]
+    fn several_tasks_are_read_with_their_own_settings_and_mistakes_named() {
+        let file: SearchFile = toml::from_str(
+            "[train]\nepochs = 1\n\n[[task]]\nname = \"plain\"\nmodel = \"small-cnn:batch_norm=false,hidden=0\"\n\
+             \n[[task]]\ndataset = \"mnist\"\nweight = 2.0\ntrain = { epochs = 2, batch_size = 32 }\n",
+        )
+        .unwrap();
+        let tasks = file.task.all();
+        assert_eq!(tasks.len(), 2);
+        assert_eq!((tasks[0].name(), tasks[1].name()), ("plain".to_owned(), "mnist/small-cnn".to_owned()));
+        let second = tasks[1].train_config(&file.train).unwrap();
+        assert_eq!((second.epochs, second.batch_size), (2, 32));
+        assert_eq!(tasks[0].train_config(&file.train).unwrap(), file.train);
+        file.validate().unwrap();
+        assert!(file.describe().starts_with("2 tasks: plain (weight 1): small-cnn:batch_norm=false,hidden=0"));
+        let again: SearchFile = toml::from_str(&file.to_toml().unwrap()).unwrap();
+        assert_eq!(again, file, "the run directory's copy keeps every task");
+        // One [task] is written back as one table, as before.
+        let one = SearchFile::default().to_toml().unwrap();
+        assert!(one.contains("[task]\n") && !one.contains("[[task]]"), "{one}");
+
+        let typo = toml::from_str::<SearchFile>("[[task]]\ndataset = \"mnist\"\n[[task]]\ndatset = \"x\"\n");
+        let err = typo.unwrap_err().to_string();
+        assert!(err.contains("[[task]] number 2") && err.contains("datset"), "{err}");
+        let err = toml::from_str::<SearchFile>("[task]\ndatset = \"x\"\n").unwrap_err().to_string();
+        assert!(err.contains("datset"), "{err}");
+        let same: SearchFile = toml::from_str("[[task]]\n[[task]]\n").unwrap();
+        assert!(format!("{:#}", same.validate().unwrap_err()).contains("named `fashion-mnist/small-cnn`"));
+        let heavy: SearchFile = toml::from_str("[[task]]\nweight = 0\n").unwrap();
+        assert!(format!("{:#}", heavy.validate().unwrap_err()).contains("positive"));
+        let bad: SearchFile = toml::from_str("[[task]]\ntrain = { epochs = \"two\" }\n").unwrap();
+        assert!(format!("{:#}", bad.validate().unwrap_err()).contains("not a valid training setting"));
+    }
+
+    #[test]
     fn mistakes_are_named() {
         let err = toml::from_str::<SearchFile>("[search]\npopulaton = 3\n").unwrap_err().to_string();
         assert!(err.contains("populaton"), "{err}");
@@ -309,7 +498,7 @@ mod tests {
         bad.search.crossover = 2.0;
         assert!(format!("{:#}", bad.validate().unwrap_err()).contains("crossover"));
         bad = SearchFile::default();
-        bad.task.model = "resnet20:depth=3".into();
+        bad.task = Tasks::One(TaskConfig { model: "resnet20:depth=3".into(), ..TaskConfig::default() });
         assert!(format!("{:#}", bad.validate().unwrap_err()).contains("depth"));
     }
 }

@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use lossgp_core::loss::analysis::{Analysis, CLASS_COUNTS, analyze};
 use lossgp_core::search::{
-    Evaluator, LocalEvaluator, Outcome, Paired, RunDir, RunLock, RunOptions, SearchEvent, Stage, State, mean_sd, run,
-    spearman, store,
+    Evaluator, LocalEvaluator, Outcome, Paired, RunDir, RunLock, RunOptions, SearchEvent, Stage, State, Tuning,
+    mean_sd, run, spearman, store, strongest,
 };
 use serde::Serialize;
 
@@ -97,10 +98,26 @@ fn prepare(args: &SearchArgs) -> Result<(RunDir, RunLock, SearchFile)> {
                 Some(path) => SearchFile::read(path)?,
                 None => SearchFile::default(),
             };
-            let task = &mut file.task;
-            task.dataset = args.dataset.clone().unwrap_or(task.dataset.clone());
-            task.model = args.model.clone().unwrap_or(task.model.clone());
-            task.backend = args.backend.clone().unwrap_or(task.backend.clone());
+            match &mut file.task {
+                config::Tasks::One(task) => {
+                    task.dataset = args.dataset.clone().unwrap_or(task.dataset.clone());
+                    task.model = args.model.clone().unwrap_or(task.model.clone());
+                    task.backend = args.backend.clone().unwrap_or(task.backend.clone());
+                }
+                config::Tasks::Many(tasks) => {
+                    if args.dataset.is_some() || args.model.is_some() {
+                        bail!(
+                            "--dataset and --model set the task of a search over one; this configuration has {} \
+                             [[task]] tables: set each one's dataset and model in the file",
+                            tasks.len()
+                        );
+                    }
+                    // One backend for every task is what --backend means.
+                    if let Some(backend) = &args.backend {
+                        tasks.iter_mut().for_each(|t| t.backend = backend.clone());
+                    }
+                }
+            }
             let search = &mut file.search;
             search.population = args.population.unwrap_or(search.population);
             search.generations = args.generations.unwrap_or(search.generations);
@@ -136,7 +153,7 @@ pub fn run_search(args: SearchArgs, data_dir: Option<&Path>, json: bool) -> Resu
     }
     let (dir, _lock, file) = prepare(&args)?;
     let fitness = file.fitness(data_dir)?;
-    let task = fitness.task();
+    let tasks = fitness.tasks();
     let mut evaluator: Box<dyn Evaluator> = match file.run.evaluator {
         config::EvaluatorKind::Threads => Box::new(LocalEvaluator::new(fitness, file.run.workers)),
         config::EvaluatorKind::Processes => {
@@ -158,7 +175,7 @@ pub fn run_search(args: SearchArgs, data_dir: Option<&Path>, json: bool) -> Resu
     let mut tally = Tally::default();
     let mut observe = |event: SearchEvent<'_>| tally.observe(&bar, event);
     let options = RunOptions { max_seconds: args.max_minutes.map(|m| m * 60.0), cache: file.run.cache.clone() };
-    let state = run(&file.search, &dir, &task, evaluator.as_mut(), &file.baselines()?, options, &mut observe)?;
+    let state = run(&file.search, &dir, &tasks, evaluator.as_mut(), &file.baselines()?, options, &mut observe)?;
     bar.finish_and_clear();
     let summary = finish(dir.path(), &state, &file)?;
     emit(json, &summary, render)
@@ -240,6 +257,10 @@ impl Tally {
 struct Summary {
     run_dir: PathBuf,
     task: String,
+    /// The tasks of a search over several (each loss's fitness is their weighted mean); empty
+    /// for one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tasks: Vec<TaskSummary>,
     finished: bool,
     generations_done: usize,
     generations: usize,
@@ -249,6 +270,9 @@ struct Summary {
     /// How `better`, `same` and `worse` are decided.
     rule: &'static str,
     baselines: Vec<Reference>,
+    /// The baseline with the best mean over the confirmation seeds (the search seed's fitness
+    /// without them): the one a found loss must beat.
+    strongest_baseline: Option<String>,
     best: Vec<Found>,
     /// Diversity per generation.
     diversity: Vec<Diversity>,
@@ -260,6 +284,26 @@ struct Summary {
 const RULE: &str = "paired over the confirmation seeds (same initial weights and batches per seed): better or worse \
                     when the 95% confidence interval of the mean difference (Student's t, n - 1 degrees of freedom) \
                     excludes 0, i.e. a two-sided paired t-test at alpha = 0.05; same otherwise";
+
+/// One task of a search over several.
+#[derive(Debug, Serialize)]
+struct TaskSummary {
+    name: String,
+    weight: f64,
+    description: String,
+}
+
+/// A loss on one task of a search over several.
+#[derive(Debug, Serialize)]
+struct TaskColumn {
+    task: String,
+    /// On the search's seed.
+    fitness: f64,
+    confirmed: Vec<f64>,
+    confirmed_mean: Option<f64>,
+    /// Against each baseline on this task, paired over the confirmation seeds.
+    versus: BTreeMap<String, Paired>,
+}
 
 /// Work done and saved over the whole run.
 #[derive(Debug, Default, Serialize)]
@@ -293,6 +337,14 @@ struct Reference {
     confirmed: Vec<f64>,
     confirmed_mean: Option<f64>,
     confirmed_sd: Option<f64>,
+    /// On each task, for a search over several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    per_task: Vec<TaskColumn>,
+    /// A tuned baseline's choice (`ls-tuned`: the ε kept and every ε's scores).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tuning: Option<Tuning>,
+    /// What the loss is (`lossgp loss analyze`).
+    analysis: Option<Analysis>,
 }
 
 /// A loss of the hall of fame.
@@ -308,11 +360,17 @@ struct Found {
     confirmed_sd: Option<f64>,
     /// Against each baseline.
     versus: BTreeMap<String, Versus>,
+    /// On each task, for a search over several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    per_task: Vec<TaskColumn>,
     generation: usize,
     island: usize,
     size: usize,
     /// The loss simplified (the same function, often shorter).
     simplified: String,
+    /// What the loss is (`lossgp loss analyze`): its optimum, the label smoothing nearest to it,
+    /// its gradient at initialisation.
+    analysis: Option<Analysis>,
     latex: String,
     pytorch: String,
 }
@@ -376,6 +434,7 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
     }
     totals.trainings_per_hour =
         (totals.evaluations + totals.confirmations) as f64 / (totals.seconds / 3600.0).max(1e-9);
+    let names: Vec<String> = file.task.all().iter().map(config::TaskConfig::name).collect();
     let best = state
         .hall_of_fame
         .iter()
@@ -395,6 +454,7 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
                 })
                 .collect();
             Found {
+                per_task: task_columns(&names, &ind.per_task, &state.baselines),
                 rank: i + 1,
                 loss: loss.to_string(),
                 fitness: ind.fitness,
@@ -406,6 +466,7 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
                 island: ind.island,
                 size: ind.size,
                 simplified: loss.simplify().to_string(),
+                analysis: analyze(&loss, &CLASS_COUNTS).ok(),
                 latex: loss.to_latex(),
                 pytorch: loss.to_pytorch(&format!("found_loss_{}", i + 1)),
             }
@@ -421,6 +482,9 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
             confirmed: b.confirmed.clone(),
             confirmed_mean: mean(&b.confirmed),
             confirmed_sd: sd(&b.confirmed),
+            per_task: task_columns(&names, &b.per_task, &state.baselines),
+            tuning: b.tuning.clone(),
+            analysis: analyze(&b.loss, &CLASS_COUNTS).ok(),
         })
         .collect();
     let diversity = state
@@ -441,6 +505,16 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
     let summary = Summary {
         run_dir: dir.to_owned(),
         task: state.task.clone(),
+        tasks: match &file.task {
+            config::Tasks::One(_) => Vec::new(),
+            config::Tasks::Many(tasks) => tasks
+                .iter()
+                .map(|t| {
+                    let one = SearchFile { task: config::Tasks::One(t.clone()), ..file.clone() };
+                    TaskSummary { name: t.name(), weight: t.weight, description: one.describe() }
+                })
+                .collect(),
+        },
         finished: state.finished(&file.search),
         generations_done: state.generation,
         generations: file.search.generations,
@@ -448,6 +522,7 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
         confirm_seeds: file.search.confirm_seeds,
         rule: RULE,
         baselines,
+        strongest_baseline: strongest(&state.baselines).map(|b| b.name.clone()),
         best,
         diversity,
         rank_correlation: rank_correlation(dir, &file.search)?,
@@ -455,6 +530,29 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
     };
     store::write_atomic(&dir.join(SUMMARY), &serde_json::to_string_pretty(&summary)?)?;
     Ok(summary)
+}
+
+/// A loss's scores on each task, against each baseline's on the same task (none for one task).
+fn task_columns(
+    names: &[String],
+    scores: &[lossgp_core::search::TaskScore],
+    baselines: &[lossgp_core::search::Baseline],
+) -> Vec<TaskColumn> {
+    scores
+        .iter()
+        .zip(names)
+        .enumerate()
+        .map(|(t, (score, name))| TaskColumn {
+            task: name.clone(),
+            fitness: score.fitness,
+            confirmed: score.confirmed.clone(),
+            confirmed_mean: mean(&score.confirmed),
+            versus: baselines
+                .iter()
+                .filter_map(|b| Some((b.name.clone(), Paired::new(&score.confirmed, &b.per_task.get(t)?.confirmed)?)))
+                .collect(),
+        })
+        .collect()
 }
 
 /// Spearman's correlation between the first rung's fitness and the full run's, over the
@@ -525,11 +623,31 @@ fn render(s: &Summary) -> String {
             (Some(m), None) => format!(", {m:.4} on {seeds} other seed"),
             _ => String::new(),
         };
-        let _ = writeln!(out, "baseline {:<6} {:.4} on the search seed{confirmed}  {}", b.name, b.fitness, b.loss);
+        let mark = if s.strongest_baseline.as_ref() == Some(&b.name) { " (strongest)" } else { "" };
+        let _ =
+            writeln!(out, "baseline {:<8} {:.4} on the search seed{confirmed}{mark}  {}", b.name, b.fitness, b.loss);
+        if let Some(t) = &b.tuning {
+            let tried: Vec<String> = t.tried.iter().map(|x| format!("{} {:.4}", x.value, x.score())).collect();
+            let _ = writeln!(
+                out,
+                "{:>17} {} {} chosen on the {} of: {}",
+                "",
+                t.parameter,
+                t.chosen,
+                t.chosen_on,
+                tried.join(", ")
+            );
+        }
     }
     if !s.best.is_empty() {
         let names: Vec<&String> = s.best[0].versus.keys().collect();
-        let heads: Vec<String> = names.iter().map(|n| format!("Δ vs {n} [95% CI]")).collect();
+        let heads: Vec<String> = names
+            .iter()
+            .map(|n| {
+                let mark = if s.strongest_baseline.as_ref() == Some(*n) { "*" } else { "" };
+                format!("Δ vs {n}{mark} [95% CI]")
+            })
+            .collect();
         let _ = writeln!(
             out,
             "\n{:>4} {:>16} {:>7}  {}  {:>4} {:>5}  loss",
@@ -574,9 +692,19 @@ fn render(s: &Summary) -> String {
         }
     }
     if !s.best.is_empty() {
-        let _ = writeln!(out, "Δ in points (fitness x 100); {}", s.rule);
+        let _ = writeln!(out, "Δ in points (fitness x 100); * the strongest baseline; {}", s.rule);
+    }
+    if !s.tasks.is_empty() {
+        render_tasks(&mut out, s);
     }
     if let Some(f) = s.best.first() {
+        if let Some(analysis) = &f.analysis {
+            let _ = write!(
+                out,
+                "\nwhat the best is (lossgp loss analyze):\n{}",
+                crate::commands::loss::render_analysis(analysis)
+            );
+        }
         let _ = write!(out, "\nthe best, in LaTeX:\n  {}\nand in PyTorch:\n{}", f.latex, indent(&f.pytorch, 2));
         let _ = writeln!(
             out,
@@ -586,6 +714,34 @@ fn render(s: &Summary) -> String {
     }
     let _ = writeln!(out, "plots: {}", s.plots.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
     out
+}
+
+/// The per-task table of a search over several tasks: each loss's mean over the confirmation
+/// seeds on each task, with its paired Δ to cross entropy (or the first baseline) there.
+fn render_tasks(out: &mut String, s: &Summary) {
+    let _ = writeln!(out, "\nper task (fitness = the weighted mean over them):");
+    for t in &s.tasks {
+        let _ = writeln!(out, "  {} (weight {}): {}", t.name, t.weight, t.description);
+    }
+    let reference = s.baselines.iter().find(|b| b.name == "ce").or(s.baselines.first()).map(|b| b.name.clone());
+    let heads: Vec<String> = s.tasks.iter().map(|t| format!("{:<30}", t.name)).collect();
+    let _ = writeln!(out, "{:>9}  {}", "", heads.join(" "));
+    let cell = |c: &TaskColumn| {
+        let mean = c.confirmed_mean.map_or_else(|| format!("{:.4} (search seed)", c.fitness), |m| format!("{m:.4}"));
+        let versus = reference
+            .as_ref()
+            .and_then(|r| c.versus.get(r).map(|p| format!(" {:+.2} {} vs {r}", 100.0 * p.mean, p.verdict.name())))
+            .unwrap_or_default();
+        format!("{:<30}", format!("{mean}{versus}"))
+    };
+    for f in &s.best {
+        let cells: Vec<String> = f.per_task.iter().map(cell).collect();
+        let _ = writeln!(out, "{:>9}  {}", format!("best-{}", f.rank), cells.join(" "));
+    }
+    for b in &s.baselines {
+        let cells: Vec<String> = b.per_task.iter().map(cell).collect();
+        let _ = writeln!(out, "{:>9}  {}", b.name, cells.join(" "));
+    }
 }
 
 /// `lossgp report DIR`: the summary and plots of a run, finished or not.

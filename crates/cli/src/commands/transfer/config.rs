@@ -15,7 +15,7 @@ use lossgp_core::backend::open_backend;
 use lossgp_core::data::{Dataset, holdout};
 use lossgp_core::loss::builtin;
 use lossgp_core::model::{ModelOptions, ModelSpec, check_options, find_model};
-use lossgp_core::search::{RunDir, SearchConfig};
+use lossgp_core::search::{LABEL_SMOOTHING_GRID, RunDir, SearchConfig, TUNED_LABEL_SMOOTHING};
 use lossgp_core::train::TrainConfig;
 use lossgp_core::transfer::{Column, ColumnTraining, Contender, Grid, GridFitness};
 use lossgp_datasets::DataDir;
@@ -32,6 +32,10 @@ pub const EXAMPLE: &str = include_str!("example.toml");
 
 /// The reference every loss is compared with.
 pub const REFERENCE: &str = "ce";
+
+/// The baselines of a grid unless its file names others, cross entropy aside: label smoothing
+/// tuned (on the searches the grid takes losses from, or each ε of the grid), Poly-1 and NGL.
+pub const DEFAULT_BASELINES: [&str; 3] = [TUNED_LABEL_SMOOTHING, "poly1", "ngl"];
 
 /// The whole file.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -55,6 +59,12 @@ pub struct GridConfig {
     pub losses: Vec<LossSpec>,
     /// Search run directories whose best losses join.
     pub from: Vec<PathBuf>,
+    /// Baselines besides cross entropy: each loss is also compared with the strongest of them
+    /// per column. `ls-tuned` is label smoothing at the ε a search in `from` chose, or each ε
+    /// of `label_smoothing` without one.
+    pub baselines: Vec<LossSpec>,
+    /// The ε grid of `ls-tuned` where no search in `from` chose one.
+    pub label_smoothing: Vec<f64>,
     /// How many of each search's best.
     pub top: usize,
     /// Models with their options.
@@ -78,6 +88,8 @@ impl Default for GridConfig {
         GridConfig {
             losses: vec![LossSpec::Plain("ngl".into())],
             from: Vec::new(),
+            baselines: DEFAULT_BASELINES.iter().map(|b| LossSpec::Plain(b.to_string())).collect(),
+            label_smoothing: LABEL_SMOOTHING_GRID.to_vec(),
             top: 5,
             models: vec!["small-cnn".into()],
             datasets: vec!["fashion-mnist".into()],
@@ -123,7 +135,7 @@ impl LossSpec {
             LossSpec::Named { name, .. } => name.clone(),
             LossSpec::Plain(text) => builtin(text).map_or_else(|| text.trim().to_owned(), |b| b.name.to_owned()),
         };
-        Ok(Contender { name, loss, weight_decay: builtin(text).and_then(|b| b.weight_decay) })
+        Ok(Contender { name, loss, weight_decay: builtin(text).and_then(|b| b.weight_decay), baseline: false })
     }
 }
 
@@ -199,6 +211,18 @@ impl TransferFile {
         Ok(file)
     }
 
+    /// Reads the frozen file of a run directory. One written before grids had baselines has
+    /// none: it resumes the grid it started, not one with the baselines added since.
+    pub fn read_frozen(path: &Path) -> Result<TransferFile> {
+        let mut file = TransferFile::read(path)?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let table: toml::Table = toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+        if !table.get("grid").and_then(toml::Value::as_table).is_some_and(|g| g.contains_key("baselines")) {
+            file.grid.baselines.clear();
+        }
+        Ok(file)
+    }
+
     /// The file as TOML.
     pub fn to_toml(&self) -> Result<String> {
         toml::to_string_pretty(self).context("writing the configuration as TOML")
@@ -224,10 +248,28 @@ impl TransferFile {
     /// with `options` (the command line's) applied over `[train]` and over each of them, and
     /// `train_samples`, `test_samples` and `image_size` (the command line's) over every dataset's.
     pub fn freeze(&mut self, options: &TrainOptions, data: DataSettings) -> Result<()> {
+        let mut tuned = Vec::new();
         for run in std::mem::take(&mut self.grid.from) {
-            let found = best_of(&run, self.grid.top)?;
+            let (found, epsilon) = best_of(&run, self.grid.top)?;
             self.grid.losses.extend(found);
+            tuned.extend(epsilon);
         }
+        // `ls-tuned` becomes label smoothing at the ε the searches chose: one entry per ε.
+        tuned.sort_by(f64::total_cmp);
+        tuned.dedup();
+        let mut baselines = Vec::new();
+        for spec in std::mem::take(&mut self.grid.baselines) {
+            match spec {
+                LossSpec::Plain(text) if text.trim() == TUNED_LABEL_SMOOTHING && !tuned.is_empty() => {
+                    baselines.extend(tuned.iter().map(|e| LossSpec::Named {
+                        name: if tuned.len() == 1 { TUNED_LABEL_SMOOTHING.into() } else { format!("ls-ce({e})") },
+                        loss: format!("ls-ce({e})"),
+                    }))
+                }
+                other => baselines.push(other),
+            }
+        }
+        self.grid.baselines = baselines;
         for dataset in self.grid.datasets.clone() {
             let (own, mut train) = self.settings(&dataset)?;
             options.apply(&mut train);
@@ -299,19 +341,26 @@ impl TransferFile {
     /// losses under one name, or nothing to compare with cross entropy, are refused. The notes
     /// say what was left out.
     pub fn contenders(&self) -> Result<(Vec<Contender>, Vec<String>)> {
-        let mut contenders = vec![LossSpec::Plain(REFERENCE.into()).contender()?];
+        let mut contenders = vec![Contender { baseline: true, ..LossSpec::Plain(REFERENCE.into()).contender()? }];
         let mut notes = Vec::new();
-        for spec in &self.grid.losses {
-            let contender = spec.contender()?;
-            let twin = contenders.iter().find(|c| {
+        let losses = self.grid.losses.iter().map(|spec| (spec.clone(), false));
+        let baselines = self.baselines()?.into_iter().map(|spec| (spec, true));
+        for (spec, baseline) in losses.chain(baselines) {
+            let contender = Contender { baseline, ..spec.contender()? };
+            let twin = contenders.iter().position(|c| {
                 c.loss.training_key() == contender.loss.training_key() && c.weight_decay == contender.weight_decay
             });
             match twin {
-                Some(twin) if twin.name != contender.name => notes.push(format!(
-                    "note: {} trains exactly as {}: it is compared once, as {}",
-                    contender.name, twin.name, twin.name
-                )),
-                Some(_) => {}
+                Some(twin) => {
+                    let twin = &mut contenders[twin];
+                    twin.baseline |= baseline;
+                    if twin.name != contender.name {
+                        notes.push(format!(
+                            "note: {} trains exactly as {}: it is compared once, as {}",
+                            contender.name, twin.name, twin.name
+                        ));
+                    }
+                }
                 None if contenders.iter().any(|c| c.name == contender.name) => bail!(
                     "two different losses are named `{}` in the grid: name one with {{ name = \"...\", loss = \"...\" }} \
                      in [grid] losses",
@@ -327,6 +376,29 @@ impl TransferFile {
             );
         }
         Ok((contenders, notes))
+    }
+
+    /// The baselines, with an `ls-tuned` not yet resolved by a search (see
+    /// [`freeze`](Self::freeze)) as each ε of the grid.
+    fn baselines(&self) -> Result<Vec<LossSpec>> {
+        let mut out = Vec::new();
+        for spec in &self.grid.baselines {
+            match spec {
+                LossSpec::Plain(text) if text.trim() == TUNED_LABEL_SMOOTHING => {
+                    if self.grid.label_smoothing.is_empty()
+                        || self.grid.label_smoothing.iter().any(|e| !(0.0..=1.0).contains(e))
+                    {
+                        bail!(
+                            "[grid] baselines: `{TUNED_LABEL_SMOOTHING}` needs label_smoothing, a grid of ε in [0, 1] \
+                             (e.g. {LABEL_SMOOTHING_GRID:?}), or a search in `from` that tuned one"
+                        );
+                    }
+                    out.extend(self.grid.label_smoothing.iter().map(|e| LossSpec::Plain(format!("ls-ce({e})"))));
+                }
+                other => out.push(other.clone()),
+            }
+        }
+        Ok(out)
     }
 
     /// The grid and the fitness that trains its cells: opens every dataset and the backend.
@@ -411,7 +483,7 @@ fn open_test(dataset: &str, samples: Option<usize>, dirs: &DataDir) -> Result<(A
 }
 
 /// The `top` best losses of the search run in `dir`, named `RUN#k` after the directory.
-fn best_of(dir: &Path, top: usize) -> Result<Vec<LossSpec>> {
+fn best_of(dir: &Path, top: usize) -> Result<(Vec<LossSpec>, Option<f64>)> {
     if !dir.is_dir() {
         bail!("[grid] from: {} does not exist (give the --out directory of a lossgp search)", dir.display());
     }
@@ -440,7 +512,7 @@ fn best_of(dir: &Path, top: usize) -> Result<Vec<LossSpec>> {
         bail!("[grid] from: {} has no finished generation yet, so no best losses", dir.display());
     };
     let run = dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
-    Ok(state
+    let found = state
         .hall_of_fame
         .iter()
         .take(top)
@@ -449,7 +521,9 @@ fn best_of(dir: &Path, top: usize) -> Result<Vec<LossSpec>> {
             name: format!("{run}#{}", i + 1),
             loss: Loss::new(ind.expr.clone(), reduction).to_string(),
         })
-        .collect())
+        .collect();
+    let tuned = state.baselines.iter().find(|b| b.name == TUNED_LABEL_SMOOTHING).and_then(|b| b.tuning.as_ref());
+    Ok((found, tuned.map(|t| t.chosen)))
 }
 
 #[cfg(test)]

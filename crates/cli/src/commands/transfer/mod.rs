@@ -57,6 +57,10 @@ pub struct TransferArgs {
     /// included.
     #[arg(long, allow_hyphen_values = true, conflicts_with = "resume")]
     losses: Vec<String>,
+    /// Overrides [grid] baselines, comma-separated (`none` for cross entropy alone), e.g.
+    /// `ls-tuned,poly1,ngl` or `ls-ce(0.1),ls-ce(0.3)`.
+    #[arg(long, allow_hyphen_values = true, conflicts_with = "resume")]
+    baselines: Vec<String>,
     /// Overrides [grid] from: search run directories whose best losses join (repeatable).
     #[arg(long, value_name = "RUN_DIR", conflicts_with = "resume")]
     from: Vec<PathBuf>,
@@ -111,7 +115,7 @@ fn prepare(args: &TransferArgs) -> Result<(PathBuf, TransferFile)> {
             if !path.is_file() {
                 bail!("{} has no {CONFIG}: it is not a transfer run directory (start one with --out)", dir.display());
             }
-            (dir.clone(), TransferFile::read(&path)?)
+            (dir.clone(), TransferFile::read_frozen(&path)?)
         }
         None => {
             let mut file = match &args.config {
@@ -121,6 +125,15 @@ fn prepare(args: &TransferArgs) -> Result<(PathBuf, TransferFile)> {
             let grid = &mut file.grid;
             if !args.losses.is_empty() {
                 grid.losses = args.losses.iter().flat_map(|l| split_list(l)).map(config::LossSpec::Plain).collect();
+            }
+            if !args.baselines.is_empty() {
+                grid.baselines = args
+                    .baselines
+                    .iter()
+                    .flat_map(|l| split_list(l))
+                    .filter(|b| b.trim() != "none")
+                    .map(config::LossSpec::Plain)
+                    .collect();
             }
             if !args.from.is_empty() {
                 grid.from = args.from.clone();
@@ -391,7 +404,7 @@ pub fn report(dir: &Path, json: bool) -> Result<()> {
 /// the grid from the run's files and its own view of the data; a job names a cell by its index,
 /// so a grid that differs from the coordinator's (other data on this machine) is refused.
 pub fn worker_fitness(dir: &Path, data_dir: Option<&Path>) -> Result<lossgp_core::transfer::GridFitness> {
-    let fitness = TransferFile::read(&dir.join(CONFIG))?.fitness(data_dir)?;
+    let fitness = TransferFile::read_frozen(&dir.join(CONFIG))?.fitness(data_dir)?;
     let coordinator = read_grid(dir)?;
     if let Some((mine, theirs)) = fitness.grid().columns.iter().zip(&coordinator.columns).find(|(a, b)| a != b) {
         bail!(
