@@ -277,3 +277,49 @@ fn a_search_over_several_tasks_reports_and_confirms_each_on_threads_and_processe
     );
     assert!(err.contains("[[task]]"), "{err}");
 }
+
+#[test]
+fn a_search_ends_with_its_held_out_grid_beside_its_own_figures() {
+    if !common::digits_present("a_search_ends_with_its_held_out_grid") {
+        return;
+    }
+    let root = tempfile::TempDir::new().unwrap();
+    let config = root.path().join("heldout.toml");
+    // A search without training (seconds), then its two best and the baselines (label
+    // smoothing at the ε it chose, Poly-1, NGL) trained on the UCI digits.
+    std::fs::write(
+        &config,
+        "[task]\nfitness = \"gradient-match\"\n[search]\npopulation = 8\ngenerations = 2\nconfirm_seeds = 1\n\
+         [run]\nlabel_smoothing = [0.1, 0.6]\n\
+         [transfer.grid]\ntop = 2\nmodels = [\"small-cnn\"]\ndatasets = [\"digits\"]\nseeds = 2\ntrain_samples = 300\n\
+         [transfer.train]\nepochs = 1\nvalidation_fraction = 0.0\nschedule = { kind = \"constant\" }\n",
+    )
+    .unwrap();
+    let out = root.path().join("run");
+    let run = out.to_str().unwrap();
+    let summary = json(None, &["search", "--config", config.to_str().unwrap(), "--out", run, "--json"]);
+    let heldout = &summary["heldout"];
+    assert_eq!(heldout["finished"], true, "{summary}");
+    let names: Vec<&str> = heldout["losses"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
+    for name in ["best-1", "best-2", "ce", "ls-tuned", "poly1", "ngl"] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    let ce = heldout["losses"].as_array().unwrap().iter().find(|l| l["name"] == "ce").unwrap();
+    assert_eq!(ce["heldout_delta"], 0.0);
+    assert!(heldout["spearman"].is_f64() || heldout["spearman"].is_null(), "{heldout}");
+    let grid = out.join("heldout-grid-g2");
+    let cells = || std::fs::read_to_string(grid.join("cells.jsonl")).unwrap().lines().count();
+    assert_eq!(cells(), 6 * 2, "six losses on one column, two seeds");
+    // Resumed, the grid trains nothing again, and the report says what the summary said.
+    let again = json(None, &["search", "--resume", run, "--json"]);
+    assert_eq!(again["heldout"]["losses"], heldout["losses"]);
+    assert_eq!(cells(), 12);
+    let text = String::from_utf8(lossgp(None, &["report", run]).stdout).unwrap();
+    assert!(text.contains("held-out grid") && text.contains("Spearman's rank correlation of the search"), "{text}");
+    // A [transfer] grid cannot take losses from elsewhere.
+    let bad = root.path().join("bad.toml");
+    std::fs::write(&bad, "[transfer.grid]\nfrom = [\"runs/x\"]\n").unwrap();
+    let err =
+        failure(None, &["search", "--config", bad.to_str().unwrap(), "--out", root.path().join("y").to_str().unwrap()]);
+    assert!(err.contains("leave `from` out"), "{err}");
+}

@@ -38,6 +38,26 @@ pub struct SearchFile {
     pub search: SearchConfig,
     /// How this machine runs it.
     pub run: RunConfig,
+    /// Held-out tasks the best losses and the baselines train on once the search ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<HeldOutGrid>,
+}
+
+/// `[transfer]`: held-out tasks, as `lossgp transfer` takes them (`[transfer.grid]`,
+/// `[transfer.train]`, `[transfer.dataset.NAME]`). When the search ends, its `grid.top` best
+/// losses and the baselines (`ls-tuned` at the ε the search chose) train on that grid, through
+/// the search's evaluator, in `RUN/heldout-grid-gN` (N: the generations done), resumable; the
+/// summary puts each loss's search fitness and held-out Δ side by side.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeldOutGrid {
+    /// Models, datasets, seeds, subsets, backend, `top`, `baselines`, further `losses`; `from`
+    /// is the search itself.
+    pub grid: crate::commands::transfer::GridConfig,
+    /// The training run of each cell.
+    pub train: TrainConfig,
+    /// Settings for one dataset.
+    pub dataset: std::collections::BTreeMap<String, crate::commands::transfer::DatasetConfig>,
 }
 
 /// The task of a search (`[task]`), or its tasks (`[[task]]`): every candidate is trained on
@@ -270,7 +290,39 @@ impl SearchFile {
         }
         self.run.slurm.validate().map_err(anyhow::Error::msg)?;
         self.baselines()?;
+        if let Some(held) = &self.transfer {
+            if !held.grid.from.is_empty() {
+                bail!("[transfer.grid] from: the held-out grid takes its losses from this search; leave `from` out");
+            }
+            self.heldout_file(Path::new("."))
+                .expect("a [transfer] section")
+                .validate_without_from()
+                .context("[transfer]")?;
+        }
         Ok(())
+    }
+
+    /// The held-out grid of the search in `dir` as a transfer configuration: the search's
+    /// best losses (`from`) and the grid's baselines, trained through the search's `[run]`
+    /// settings, with finished cells shared between the grids of one run directory.
+    pub fn heldout_file(&self, dir: &Path) -> Option<crate::commands::transfer::TransferFile> {
+        let held = self.transfer.as_ref()?;
+        let run = crate::commands::transfer::TransferRun {
+            evaluator: self.run.evaluator,
+            workers: self.run.workers,
+            threads_per_worker: self.run.threads_per_worker,
+            retries: self.search.retries,
+            cache: Some(dir.join("heldout-cells.jsonl")),
+            slurm: self.run.slurm.clone(),
+            plugins: self.run.plugins.clone(),
+        };
+        let grid = crate::commands::transfer::GridConfig { from: vec![dir.to_owned()], ..held.grid.clone() };
+        Some(crate::commands::transfer::TransferFile {
+            grid,
+            train: held.train.clone(),
+            dataset: held.dataset.clone(),
+            run,
+        })
     }
 
     /// Checks one task's settings.

@@ -3,6 +3,7 @@
 
 mod config;
 mod heldout;
+mod heldout_grid;
 pub(crate) mod plot;
 mod worker;
 
@@ -177,6 +178,9 @@ pub fn run_search(args: SearchArgs, data_dir: Option<&Path>, json: bool) -> Resu
     let options = RunOptions { max_seconds: args.max_minutes.map(|m| m * 60.0), cache: file.run.cache.clone() };
     let state = run(&file.search, &dir, &tasks, evaluator.as_mut(), &file.baselines()?, options, &mut observe)?;
     bar.finish_and_clear();
+    // The search's workers stop before the held-out grid starts its own.
+    drop(evaluator);
+    heldout_grid::run(dir.path(), &file, &state, data_dir)?;
     let summary = finish(dir.path(), &state, &file)?;
     emit(json, &summary, render)
 }
@@ -278,6 +282,10 @@ struct Summary {
     diversity: Vec<Diversity>,
     /// How well the first rung of successive halving predicts the full run, if there are two.
     rank_correlation: Option<RankCorrelation>,
+    /// The held-out grid (`[transfer]`), once it has a report: search fitness and held-out Δ
+    /// side by side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    heldout: Option<heldout_grid::HeldOut>,
     plots: Vec<PathBuf>,
 }
 
@@ -526,6 +534,7 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
         best,
         diversity,
         rank_correlation: rank_correlation(dir, &file.search)?,
+        heldout: heldout_grid::summary(dir, state)?,
         plots: vec![dir.join("progress.png"), dir.join("progress.svg")],
     };
     store::write_atomic(&dir.join(SUMMARY), &serde_json::to_string_pretty(&summary)?)?;
@@ -696,6 +705,9 @@ fn render(s: &Summary) -> String {
     }
     if !s.tasks.is_empty() {
         render_tasks(&mut out, s);
+    }
+    if let Some(heldout) = &s.heldout {
+        heldout_grid::render(&mut out, heldout);
     }
     if let Some(f) = s.best.first() {
         if let Some(analysis) = &f.analysis {

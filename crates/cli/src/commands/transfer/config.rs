@@ -285,6 +285,18 @@ impl TransferFile {
         Ok(())
     }
 
+    /// Checks every setting that can be checked without data or the search runs of `from`
+    /// (which may not exist yet).
+    pub fn validate_without_from(&self) -> Result<()> {
+        let mut file = self.clone();
+        file.grid.from.clear();
+        if file.grid.losses.is_empty() {
+            // The searches will bring losses; check the rest with a stand-in.
+            file.grid.losses.push(LossSpec::Plain("focal".into()));
+        }
+        file.validate()
+    }
+
     /// Checks every setting that can be checked without data.
     pub fn validate(&self) -> Result<()> {
         let grid = &self.grid;
@@ -565,9 +577,22 @@ mod tests {
         let text = file.to_toml().unwrap();
         assert!(text.contains("learning_rate = 0.001\n") && !text.contains("0.00100000"), "{text}");
 
-        let names: Vec<String> = file.contenders().unwrap().0.into_iter().map(|c| c.name).collect();
-        assert_eq!(names, ["ce", "ngl", "mine", "ce-l2"], "cross entropy once, first; ce-l2 kept for its decay");
-        assert_eq!(file.contenders().unwrap().0[3].weight_decay, Some(5e-4));
+        let contenders = file.contenders().unwrap().0;
+        let names: Vec<&str> = contenders.iter().map(|c| c.name.as_str()).collect();
+        // Cross entropy once, first; ce-l2 kept for its decay; then the default baselines:
+        // label smoothing at each ε of the grid (no search chose one), Poly-1, and NGL, which
+        // the losses already have (it is compared once, as a baseline).
+        let grid: Vec<String> = LABEL_SMOOTHING_GRID.iter().map(|e| format!("ls-ce({e})")).collect();
+        let expected: Vec<&str> = ["ce", "ngl", "mine", "ce-l2"]
+            .into_iter()
+            .chain(grid.iter().map(String::as_str))
+            .chain(["poly1"])
+            .collect();
+        assert_eq!(names, expected);
+        assert_eq!(contenders[3].weight_decay, Some(5e-4));
+        let baselines: Vec<bool> = contenders.iter().map(|c| c.baseline).collect();
+        assert_eq!(&baselines[..4], [true, true, false, false]);
+        assert!(baselines[4..].iter().all(|b| *b));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use lossgp_core::search::{Evaluator, LocalEvaluator, RunDir, store};
 use lossgp_core::transfer::{Analysis, CELLS, CellRecord, Grid, GridEvent, Ledger, analyse, run_grid};
 use serde::{Deserialize, Serialize};
 
-pub use config::{EXAMPLE, TransferFile};
+pub use config::{DatasetConfig, EXAMPLE, GridConfig, RunConfig as TransferRun, TransferFile};
 
 use crate::commands::search::EvaluatorKind;
 use crate::commands::train::{TrainOptions, parse_size};
@@ -179,6 +179,31 @@ pub fn run_transfer(args: TransferArgs, data_dir: Option<&Path>, json: bool) -> 
         return Ok(());
     }
     let (dir, file) = prepare(&args)?;
+    let report = run_in(&dir, &file, data_dir)?;
+    emit(json, &report, table::render)
+}
+
+/// A new grid in `dir` from a configuration file not frozen yet: frozen with no option of the
+/// command line (a search's held-out grid), or the frozen file already there (resumed).
+pub(crate) fn run_file(dir: &Path, mut file: TransferFile, data_dir: Option<&Path>) -> Result<TransferReport> {
+    let path = dir.join(CONFIG);
+    if path.is_file() {
+        let frozen = TransferFile::read_frozen(&path)?;
+        file = TransferFile { run: file.run, ..frozen };
+    } else {
+        file.validate()?;
+        let data = config::DataSettings { train_samples: None, test_samples: None, image_size: None };
+        file.freeze(&TrainOptions::default(), data)?;
+    }
+    crate::plugins::record(&mut file.run.plugins);
+    file.validate()?;
+    run_in(dir, &file, data_dir)
+}
+
+/// Runs (or resumes) the grid of the frozen `file` in `dir` and writes its report, also when
+/// cells failed (their error comes after).
+fn run_in(dir: &Path, file: &TransferFile, data_dir: Option<&Path>) -> Result<TransferReport> {
+    let dir = dir.to_owned();
     // The data is opened before anything is written, so that a grid that cannot start leaves
     // no run directory behind.
     let fitness = file.fitness(data_dir)?;
@@ -230,7 +255,7 @@ pub fn run_transfer(args: TransferArgs, data_dir: Option<&Path>, json: bool) -> 
     // error comes first.
     let report = finish(&dir, &grid, &ledger.recorded(&grid)?);
     outcome?;
-    emit(json, &report?, table::render)
+    report
 }
 
 /// `ngl, max(p, 0.5) - y` as `["ngl", "max(p, 0.5) - y"]`: split at the commas outside
