@@ -543,6 +543,25 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_configurations_are_valid() {
+        for (name, text) in [
+            ("fashion-mnist-quick", include_str!("../../../../../configs/fashion-mnist-quick.toml")),
+            ("bench-plain", include_str!("../../../../../configs/bench-plain.toml")),
+            ("bench-small-cnn", include_str!("../../../../../configs/bench-small-cnn.toml")),
+            ("discovery-cpu", include_str!("../../../../../configs/discovery-cpu.toml")),
+            ("discovery-cpu-one", include_str!("../../../../../configs/discovery-cpu-one.toml")),
+        ] {
+            let file: SearchFile = toml::from_str(text).unwrap_or_else(|e| panic!("configs/{name}.toml: {e}"));
+            file.validate().unwrap_or_else(|e| panic!("configs/{name}.toml: {e:#}"));
+        }
+        let two: SearchFile = toml::from_str(include_str!("../../../../../configs/discovery-cpu.toml")).unwrap();
+        let one: SearchFile = toml::from_str(include_str!("../../../../../configs/discovery-cpu-one.toml")).unwrap();
+        assert_eq!(two.task.all().len(), 2);
+        assert_eq!(one.task.all(), &two.task.all()[..1], "the one-task control searches the first task alone");
+        assert_eq!((&one.train, &one.search, &one.run), (&two.train, &two.search, &two.run), "with the same settings");
+    }
+
+    #[test]
     fn mistakes_are_named() {
         let err = toml::from_str::<SearchFile>("[search]\npopulaton = 3\n").unwrap_err().to_string();
         assert!(err.contains("populaton"), "{err}");

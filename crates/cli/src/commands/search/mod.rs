@@ -180,9 +180,11 @@ pub fn run_search(args: SearchArgs, data_dir: Option<&Path>, json: bool) -> Resu
     bar.finish_and_clear();
     // The search's workers stop before the held-out grid starts its own.
     drop(evaluator);
-    heldout_grid::run(dir.path(), &file, &state, data_dir)?;
+    // The search's summary is written and printed whatever becomes of the held-out grid.
+    let heldout = heldout_grid::run(dir.path(), &file, &state, data_dir);
     let summary = finish(dir.path(), &state, &file)?;
-    emit(json, &summary, render)
+    emit(json, &summary, render)?;
+    heldout.map(|_| ()).context("the held-out grid ([transfer]); --resume continues it")
 }
 
 /// What the progress line shows.

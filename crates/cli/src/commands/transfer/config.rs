@@ -149,8 +149,17 @@ pub struct DatasetConfig {
     pub test_samples: Option<usize>,
     /// Overrides `[grid] image_size`.
     pub image_size: Option<[usize; 2]>,
+    /// Overrides `[grid] models`: the models of this dataset's columns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub models: Option<Vec<String>>,
     /// Training settings overriding `[train]`'s, by the same names.
     pub train: toml::Table,
+}
+
+/// The dataset a grid's dataset entry reads: `NAME@VARIANT` is NAME's data in columns of its
+/// own, with its own `[dataset."NAME@VARIANT"]` settings (another optimiser, say).
+pub fn data_source(dataset: &str) -> &str {
+    dataset.split_once('@').map_or(dataset, |(name, _)| name)
 }
 
 /// How this machine runs the grid.
@@ -228,6 +237,11 @@ impl TransferFile {
         toml::to_string_pretty(self).context("writing the configuration as TOML")
     }
 
+    /// The models of a dataset's columns: its `[dataset.NAME]` table's, else `[grid] models`.
+    pub fn models_of(&self, dataset: &str) -> Vec<String> {
+        self.dataset.get(dataset).and_then(|d| d.models.clone()).unwrap_or_else(|| self.grid.models.clone())
+    }
+
     /// A dataset's data settings and training settings: `[grid]` and `[train]`, overridden by
     /// its `[dataset.NAME]` table.
     pub fn settings(&self, dataset: &str) -> Result<(DataSettings, TrainConfig)> {
@@ -274,6 +288,7 @@ impl TransferFile {
             let (own, mut train) = self.settings(&dataset)?;
             options.apply(&mut train);
             let frozen = DatasetConfig {
+                models: self.dataset.get(&dataset).and_then(|d| d.models.clone()),
                 train_samples: data.train_samples.or(own.train_samples),
                 test_samples: data.test_samples.or(own.test_samples),
                 image_size: data.image_size.or(own.image_size),
@@ -319,9 +334,13 @@ impl TransferFile {
             // With search runs to come, the grid is only known once they are read (freeze).
             self.contenders()?;
         }
-        for model in &grid.models {
+        let models = grid.models.iter().chain(self.dataset.values().filter_map(|d| d.models.as_ref()).flatten());
+        for model in models {
             let (name, options) = ModelOptions::parse(model).with_context(|| format!("[grid] models: `{model}`"))?;
             check_options(find_model(&name)?, &options).with_context(|| format!("[grid] models: `{model}`"))?;
+        }
+        if let Some((name, _)) = self.dataset.iter().find(|(_, d)| d.models.as_ref().is_some_and(Vec::is_empty)) {
+            bail!("[dataset.\"{name}\"] models is empty: name at least one model, or leave it out for [grid] models");
         }
         for name in self.dataset.keys() {
             if !grid.datasets.contains(name) {
@@ -424,11 +443,12 @@ impl TransferFile {
             let (data, train_config) = self.settings(dataset)?;
             // Opened after the training split, whose errors name a mistyped dataset.
             let mut test: Option<(Arc<dyn Dataset>, String)> = None;
-            for model in &self.grid.models {
+            let source = data_source(dataset);
+            for model in &self.models_of(dataset) {
                 let (name, options) = ModelOptions::parse(model)?;
                 let entry = find_model(&name)?;
                 let request = TrainingRequest {
-                    dataset,
+                    dataset: source,
                     task: entry.task,
                     model: &name,
                     image_size: data.image_size,
@@ -438,7 +458,7 @@ impl TransferFile {
                 let TrainingSet { data: train, input } =
                     open_training(&request, &dirs).with_context(|| format!("{model} on {dataset}"))?;
                 if test.is_none() {
-                    test = Some(open_test(dataset, data.test_samples, &dirs)?);
+                    test = Some(open_test(source, data.test_samples, &dirs)?);
                 }
                 let (test, test_note) = test.as_ref().expect("opened");
                 let resized = data.image_size.map(|[h, w]| format!(" at {h}x{w}")).unwrap_or_default();
@@ -596,10 +616,45 @@ mod tests {
     }
 
     #[test]
+    fn a_dataset_may_have_models_and_variants_of_its_own() {
+        let file: TransferFile = toml::from_str(
+            "[grid]\nmodels = [\"small-cnn\", \"resnet20\"]\ndatasets = [\"digits\", \"fashion-mnist\", \"digits@sgd\"]\n\
+             [dataset.digits]\nmodels = [\"small-cnn\"]\n\
+             [dataset.\"digits@sgd\"]\nmodels = [\"small-cnn\"]\ntrain = { optimizer = { kind = \"sgd\", momentum = 0.9 } }\n",
+        )
+        .unwrap();
+        file.validate().unwrap();
+        let columns = |file: &TransferFile| -> Vec<(String, String)> {
+            file.grid.datasets.iter().flat_map(|d| file.models_of(d).into_iter().map(move |m| (m, d.clone()))).collect()
+        };
+        let pairs: Vec<(String, String)> = columns(&file);
+        let expected = [
+            ("small-cnn", "digits"),
+            ("small-cnn", "fashion-mnist"),
+            ("resnet20", "fashion-mnist"),
+            ("small-cnn", "digits@sgd"),
+        ];
+        assert_eq!(pairs, expected.map(|(m, d)| (m.to_owned(), d.to_owned())));
+        assert_eq!(data_source("digits@sgd"), "digits");
+        let (_, sgd) = file.settings("digits@sgd").unwrap();
+        assert!(matches!(sgd.optimizer, lossgp_core::train::OptimizerConfig::Sgd { momentum, .. } if momentum == 0.9));
+        let mut frozen = file.clone();
+        let none = DataSettings { train_samples: None, test_samples: None, image_size: None };
+        frozen.freeze(&TrainOptions::default(), none).unwrap();
+        assert_eq!(columns(&frozen), pairs, "freezing keeps each dataset's models");
+        let bad: TransferFile = toml::from_str("[dataset.\"fashion-mnist\"]\nmodels = []\n").unwrap();
+        assert!(format!("{:#}", bad.validate().unwrap_err()).contains("models is empty"));
+        let bad: TransferFile =
+            toml::from_str("[dataset.\"fashion-mnist\"]\nmodels = [\"resnet20:depth=3\"]\n").unwrap();
+        assert!(format!("{:#}", bad.validate().unwrap_err()).contains("depth"));
+    }
+
+    #[test]
     fn the_shipped_configurations_are_valid() {
         for (name, text) in [
             ("transfer-cpu", include_str!("../../../../../configs/transfer-cpu.toml")),
             ("transfer-paper", include_str!("../../../../../configs/transfer-paper.toml")),
+            ("discovery-heldout", include_str!("../../../../../configs/discovery-heldout.toml")),
         ] {
             let file: TransferFile = toml::from_str(text).unwrap_or_else(|e| panic!("configs/{name}.toml: {e}"));
             file.validate().unwrap_or_else(|e| panic!("configs/{name}.toml: {e:#}"));
