@@ -516,14 +516,14 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
         run_dir: dir.to_owned(),
         task: state.task.clone(),
         tasks: match &file.task {
-            config::Tasks::One(_) => Vec::new(),
-            config::Tasks::Many(tasks) => tasks
+            config::Tasks::Many(tasks) if tasks.len() > 1 => tasks
                 .iter()
                 .map(|t| {
                     let one = SearchFile { task: config::Tasks::One(t.clone()), ..file.clone() };
                     TaskSummary { name: t.name(), weight: t.weight, description: one.describe() }
                 })
                 .collect(),
+            _ => Vec::new(),
         },
         finished: state.finished(&file.search),
         generations_done: state.generation,
