@@ -225,6 +225,7 @@ fn cells_are_shared_through_a_cache_and_losses_come_from_a_search_run() {
     assert_eq!(found["versus_strongest"]["differences"].as_array().unwrap().len(), 2, "{found}");
     let markdown = std::fs::read_to_string(second.join("report.md")).unwrap();
     assert!(markdown.contains("## Against the strongest baseline"), "{markdown}");
+    assert!(markdown.contains("- ls-tuned: optimum 0.950 at C=2") && markdown.contains("; LS-like"), "{markdown}");
     let lines = cell_lines(&second);
     assert_eq!(lines.iter().filter(|l| l["cached"] == true).count(), 4);
     assert_eq!(lines.len(), 12);

@@ -268,6 +268,22 @@ fn analyze(specs: &[String], classes: &[usize], reduction: Option<Reduction>, js
     })
 }
 
+/// An analysis in one line: the optimum at each class count, the label smoothing with the same
+/// optimum at 10 classes (or the middle count), the gradient at initialisation against cross
+/// entropy's there, and the verdict.
+pub(crate) fn analysis_line(a: &Analysis) -> String {
+    let optima: Vec<String> = a
+        .classes
+        .iter()
+        .map(|c| format!("{} at C={}", c.optimum.map_or("none".to_owned(), |q| format!("{q:.3}")), c.classes))
+        .collect();
+    let at = a.classes.iter().find(|c| c.classes == 10).unwrap_or(&a.classes[a.classes.len() / 2]);
+    let epsilon = at.ls_epsilon.map_or(String::new(), |e| format!(" (LS ε {e:.2} at C={})", at.classes));
+    let gradient = at.gradient_ratio.map_or(String::new(), |g| format!(", gradient {g:.3}x cross entropy's"));
+    let kind = if a.ls_like { "; LS-like" } else { "" };
+    format!("optimum {}{epsilon}{gradient}{kind}", optima.join(", "))
+}
+
 /// An analysis as a small table and a verdict line.
 pub(crate) fn render_analysis(a: &Analysis) -> String {
     let number = |x: Option<f64>, digits: usize| x.map_or("-".to_owned(), |x| format!("{x:.digits$}"));

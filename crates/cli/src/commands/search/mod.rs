@@ -705,6 +705,16 @@ fn render(s: &Summary) -> String {
     if !s.best.is_empty() {
         let _ = writeln!(out, "Δ in points (fitness x 100); * the strongest baseline; {}", s.rule);
     }
+    if !s.best.is_empty() {
+        let _ = writeln!(out, "\nwhat each loss is (lossgp loss analyze; one sample, the other classes equal):");
+        let baselines = s.baselines.iter().map(|b| (b.name.clone(), &b.analysis));
+        let found = s.best.iter().map(|f| (format!("best-{}", f.rank), &f.analysis));
+        for (name, analysis) in found.chain(baselines) {
+            if let Some(a) = analysis {
+                let _ = writeln!(out, "{name:>9}  {}", crate::commands::loss::analysis_line(a));
+            }
+        }
+    }
     if !s.tasks.is_empty() {
         render_tasks(&mut out, s);
     }

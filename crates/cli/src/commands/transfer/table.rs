@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use lossgp_core::loss::analysis::{CLASS_COUNTS, analyze};
 use lossgp_core::stats::{Summary, Verdict};
 use lossgp_core::transfer::{ColumnResult, Comparison, Counts, LossAnalysis, paper_margin_points};
 
@@ -169,6 +170,21 @@ pub fn markdown(r: &TransferReport) -> String {
     }
 
     strongest_table(&mut s, r);
+
+    let _ = writeln!(s, "\n## What each loss is\n");
+    let _ = writeln!(
+        s,
+        "`lossgp loss analyze`, for one sample whose other classes are equal: the true-class probability that \
+         minimises the loss at C classes (cross entropy: 1; label smoothing at ε: 1 − ε + ε/C), the label \
+         smoothing with the same optimum, the gradient at uniform logits against cross entropy's, and LS-like where \
+         label smoothing at one ε matches the optimum at every C and the gradient's direction.\n"
+    );
+    for loss in &a.losses {
+        let analysis = loss.expr.parse::<lossgp_core::Loss>().ok().and_then(|l| analyze(&l, &CLASS_COUNTS).ok());
+        if let Some(analysis) = analysis {
+            let _ = writeln!(s, "- {}: {}", name(&loss.name), crate::commands::loss::analysis_line(&analysis));
+        }
+    }
 
     let _ = writeln!(s, "\n## Each column\n");
     let _ = writeln!(
