@@ -499,6 +499,17 @@ fn settings(args: &TrainArgs, base: TrainConfig, loss: &str) -> Result<TrainConf
 }
 
 /// `224`, `32x32` or `240x320`.
+/// `base` with `overrides` (training settings by their names in `[train]`, e.g. `{ epochs = 2 }`)
+/// put over it; `place` names the table in the error.
+pub fn with_overrides(base: &TrainConfig, overrides: &toml::Table, place: &str) -> Result<TrainConfig> {
+    if overrides.is_empty() {
+        return Ok(base.clone());
+    }
+    let mut table = toml::Table::try_from(base).context("[train]")?;
+    table.extend(overrides.clone());
+    table.try_into().with_context(|| format!("{place}: not a valid training setting"))
+}
+
 pub fn parse_size(text: &str) -> Result<[usize; 2], String> {
     let number = |s: &str| s.trim().parse::<usize>().ok().filter(|&n| n > 0);
     let size = match text.split_once(['x', 'X']) {

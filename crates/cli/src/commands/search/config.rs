@@ -17,6 +17,7 @@ use lossgp_datasets::DataDir;
 use serde::{Deserialize, Serialize};
 
 use crate::commands::dataset::{TrainingRequest, TrainingSet, open_training};
+use crate::commands::train::with_overrides;
 
 /// A documented configuration: `lossgp search --help` shows it, `lossgp search --example`
 /// prints it, and every setting left out takes the default written here.
@@ -162,12 +163,7 @@ impl TaskConfig {
 
     /// Its training settings: `[train]` with its own `train` table over them.
     pub fn train_config(&self, base: &TrainConfig) -> Result<TrainConfig> {
-        if self.train.is_empty() {
-            return Ok(base.clone());
-        }
-        let mut table = toml::Table::try_from(base).context("[train]")?;
-        table.extend(self.train.clone());
-        table.try_into().with_context(|| format!("task `{}`: `train` is not a valid training setting", self.name()))
+        with_overrides(base, &self.train, &format!("task `{}`: `train`", self.name()))
     }
 }
 
@@ -294,10 +290,8 @@ impl SearchFile {
             if !held.grid.from.is_empty() {
                 bail!("[transfer.grid] from: the held-out grid takes its losses from this search; leave `from` out");
             }
-            self.heldout_file(Path::new("."))
-                .expect("a [transfer] section")
-                .validate_without_from()
-                .context("[transfer]")?;
+            // `from` will be this search: the grid's losses are checked, its contenders known later.
+            self.heldout_file(Path::new(".")).expect("a [transfer] section").validate().context("[transfer]")?;
         }
         Ok(())
     }
@@ -571,5 +565,11 @@ mod tests {
         bad = SearchFile::default();
         bad.task = Tasks::One(TaskConfig { model: "resnet20:depth=3".into(), ..TaskConfig::default() });
         assert!(format!("{:#}", bad.validate().unwrap_err()).contains("depth"));
+        // A held-out grid's own losses are checked before the search, though its `from` is
+        // only known after it.
+        let typo: SearchFile = toml::from_str("[transfer.grid]\nbaselines = [\"ngll\"]\n").unwrap();
+        assert!(format!("{:#}", typo.validate().unwrap_err()).contains("ngll"));
+        let fine: SearchFile = toml::from_str("[transfer.grid]\nlosses = []\nbaselines = []\n").unwrap();
+        fine.validate().unwrap();
     }
 }

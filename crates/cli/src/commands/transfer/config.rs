@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::commands::dataset::{TrainingRequest, TrainingSet, open_training};
 use crate::commands::search::EvaluatorKind;
-use crate::commands::train::{TrainOptions, test_split};
+use crate::commands::train::{TrainOptions, test_split, with_overrides};
 use lossgp_core::search::SlurmSettings;
 
 /// A documented configuration: `lossgp transfer --example` prints it, and every setting left
@@ -213,7 +213,11 @@ impl TransferFile {
     /// Reads a configuration file.
     pub fn read(path: &Path) -> Result<TransferFile> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut file: TransferFile = toml::from_str(&text).with_context(|| {
+        Self::parse(&text, path)
+    }
+
+    fn parse(text: &str, path: &Path) -> Result<TransferFile> {
+        let mut file: TransferFile = toml::from_str(text).with_context(|| {
             format!("{} is not a valid transfer configuration (see `lossgp transfer --example`)", path.display())
         })?;
         crate::plugins::resolve(&mut file.run.plugins, path);
@@ -223,8 +227,8 @@ impl TransferFile {
     /// Reads the frozen file of a run directory. One written before grids had baselines has
     /// none: it resumes the grid it started, not one with the baselines added since.
     pub fn read_frozen(path: &Path) -> Result<TransferFile> {
-        let mut file = TransferFile::read(path)?;
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut file = Self::parse(&text, path)?;
         let table: toml::Table = toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
         if !table.get("grid").and_then(toml::Value::as_table).is_some_and(|g| g.contains_key("baselines")) {
             file.grid.baselines.clear();
@@ -251,10 +255,7 @@ impl TransferFile {
             test_samples: own.test_samples.or(self.grid.test_samples),
             image_size: own.image_size.or(self.grid.image_size),
         };
-        let mut table = toml::Table::try_from(&self.train).context("[train]")?;
-        table.extend(own.train);
-        let train: TrainConfig =
-            table.try_into().with_context(|| format!("[dataset.\"{dataset}\"] train: not a valid training setting"))?;
+        let train = with_overrides(&self.train, &own.train, &format!("[dataset.\"{dataset}\"] train"))?;
         Ok((data, train))
     }
 
@@ -300,18 +301,6 @@ impl TransferFile {
         Ok(())
     }
 
-    /// Checks every setting that can be checked without data or the search runs of `from`
-    /// (which may not exist yet).
-    pub fn validate_without_from(&self) -> Result<()> {
-        let mut file = self.clone();
-        file.grid.from.clear();
-        if file.grid.losses.is_empty() {
-            // The searches will bring losses; check the rest with a stand-in.
-            file.grid.losses.push(LossSpec::Plain("focal".into()));
-        }
-        file.validate()
-    }
-
     /// Checks every setting that can be checked without data.
     pub fn validate(&self) -> Result<()> {
         let grid = &self.grid;
@@ -331,8 +320,13 @@ impl TransferFile {
             bail!("[grid] top must be at least 1 to take losses from {}", grid.from[0].display());
         }
         if grid.from.is_empty() {
-            // With search runs to come, the grid is only known once they are read (freeze).
             self.contenders()?;
+        } else {
+            // With search runs to come, the grid is only known once they are read (freeze); its
+            // own losses and baselines must read already.
+            for spec in self.grid.losses.iter().chain(&self.baselines()?) {
+                spec.contender()?;
+            }
         }
         let models = grid.models.iter().chain(self.dataset.values().filter_map(|d| d.models.as_ref()).flatten());
         for model in models {
