@@ -5,6 +5,7 @@ mod config;
 mod heldout;
 mod heldout_grid;
 pub(crate) mod plot;
+mod task_plot;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -445,7 +446,7 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
     totals.trainings_per_hour =
         (totals.evaluations + totals.confirmations) as f64 / (totals.seconds / 3600.0).max(1e-9);
     let names: Vec<String> = file.task.all().iter().map(config::TaskConfig::name).collect();
-    let best = state
+    let best: Vec<Found> = state
         .hall_of_fame
         .iter()
         .take(file.run.top)
@@ -482,7 +483,7 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
             }
         })
         .collect();
-    let baselines = state
+    let baselines: Vec<Reference> = state
         .baselines
         .iter()
         .map(|b| Reference {
@@ -512,6 +513,11 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
         })
         .collect();
     plot::draw(state, dir)?;
+    let mut plots = vec![dir.join("progress.png"), dir.join("progress.svg")];
+    let weights: Vec<f64> = file.task.all().iter().map(|t| t.weight).collect();
+    if let Some(files) = task_plot::draw(dir, &task_panels(&names, &weights, &best, &baselines))? {
+        plots.extend(files);
+    }
     let summary = Summary {
         run_dir: dir.to_owned(),
         task: state.task.clone(),
@@ -537,10 +543,51 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
         diversity,
         rank_correlation: rank_correlation(dir, &file.search)?,
         heldout: heldout_grid::summary(dir, state)?,
-        plots: vec![dir.join("progress.png"), dir.join("progress.svg")],
+        plots,
     };
     store::write_atomic(&dir.join(SUMMARY), &serde_json::to_string_pretty(&summary)?)?;
     Ok(summary)
+}
+
+/// The panels of `tasks.png` for a search over several tasks (none for one): each task's and the
+/// weighted mean's paired difference to cross entropy, in points, per confirmation seed.
+fn task_panels(names: &[String], weights: &[f64], best: &[Found], baselines: &[Reference]) -> Vec<task_plot::Panel> {
+    let Some(ce) = baselines.iter().find(|b| b.name == "ce") else { return Vec::new() };
+    if names.len() < 2 {
+        return Vec::new();
+    }
+    let deltas = |loss: &[f64], reference: &[f64]| -> Vec<f64> {
+        loss.iter().zip(reference).map(|(l, r)| 100.0 * (l - r)).collect()
+    };
+    let rows = |pick: &dyn Fn(&[TaskColumn], &[f64]) -> (Vec<f64>, Vec<f64>)| -> Vec<task_plot::Row> {
+        let found = best.iter().map(|f| {
+            let (loss, reference) = pick(&f.per_task, &f.confirmed);
+            task_plot::Row { label: format!("best-{}", f.rank), baseline: false, deltas: deltas(&loss, &reference) }
+        });
+        let references = baselines.iter().filter(|b| b.name != "ce").map(|b| {
+            let (loss, reference) = pick(&b.per_task, &b.confirmed);
+            let label = match &b.tuning {
+                Some(tuning) => format!("{} ({} {})", b.name, tuning.parameter, tuning.chosen),
+                None => b.name.clone(),
+            };
+            task_plot::Row { label, baseline: true, deltas: deltas(&loss, &reference) }
+        });
+        found.chain(references).collect()
+    };
+    let mut panels: Vec<task_plot::Panel> = names
+        .iter()
+        .enumerate()
+        .map(|(t, name)| {
+            let reference = ce.per_task.get(t).map(|c| c.confirmed.clone()).unwrap_or_default();
+            let pick = |columns: &[TaskColumn], _: &[f64]| {
+                (columns.get(t).map(|c| c.confirmed.clone()).unwrap_or_default(), reference.clone())
+            };
+            task_plot::Panel { title: format!("{name} (weight {})", weights[t]), rows: rows(&pick) }
+        })
+        .collect();
+    let pick = |_: &[TaskColumn], combined: &[f64]| (combined.to_vec(), ce.confirmed.clone());
+    panels.push(task_plot::Panel { title: "weighted mean (the fitness)".into(), rows: rows(&pick) });
+    panels
 }
 
 /// A loss's scores on each task, against each baseline's on the same task (none for one task).
