@@ -77,6 +77,7 @@ fn a_killed_search_resumes_to_the_same_hall_of_fame() {
         assert_eq!(g["new_share"], 1.0, "{summary}");
     }
     assert!(whole.join("progress.png").is_file() && whole.join("progress.svg").is_file());
+    assert!(!whole.join("tasks.png").exists(), "one task draws no task panels");
     assert_eq!(summary["strongest_baseline"], "ce", "{summary}");
     assert!(summary["best"][0]["analysis"]["classes"].as_array().unwrap().len() == 3, "{summary}");
 
@@ -258,6 +259,11 @@ fn a_search_over_several_tasks_reports_and_confirms_each_on_threads_and_processe
     let text = lossgp(None, &["report", threads.to_str().unwrap()]);
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(text.contains("per task (fitness = the weighted mean over them)") && text.contains("ngl-like"), "{text}");
+    // The picture of the tasks: a panel per task and one for the weighted mean.
+    let plots: Vec<&str> = summary["plots"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert!(plots.iter().any(|p| p.ends_with("tasks.png")), "{summary}");
+    let svg = std::fs::read_to_string(threads.join("tasks.svg")).unwrap();
+    assert!(svg.contains("ngl-like") && svg.contains("weighted mean"), "{svg}");
 
     // Worker processes take each job's task from its file and end as threads do.
     let procs = root.path().join("processes");
