@@ -2,15 +2,21 @@
 //! both were trained from the same initial weights on the same batches, so the difference of
 //! their fitness on that seed is free of the seed's own luck.
 //!
-//! The rule, stated once: a loss is **better** (or **worse**) than a baseline when the 95%
+//! The rule, stated once: a loss is **better** (or **worse**) than a baseline when the paired
+//! t-test over the seeds rejects "no difference" at α = 0.05 (two-sided; equivalently, the 95%
 //! confidence interval of the mean paired difference, from Student's t with `n - 1` degrees of
-//! freedom, lies wholly above (below) 0 (a two-sided paired t-test at α = 0.05); otherwise the
-//! evidence cannot tell them apart and the verdict is **same**. Fewer than two seeds give no
-//! verdict.
+//! freedom, lies wholly above (below) 0); otherwise the evidence cannot tell them apart and the
+//! verdict is **same**. Where the test has no answer there is no verdict (*unconfirmed*): fewer
+//! than two seeds, differences equal on every seed (a fitness that does not depend on the seed,
+//! or a gain of the same test images each time: zero variance is no evidence), or a value that
+//! is not finite. The same test decides transfer grids (`stats::paired_t`).
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::{Summary, Verdict};
+use crate::stats::{Summary, Untestable, Verdict, paired_t};
+
+/// The test's level.
+const ALPHA: f64 = 0.05;
 
 /// The paired difference `candidate - baseline` over seeds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -25,6 +31,9 @@ pub struct Paired {
     pub interval: [f64; 2],
     /// The verdict of the rule in the module documentation.
     pub verdict: Verdict,
+    /// Why there is no verdict, where the test has no answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untestable: Option<Untestable>,
 }
 
 impl Paired {
@@ -32,17 +41,23 @@ impl Paired {
     /// if there is no seed in common.
     pub fn new(candidate: &[f64], baseline: &[f64]) -> Option<Paired> {
         let differences: Vec<f64> = candidate.iter().zip(baseline).map(|(a, b)| a - b).collect();
-        let Summary { n, mean, sd, interval } = Summary::new(&differences)?;
-        let verdict = if n == 1 {
-            Verdict::Unconfirmed
-        } else if interval[0] > 0.0 {
-            Verdict::Better
-        } else if interval[1] < 0.0 {
-            Verdict::Worse
-        } else {
-            Verdict::Same
+        let Summary { mean, sd, interval, .. } = Summary::new(&differences)?;
+        let (verdict, untestable) = match paired_t(candidate, baseline) {
+            Ok(t) if t.p < ALPHA && t.t > 0.0 => (Verdict::Better, None),
+            Ok(t) if t.p < ALPHA && t.t < 0.0 => (Verdict::Worse, None),
+            Ok(_) => (Verdict::Same, None),
+            Err(why) => (Verdict::Unconfirmed, Some(why)),
         };
-        Some(Paired { differences, mean, sd, interval, verdict })
+        Some(Paired { differences, mean, sd, interval, verdict, untestable })
+    }
+
+    /// The verdict's word for reports, with the reason where the test had no answer
+    /// (`unconfirmed (zero variance)`).
+    pub fn verdict_text(&self) -> String {
+        match self.untestable {
+            Some(why) => format!("{} ({})", self.verdict.name(), why.short()),
+            None => self.verdict.name().to_owned(),
+        }
     }
 }
 
@@ -65,6 +80,18 @@ mod tests {
         // Two seeds leave 1 degree of freedom (t = 12.7): the same gap is not yet evidence.
         assert_eq!(Paired::new(&[0.80, 0.80], &[0.84, 0.85]).unwrap().verdict, Verdict::Same);
         assert_eq!(Paired::new(&[0.9], &[0.8]).unwrap().verdict, Verdict::Unconfirmed);
+        // Equal differences on every seed: zero variance, no verdict (a CI of zero width used
+        // to call these better or worse).
+        for (a, b) in [
+            (vec![0.81, 0.82, 0.83], vec![0.80, 0.81, 0.82]),
+            (vec![0.5, 0.5, 0.5], vec![0.5442, 0.5442, 0.5442]),
+            (vec![0.9, 0.8], vec![0.9, 0.8]),
+        ] {
+            let p = Paired::new(&a, &b).unwrap();
+            assert_eq!((p.verdict, p.untestable), (Verdict::Unconfirmed, Some(Untestable::NoVariance)), "{a:?} {b:?}");
+        }
+        let nan = Paired::new(&[0.8, f64::NAN, 0.9], &[0.7, 0.7, 0.7]).unwrap();
+        assert_eq!((nan.verdict, nan.untestable), (Verdict::Unconfirmed, Some(Untestable::NotFinite)));
         assert_eq!(Paired::new(&[], &[0.8]), None);
     }
 }

@@ -46,9 +46,10 @@ pub fn mean_sd(values: &[f64]) -> Option<(f64, f64)> {
 }
 
 /// Spearman's rank correlation of the pairs `(a, b)`: Pearson's correlation of their ranks,
-/// ties sharing their mean rank. None for fewer than 3 pairs, or where either side is constant.
+/// ties sharing their mean rank. None for fewer than 3 pairs, where either side is constant
+/// (SciPy: NaN with a warning), or where a value is not finite (SciPy: NaN).
 pub fn spearman(pairs: &[(f64, f64)]) -> Option<f64> {
-    if pairs.len() < 3 {
+    if pairs.len() < 3 || pairs.iter().any(|(a, b)| !a.is_finite() || !b.is_finite()) {
         return None;
     }
     let a = ranks(&pairs.iter().map(|p| p.0).collect::<Vec<_>>());
@@ -94,6 +95,8 @@ mod tests {
         assert!((spearman(&ties).unwrap() - 0.948_683_298_050_513_8).abs() < 1e-12);
         assert_eq!(spearman(&[(1.0, 1.0), (2.0, 2.0)]), None);
         assert_eq!(spearman(&[(1.0, 1.0), (1.0, 2.0), (1.0, 3.0)]), None);
+        assert_eq!(spearman(&[(1.0, 1.0), (2.0, f64::NAN), (3.0, 3.0), (4.0, 4.0)]), None);
+        assert_eq!(spearman(&[(1.0, 1.0), (f64::INFINITY, 2.0), (3.0, 3.0)]), None);
     }
 
     #[test]

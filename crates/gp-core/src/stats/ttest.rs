@@ -14,26 +14,74 @@ pub struct PairedT {
     pub p: f64,
 }
 
+/// Why a paired t-test has no answer. Each is a case where SciPy's `ttest_rel` gives NaN (or,
+/// for constant non-zero differences, `t = ±inf, p = 0`) and R's `t.test` refuses; lossgp
+/// reports the comparison as not testable rather than as evidence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Untestable {
+    /// Fewer than two pairs: no spread to test against.
+    TooFewPairs,
+    /// A value is NaN or infinite.
+    NotFinite,
+    /// The differences do not vary (equal on every pair, up to the rounding of the inputs):
+    /// the standard error is 0 and the t statistic is undefined, whatever the mean. Two seeds
+    /// that both gained one test image are no evidence of a difference.
+    NoVariance,
+}
+
+impl Untestable {
+    /// Why, in words for reports.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Untestable::TooFewPairs => "fewer than two paired seeds",
+            Untestable::NotFinite => "a value is not finite",
+            Untestable::NoVariance => "the differences do not vary (zero variance)",
+        }
+    }
+
+    /// Why, in two words for table cells.
+    pub fn short(self) -> &'static str {
+        match self {
+            Untestable::TooFewPairs => "one seed",
+            Untestable::NotFinite => "not finite",
+            Untestable::NoVariance => "zero variance",
+        }
+    }
+}
+
+/// How far below the inputs' magnitude a spread counts as rounding noise: a difference of two
+/// values near `x` carries up to about `ε·|x|` of rounding, so differences that "agree" to
+/// within a few dozen ε of the inputs are equal for any test.
+const ROUNDING: f64 = 64.0 * f64::EPSILON;
+
 /// The paired t-test of `a` against `b`, value by value (the shorter length counts), as
-/// `scipy.stats.ttest_rel(a, b)`. None for fewer than two pairs. Where every difference is the
-/// same the standard error is 0: then `p` is 1 if they are all 0 (no difference) and 0
-/// otherwise (SciPy gives NaN for the first and an infinite `t` for the second).
-pub fn paired_t(a: &[f64], b: &[f64]) -> Option<PairedT> {
-    let differences: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
-    let n = differences.len();
+/// `scipy.stats.ttest_rel(a, b)` where that has a finite answer. Not testable (see
+/// [`Untestable`]) for fewer than two pairs, a non-finite value, or differences that do not
+/// vary: their standard deviation at most `64 ε` times the largest input (R's `t.test` uses
+/// `10 ε` times the mean difference; the inputs' scale also catches differences such as
+/// `0.801 - 0.800` and `0.811 - 0.810`, which differ only by rounding and would otherwise give
+/// p ≈ 1e-28).
+pub fn paired_t(a: &[f64], b: &[f64]) -> Result<PairedT, Untestable> {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
     if n < 2 {
-        return None;
+        return Err(Untestable::TooFewPairs);
     }
-    let (mean, sd) = super::mean_sd(&differences)?;
+    if a.iter().chain(b).any(|v| !v.is_finite()) {
+        return Err(Untestable::NotFinite);
+    }
+    let differences: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    let (mean, sd) = super::mean_sd(&differences).ok_or(Untestable::TooFewPairs)?;
+    let scale = a.iter().chain(b).fold(mean.abs(), |m, v| m.max(v.abs()));
+    if sd <= ROUNDING * scale {
+        return Err(Untestable::NoVariance);
+    }
     let df = n - 1;
-    if sd == 0.0 {
-        let (t, p) = if mean == 0.0 { (0.0, 1.0) } else { (mean.signum() * f64::INFINITY, 0.0) };
-        return Some(PairedT { t, df, p });
-    }
     let t = mean / (sd / (n as f64).sqrt());
-    let student = StudentsT::new(0.0, 1.0, df as f64).expect("positive degrees of freedom");
+    let student = StudentsT::new(0.0, 1.0, df as f64).map_err(|_| Untestable::TooFewPairs)?;
     let p = (2.0 * student.cdf(-t.abs())).min(1.0);
-    Some(PairedT { t, df, p })
+    Ok(PairedT { t, df, p })
 }
 
 #[cfg(test)]
@@ -58,10 +106,26 @@ mod tests {
     }
 
     #[test]
-    fn degenerate_samples() {
-        assert_eq!(paired_t(&[0.8], &[0.7]), None);
-        assert_eq!(paired_t(&[0.8, 0.9], &[0.8, 0.9]).unwrap().p, 1.0);
-        let constant = paired_t(&[3.0, 4.0], &[1.0, 2.0]).unwrap();
-        assert_eq!((constant.p, constant.t), (0.0, f64::INFINITY));
+    fn degenerate_samples_are_not_testable() {
+        use Untestable::*;
+        assert_eq!(paired_t(&[0.8], &[0.7]), Err(TooFewPairs));
+        assert_eq!(paired_t(&[], &[]), Err(TooFewPairs));
+        // SciPy: all-zero differences give NaN; equal non-zero ones t = inf, p = 0. Neither is
+        // evidence.
+        assert_eq!(paired_t(&[0.8, 0.9], &[0.8, 0.9]), Err(NoVariance));
+        assert_eq!(paired_t(&[3.0, 4.0], &[1.0, 2.0]), Err(NoVariance));
+        // Equal up to the rounding of the inputs (the field case: +0.1 point on each seed).
+        assert_eq!(paired_t(&[0.801, 0.811], &[0.800, 0.810]), Err(NoVariance));
+        assert_eq!(paired_t(&[0.801, 0.811, 0.821], &[0.80, 0.81, 0.82]), Err(NoVariance));
+        assert_eq!(paired_t(&[0.9, 0.9, 0.9, 0.9, 0.9], &[0.89, 0.89, 0.89, 0.89, 0.89]), Err(NoVariance));
+        // Large values, equal differences: the scale is the inputs'.
+        assert_eq!(paired_t(&[1e6 + 1.0, 2e6 + 1.0], &[1e6, 2e6]), Err(NoVariance));
+        // A NaN or an infinity (which statrs cannot take) is named, never a panic.
+        assert_eq!(paired_t(&[0.8, f64::NAN], &[0.7, 0.7]), Err(NotFinite));
+        assert_eq!(paired_t(&[0.8, 0.9], &[f64::NEG_INFINITY, 0.7]), Err(NotFinite));
+        // One test image in a thousand of spread is a real spread, however small the p.
+        let r = paired_t(&[0.801, 0.812], &[0.800, 0.810]).unwrap();
+        assert!(r.p > 0.0 && r.p < 1.0 && r.t.is_finite(), "{r:?}");
+        assert!(NoVariance.reason().contains("zero variance"));
     }
 }

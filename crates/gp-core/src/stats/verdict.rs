@@ -25,7 +25,8 @@ pub enum Verdict {
     Same,
     /// Worse than the reference.
     Worse,
-    /// Not testable: fewer than two paired seeds.
+    /// Not testable: fewer than two paired seeds, differences that do not vary, or a value
+    /// that is not finite (see [`super::Untestable`]). Never read as evidence either way.
     Unconfirmed,
 }
 
@@ -41,9 +42,12 @@ impl Verdict {
     }
 }
 
-/// The paper's verdict on a mean difference in accuracy (0.01 is one point).
+/// The paper's verdict on a mean difference in accuracy (0.01 is one point); *unconfirmed*
+/// for a difference that is not a number.
 pub fn paper_verdict(mean_difference: f64) -> Verdict {
-    if mean_difference > PAPER_MARGIN {
+    if mean_difference.is_nan() {
+        Verdict::Unconfirmed
+    } else if mean_difference > PAPER_MARGIN {
         Verdict::Better
     } else if mean_difference < -PAPER_MARGIN {
         Verdict::Worse
@@ -53,17 +57,19 @@ pub fn paper_verdict(mean_difference: f64) -> Verdict {
 }
 
 /// The noise-aware verdicts on comparisons made together, each given as its mean difference
-/// and its two-sided p-value (none where it could not be tested, e.g. one seed: then
-/// *unconfirmed*). The p-values are Holm-corrected over all the comparisons that have one;
-/// where the corrected value is below `alpha` the sign of the mean decides.
+/// and its two-sided p-value (none, or not a number, where it could not be tested, e.g. one
+/// seed or differences that do not vary: then *unconfirmed*). The p-values are Holm-corrected
+/// over all the comparisons that have one; where the corrected value is below `alpha` the sign
+/// of the mean decides.
 pub fn noise_aware_verdicts(comparisons: &[(f64, Option<f64>)], alpha: f64) -> Vec<Verdict> {
-    let tested: Vec<f64> = comparisons.iter().filter_map(|(_, p)| *p).collect();
-    let mut adjusted = holm(&tested).into_iter();
+    let tested = |p: &Option<f64>| p.filter(|p| p.is_finite());
+    let ps: Vec<f64> = comparisons.iter().filter_map(|(_, p)| tested(p)).collect();
+    let mut adjusted = holm(&ps).into_iter();
     comparisons
         .iter()
         .map(|(mean, p)| {
             // Only tested comparisons take a corrected value, in order.
-            let Some(q) = p.and_then(|_| adjusted.next()) else { return Verdict::Unconfirmed };
+            let Some(q) = tested(p).and_then(|_| adjusted.next()) else { return Verdict::Unconfirmed };
             match q < alpha {
                 true if *mean > 0.0 => Verdict::Better,
                 true if *mean < 0.0 => Verdict::Worse,
@@ -83,6 +89,15 @@ mod tests {
         assert_eq!(paper_verdict(0.005), Verdict::Same);
         assert_eq!(paper_verdict(-0.0049), Verdict::Same);
         assert_eq!(paper_verdict(-0.006), Verdict::Worse);
+        assert_eq!(paper_verdict(f64::NAN), Verdict::Unconfirmed);
+    }
+
+    #[test]
+    fn a_p_value_that_is_not_a_number_is_no_evidence_and_leaves_the_family() {
+        // Holm over the two finite values alone: 0.01 x 2 = 0.02, 0.02 x 1 -> 0.02.
+        let comparisons = [(0.02, Some(0.01)), (0.01, Some(f64::NAN)), (-0.02, Some(0.02))];
+        let verdicts = noise_aware_verdicts(&comparisons, 0.05);
+        assert_eq!(verdicts, [Verdict::Better, Verdict::Unconfirmed, Verdict::Worse]);
     }
 
     #[test]

@@ -26,8 +26,12 @@ pub struct Wilcoxon {
 /// (`zero_method="wilcox"`), tied magnitudes share their mean rank; up to 50 differences the
 /// p-value is exact, from the distribution of the positive rank sum over all 2^n sign
 /// patterns of these ranks (ties included), beyond that it is the normal approximation with
-/// the tie correction and no continuity correction. None when every difference is 0.
+/// the tie correction and no continuity correction. None when every difference is 0 (SciPy:
+/// NaN) or a value is not finite (SciPy: NaN).
 pub fn wilcoxon_signed_rank(a: &[f64], b: &[f64]) -> Option<Wilcoxon> {
+    if a.iter().zip(b).any(|(x, y)| !x.is_finite() || !y.is_finite()) {
+        return None;
+    }
     let differences: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).filter(|d| *d != 0.0).collect();
     let n = differences.len();
     if n == 0 {
@@ -117,5 +121,8 @@ mod tests {
         // All of one sign over 5 pairs: the smallest two-sided p there is, 2/32.
         assert!((wilcoxon_signed_rank(&[2.0; 5], &[1.0; 5]).unwrap().p - 0.0625).abs() < 1e-12);
         assert_eq!(wilcoxon_signed_rank(&[1.0, 2.0], &[1.0, 2.0]), None);
+        // A NaN would rank as the largest difference of one sign: no answer instead.
+        assert_eq!(wilcoxon_signed_rank(&[0.8, f64::NAN, 0.9], &[0.7; 3]), None);
+        assert_eq!(wilcoxon_signed_rank(&[0.8, 0.85, 0.9], &[0.7, f64::INFINITY, 0.7]), None);
     }
 }

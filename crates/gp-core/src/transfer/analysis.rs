@@ -27,8 +27,8 @@ use serde::{Deserialize, Serialize};
 use super::grid::Grid;
 use super::ledger::CellRecord;
 use crate::stats::{
-    PAPER_MARGIN, PairedT, Summary, Verdict, Wilcoxon, holm, noise_aware_verdicts, paired_t, paper_verdict, ranks,
-    wilcoxon_signed_rank,
+    PAPER_MARGIN, PairedT, Summary, Untestable, Verdict, Wilcoxon, holm, noise_aware_verdicts, paired_t, paper_verdict,
+    ranks, wilcoxon_signed_rank,
 };
 
 /// The level of the noise-aware rule.
@@ -40,7 +40,9 @@ pub const PAPER_RULE: &str = "the paper's rule: better or worse where the mean d
 /// See [`PAPER_RULE`].
 pub const NOISE_AWARE_RULE: &str = "the noise-aware rule: better or worse only where the paired t-test over the \
                                     seeds rejects 'no difference' at α = 0.05 after Holm's correction over every \
-                                    comparison in the grid, same otherwise";
+                                    comparison in the grid, same otherwise; not testable (no verdict) with one seed, with \
+                                    differences equal on every seed (zero variance is no evidence) or with a value that is \
+                                    not finite";
 
 /// The whole analysis.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,7 +110,8 @@ pub struct Counts {
     pub same: usize,
     /// Worse.
     pub worse: usize,
-    /// Not testable (fewer than two paired seeds; the noise-aware rule only).
+    /// Not testable (fewer than two paired seeds, differences that do not vary, a value that
+    /// is not finite; the noise-aware rule only).
     pub unconfirmed: usize,
 }
 
@@ -153,8 +156,12 @@ pub struct Comparison {
     pub differences: Vec<f64>,
     /// Their mean, sd and 95% interval.
     pub difference: Summary,
-    /// The paired t-test (two or more seeds).
+    /// The paired t-test (none where it has no answer: see `untestable`).
     pub t_test: Option<PairedT>,
+    /// Why the t-test has no answer (fewer than two seeds, differences that do not vary, a
+    /// value that is not finite); the noise-aware verdict is then *unconfirmed*.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untestable: Option<Untestable>,
     /// Wilcoxon's signed-rank test (none where every difference is 0). With 5 seeds its
     /// smallest two-sided p-value is 0.0625: it cannot reject at 0.05.
     pub wilcoxon: Option<Wilcoxon>,
@@ -314,7 +321,10 @@ fn compare(loss: &[Option<f64>], reference: &[Option<f64>]) -> Option<Comparison
     let (a, b): (Vec<f64>, Vec<f64>) = pairs.iter().map(|&(_, a, b)| (a, b)).unzip();
     let differences: Vec<f64> = pairs.iter().map(|&(_, a, b)| a - b).collect();
     let difference = Summary::new(&differences)?;
-    let t_test = paired_t(&a, &b);
+    let (t_test, untestable) = match paired_t(&a, &b) {
+        Ok(t) => (Some(t), None),
+        Err(why) => (None, Some(why)),
+    };
     Some(Comparison {
         seeds: pairs.iter().map(|p| p.0).collect(),
         paper: paper_verdict(difference.mean),
@@ -322,6 +332,7 @@ fn compare(loss: &[Option<f64>], reference: &[Option<f64>]) -> Option<Comparison
         noise_aware: Verdict::Unconfirmed,
         wilcoxon: wilcoxon_signed_rank(&a, &b),
         t_test,
+        untestable,
         p_holm: None,
         differences,
         difference,
@@ -359,9 +370,9 @@ mod tests {
         let grid = grid(5);
         let table = [
             [[0.80, 0.81, 0.82, 0.79, 0.80], [0.70, 0.72, 0.71, 0.69, 0.70]],
-            // +1 point everywhere with little spread: better by both rules on column 0; on
+            // +1 point on average with little spread: better by both rules on column 0; on
             // column 1, +0.8 on average but one seed below: better by the paper only.
-            [[0.81, 0.82, 0.83, 0.80, 0.81], [0.75, 0.70, 0.72, 0.70, 0.69]],
+            [[0.811, 0.819, 0.831, 0.799, 0.81], [0.75, 0.70, 0.72, 0.70, 0.69]],
             // Within half a point: the same by both.
             [[0.80, 0.81, 0.82, 0.79, 0.803], [0.70, 0.72, 0.71, 0.69, 0.70]],
         ];
@@ -370,7 +381,7 @@ mod tests {
         let ngl = &a.losses[1];
         let first = ngl.columns[0].versus.as_ref().unwrap();
         assert!((first.difference.mean - 0.01).abs() < 1e-12);
-        assert!(first.t_test.as_ref().unwrap().p < 1e-6, "(nearly) identical differences");
+        assert!(first.t_test.as_ref().unwrap().p < 1e-4, "a steady gain");
         assert_eq!((first.paper, first.noise_aware), (Verdict::Better, Verdict::Better));
         let second = ngl.columns[1].versus.as_ref().unwrap();
         assert!((second.difference.mean - 0.008).abs() < 1e-12);
@@ -380,7 +391,10 @@ mod tests {
         assert!((ngl.mean_difference.unwrap() - 0.009).abs() < 1e-12);
         let focal = &a.losses[2];
         assert_eq!(focal.paper, Counts { same: 2, ..Counts::default() });
-        assert!(focal.columns[1].versus.as_ref().unwrap().wilcoxon.is_none(), "all differences 0");
+        let unchanged = focal.columns[1].versus.as_ref().unwrap();
+        assert!(unchanged.wilcoxon.is_none(), "all differences 0");
+        assert_eq!(unchanged.untestable, Some(crate::stats::Untestable::NoVariance));
+        assert_eq!(focal.noise_aware, Counts { same: 1, unconfirmed: 1, ..Counts::default() });
         assert!(a.losses[0].columns.iter().all(|c| c.versus.is_none()), "the reference is not compared with itself");
         // Ranks per (column, seed): ngl first on 8 of 10 blocks (1.4), focal 2.25, ce 2.35.
         let ranks: Vec<f64> = a.losses.iter().map(|l| l.mean_rank.unwrap()).collect();

@@ -400,7 +400,7 @@ fn render_entries(out: &mut String, entries: &[Entry], strongest: Option<&str>) 
                     100.0 * p.mean,
                     100.0 * p.interval[0],
                     100.0 * p.interval[1],
-                    p.verdict.name()
+                    p.verdict_text()
                 )
             })
             .collect();

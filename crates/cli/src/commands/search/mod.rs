@@ -733,7 +733,7 @@ fn render(s: &Summary) -> String {
                         100.0 * p.mean,
                         100.0 * p.interval[0],
                         100.0 * p.interval[1],
-                        p.verdict.name()
+                        p.verdict_text()
                     ),
                     _ => format!("{:+.2} (search seed only)", 100.0 * v.search_seed),
                 };
@@ -801,7 +801,7 @@ fn render_tasks(out: &mut String, s: &Summary) {
         let mean = c.confirmed_mean.map_or_else(|| format!("{:.4} (search seed)", c.fitness), |m| format!("{m:.4}"));
         let versus = reference
             .as_ref()
-            .and_then(|r| c.versus.get(r).map(|p| format!(" {:+.2} {} vs {r}", 100.0 * p.mean, p.verdict.name())))
+            .and_then(|r| c.versus.get(r).map(|p| format!(" {:+.2} {} vs {r}", 100.0 * p.mean, p.verdict_text())))
             .unwrap_or_default();
         format!("{:<30}", format!("{mean}{versus}"))
     };

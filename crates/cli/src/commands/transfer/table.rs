@@ -138,7 +138,8 @@ pub fn markdown(r: &TransferReport) -> String {
          the difference. `(n=k)`: only k seeds paired so far; `†`: a run of this loss or of the reference \
          diverged or could not train on some seed, and counts as 0% accuracy (the worst), never as missing. Mean \
          Δ: the mean of a row's differences (the paper's mean column); mean rank: 1 is the best, over every \
-         (model, dataset, seed) on which all losses finished; counts: better/same/worse (`?`: not testable).\n",
+         (model, dataset, seed) on which all losses finished; counts: better/same/worse (`?`: not testable: one \
+         seed, or differences equal on every seed).\n",
         a.reference,
         paper_margin_points(),
         a.losses
@@ -261,7 +262,7 @@ fn column_row(loss: &LossAnalysis, c: &ColumnResult, top5: bool, iou: bool) -> S
             } else {
                 format!("{:+.2} (one seed)", 100.0 * v.difference.mean)
             },
-            p_value(v.t_test.as_ref().map(|t| t.p)),
+            v.untestable.map_or_else(|| p_value(v.t_test.as_ref().map(|t| t.p)), |why| why.short().to_owned()),
             p_value(v.wilcoxon.as_ref().map(|w| w.p)),
             p_value(v.p_holm),
             v.paper.name().to_owned(),
