@@ -255,6 +255,20 @@ fn a_search_over_several_tasks_reports_and_confirms_each_on_threads_and_processe
     let (a, b) = (per_task[0]["fitness"].as_f64().unwrap(), per_task[1]["fitness"].as_f64().unwrap());
     assert!((best["fitness"].as_f64().unwrap() - (a + 2.0 * b) / 3.0).abs() < 1e-12, "{summary}");
     assert_eq!(per_task[1]["versus"]["ngl"]["differences"].as_array().unwrap().len(), 2, "{summary}");
+    // gradient-match does not depend on the seed: equal differences on every seed are no
+    // evidence, so no comparison of this search has a verdict (zero variance).
+    let mut constant = 0;
+    for paired in per_task.iter().chain(summary["baselines"][1]["per_task"].as_array().unwrap()) {
+        for (name, versus) in paired["versus"].as_object().unwrap() {
+            let differences = versus["differences"].as_array().unwrap();
+            if differences.iter().all(|d| d == &differences[0]) {
+                assert_eq!(versus["verdict"], "unconfirmed", "vs {name}: {summary}");
+                assert_eq!(versus["untestable"], "no-variance", "vs {name}: {summary}");
+                constant += 1;
+            }
+        }
+    }
+    assert!(constant > 0, "gradient-match gives equal differences on every seed: {summary}");
     assert_eq!(summary["baselines"][1]["per_task"][1]["confirmed"].as_array().unwrap().len(), 2);
     let text = lossgp(None, &["report", threads.to_str().unwrap()]);
     let text = String::from_utf8(text.stdout).unwrap();
