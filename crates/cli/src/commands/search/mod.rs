@@ -556,37 +556,39 @@ fn task_panels(names: &[String], weights: &[f64], best: &[Found], baselines: &[R
     if names.len() < 2 {
         return Vec::new();
     }
-    let deltas = |loss: &[f64], reference: &[f64]| -> Vec<f64> {
-        loss.iter().zip(reference).map(|(l, r)| 100.0 * (l - r)).collect()
+    // A loss's confirmation seeds on one task (`Some(t)`) or on the weighted mean (`None`).
+    let seeds = |task: Option<usize>, per_task: &[TaskColumn], combined: &[f64]| -> Vec<f64> {
+        match task {
+            Some(t) => per_task.get(t).map(|c| c.confirmed.clone()).unwrap_or_default(),
+            None => combined.to_vec(),
+        }
     };
-    let rows = |pick: &dyn Fn(&[TaskColumn], &[f64]) -> (Vec<f64>, Vec<f64>)| -> Vec<task_plot::Row> {
-        let found = best.iter().map(|f| {
-            let (loss, reference) = pick(&f.per_task, &f.confirmed);
-            task_plot::Row { label: format!("best-{}", f.rank), baseline: false, deltas: deltas(&loss, &reference) }
+    let rows = |task: Option<usize>| -> Vec<task_plot::Row> {
+        let reference = seeds(task, &ce.per_task, &ce.confirmed);
+        let deltas = |per_task: &[TaskColumn], combined: &[f64]| -> Vec<f64> {
+            seeds(task, per_task, combined).iter().zip(&reference).map(|(l, r)| 100.0 * (l - r)).collect()
+        };
+        let found = best.iter().map(|f| task_plot::Row {
+            label: format!("best-{}", f.rank),
+            baseline: false,
+            deltas: deltas(&f.per_task, &f.confirmed),
         });
-        let references = baselines.iter().filter(|b| b.name != "ce").map(|b| {
-            let (loss, reference) = pick(&b.per_task, &b.confirmed);
-            let label = match &b.tuning {
+        let references = baselines.iter().filter(|b| b.name != "ce").map(|b| task_plot::Row {
+            label: match &b.tuning {
                 Some(tuning) => format!("{} ({} {})", b.name, tuning.parameter, tuning.chosen),
                 None => b.name.clone(),
-            };
-            task_plot::Row { label, baseline: true, deltas: deltas(&loss, &reference) }
+            },
+            baseline: true,
+            deltas: deltas(&b.per_task, &b.confirmed),
         });
         found.chain(references).collect()
     };
     let mut panels: Vec<task_plot::Panel> = names
         .iter()
         .enumerate()
-        .map(|(t, name)| {
-            let reference = ce.per_task.get(t).map(|c| c.confirmed.clone()).unwrap_or_default();
-            let pick = |columns: &[TaskColumn], _: &[f64]| {
-                (columns.get(t).map(|c| c.confirmed.clone()).unwrap_or_default(), reference.clone())
-            };
-            task_plot::Panel { title: format!("{name} (weight {})", weights[t]), rows: rows(&pick) }
-        })
+        .map(|(t, name)| task_plot::Panel { title: format!("{name} (weight {})", weights[t]), rows: rows(Some(t)) })
         .collect();
-    let pick = |_: &[TaskColumn], combined: &[f64]| (combined.to_vec(), ce.confirmed.clone());
-    panels.push(task_plot::Panel { title: "weighted mean (the fitness)".into(), rows: rows(&pick) });
+    panels.push(task_plot::Panel { title: "weighted mean (the fitness)".into(), rows: rows(None) });
     panels
 }
 
