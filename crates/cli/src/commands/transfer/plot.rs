@@ -150,10 +150,15 @@ where
         let (low, high) = if low > high { (0.0, 1.0) } else { (low, high) };
         let pad = 0.1 * (high - low).max(0.5);
         let x_range = -0.6..(names.len() as f64 - 0.4).max(0.6);
+        // Names written side by side overlap once they need more room than the panel has: then
+        // they stand upright, under a label area as deep as the longest.
+        let longest = names.iter().map(|n| n.chars().count()).max().unwrap_or(0) as u32;
+        let upright = names.iter().map(|n| n.chars().count() as u32 + 1).sum::<u32>() * 7 > panel.dim_in_pixel().0;
+
         let mut chart = ChartBuilder::on(panel)
             .caption(format!("{dataset} / {model}"), ("sans-serif", 14))
             .margin(8)
-            .x_label_area_size(40)
+            .x_label_area_size(if upright { 12 + 7 * longest } else { 40 })
             .y_label_area_size(48)
             .build_cartesian_2d(x_range.clone(), (low - pad)..(high + pad))
             .map_err(err)?;
@@ -170,11 +175,20 @@ where
             .disable_x_mesh()
             .light_line_style(TRANSPARENT)
             .x_labels(names.len().max(1) * 4 + 1)
-            .x_label_formatter(&label)
+            .x_label_formatter(&|x| if upright { String::new() } else { label(x) })
             .x_label_style(("sans-serif", 11))
             .y_label_style(("sans-serif", 11))
             .draw()
             .map_err(err)?;
+        if upright {
+            // Each name downwards from under its tick (plotters centres rotated labels on it).
+            let style = TextStyle::from(("sans-serif", 11).into_font()).transform(FontTransform::Rotate90);
+            let (left, top) = panel.get_base_pixel();
+            for (i, name) in names.iter().enumerate() {
+                let (x, y) = chart.backend_coord(&(i as f64, low - pad));
+                panel.draw_text(name, &style, (x - left + 6, y - top + 6)).map_err(err)?;
+            }
+        }
         if kind == Kind::Delta {
             let m = paper_margin_points();
             let band =
