@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use lossgp_core::data::{DataError, Dataset, Normalization, Split, Task};
 use lossgp_datasets::formats::idx::IdxDataset;
-use lossgp_datasets::registry::{DatasetEntry, Info, Source, inventory};
+use lossgp_datasets::registry::{DatasetEntry, Info, Source, inventory, lacking};
 
 /// Reads CSV files of labelled grey images into lossgp's in-memory grey-image dataset.
 pub struct PixelCsv;
@@ -108,7 +108,7 @@ inventory::submit! {
             note: "from the plugin-static example",
         },
         folder: "fashion-mnist-csv",
-        present: |root| ["train", "test"].iter().all(|s| root.join(format!("fashion-mnist_{s}.csv")).is_file()),
+        missing: |root, split| lacking(root, &[&format!("fashion-mnist_{}.csv", split.name())]),
         open: |root, split| {
             let normalization = Normalization { mean: vec![0.2860], std: vec![0.3530] };
             open_split(root, split, "fashion-mnist-csv", "fashion-mnist", FASHION.map(str::to_owned).to_vec(), normalization)
@@ -130,7 +130,7 @@ inventory::submit! {
             note: "from the plugin-static example",
         },
         folder: "mnist-csv",
-        present: |root| ["train", "test"].iter().all(|s| root.join(format!("mnist_{s}.csv")).is_file()),
+        missing: |root, split| lacking(root, &[&format!("mnist_{}.csv", split.name())]),
         open: |root, split| {
             let normalization = Normalization { mean: vec![0.1307], std: vec![0.3081] };
             open_split(root, split, "mnist-csv", "mnist", (0..10).map(|d| d.to_string()).collect(), normalization)

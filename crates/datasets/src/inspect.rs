@@ -31,6 +31,8 @@ pub struct Report {
     pub pixels: PixelStats,
     /// Files among the samples that the dataset does not read, with why.
     pub skipped: Vec<Skipped>,
+    /// What to know about how the files were read ([`Dataset::notes`]).
+    pub notes: Vec<String>,
 }
 
 /// One class's count.
@@ -208,6 +210,7 @@ pub fn inspect(dataset: &dyn Dataset, max_samples: usize, seed: u64) -> Result<R
             height: if sums.samples > 0 { sums.height } else { (0, 0) },
         },
         skipped: dataset.skipped().to_vec(),
+        notes: dataset.notes(),
     })
 }
 

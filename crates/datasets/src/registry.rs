@@ -82,7 +82,7 @@ pub struct Info {
 ///         info: Info { name: "my-data", title: "...", task: Task::Classification, classes: 10,
 ///                      splits: &[Split::Train, Split::Test], source: Source::Manual("..."), note: "" },
 ///         folder: "my-data",
-///         present: |root| root.join("train.csv").is_file(),
+///         missing: |root, split| lacking(root, &[&format!("{split}.csv")]),
 ///         open: |root, split| Ok(Arc::new(MyData::open(root, split)?)),
 ///     }
 /// }
@@ -93,10 +93,20 @@ pub struct DatasetEntry {
     /// Its folder in the data directory (another entry's, where two read the same files, as
     /// `cifar100-coarse` reads `cifar100`'s).
     pub folder: &'static str,
-    /// Whether a folder holds its files (cheap: existence checks only).
-    pub present: fn(&Path) -> bool,
-    /// Opens a split (one of `info.splits`) from its folder, where `present` found the files.
+    /// The files a split needs that a folder lacks, relative to it (cheap: existence checks
+    /// only); none where the split can be opened. They name what is missing in the error.
+    pub missing: MissingFiles,
+    /// Opens a split (one of `info.splits`) from its folder, where `missing` found nothing.
     pub open: OpenSplit,
+}
+
+/// How a [`DatasetEntry`] tells which of a split's files a folder lacks.
+pub type MissingFiles = fn(&Path, Split) -> Vec<String>;
+
+/// Those of `files` (relative to `root`, each a file or folder) that do not exist: what a
+/// [`DatasetEntry::missing`] returns for a dataset of fixed file names.
+pub fn lacking(root: &Path, files: &[&str]) -> Vec<String> {
+    files.iter().filter(|f| !root.join(f).exists()).map(|f| (*f).to_owned()).collect()
 }
 
 /// How a [`DatasetEntry`] opens a split from its folder.
@@ -141,10 +151,44 @@ fn interrupted(root: &Path) -> bool {
 }
 
 /// Where a registered dataset's folder is (the folder in the data directory, or a system copy),
-/// if its files are there and no fetch was interrupted while unpacking them.
+/// if the files of every split are there and no fetch was interrupted while unpacking them.
 pub fn locate(name: &str, dirs: &DataDir) -> Option<PathBuf> {
     let entry = entry(name)?;
-    dirs.candidates(entry.folder).into_iter().find(|root| !interrupted(root) && (entry.present)(root))
+    dirs.candidates(entry.folder).into_iter().find(|root| {
+        !interrupted(root) && entry.info.splits.iter().all(|&split| (entry.missing)(root, split).is_empty())
+    })
+}
+
+/// Where the files of one split of a registered dataset are; else the error naming the files
+/// that the data directory's folder lacks, or the fetch that was interrupted there.
+fn locate_split(entry: &DatasetEntry, split: Split, dirs: &DataDir) -> Result<PathBuf, DataError> {
+    let candidates = dirs.candidates(entry.folder);
+    if let Some(root) = candidates.iter().find(|root| !interrupted(root) && (entry.missing)(root, split).is_empty()) {
+        return Ok(root.clone());
+    }
+    let info = &entry.info;
+    let how = match info.source {
+        Source::Download(_) => format!("run `lossgp data fetch {}` (or pass --data-dir)", info.name),
+        Source::Manual(how) => how.replace("DATA_DIR", &dirs.root().display().to_string()),
+    };
+    // The folder that holds any of the dataset's files speaks for it; else the data directory's.
+    let root = candidates.iter().find(|root| root.is_dir()).cloned().unwrap_or_else(|| dirs.dataset(entry.folder));
+    if root.is_dir() && interrupted(&root) {
+        return Err(DataError::NotFound {
+            what: format!("{} (a fetch into it was interrupted while unpacking)", info.title),
+            path: root,
+            hint: format!("run `lossgp data fetch {}` again to finish it", info.name),
+        });
+    }
+    if !root.is_dir() {
+        return Err(DataError::NotFound { what: info.title.to_owned(), path: root, hint: how });
+    }
+    let lacks = (entry.missing)(&root, split);
+    Err(DataError::NotFound {
+        what: format!("{}: the `{split}` split's {}", info.title, lacks.join(", ")),
+        path: root,
+        hint: how,
+    })
 }
 
 /// Opens a split of a dataset given by name, or of the folder at a path: a folder in VOC's
@@ -174,7 +218,7 @@ pub fn open(spec: &str, split: Split, dirs: &DataDir) -> Result<Arc<dyn Dataset>
             splits.join(" and ")
         )));
     }
-    let root = locate(info.name, dirs).ok_or_else(|| missing(entry, dirs))?;
+    let root = locate_split(entry, split, dirs)?;
     (entry.open)(&root, split)
 }
 
@@ -186,30 +230,67 @@ pub(crate) fn held_out_split(all: Arc<dyn Dataset>, test: bool, name: String) ->
     Ok(Arc::new(Subset::new(all, indices, name)?))
 }
 
-/// The error for a dataset that is not on disk, saying how to get it.
-fn missing(entry: &DatasetEntry, dirs: &DataDir) -> DataError {
-    let info = &entry.info;
-    let hint = match info.source {
-        Source::Download(_) => format!("run `lossgp data fetch {}` (or pass --data-dir)", info.name),
-        Source::Manual(how) => how.replace("DATA_DIR", &dirs.root().display().to_string()),
-    };
-    DataError::NotFound { what: info.title.to_owned(), path: dirs.dataset(entry.folder), hint }
+/// A dataset read from files whose split is not the official size (a subset of it, or a
+/// file cut at a record boundary), with a note saying so.
+struct Unofficial {
+    inner: Arc<dyn Dataset>,
+    note: String,
 }
 
-/// Refuses an official split with the wrong number of samples: a missing or truncated file.
-pub(crate) fn expect_len<D: Dataset>(dataset: D, expected: usize, path: &Path) -> Result<D, DataError> {
-    if dataset.len() == expected {
-        Ok(dataset)
-    } else {
-        Err(DataError::corrupt(
-            path,
-            format!(
-                "{} has {} samples, the official split has {expected}: a file is missing or truncated; fetch the dataset again",
-                dataset.name(),
-                dataset.len()
-            ),
-        ))
+impl Dataset for Unofficial {
+    fn name(&self) -> &str {
+        self.inner.name()
     }
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+    fn task(&self) -> Task {
+        self.inner.task()
+    }
+    fn classes(&self) -> &[String] {
+        self.inner.classes()
+    }
+    fn sample(&self, index: usize) -> Result<lossgp_core::data::Sample, DataError> {
+        self.inner.sample(index)
+    }
+    fn label(&self, index: usize) -> Result<Option<u32>, DataError> {
+        self.inner.label(index)
+    }
+    fn normalization(&self) -> lossgp_core::data::Normalization {
+        self.inner.normalization()
+    }
+    fn image_shape(&self) -> Option<(u32, u32, u8)> {
+        self.inner.image_shape()
+    }
+    fn skipped(&self) -> &[lossgp_core::data::Skipped] {
+        self.inner.skipped()
+    }
+    fn notes(&self) -> Vec<String> {
+        let mut notes = self.inner.notes();
+        notes.push(self.note.clone());
+        notes
+    }
+    fn sample_id(&self, index: usize) -> Option<String> {
+        self.inner.sample_id(index)
+    }
+}
+
+/// An official split read from `path`, noted where it does not hold the published number of
+/// samples: a user's subset (CIFAR's test batch alone, the first N images of an IDX file) is
+/// read as it is and said to be one, as a file cut short mid-record is refused by its format.
+pub(crate) fn official_size<D: Dataset + 'static>(dataset: D, expected: usize, path: &Path) -> Arc<dyn Dataset> {
+    let inner: Arc<dyn Dataset> = Arc::new(dataset);
+    if inner.len() == expected {
+        return inner;
+    }
+    let note = format!(
+        "{} has {} samples where the official split has {expected} ({}): a subset, or a file cut short; \
+         results on it are not comparable with published ones (`lossgp data fetch` gets the whole dataset)",
+        inner.name(),
+        inner.len(),
+        path.display()
+    );
+    Arc::new(Unofficial { inner, note })
 }
 
 /// A user's image folder: `ROOT/<class>/...`, or, if ROOT has any of `train/`, `val/` and
@@ -323,11 +404,53 @@ mod tests {
     }
 
     #[test]
-    fn official_splits_must_be_complete() {
+    fn splits_smaller_than_the_official_ones_are_read_and_noted() {
         let dir = TempDir::new().unwrap();
         cifar10(&dir.path().join("cifar10/cifar-10-batches-bin"), 3);
-        let err = open("cifar10", Split::Train, &DataDir::at(dir.path())).err().unwrap().to_string();
-        assert!(err.contains("cifar10/train has 15 samples, the official split has 50000"), "{err}");
+        let train = open("cifar10", Split::Train, &DataDir::at(dir.path())).unwrap();
+        assert_eq!(train.len(), 15);
+        let notes = train.notes().join(" ");
+        assert!(notes.contains("cifar10/train has 15 samples where the official split has 50000"), "{notes}");
+        let held_out = open("caltech101", Split::Train, &DataDir::at(dir.path())).err().unwrap().to_string();
+        assert!(held_out.contains("Caltech-101"), "{held_out}");
+    }
+
+    /// A split is there when its own files are: the other split's missing files do not hide
+    /// it, and where a split's files are missing the error names each of them.
+    #[test]
+    fn each_split_needs_only_its_files_and_missing_ones_are_named() {
+        let dir = TempDir::new().unwrap();
+        let dirs = DataDir::at(dir.path());
+        let batches = dir.path().join("cifar10/cifar-10-batches-bin");
+        cifar10(&batches, 2);
+        for i in 1..=5 {
+            std::fs::remove_file(batches.join(format!("data_batch_{i}.bin"))).unwrap();
+        }
+        assert_eq!(open("cifar10", Split::Test, &dirs).unwrap().len(), 2);
+        let err = open("cifar10", Split::Train, &dirs).err().unwrap().to_string();
+        for i in 1..=5 {
+            assert!(err.contains(&format!("cifar-10-batches-bin/data_batch_{i}.bin")), "{err}");
+        }
+        assert!(err.contains("`train` split") && err.contains("lossgp data fetch cifar10"), "{err}");
+        assert!(locate("cifar10", &dirs).is_none(), "a dataset is listed as present when every split is");
+        // VOC with the training list only: `val` names its list.
+        voc(&dir.path().join("voc2012/VOCdevkit/VOC2012"), 2);
+        std::fs::remove_file(dir.path().join("voc2012/VOCdevkit/VOC2012/ImageSets/Segmentation/val.txt")).ok();
+        assert_eq!(open("voc2012", Split::Train, &dirs).unwrap().len(), 2);
+        let err = open("voc2012", Split::Val, &dirs).err().unwrap().to_string();
+        assert!(err.contains("ImageSets/Segmentation/val.txt"), "{err}");
+        // MNIST with its test files only (Fashion-MNIST may have a system copy).
+        let mnist = dir.path().join("mnist");
+        let idx = crate::formats::idx::tests::idx;
+        write(&mnist, "t10k-images-idx3-ubyte", &idx(&[4, 28, 28], &[0; 4 * 28 * 28]));
+        write(&mnist, "t10k-labels-idx1-ubyte", &idx(&[4], &[0, 1, 2, 3]));
+        assert_eq!(open("mnist", Split::Test, &dirs).unwrap().len(), 4);
+        let err = open("mnist", Split::Train, &dirs).err().unwrap().to_string();
+        assert!(err.contains("train-images-idx3-ubyte") && err.contains("train-labels-idx1-ubyte"), "{err}");
+        // An interrupted fetch is said to be one.
+        write(dir.path(), "cifar10/.lossgp-unpacking", b"");
+        let err = open("cifar10", Split::Test, &dirs).err().unwrap().to_string();
+        assert!(err.contains("interrupted") && err.contains("fetch cifar10` again"), "{err}");
     }
 
     #[test]

@@ -242,6 +242,9 @@ fn render_inspect(r: &InspectReport) -> String {
             let _ = writeln!(out, "  ... and {} more (--json lists all)", report.skipped.len() - SHOWN);
         }
     }
+    for note in &report.notes {
+        let _ = writeln!(out, "\nnote: {note}");
+    }
     if let Some(g) = &r.grid {
         let _ = writeln!(out, "\ngrid of {} samples written to {}", g.samples, g.path.display());
     }

@@ -12,6 +12,9 @@ use lossgp_datasets::{DataDir, open};
 pub fn open_split(spec: &str, split: Split, dirs: &DataDir) -> Result<Arc<dyn Dataset>> {
     let dataset = open(spec, split, dirs)?;
     warn_skipped(dataset.as_ref());
+    for note in dataset.notes() {
+        eprintln!("warning: {note}");
+    }
     Ok(dataset)
 }
 

@@ -56,7 +56,8 @@ impl CifarKind {
         }
     }
 
-    fn names_file(self) -> &'static str {
+    /// The file of class names, relative to [`directory`](Self::directory).
+    pub fn names_file(self) -> &'static str {
         match self {
             CifarKind::Ten => "batches.meta.txt",
             CifarKind::Hundred => "fine_label_names.txt",

@@ -1,7 +1,7 @@
 //! Image folders: one folder per class (ImageNet's training set, Caltech-101, a user's own
 //! data), and ImageNet's flat validation folder with its label file.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use image::ImageFormat;
@@ -32,42 +32,113 @@ pub fn image_extensions() -> Vec<String> {
 }
 
 fn is_hidden(path: &Path) -> bool {
-    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
+    path.file_name().is_some_and(|n| n.as_encoded_bytes().starts_with(b"."))
 }
 
-/// The entries of `dir` that are not hidden, sorted, each with whether it is a real directory
-/// (symbolic links to directories are not followed, so a link cycle cannot make a scan loop).
-fn entries(dir: &Path) -> Result<Vec<(PathBuf, bool)>, DataError> {
-    let mut entries: Vec<(PathBuf, bool)> = std::fs::read_dir(dir)
-        .map_err(|e| DataError::io(dir, e))?
-        .filter_map(|e| e.ok())
-        .map(|e| (e.path(), e.file_type().is_ok_and(|t| t.is_dir())))
-        .filter(|(p, _)| !is_hidden(p))
-        .collect();
-    entries.sort();
+/// A folder's entry: its path and what it is, symbolic links followed (torchvision's
+/// `ImageFolder` follows them: subsets of ImageNet are commonly assembled from links).
+struct Entry {
+    path: PathBuf,
+    kind: EntryKind,
+}
+
+enum EntryKind {
+    Folder,
+    File,
+    /// Hidden (a name starting with a dot), a link to nothing, or neither file nor folder.
+    Unread(&'static str),
+}
+
+/// The entries of `dir`, sorted by name. An entry that cannot be listed is an error, never a
+/// silent omission.
+fn entries(dir: &Path) -> Result<Vec<Entry>, DataError> {
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
+        let path = entry.map_err(|e| DataError::io(dir, e))?.path();
+        let kind = if is_hidden(&path) {
+            EntryKind::Unread("hidden (its name starts with a dot), so not read")
+        } else {
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_dir() => EntryKind::Folder,
+                Ok(m) if m.is_file() => EntryKind::File,
+                Ok(_) => EntryKind::Unread("neither a file nor a folder"),
+                Err(_) if path.is_symlink() => EntryKind::Unread("a symbolic link to nothing (its target is missing)"),
+                Err(e) => return Err(DataError::io(&path, e)),
+            }
+        };
+        entries.push(Entry { path, kind });
+    }
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(entries)
 }
 
-/// The class folders of an image folder: its directories, hidden ones excepted, sorted.
-pub fn class_folders(root: &Path) -> Result<Vec<String>, DataError> {
-    Ok(entries(root)?
-        .into_iter()
-        .filter(|(_, is_dir)| *is_dir)
-        .filter_map(|(p, _)| p.file_name().and_then(|n| n.to_str()).map(str::to_owned))
-        .collect())
+/// A class's name: its folder's name, with any bytes that are not UTF-8 shown as U+FFFD (as
+/// where archives made on Windows unpack on Linux; Python keeps such names with escapes).
+fn class_name(folder: &Path) -> String {
+    folder.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-/// Every image file below `dir`, recursively, in sorted order; other files go to `skipped`.
-fn images_below(dir: &Path, skipped: &mut Vec<Skipped>) -> Result<Vec<PathBuf>, DataError> {
+/// The class folders of an image folder (links to folders included), sorted, and what else is
+/// at its top level, with why it is not read: files there belong to no class.
+fn scan_classes(root: &Path) -> Result<(Vec<PathBuf>, Vec<Skipped>), DataError> {
+    let mut folders = Vec::new();
+    let mut skipped = Vec::new();
+    for entry in entries(root)? {
+        match entry.kind {
+            EntryKind::Folder => folders.push(entry.path),
+            EntryKind::File => skipped.push(Skipped {
+                path: entry.path,
+                reason: "is in no class folder (ROOT/<class>/...), so not read".into(),
+            }),
+            EntryKind::Unread(reason) => skipped.push(Skipped { path: entry.path, reason: reason.into() }),
+        }
+    }
+    let mut seen: HashMap<String, &Path> = HashMap::new();
+    for folder in &folders {
+        if let Some(other) = seen.insert(class_name(folder), folder) {
+            return Err(DataError::corrupt(
+                folder,
+                format!(
+                    "has the same class name as {} once bytes that are not UTF-8 are replaced; rename one of them",
+                    other.display()
+                ),
+            ));
+        }
+    }
+    Ok((folders, skipped))
+}
+
+/// The class folders of an image folder: its folders and links to folders, hidden ones
+/// excepted, sorted; names that are not UTF-8 are shown as [`class_name`] shows them.
+pub fn class_folders(root: &Path) -> Result<Vec<String>, DataError> {
+    Ok(scan_classes(root)?.0.iter().map(|f| class_name(f)).collect())
+}
+
+/// Every image file below `dir`, recursively and following links, in sorted order; other
+/// files go to `skipped`, as does a link back to a folder already read (which would otherwise
+/// list the same images again and again). `visited` holds the folders read, resolved.
+fn images_below(
+    dir: &Path,
+    visited: &mut HashSet<PathBuf>,
+    skipped: &mut Vec<Skipped>,
+) -> Result<Vec<PathBuf>, DataError> {
+    let resolved = dir.canonicalize().map_err(|e| DataError::io(dir, e))?;
+    if !visited.insert(resolved.clone()) {
+        skipped.push(Skipped {
+            path: dir.to_owned(),
+            reason: format!("leads to {}, a folder already read, so not read again", resolved.display()),
+        });
+        return Ok(Vec::new());
+    }
     let mut out = Vec::new();
-    for (path, is_dir) in entries(dir)? {
-        if is_dir {
-            out.extend(images_below(&path, skipped)?);
-        } else {
-            match image_or_why(&path) {
-                Ok(()) => out.push(path),
-                Err(reason) => skipped.push(Skipped { path, reason }),
-            }
+    for entry in entries(dir)? {
+        match entry.kind {
+            EntryKind::Folder => out.extend(images_below(&entry.path, visited, skipped)?),
+            EntryKind::File => match image_or_why(&entry.path) {
+                Ok(()) => out.push(entry.path),
+                Err(reason) => skipped.push(Skipped { path: entry.path, reason }),
+            },
+            EntryKind::Unread(reason) => skipped.push(Skipped { path: entry.path, reason: reason.into() }),
         }
     }
     Ok(out)
@@ -85,7 +156,9 @@ pub struct ImageFolder {
 impl ImageFolder {
     /// Every image under `root/<class>/` (any format this build decodes, at any depth), with
     /// the class folders in sorted order as the classes. Other files are not read, and are
-    /// listed by [`Dataset::skipped`]; hidden files and folders are ignored.
+    /// listed by [`Dataset::skipped`], as are hidden files and folders, files outside the class
+    /// folders and links to nothing. Links to folders and files are followed; a class folder
+    /// whose name is not UTF-8 is a class named with U+FFFD where its bytes are not.
     pub fn open(name: impl Into<String>, root: &Path) -> Result<ImageFolder, DataError> {
         let classes = class_folders(root)?;
         if classes.is_empty() {
@@ -107,17 +180,16 @@ impl ImageFolder {
     ) -> Result<ImageFolder, DataError> {
         let index: HashMap<&str, u32> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i as u32)).collect();
         let mut items = Vec::new();
-        let mut skipped = Vec::new();
-        let folders: Vec<PathBuf> = class_folders(root)?.into_iter().map(|c| root.join(c)).collect();
+        let (folders, mut skipped) = scan_classes(root)?;
+        let mut visited = HashSet::new();
         for folder in folders {
-            let class = folder.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            let Some(&label) = index.get(class) else {
+            let Some(&label) = index.get(class_name(&folder).as_str()) else {
                 return Err(DataError::corrupt(
                     &folder,
                     "is not one of the dataset's classes (those of its training split)",
                 ));
             };
-            items.extend(images_below(&folder, &mut skipped)?.into_iter().map(|p| (p, label)));
+            items.extend(images_below(&folder, &mut visited, &mut skipped)?.into_iter().map(|p| (p, label)));
         }
         if items.is_empty() {
             let found = match skipped.first() {
@@ -242,8 +314,13 @@ mod tests {
         let jpeg = data.sample(1).unwrap().image;
         assert!(jpeg.pixels().iter().all(|&p| p.abs_diff(100) <= 2), "JPEG pixels drift");
         let skipped: Vec<&Path> = data.skipped().iter().map(|s| s.path.as_path()).collect();
-        assert_eq!(skipped, [dir.path().join("cat/notes.txt")], "the text file is named, the hidden folder is not");
-        assert!(data.skipped()[0].reason.contains(".txt is not an image format"), "{:?}", data.skipped());
+        assert_eq!(
+            skipped,
+            [dir.path().join(".hidden"), dir.path().join("cat/notes.txt")],
+            "what is not read is named"
+        );
+        assert!(data.skipped()[0].reason.contains("hidden"), "{:?}", data.skipped());
+        assert!(data.skipped()[1].reason.contains(".txt is not an image format"), "{:?}", data.skipped());
     }
 
     #[test]
@@ -280,15 +357,75 @@ mod tests {
         assert!(err.contains("1 other files are there") && err.contains(".bmp"), "{err}");
     }
 
+    /// torchvision's `ImageFolder` follows links (ImageNet subsets are assembled from them); a
+    /// link back to a folder already read is named rather than read again and again.
     #[cfg(unix)]
     #[test]
-    fn linked_folders_are_not_followed() {
+    fn linked_folders_and_files_are_followed_and_cycles_named() {
+        use std::os::unix::fs::symlink;
+        let dir = TempDir::new().unwrap();
+        let (root, elsewhere) = (dir.path().join("root"), dir.path().join("elsewhere"));
+        write(&root, "cat/a.png", &photo(6, 4, &solid(1), ImageFormat::Png));
+        write(&elsewhere, "dogs/b.png", &photo(6, 4, &solid(2), ImageFormat::Png));
+        write(&elsewhere, "dogs/c.png", &photo(6, 4, &solid(3), ImageFormat::Png));
+        write(&elsewhere, "more/d.png", &photo(6, 4, &solid(4), ImageFormat::Png));
+        write(&elsewhere, "e.png", &photo(6, 4, &solid(5), ImageFormat::Png));
+        symlink(elsewhere.join("dogs"), root.join("dog")).unwrap();
+        symlink(elsewhere.join("more"), root.join("cat/more")).unwrap();
+        symlink(elsewhere.join("e.png"), root.join("cat/e.png")).unwrap();
+        symlink(root.join("cat"), root.join("cat/self")).unwrap();
+        symlink(elsewhere.join("gone"), root.join("cat/gone.png")).unwrap();
+        let data = ImageFolder::open("f", &root).unwrap();
+        assert_eq!(data.classes(), ["cat", "dog"]);
+        let counts = (0..data.len()).fold([0; 2], |mut c, i| {
+            c[data.label(i).unwrap().unwrap() as usize] += 1;
+            c
+        });
+        assert_eq!(counts, [3, 2], "{:?}", data.items());
+        let reasons: Vec<String> =
+            data.skipped().iter().map(|s| format!("{}: {}", s.path.display(), s.reason)).collect();
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        assert!(reasons.iter().any(|r| r.contains("cat/gone.png: a symbolic link to nothing")), "{reasons:?}");
+        assert!(reasons.iter().any(|r| r.contains("cat/self: leads to") && r.contains("already read")), "{reasons:?}");
+    }
+
+    /// A folder or file whose name is not UTF-8 (archives made on Windows, unpacked on Linux)
+    /// is read, never dropped: torchvision lists it too.
+    #[cfg(unix)]
+    #[test]
+    fn names_that_are_not_utf8_are_read() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let dir = TempDir::new().unwrap();
+        let cafe = dir.path().join(OsStr::from_bytes(b"caf\xe9"));
+        std::fs::create_dir_all(&cafe).unwrap();
+        std::fs::write(cafe.join(OsStr::from_bytes(b"cr\xe8me.png")), photo(6, 4, &solid(9), ImageFormat::Png))
+            .unwrap();
+        write(dir.path(), "cat/a.png", &photo(6, 4, &solid(1), ImageFormat::Png));
+        let data = ImageFolder::open("f", dir.path()).unwrap();
+        assert_eq!(data.classes(), ["caf\u{fffd}", "cat"]);
+        assert_eq!(data.len(), 2);
+        assert_eq!(data.sample(0).unwrap().image.pixels()[0], 9);
+        assert_eq!(class_folders(dir.path()).unwrap(), data.classes());
+        // Two names that only differ where they are not UTF-8 would be one class: refused.
+        std::fs::create_dir_all(dir.path().join(OsStr::from_bytes(b"caf\xe8"))).unwrap();
+        let err = ImageFolder::open("f", dir.path()).err().unwrap().to_string();
+        assert!(err.contains("has the same class name as") && err.contains("rename one"), "{err}");
+    }
+
+    /// Whatever sits beside the class folders is named: a file there belongs to no class.
+    #[test]
+    fn files_outside_the_class_folders_are_named() {
         let dir = TempDir::new().unwrap();
         write(dir.path(), "cat/a.png", &photo(6, 4, &solid(1), ImageFormat::Png));
-        // A link back to the folder itself would otherwise list every image again and again.
-        std::os::unix::fs::symlink(dir.path().join("cat"), dir.path().join("cat/self")).unwrap();
+        write(dir.path(), "stray.png", &photo(6, 4, &solid(1), ImageFormat::Png));
+        write(dir.path(), "labels.csv", b"a,cat");
         let data = ImageFolder::open("f", dir.path()).unwrap();
         assert_eq!(data.len(), 1);
+        let named: Vec<String> = data.skipped().iter().map(|s| format!("{}: {}", s.path.display(), s.reason)).collect();
+        assert_eq!(named.len(), 2, "{named:?}");
+        assert!(named.iter().all(|n| n.contains("is in no class folder")), "{named:?}");
+        assert!(named[1].contains("stray.png"), "{named:?}");
     }
 
     #[test]

@@ -252,6 +252,13 @@ pub trait Dataset: Send + Sync {
         &[]
     }
 
+    /// What a reader should know about how the files were read, one sentence each: that a
+    /// split holds fewer samples than the official one, say. `data inspect` shows them and
+    /// commands that train warn with them.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// A sample's own name where the dataset has one, such as VOC's image id (`2007_000032`)
     /// or an image file's path: what a prediction written for it is named after.
     fn sample_id(&self, index: usize) -> Option<String> {

@@ -67,6 +67,12 @@ impl Dataset for Subset {
     fn sample_id(&self, index: usize) -> Option<String> {
         self.inner.sample_id(*self.indices.get(index)?)
     }
+    fn skipped(&self) -> &[super::Skipped] {
+        self.inner.skipped()
+    }
+    fn notes(&self) -> Vec<String> {
+        self.inner.notes()
+    }
 }
 
 /// Splits `dataset` into `(train, val)` with `fraction` of it in `val`, reproducibly for a
