@@ -23,6 +23,7 @@ pub mod backend;
 pub mod data;
 pub mod expr;
 pub mod interp;
+pub mod json;
 pub mod kind;
 pub mod loss;
 pub mod model;

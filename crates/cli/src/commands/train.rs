@@ -225,8 +225,8 @@ pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
             let text = std::fs::read_to_string(&path).with_context(|| {
                 format!("{} has no {RUN_FILE}: it is not the --checkpoint-dir of a lossgp train run", dir.display())
             })?;
-            let planned: Planned =
-                serde_json::from_str(&text).with_context(|| format!("{} is not a lossgp run file", path.display()))?;
+            let planned: Planned = lossgp_core::json::from_str(&text)
+                .with_context(|| format!("{} is not a lossgp run file", path.display()))?;
             eprintln!("resuming the run in {}", dir.display());
             planned
         }
@@ -327,7 +327,7 @@ pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
             .with_context(|| format!("--checkpoint-dir: cannot create {}", checkpoints.dir.display()))?;
         lossgp_core::search::store::write_atomic(
             &checkpoints.dir.join(RUN_FILE),
-            &serde_json::to_string_pretty(&args)?,
+            &lossgp_core::json::to_string_pretty(&args)?,
         )?;
     }
     let report =
@@ -393,7 +393,7 @@ impl Recipe {
                 format!("{} is not a valid training recipe (see configs/ for examples)", path.display())
             });
         }
-        let train = serde_json::from_str(&text)
+        let train = lossgp_core::json::from_str(&text)
             .with_context(|| format!("{} is not a valid training configuration", path.display()))?;
         Ok(Recipe { train, ..Recipe::default() })
     }

@@ -125,8 +125,11 @@ impl Evaluator for ProcessEvaluator {
             match self.queue.take_done() {
                 Ok(done) => {
                     for (name, result) in done {
-                        if self.pending.remove(&name).is_some() {
-                            self.ready.push((result.job, result.result));
+                        if let Some(job) = self.pending.remove(&name) {
+                            self.ready.push(match result {
+                                Ok(result) => (result.job, result.result),
+                                Err(why) => (job, Err(why)),
+                            });
                         }
                     }
                 }

@@ -78,7 +78,7 @@ impl Queue {
     /// Adds a job under `name`.
     pub fn submit(&self, name: &str, job: &Job) -> Result<(), StoreError> {
         let path = self.root.join("pending").join(format!("{name}.json"));
-        let text = serde_json::to_string(job).map_err(|e| corrupt(&path, e))?;
+        let text = crate::json::to_string(job).map_err(|e| corrupt(&path, e))?;
         write_atomic(&path, &text)
     }
 
@@ -94,7 +94,7 @@ impl Queue {
                 continue;
             }
             let text = fs::read_to_string(&to).map_err(io(&to))?;
-            let job = serde_json::from_str(&text).map_err(|e| corrupt(&to, e))?;
+            let job = crate::json::from_str(&text).map_err(|e| corrupt(&to, e))?;
             return Ok(Some((name, job)));
         }
         Ok(None)
@@ -113,7 +113,7 @@ impl Queue {
                     continue;
                 }
                 let text = fs::read_to_string(&to).map_err(io(&to))?;
-                return Ok(Some(serde_json::from_str(&text).map_err(|e| corrupt(&to, e))?));
+                return Ok(Some(crate::json::from_str(&text).map_err(|e| corrupt(&to, e))?));
             }
         }
         Ok(None)
@@ -149,21 +149,34 @@ impl Queue {
     /// Records the result of a claimed job and releases the claim.
     pub fn complete(&self, name: &str, result: &QueueResult) -> Result<(), StoreError> {
         let path = self.root.join("done").join(format!("{name}.json"));
-        let text = serde_json::to_string(result).map_err(|e| corrupt(&path, e))?;
+        let text = crate::json::to_string(result).map_err(|e| corrupt(&path, e))?;
         write_atomic(&path, &text)?;
         let claim = self.root.join("claimed").join(&result.worker).join(format!("{name}.json"));
         fs::remove_file(&claim).map_err(io(&claim))
     }
 
-    /// Takes the finished jobs out of the queue: `(name, result)`, oldest first.
-    pub fn take_done(&self) -> Result<Vec<(String, QueueResult)>, StoreError> {
+    /// Takes the finished jobs out of the queue: `(name, result)`, oldest first. A result file
+    /// that cannot be read is that job's failure (retried like any other), never the others':
+    /// it is kept beside them as `done/NAME.json.unreadable` for inspection, and every other
+    /// result is still taken.
+    pub fn take_done(&self) -> Result<Vec<(String, Result<QueueResult, String>)>, StoreError> {
         let mut out = Vec::new();
         for name in self.names("done")? {
             let path = self.root.join("done").join(format!("{name}.json"));
             let text = fs::read_to_string(&path).map_err(io(&path))?;
-            let result = serde_json::from_str(&text).map_err(|e| corrupt(&path, e))?;
-            fs::remove_file(&path).map_err(io(&path))?;
-            out.push((name, result));
+            match crate::json::from_str::<QueueResult>(&text) {
+                Ok(result) => {
+                    fs::remove_file(&path).map_err(io(&path))?;
+                    out.push((name, Ok(result)));
+                }
+                Err(e) => {
+                    let aside = path.with_extension("json.unreadable");
+                    fs::rename(&path, &aside).map_err(io(&path))?;
+                    let why = format!("its result could not be read ({e}); kept as {}", aside.display());
+                    tracing::warn!(job = %name, "{why}");
+                    out.push((name, Err(why)));
+                }
+            }
         }
         Ok(out)
     }
@@ -219,10 +232,41 @@ mod tests {
         let scored = Scored { fitness: 0.5, metrics: Default::default(), status: "completed".into() };
         let result = QueueResult { job: job(1), result: Ok(scored), worker: "a".into() };
         queue.complete("000001", &result).unwrap();
-        assert_eq!(queue.take_done().unwrap(), [("000001".to_owned(), result)]);
+        assert_eq!(queue.take_done().unwrap(), [("000001".to_owned(), Ok(result))]);
         assert!(queue.take_done().unwrap().is_empty(), "taken once");
         assert_eq!(queue.abandon("b").unwrap(), ["000002"]);
         assert!(queue.abandon("b").unwrap().is_empty());
+    }
+
+    /// A result holding NaN and infinity reads back as written; one that cannot be read at all
+    /// fails its own job, is kept aside, and leaves the others' results to be taken.
+    #[test]
+    fn odd_numbers_read_back_and_an_unreadable_result_fails_only_its_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::open(dir.path()).unwrap();
+        let metrics = [("test_loss".to_owned(), f64::NAN), ("val_loss".to_owned(), f64::NEG_INFINITY)];
+        let scored = Scored { fitness: f64::INFINITY, metrics: metrics.into(), status: "diverged".into() };
+        let odd = QueueResult { job: Job { budget: f64::NAN, ..job(1) }, result: Ok(scored), worker: "a".into() };
+        for (name, id) in [("000001", 1), ("000002", 2), ("000003", 3)] {
+            queue.submit(name, &job(id)).unwrap();
+            queue.claim("a").unwrap().unwrap();
+        }
+        queue.complete("000001", &odd).unwrap();
+        queue
+            .complete("000002", &QueueResult { job: job(2), result: Err("diverged".into()), worker: "a".into() })
+            .unwrap();
+        std::fs::write(dir.path().join("done/000003.json"), "{\"job\": tor").unwrap();
+        let done = queue.take_done().unwrap();
+        assert_eq!(done.len(), 3);
+        let Ok(read) = &done[0].1 else { panic!("{:?}", done[0]) };
+        let Ok(scored) = &read.result else { panic!("{read:?}") };
+        assert!(read.job.budget.is_nan() && scored.fitness == f64::INFINITY);
+        assert!(scored.metrics["test_loss"].is_nan() && scored.metrics["val_loss"] == f64::NEG_INFINITY);
+        assert_eq!(done[1].1.as_ref().unwrap().result, Err("diverged".into()));
+        let why = done[2].1.as_ref().unwrap_err();
+        assert!(why.contains("could not be read") && why.contains("000003.json.unreadable"), "{why}");
+        assert!(dir.path().join("done/000003.json.unreadable").is_file(), "kept for inspection");
+        assert!(queue.take_done().unwrap().is_empty());
     }
 
     #[test]

@@ -654,8 +654,8 @@ impl Driver<'_, '_> {
                     if !(scored.fitness.is_finite() && scored.fitness >= 0.0) {
                         scored.fitness = 0.0;
                     }
-                    // JSON has no NaN or infinity: such a metric would make the record unreadable.
-                    scored.metrics.retain(|_, v| v.is_finite());
+                    // Metrics are kept as they are, NaN and infinity included: records write them
+                    // by name (`crate::json`).
                     Outcome::Evaluated { rung, budget, attempts: job.attempt, scored }
                 }
                 Err(_) if job.attempt <= self.config.retries => {

@@ -220,7 +220,7 @@ pub struct SlurmEvaluator {
 
 /// The key under which a job is recognised across coordinator lives.
 fn key(job: &Job) -> String {
-    serde_json::to_string(job).unwrap_or_default()
+    crate::json::to_string(job).unwrap_or_default()
 }
 
 impl SlurmEvaluator {
@@ -347,8 +347,13 @@ impl SlurmEvaluator {
             Ok(done) => {
                 for (name, result) in done {
                     if let Some(t) = self.pending.remove(&name) {
-                        tracing::debug!(job = %name, worker = %result.worker, "result");
-                        self.ready.push((t.job, result.result));
+                        match result {
+                            Ok(result) => {
+                                tracing::debug!(job = %name, worker = %result.worker, "result");
+                                self.ready.push((t.job, result.result));
+                            }
+                            Err(why) => self.ready.push((t.job, Err(why))),
+                        }
                     }
                 }
             }

@@ -157,8 +157,11 @@ pub struct CacheEntry {
 #[derive(Serialize, serde::Deserialize)]
 struct CacheLine {
     task: String,
-    #[serde(flatten)]
-    entry: CacheEntry,
+    key: crate::expr::canon::Key,
+    budget: f64,
+    #[serde(default)]
+    replicate: usize,
+    fitness: f64,
 }
 
 impl SharedCache {
@@ -177,18 +180,27 @@ impl SharedCache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(source) => return Err(StoreError::Io { path: self.path.clone(), source }),
         };
-        Ok(text
-            .lines()
-            .filter_map(|line| serde_json::from_str::<CacheLine>(line).ok())
-            .filter(|l| l.task == task && l.entry.fitness.is_finite())
-            .map(|l| l.entry)
-            .collect())
+        let mut entries = Vec::new();
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            match parse_json::<CacheLine>(line) {
+                Ok(l) if l.task == task && l.fitness.is_finite() => entries.push(CacheEntry {
+                    key: l.key,
+                    budget: l.budget,
+                    replicate: l.replicate,
+                    fitness: l.fitness,
+                }),
+                Ok(_) => {}
+                Err(message) => tracing::warn!("{}: line {} is skipped: {message}", self.path.display(), i + 1),
+            }
+        }
+        Ok(entries)
     }
 
     /// Adds an entry.
     pub fn append(&self, task: &str, entry: &CacheEntry) -> Result<(), StoreError> {
         let io = |source| StoreError::Io { path: self.path.clone(), source };
-        let line = CacheLine { task: task.to_owned(), entry: entry.clone() };
+        let CacheEntry { key, budget, replicate, fitness } = entry.clone();
+        let line = CacheLine { task: task.to_owned(), key, budget, replicate, fitness };
         let mut text = serde_json_line(&line, &self.path)?;
         text.push('\n');
         let mut file = OpenOptions::new().create(true).append(true).open(&self.path).map_err(io)?;
@@ -211,7 +223,9 @@ pub fn append_line<T: Serialize>(path: &Path, value: &T) -> Result<(), StoreErro
 }
 
 /// Every line of the JSON-lines file at `path` (none if it does not exist), skipping a torn
-/// (unparsable) last line; an unparsable line elsewhere is an error.
+/// (unparsable) last line. An unparsable line elsewhere (a disk fault, a hand edit) is skipped
+/// with a warning naming it and left in the file: one bad record never makes the others
+/// unreadable, and what it held is what the run has to redo.
 pub fn read_lines<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, StoreError> {
     let file = match File::open(path) {
         Ok(f) => f,
@@ -228,12 +242,7 @@ pub fn read_lines<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, StoreError
         match parse_json(line) {
             Ok(v) => values.push(v),
             Err(_) if Some(i) == last => {} // torn by a crash (the next append cuts a torn last line off)
-            Err(message) => {
-                return Err(StoreError::Corrupt {
-                    path: path.to_owned(),
-                    message: format!("line {}: {message}", i + 1),
-                });
-            }
+            Err(message) => tracing::warn!("{}: line {} is skipped: {message}", path.display(), i + 1),
         }
     }
     Ok(values)
@@ -295,16 +304,16 @@ fn hostname() -> String {
 }
 
 fn serde_json_line<T: Serialize>(value: &T, path: &Path) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt { path: path.to_owned(), message: e.to_string() })
+    crate::json::to_string(value).map_err(|e| StoreError::Corrupt { path: path.to_owned(), message: e.to_string() })
 }
 
 fn serde_json_pretty<T: Serialize>(value: &T, path: &Path) -> Result<String, StoreError> {
-    serde_json::to_string_pretty(value)
+    crate::json::to_string_pretty(value)
         .map_err(|e| StoreError::Corrupt { path: path.to_owned(), message: e.to_string() })
 }
 
 fn parse_json<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-    serde_json::from_str(text).map_err(|e| e.to_string())
+    crate::json::from_str(text).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -340,9 +349,47 @@ mod tests {
         assert_eq!(run.records().unwrap(), [record(0)]);
         run.append(&record(2)).unwrap();
         assert_eq!(run.records().unwrap(), [record(0), record(2)]);
-        // A corrupt line in the middle is an error, not silently skipped.
-        fs::write(&path, "not json\n".to_owned() + &fs::read_to_string(&path).unwrap()).unwrap();
-        assert!(matches!(run.records(), Err(StoreError::Corrupt { .. })));
+        // A corrupt line in the middle is skipped (with a warning); the records around it read.
+        let whole = fs::read_to_string(&path).unwrap();
+        let (first, rest) = whole.split_once('\n').unwrap();
+        fs::write(&path, format!("{first}\nnot json\n{rest}")).unwrap();
+        assert_eq!(run.records().unwrap(), [record(0), record(2)]);
+    }
+
+    /// A shared cache keeps reading past a line it cannot read, and a run's ledger and state
+    /// read back non-finite numbers (a diverged training's) as they were written.
+    #[test]
+    fn non_finite_numbers_and_bad_lines_never_make_a_record_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = SharedCache::open(&dir.path().join("cache.jsonl")).unwrap();
+        let entry = |fitness: f64| CacheEntry { key: record(0).key, budget: 0.5, replicate: 1, fitness };
+        cache.append("t", &entry(0.25)).unwrap();
+        cache.append("t", &entry(f64::NAN)).unwrap();
+        let text = fs::read_to_string(dir.path().join("cache.jsonl")).unwrap();
+        fs::write(dir.path().join("cache.jsonl"), format!("{{\"task\":\"t\",\"fitness\":null}}\n{text}garbage\n"))
+            .unwrap();
+        cache.append("t", &entry(0.75)).unwrap();
+        let fitness: Vec<f64> = cache.entries("t").unwrap().iter().map(|e| e.fitness).collect();
+        assert_eq!(fitness, [0.25, 0.75], "the NaN entry is read and not served; the bad lines are skipped");
+
+        let run = RunDir::create(&dir.path().join("run")).unwrap();
+        let mut odd = record(1);
+        odd.outcome = Outcome::Failed { rung: 0, attempts: 2, error: "loss is NaN".into() };
+        run.append(&odd).unwrap();
+        let scored = crate::search::Scored {
+            fitness: f64::NAN,
+            metrics: [("test_loss".to_owned(), f64::INFINITY)].into(),
+            status: "diverged".into(),
+        };
+        let mut evaluated = record(2);
+        evaluated.outcome = Outcome::Evaluated { rung: 0, budget: f64::NEG_INFINITY, attempts: 1, scored };
+        run.append(&evaluated).unwrap();
+        let read = run.records().unwrap();
+        assert_eq!(read[0], odd);
+        let Outcome::Evaluated { budget, scored, .. } = &read[1].outcome else { panic!("{:?}", read[1]) };
+        assert!(
+            *budget == f64::NEG_INFINITY && scored.fitness.is_nan() && scored.metrics["test_loss"] == f64::INFINITY
+        );
     }
 
     #[test]

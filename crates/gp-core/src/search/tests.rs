@@ -144,9 +144,9 @@ fn odd_scores_are_recorded_readably_and_lost_jobs_are_an_error() {
     let state = run(&config, &run_dir, &"odd".into(), &mut evaluator, &[], RunOptions::default(), &mut |_| {}).unwrap();
     assert!(state.islands[0].iter().all(|i| i.fitness == 0.0), "NaN fitness scores 0");
     let records = run_dir.records().unwrap();
-    assert!(
-        records.iter().any(|r| matches!(&r.outcome, Outcome::Evaluated { scored, .. } if scored.metrics.len() == 1))
-    );
+    // Non-finite metrics are kept, and read back as they were.
+    assert!(records.iter().any(|r| matches!(&r.outcome, Outcome::Evaluated { scored, .. }
+        if scored.metrics["nan"].is_nan() && scored.metrics["inf"] == f64::INFINITY && scored.metrics.len() == 3)));
 
     let other = tempfile::tempdir().unwrap();
     let err = run(

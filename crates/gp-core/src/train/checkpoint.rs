@@ -88,7 +88,7 @@ impl Checkpointing {
         let store = |e: crate::backend::StoreError| TrainError::Checkpoint(e.to_string());
         params.save(b, &partial.join("model.safetensors")).map_err(store)?;
         optimizer.save(b, params, &partial.join("optimizer.safetensors")).map_err(store)?;
-        let json = serde_json::to_string_pretty(progress).map_err(|e| TrainError::Checkpoint(e.to_string()))?;
+        let json = crate::json::to_string_pretty(progress).map_err(|e| TrainError::Checkpoint(e.to_string()))?;
         std::fs::write(partial.join("progress.json"), json).map_err(io(&partial))?;
         if done.exists() {
             std::fs::remove_dir_all(&done).map_err(io(&done))?;
@@ -161,7 +161,7 @@ pub fn load<B: Backend>(
 ) -> Result<Progress, TrainError> {
     let file = path.join("progress.json");
     let text = std::fs::read_to_string(&file).map_err(io(&file))?;
-    let progress: Progress = serde_json::from_str(&text)
+    let progress: Progress = crate::json::from_str(&text)
         .map_err(|e| TrainError::Checkpoint(format!("{}: not a lossgp checkpoint: {e}", file.display())))?;
     if progress.format != FORMAT {
         return Err(TrainError::Checkpoint(format!(

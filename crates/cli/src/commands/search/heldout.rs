@@ -219,7 +219,7 @@ pub fn confirm(args: ConfirmArgs, data_dir: Option<&Path>, json: bool) -> Result
                 task: job.task,
                 fitness,
             };
-            writeln!(out, "{}", serde_json::to_string(&line)?)?;
+            writeln!(out, "{}", lossgp_core::json::to_string(&line)?)?;
             out.sync_data()?;
             let on = if tasks.len() > 1 { format!(" on {}", tasks.tasks[job.task].name) } else { String::new() };
             eprintln!("  seed {}{on} (x{factor}): {:.4}  {}", job.replicate, fitness, job.loss);
@@ -329,7 +329,7 @@ fn read_done(path: &Path) -> Result<BTreeMap<(String, usize, u32, usize), f64>> 
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
     for (number, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        match serde_json::from_str::<Line>(line) {
+        match lossgp_core::json::from_str::<Line>(line) {
             Ok(line) => {
                 done.insert((line.loss, line.seed, line.epochs_factor, line.task), line.fitness);
             }

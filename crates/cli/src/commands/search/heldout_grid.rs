@@ -81,7 +81,7 @@ pub fn summary(dir: &Path, state: &State) -> Result<Option<HeldOut>> {
         .collect();
     grids.sort();
     let Some((_, grid)) = grids.pop() else { return Ok(None) };
-    let report: TransferReport = serde_json::from_str(&std::fs::read_to_string(grid.join("report.json"))?)?;
+    let report: TransferReport = lossgp_core::json::from_str(&std::fs::read_to_string(grid.join("report.json"))?)?;
     let run = dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
     let analysis = &report.analysis;
     let mut losses = Vec::new();

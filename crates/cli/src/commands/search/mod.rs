@@ -545,7 +545,7 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
         heldout: heldout_grid::summary(dir, state)?,
         plots,
     };
-    store::write_atomic(&dir.join(SUMMARY), &serde_json::to_string_pretty(&summary)?)?;
+    store::write_atomic(&dir.join(SUMMARY), &lossgp_core::json::to_string_pretty(&summary)?)?;
     Ok(summary)
 }
 

@@ -210,7 +210,7 @@ fn run_in(dir: &Path, file: &TransferFile, data_dir: Option<&Path>) -> Result<Tr
     let grid = fitness.grid().clone();
     let _lock = RunDir::create(&dir)?.lock()?;
     store::write_atomic(&dir.join(CONFIG), &file.to_toml()?)?;
-    store::write_atomic(&dir.join(GRID), &serde_json::to_string_pretty(&grid)?)?;
+    store::write_atomic(&dir.join(GRID), &lossgp_core::json::to_string_pretty(&grid)?)?;
     let ledger = Ledger::open(&dir, file.run.cache.as_deref())?;
     let mut evaluator: Box<dyn Evaluator> = match file.run.evaluator {
         EvaluatorKind::Threads => Box::new(LocalEvaluator::new(Arc::new(fitness), file.run.workers)),
@@ -394,7 +394,7 @@ fn finish(dir: &Path, grid: &Grid, results: &[Option<CellRecord>]) -> Result<Tra
     };
     store::write_atomic(&dir.join("report.md"), &table::markdown(&report))?;
     store::write_atomic(&dir.join("report.csv"), &table::csv(&report))?;
-    store::write_atomic(&dir.join("report.json"), &serde_json::to_string_pretty(&report)?)?;
+    store::write_atomic(&dir.join("report.json"), &lossgp_core::json::to_string_pretty(&report)?)?;
     plot::draw(&report, dir)?;
     Ok(report)
 }
@@ -410,7 +410,7 @@ fn read_grid(dir: &Path) -> Result<Grid> {
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!("{} has no {GRID}: the grid never started (run it with lossgp transfer --resume)", dir.display())
     })?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a transfer grid", path.display()))
+    lossgp_core::json::from_str(&text).with_context(|| format!("{} is not a transfer grid", path.display()))
 }
 
 /// `lossgp report DIR` on a transfer run: the table and plots of what has finished.
