@@ -24,6 +24,7 @@ pub mod data;
 pub mod expr;
 pub mod interp;
 pub mod json;
+pub mod limits;
 pub mod kind;
 pub mod loss;
 pub mod model;

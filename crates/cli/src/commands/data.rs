@@ -66,6 +66,9 @@ pub fn run(command: DataCommand, data_dir: Option<&Path>, json: bool) -> Result<
             emit(json, &report, render_fetch)
         }
         DataCommand::Inspect { name, split, grid: grid_path, per_class, max_samples } => {
+            if !(1..=64).contains(&per_class) {
+                anyhow::bail!("--per-class {per_class}: a grid row holds 1 to 64 samples");
+            }
             let dataset = open_split(&name, split, &dirs)?;
             let report = inspect(dataset.as_ref(), max_samples, 0)?;
             let drawn = match &grid_path {

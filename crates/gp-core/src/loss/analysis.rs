@@ -97,13 +97,17 @@ pub struct NearestLs {
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum AnalysisError {
     /// No class count, or one below 2.
-    #[error("class counts must be at least 2 (got {0:?}); e.g. 2,10,100")]
+    #[error("class counts must be at least 2 and at most {MAX_CLASSES} (got {0:?}); e.g. 2,10,100")]
     Classes(Vec<usize>),
 }
 
+/// The most classes an analysis takes: ImageNet-21k's count rounded up, far below what would
+/// exhaust memory (each probe holds a row of logits per class).
+pub const MAX_CLASSES: usize = 100_000;
+
 /// Analyses `loss` at each of `classes` (see the module).
 pub fn analyze(loss: &Loss, classes: &[usize]) -> Result<Analysis, AnalysisError> {
-    if classes.is_empty() || classes.iter().any(|&c| c < 2) {
+    if classes.is_empty() || classes.iter().any(|&c| !(2..=MAX_CLASSES).contains(&c)) {
         return Err(AnalysisError::Classes(classes.to_vec()));
     }
     let program = loss.compile();
@@ -226,6 +230,16 @@ mod tests {
 
     fn of(name: &str) -> Analysis {
         analyze(&Loss::resolve(name).unwrap(), &CLASS_COUNTS).unwrap()
+    }
+
+    /// A class count beyond the limit is refused before a row of logits is allocated for it.
+    #[test]
+    fn class_counts_beyond_the_limit_are_refused() {
+        let ce = crate::loss::Loss::resolve("ce").unwrap();
+        for classes in [[2, 1_000_000_000], [usize::MAX, 10]] {
+            let err = analyze(&ce, &classes).unwrap_err().to_string();
+            assert!(err.contains("at most 100000"), "{err}");
+        }
     }
 
     #[test]

@@ -268,6 +268,7 @@ impl SearchConfig {
 
     /// Checks that the settings can work; the message names the setting and what would.
     pub fn validate(&self) -> Result<(), String> {
+        self.within_limits()?;
         let probability = |name: &str, p: f64| {
             if (0.0..=1.0).contains(&p) { Ok(()) } else { Err(format!("`{name}` is a probability in [0, 1], not {p}")) }
         };
@@ -342,6 +343,62 @@ impl SearchConfig {
     }
 }
 
+impl SearchConfig {
+    /// Checks every size against its upper limit ([`limits`](crate::limits)), before anything
+    /// is allocated for it.
+    fn within_limits(&self) -> Result<(), String> {
+        use crate::limits::*;
+        let candidates = self.population.saturating_mul(self.islands.count);
+        at_most(
+            "population",
+            self.population,
+            MAX_CANDIDATES,
+            "each candidate is trained every generation; 25 to 1000 is usual (the paper used 100)",
+        )?;
+        at_most(
+            "islands.count",
+            self.islands.count,
+            MAX_CANDIDATES,
+            "each island holds a population; 1 to 16 islands is usual",
+        )?;
+        if candidates > MAX_CANDIDATES {
+            return Err(format!(
+                "`population` {} times `islands.count` {} is {candidates} candidates per generation, beyond the limit of \
+                 {MAX_CANDIDATES}: make the population or the island count smaller",
+                self.population, self.islands.count
+            ));
+        }
+        at_most("generations", self.generations, MAX_GENERATIONS, "a search of hours runs tens to hundreds")?;
+        at_most("max_size", self.max_size, MAX_TREE_SIZE, "losses of 10 to 100 nodes are usual (64 by default)")?;
+        at_most(
+            "max_height",
+            self.max_height,
+            MAX_TREE_HEIGHT,
+            "deeper trees could not be read back; 6 to 17 is usual (10 by default)",
+        )?;
+        at_most("init_height", self.init_height[1], MAX_TREE_HEIGHT, "2 to 6 is usual")?;
+        at_most("hall_of_fame", self.hall_of_fame, MAX_KEPT, "10 to 100 losses is usual")?;
+        at_most(
+            "confirm_seeds",
+            self.confirm_seeds,
+            MAX_SEEDS,
+            "each seed is a training run per loss; 3 to 10 is usual",
+        )?;
+        at_most("redraw_limit", self.redraw_limit, MAX_REDRAWS, "a few hundred draws per slot is plenty")?;
+        at_most("retries", self.retries as usize, MAX_RETRIES as usize, "a job that fails 3 times will fail again")?;
+        at_most("niching.capacity", self.niching.capacity, MAX_KEPT, "1 to a few losses per niche is usual")?;
+        at_most("fidelity.rungs", self.fidelity.rungs.len(), MAX_RUNGS, "2 to 4 rungs is usual")?;
+        at_most(
+            "screening.rejection_steps",
+            self.screening.rejection_steps,
+            MAX_SCREENING_STEPS,
+            "the learning check takes tens to hundreds of steps",
+        )?;
+        let (Selection::Tournament { size } | Selection::DoubleTournament { size, .. }) = self.selection;
+        at_most("selection.size", size, MAX_KEPT, "tournaments of 2 to 10 are usual")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,5 +424,40 @@ mod tests {
             },
             "parsimony",
         );
+    }
+
+    /// Every size a user can set has an upper limit, checked before anything is allocated:
+    /// a typo (1e9 for 100, or the largest number there is) is refused by name.
+    #[test]
+    fn every_size_is_refused_beyond_its_limit_by_name() {
+        let d = SearchConfig::default;
+        for huge in [1_000_000_000usize, usize::MAX] {
+            let cases: Vec<(SearchConfig, &str)> = vec![
+                (SearchConfig { population: huge, ..d() }, "`population`"),
+                (SearchConfig { islands: Islands { count: huge, ..d().islands }, ..d() }, "`islands.count`"),
+                (SearchConfig { generations: huge, ..d() }, "`generations`"),
+                (SearchConfig { max_size: huge, ..d() }, "`max_size`"),
+                (SearchConfig { max_height: huge, init_height: [2, huge], ..d() }, "`max_height`"),
+                (SearchConfig { hall_of_fame: huge, ..d() }, "`hall_of_fame`"),
+                (SearchConfig { confirm_seeds: huge, ..d() }, "`confirm_seeds`"),
+                (SearchConfig { redraw_limit: huge, ..d() }, "`redraw_limit`"),
+                (SearchConfig { niching: Niching { capacity: huge, ..d().niching }, ..d() }, "`niching.capacity`"),
+                (
+                    SearchConfig { screening: Screening { rejection_steps: huge, ..d().screening }, ..d() },
+                    "`screening.rejection_steps`",
+                ),
+                (SearchConfig { selection: Selection::Tournament { size: huge }, ..d() }, "`selection.size`"),
+            ];
+            for (config, name) in cases {
+                let err = config.validate().unwrap_err();
+                assert!(err.contains(name) && err.contains("beyond the limit of"), "{name}: {err}");
+            }
+        }
+        // Within each limit alone, the product is what is too large.
+        let both = SearchConfig { population: 1_000, islands: Islands { count: 1_000, ..d().islands }, ..d() };
+        let err = both.validate().unwrap_err();
+        assert!(err.contains("1000000 candidates per generation"), "{err}");
+        let err = SearchConfig { retries: u32::MAX, ..d() }.validate().unwrap_err();
+        assert!(err.contains("`retries`"), "{err}");
     }
 }

@@ -154,6 +154,10 @@ impl TrainConfig {
         if self.workers == Some(0) {
             return bad("--workers must be at least 1".into());
         }
+        if let Some(workers) = self.workers {
+            crate::limits::at_most("--workers", workers, crate::limits::MAX_WORKERS, "one per core is usual")
+                .map_err(TrainError::Config)?;
+        }
         if !has_validation {
             if matches!(self.schedule, Schedule::Plateau { .. }) {
                 return bad("the plateau schedule watches validation accuracy, and this run has no validation data: set a validation fraction above 0 or another schedule (--schedule constant)".into());

@@ -146,6 +146,9 @@ pub fn confirm(args: ConfirmArgs, data_dir: Option<&Path>, json: bool) -> Result
     if args.seeds.is_empty() || distinct.len() != args.seeds.len() {
         bail!("--seeds needs distinct seed numbers, e.g. --seeds 101,102,103");
     }
+    use lossgp_core::limits::{MAX_SEEDS, at_most};
+    at_most("--seeds", args.seeds.len(), MAX_SEEDS, "each seed trains every loss again; 3 to 10 is usual")
+        .map_err(anyhow::Error::msg)?;
     if let Some(seed) = args.seeds.iter().find(|s| **s <= file.search.confirm_seeds) {
         bail!(
             "seed {seed} is one the search itself trained on (its confirmation seeds are 1 to {}); choose seeds above it, e.g. --seeds 101,102,103",

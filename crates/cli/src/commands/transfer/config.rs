@@ -307,6 +307,9 @@ impl TransferFile {
         if grid.seeds == 0 {
             bail!("[grid] seeds must be at least 1 (5 as in the paper; 2 or more for any test of a difference)");
         }
+        use lossgp_core::limits::{MAX_SEEDS, MAX_WORKERS, at_most};
+        at_most("[grid] seeds", grid.seeds, MAX_SEEDS, "each seed trains every cell again; the paper used 5")
+            .map_err(anyhow::Error::msg)?;
         if grid.models.is_empty() || grid.datasets.is_empty() {
             bail!(
                 "[grid] needs at least one model and one dataset (e.g. models = [\"small-cnn\"], datasets = [\"mnist\"])"
@@ -315,6 +318,15 @@ impl TransferFile {
         if self.run.workers == 0 {
             bail!("[run] workers must be at least 1");
         }
+        at_most("[run] workers", self.run.workers, MAX_WORKERS, "one per core or GPU is usual")
+            .map_err(anyhow::Error::msg)?;
+        at_most(
+            "[run] threads_per_worker",
+            self.run.threads_per_worker,
+            MAX_WORKERS,
+            "the cores of a machine divided by its workers",
+        )
+        .map_err(anyhow::Error::msg)?;
         self.run.slurm.validate().map_err(anyhow::Error::msg)?;
         if !grid.from.is_empty() && grid.top == 0 {
             bail!("[grid] top must be at least 1 to take losses from {}", grid.from[0].display());
@@ -678,5 +690,9 @@ mod tests {
         check("[grid]\ndatasets = [\"digits\"]\n[dataset.digits]\ntrain = { epoch = 3 }\n", "epoch");
         check("[grid]\nmodel = [\"small-cnn\"]\n", "model");
         check("[grid]\nlosses = [{ name = \"x\" }]\n", "or a table { name");
+        // Sizes beyond their limits are refused by name before anything is allocated.
+        check("[grid]\nseeds = 1000000000\n", "`[grid] seeds` = 1000000000 is beyond the limit of 1000");
+        check("[run]\nworkers = 100000000\n", "`[run] workers` = 100000000 is beyond the limit");
+        check("[run]\nthreads_per_worker = 18446744073709551615\n", "`[run] threads_per_worker`");
     }
 }
