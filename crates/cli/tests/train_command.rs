@@ -296,3 +296,65 @@ fn the_conformance_suite_runs_on_a_backend_by_name() {
     assert!(report.contains("no-such-backend: cannot open: no backend named `no-such-backend`"), "{report}");
     assert!(err.contains("not conformant: no-such-backend") && !err.contains("panicked"), "{err}");
 }
+
+/// Options given with `--resume` are never dropped without a word: those that decide where
+/// results go or when to stop are honoured and said so, `--epochs` too where the schedule
+/// does not spread over the epochs; those that would make the checkpoints another run's are
+/// refused by name with the run's own value, unless they repeat it.
+#[test]
+fn options_given_on_resume_are_honoured_or_refused_by_name() {
+    let root = tempfile::tempdir().unwrap();
+    two_class_folder(root.path());
+    let data = root.path().to_str().unwrap().to_owned();
+    let dir = |name: &str| root.path().join(name).to_str().unwrap().to_owned();
+    let first = |checkpoints: &str, schedule: &str| {
+        let args = [
+            "train",
+            "--dataset",
+            &data,
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--validation-fraction",
+            "0",
+            "--schedule",
+            schedule,
+            "--no-test",
+            "--checkpoint-dir",
+            checkpoints,
+            "--json",
+        ];
+        json(None, &args);
+    };
+    let constant = dir("constant");
+    first(&constant, "constant");
+    for (options, named) in [
+        (vec!["--lr", "0.1"], "--lr 0.1 (the run has 0.001)"),
+        (vec!["--model", "resnet20"], "--model resnet20 (the run has small-cnn)"),
+        (vec!["--loss", "focal", "--seed", "3"], "--seed 3 (the run has 0)"),
+        (vec!["--batch-size", "16"], "--batch-size 16 (the run has 8)"),
+        (vec!["--image-size", "16"], "--image-size 16x16"),
+    ] {
+        let mut args = vec!["train", "--resume", constant.as_str()];
+        args.extend(options.iter().copied());
+        let err = failure(None, &args);
+        assert!(err.contains("cannot change on --resume") && err.contains(named), "{options:?}: {err}");
+    }
+    // Repeating the run's own values is no change.
+    let weights = dir("w.safetensors");
+    let out = common::lossgp(
+        None,
+        &["train", "--resume", &dir("constant"), "--lr", "0.001", "--epochs", "2", "--save", &weights, "--json"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("--epochs 2: trains to epoch 2") && err.contains("--save"), "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((report["config"]["epochs"].as_u64(), report["epochs"].as_array().map(Vec::len)), (Some(2), Some(2)));
+    assert!(std::path::Path::new(&weights).is_file(), "--save is honoured on resume");
+    // A cosine schedule spreads over its epochs: more of them would rewrite the rates used.
+    first(&dir("cosine"), "cosine");
+    let err = failure(None, &["train", "--resume", &dir("cosine"), "--epochs", "3"]);
+    assert!(err.contains("--epochs 3 (the run has 1") && err.contains("schedule spreads over them"), "{err}");
+}

@@ -227,7 +227,11 @@ pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
             })?;
             let planned: Planned = lossgp_core::json::from_str(&text)
                 .with_context(|| format!("{} is not a lossgp run file", path.display()))?;
+            let (planned, honoured) = resume_with(planned, &args, dir)?;
             eprintln!("resuming the run in {}", dir.display());
+            for option in honoured {
+                eprintln!("  {option}");
+            }
             planned
         }
         None => Planned::new(args)?,
@@ -462,6 +466,99 @@ impl Planned {
             checkpoints,
         })
     }
+}
+
+/// The recorded run with the options given beside `--resume DIR`, and a line on each one
+/// honoured. Options that decide only where results go or when to stop (`--save`,
+/// `--no-test`, `--workers`, `--max-steps`, `--max-seconds`, `--early-stopping`, and
+/// `--epochs` where the schedule does not spread over the epochs) are honoured; one that would
+/// make the checkpoints' weights and optimiser state belong to another run is refused, naming
+/// it and its recorded value, unless it gives that value. Nothing is dropped without a word.
+fn resume_with(mut planned: Planned, args: &TrainArgs, dir: &Path) -> Result<(Planned, Vec<String>)> {
+    let mut honoured = Vec::new();
+    let mut refused: Vec<String> = Vec::new();
+    let recorded = planned.config.clone();
+    let mut asked = recorded.clone();
+    args.options.apply(&mut asked);
+    if let Some(workers) = args.workers {
+        asked.workers = Some(workers);
+    }
+    // Fixed by the checkpoints: compared with what the run recorded.
+    let mut fixed = |option: &str, given: Option<String>, was: String| {
+        if let Some(given) = given.filter(|g| *g != was) {
+            refused.push(format!("{option} {given} (the run has {was})"));
+        }
+    };
+    fixed("--model", args.model.clone(), planned.model.clone());
+    fixed("--loss", args.loss.clone(), planned.loss.clone());
+    fixed("--backend", args.backend.clone(), planned.backend.clone());
+    let size = |s: Option<[usize; 2]>| s.map_or("its dataset's size".into(), |[h, w]| format!("{h}x{w}"));
+    fixed("--image-size", args.image_size.map(|s| size(Some(s))), size(planned.image_size));
+    let samples = |n: Option<usize>| n.map_or("all".into(), |n| n.to_string());
+    fixed("--train-samples", args.train_samples.map(|n| n.to_string()), samples(planned.train_samples));
+    macro_rules! setting {
+        ($($option:literal: $field:ident),* $(,)?) => {$(
+            if asked.$field != recorded.$field {
+                refused.push(format!("{} {:?} (the run has {:?})", $option, asked.$field, recorded.$field));
+            }
+        )*};
+    }
+    setting!(
+        "--batch-size": batch_size,
+        "--lr": learning_rate,
+        "--optimizer/--weight-decay": optimizer,
+        "--schedule": schedule,
+        "--augment": augment,
+        "--validation-fraction": validation_fraction,
+        "--seed": seed,
+        "--warmup-epochs": warmup_epochs,
+        "--label-smoothing": label_smoothing,
+        "--eval-resize": eval_resize,
+    );
+    if asked.epochs != recorded.epochs {
+        if matches!(recorded.schedule, Schedule::Cosine { .. } | Schedule::Poly { .. }) {
+            refused.push(format!(
+                "--epochs {} (the run has {}, and its {:?} schedule spreads over them: more epochs would change the rates already used)",
+                asked.epochs, recorded.epochs, recorded.schedule
+            ));
+        } else {
+            honoured.push(format!(
+                "--epochs {}: trains to epoch {} (the run was asked for {})",
+                asked.epochs, asked.epochs, recorded.epochs
+            ));
+        }
+    }
+    if !refused.is_empty() {
+        bail!(
+            "cannot change on --resume {}: {}. The checkpoints hold that run's weights and optimiser state; \
+             resume without these options, or start a new run (with another --checkpoint-dir) to train with them",
+            dir.display(),
+            refused.join("; ")
+        );
+    }
+    // Where results go and when to stop: honoured, and said so.
+    if let Some(save) = &args.save {
+        check_writable(save)?;
+        honoured.push(format!("--save {}: the weights are written there at the end", save.display()));
+        planned.save = Some(save.clone());
+    }
+    if args.no_test && !planned.no_test {
+        honoured.push("--no-test: the test split is not evaluated".into());
+        planned.no_test = true;
+    }
+    for (option, changed) in [
+        ("--workers", asked.workers != recorded.workers),
+        ("--max-steps", asked.max_steps != recorded.max_steps),
+        ("--max-seconds", asked.max_seconds != recorded.max_seconds),
+        ("--early-stopping", asked.early_stopping != recorded.early_stopping),
+    ] {
+        if changed {
+            honoured.push(format!("{option}: as given (it decides only how the run proceeds, not what it learns)"));
+        }
+    }
+    asked.validate(asked.validation_fraction > 0.0)?;
+    planned.config = asked;
+    Ok((planned, honoured))
 }
 
 /// Fails now, not after training, if the weights could not be written to `path`.
