@@ -24,30 +24,40 @@
 //! # Rules
 //!
 //! All rules hold exactly under the protected semantics of [`ops`](super::ops), up to
-//! floating-point rounding and overflow:
+//! floating-point rounding and values the original itself computes out of range:
 //!
 //! * ring arithmetic: `+`, `-`, `*`, `neg`, `square` and constants expand into a polynomial;
 //!   like terms are collected and constants folded (`x - x = 0`, `x*(a + b) = x*a + x*b`);
 //!   division by an expression is multiplication by its `recip`;
-//! * constant folding: an operator applied to constants is evaluated (unless the result is
-//!   not finite);
+//! * constant folding: an operator applied to constants is evaluated as the interpreter
+//!   evaluates it (unless the result is not finite);
+//! * the float range: folding never takes a coefficient out of it where the original keeps
+//!   the value in range. A product of coefficients that would overflow, or underflow to zero or
+//!   to a subnormal number (`1e-20·e^-700`), or a sum that would overflow, is not folded: the
+//!   operation stays as written, an opaque function of its normalised arguments. A term
+//!   vanishes only when its coefficients cancel exactly (`(1 + 1e-14)*p - p` is `1e-14·p`,
+//!   as the interpreter computes it);
 //! * the target is one-hot: `y² = y` (so `y*(1 - y) = 0`), `sum(y) = amax(y) = 1`;
 //!   probabilities sum to one: `sum(p) = 1`, and `mean(p) = mean(y) = 1/C`;
 //! * symmetry: `log`, `sqrt`, `cos`, `abs` and the base of `pow` are even, `sin`, `tanh` and
 //!   `recip` are odd, `sigmoid(-x) = 1 - sigmoid(x)`, `softplus(-x) = softplus(x) - x`; the
 //!   argument is normalised so that its leading term is positive;
-//! * `exp(a)*exp(b) = exp(a + b)`, constants leave the exponent (`exp(2 + x) = e²·exp(x)`),
-//!   and `pow(c, x) = exp(ln(c)·x)` for a constant base;
+//! * `exp(a)*exp(b) = exp(a + b)`, constants leave the exponent (`exp(2 + x) = e²·exp(x)`)
+//!   where `exp(x)` is a normal float for every input (so `exp(800*p - 700)` and `exp(z - 3)`
+//!   keep theirs), and `pow(c, x) = exp(ln(c)·x)` for a constant base where that cannot
+//!   overflow (`pow` saturates where `exp` would be infinite);
 //! * `min(a, b) = -max(-a, -b)`; `max` is flattened, sorted and deduplicated;
 //!   `abs(x) = x` where `x` is provably non-negative;
 //! * class reductions are linear and factors constant over the classes move out of them:
 //!   `sum(a*x + b) = a*sum(x) + b*C` for class-constant `a`, `b`; `logsumexp(x + k) =
 //!   logsumexp(x) + k` and `amax(x + k) = amax(x) + k` for class-constant `k`.
 //!
-//! Coefficients compare after rounding to 40 significant bits, so `0.1 + 0.2` and `0.3` are
-//! one coefficient; losses whose constants differ in the 13th digit share a key.
+//! Keys encode coefficients rounded to 40 significant bits, so `0.1 + 0.2` and `0.3` are one
+//! coefficient; losses whose constants differ in the 13th digit share a key. The algebra itself
+//! compares them exactly, so that nearly equal terms never cancel to zero.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::fmt;
 use std::str::FromStr;
 
@@ -76,8 +86,10 @@ const MAX_EXPANDED_SIZE: usize = 4096;
 /// exponent a `square` stays an opaque function instead.
 const MAX_EXPONENT: u32 = 1 << 16;
 
-/// A coefficient. It keeps its exact value for printing but compares by its value rounded to
-/// 40 significant bits, so that rounding noise from folding does not split equal losses.
+/// A coefficient. The algebra compares coefficients exactly, so that terms cancel only when
+/// they cancel exactly (`(1 + 1e-14)*p - p` is not 0); keys encode them rounded to 40
+/// significant bits ([`Num::rounded`]), so that rounding noise from folding does not split
+/// equal losses.
 #[derive(Clone, Copy, Debug)]
 struct Num(f64);
 
@@ -105,8 +117,67 @@ impl PartialOrd for Num {
 }
 impl Ord for Num {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.rounded().total_cmp(&other.rounded())
+        (self.0 + 0.0).total_cmp(&(other.0 + 0.0))
     }
+}
+
+/// The product of two coefficients, or `None` where folding it would change a value: where it
+/// overflows, or where two non-zero coefficients multiply to zero or to a subnormal number
+/// (`1e-20·e^-700`). The interpreter evaluates the factors where the expression puts them,
+/// next to the values that keep them in range; a folded coefficient out of range would turn the
+/// whole term into 0 or infinity.
+fn coefficient_product(a: f64, b: f64) -> Option<f64> {
+    let product = a * b;
+    let exact = a.abs() == 1.0 || b.abs() == 1.0 || a == 0.0 || b == 0.0;
+    (product.is_finite() && (product.is_normal() || exact)).then_some(product)
+}
+
+/// The sum of two coefficients, or `None` where it overflows. A sum that is zero or subnormal
+/// is exact.
+fn coefficient_sum(a: f64, b: f64) -> Option<f64> {
+    let sum = a + b;
+    sum.is_finite().then_some(sum)
+}
+
+/// Whether `exp` of every value in the interval is a normal float.
+fn exp_is_normal_over((lo, hi): (f64, f64)) -> bool {
+    lo >= f64::MIN_POSITIVE.ln() && hi <= f64::MAX.ln()
+}
+
+/// The interval `[lo, hi]` scaled by `k`.
+fn interval_scaled((lo, hi): (f64, f64), k: f64) -> (f64, f64) {
+    if k >= 0.0 { (lo * k, hi * k) } else { (hi * k, lo * k) }
+}
+
+fn interval_product((a, b): (f64, f64), (c, d): (f64, f64)) -> (f64, f64) {
+    let products = [a * c, a * d, b * c, b * d];
+    (products.iter().copied().fold(f64::INFINITY, f64::min), products.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+}
+
+fn interval_power((lo, hi): (f64, f64), k: u32) -> (f64, f64) {
+    let k = i32::try_from(k).unwrap_or(i32::MAX);
+    if k % 2 == 1 || lo >= 0.0 {
+        (lo.powi(k), hi.powi(k))
+    } else if hi <= 0.0 {
+        (hi.powi(k), lo.powi(k))
+    } else {
+        (0.0, lo.abs().max(hi.abs()).powi(k))
+    }
+}
+
+fn interval_abs((lo, hi): (f64, f64)) -> (f64, f64) {
+    if lo >= 0.0 {
+        (lo, hi)
+    } else if hi <= 0.0 {
+        (-hi, -lo)
+    } else {
+        (0.0, lo.abs().max(hi.abs()))
+    }
+}
+
+/// The interval, if both ends are finite.
+fn finite((lo, hi): (f64, f64)) -> Option<(f64, f64)> {
+    (lo.is_finite() && hi.is_finite()).then_some((lo, hi))
 }
 
 /// A factor of a monomial that is not itself a sum or product.
@@ -189,6 +260,64 @@ impl Atom {
             _ => None,
         }
     }
+
+    /// Finite bounds on the atom's values over all inputs, where its structure gives them:
+    /// `p`, `y` and `1/C` lie in `[0, 1]`, `sin` in `[-1, 1]`, and so on; the logits and the
+    /// class count are unbounded.
+    fn bounds(&self) -> Option<(f64, f64)> {
+        use Unary::*;
+        let arg = |args: &[Poly], i: usize| args.get(i).and_then(Poly::bounds);
+        let bounds = match self {
+            Atom::Var(Var::P | Var::Y) | Atom::PerClass => (0.0, 1.0),
+            Atom::Var(Var::Z) | Atom::Classes => return None,
+            Atom::Factor(p) => p.bounds()?,
+            Atom::Apply(Op::Unary(Sin | Cos | Tanh), _) => (-1.0, 1.0),
+            Atom::Apply(Op::Unary(Sigmoid), _) => (0.0, 1.0),
+            Atom::Apply(Op::Unary(Recip), _) => (-1.0 / PROTECT_EPS, 1.0 / PROTECT_EPS),
+            Atom::Apply(Op::Unary(op), args) => {
+                let (lo, hi) = arg(args, 0)?;
+                match op {
+                    Neg => (-hi, -lo),
+                    Exp | Softplus => (op.eval(lo), op.eval(hi)),
+                    Abs => interval_abs((lo, hi)),
+                    Square => interval_power((lo, hi), 2),
+                    Log | Sqrt => {
+                        let (small, large) = interval_abs((lo, hi));
+                        (op.eval(small), op.eval(large))
+                    }
+                    Sin | Cos | Tanh | Sigmoid | Recip => return None,
+                }
+            }
+            Atom::Apply(Op::Binary(op), args) => match op {
+                Binary::Add => {
+                    let ((a, b), (c, d)) = (arg(args, 0)?, arg(args, 1)?);
+                    (a + c, b + d)
+                }
+                Binary::Sub => {
+                    let ((a, b), (c, d)) = (arg(args, 0)?, arg(args, 1)?);
+                    (a - d, b - c)
+                }
+                Binary::Mul => interval_product(arg(args, 0)?, arg(args, 1)?),
+                // |aq(a, b)| <= |a|
+                Binary::Aq => {
+                    let (_, m) = interval_abs(arg(args, 0)?);
+                    (-m, m)
+                }
+                Binary::Max => {
+                    let all = args.iter().map(Poly::bounds).collect::<Option<Vec<_>>>()?;
+                    all.into_iter().fold((f64::NEG_INFINITY, f64::NEG_INFINITY), |(a, b), (c, d)| (a.max(c), b.max(d)))
+                }
+                Binary::Min => {
+                    let all = args.iter().map(Poly::bounds).collect::<Option<Vec<_>>>()?;
+                    all.into_iter().fold((f64::INFINITY, f64::INFINITY), |(a, b), (c, d)| (a.min(c), b.min(d)))
+                }
+                Binary::Div | Binary::Pow => return None,
+            },
+            Atom::Apply(Op::Reduce(Reduce::Mean | Reduce::Max), args) => arg(args, 0)?,
+            Atom::Apply(Op::Reduce(Reduce::Sum | Reduce::LogSumExp), _) => return None,
+        };
+        finite(bounds)
+    }
 }
 
 impl Mono {
@@ -220,8 +349,9 @@ impl Mono {
 
     /// The product of two monomials, as a coefficient times a monomial: exponents add, `y`
     /// stays idempotent, and exponentials merge (`exp(a)·exp(b) = exp(a + b)`), which can
-    /// release a constant factor.
-    fn times(&self, other: &Mono) -> (f64, Mono) {
+    /// release a constant factor. `None` where merging exponents would fold a coefficient out
+    /// of range.
+    fn times(&self, other: &Mono) -> Option<(f64, Mono)> {
         let mut factors: BTreeMap<Atom, u32> = BTreeMap::new();
         for (atom, k) in self.0.iter().chain(&other.0) {
             let exponent = factors.entry(atom.clone()).or_default();
@@ -246,7 +376,7 @@ impl Mono {
             for (atom, k) in &exps {
                 factors.remove(atom);
                 if let Some(arg) = atom.exp_argument() {
-                    argument = argument.plus(&arg.scaled(f64::from(*k)));
+                    argument = argument.plus(&arg.scaled(f64::from(*k))?)?;
                 }
             }
             let (factor, merged) = exp_of(argument);
@@ -255,21 +385,34 @@ impl Mono {
                 factors.insert(atom, 1);
             }
         }
-        (coefficient, Mono(factors.into_iter().collect()))
+        Some((coefficient, Mono(factors.into_iter().collect())))
+    }
+
+    /// Finite bounds on the monomial's values, where its atoms have them.
+    fn bounds(&self) -> Option<(f64, f64)> {
+        self.0
+            .iter()
+            .try_fold((1.0, 1.0), |acc, (atom, k)| finite(interval_product(acc, interval_power(atom.bounds()?, *k))))
     }
 }
 
-/// `exp(x)` as a coefficient and an atom: the constant term of `x` leaves the exponent (when
-/// `e^k` is a normal float), and `exp(0)` is no atom at all.
+/// `exp(x)` as a coefficient and an atom: the constant term `k` of `x` leaves the exponent
+/// (`exp(2 + p) = e²·exp(p)`), and `exp(0)` is no atom at all. The constant stays inside where
+/// taking it out could under- or overflow where the original does not: where `e^k` is not a
+/// normal float, or where `exp` of the rest may leave the normal range (`exp(800*p - 700)` is
+/// at most `e^100`, but `exp(800*p)` overflows, and so does `exp(z)` for large logits).
 fn exp_of(mut x: Poly) -> (f64, Option<Atom>) {
     let k = x.constant_term();
     let factor = k.exp();
-    let coefficient = if factor.is_normal() {
-        x.0.remove(&Mono::one());
-        factor
-    } else {
-        1.0
-    };
+    let mut coefficient = 1.0;
+    if k != 0.0 && factor.is_normal() {
+        let constant = x.0.remove(&Mono::one());
+        if x.is_zero() || x.bounds().is_some_and(exp_is_normal_over) {
+            coefficient = factor;
+        } else if let Some(c) = constant {
+            x.0.insert(Mono::one(), c);
+        }
+    }
     if x.is_zero() { (coefficient, None) } else { (coefficient, Some(Atom::apply(Op::Unary(Unary::Exp), vec![x]))) }
 }
 
@@ -288,7 +431,9 @@ impl Poly {
 
     fn term(c: f64, m: Mono) -> Poly {
         let mut p = Poly::zero();
-        p.add_term(m, c);
+        if c != 0.0 {
+            p.0.insert(m, Num(c));
+        }
         p
     }
 
@@ -308,77 +453,88 @@ impl Poly {
         self.0.get(&Mono::one()).map_or(0.0, |c| c.0)
     }
 
-    /// Adds `c·m`, dropping the term when it cancels to zero or to rounding noise (a few dozen
-    /// units in the last place of the terms that cancelled).
-    fn add_term(&mut self, m: Mono, c: f64) {
+    /// Adds `c·m`, dropping the term only when it cancels exactly: a coefficient that is
+    /// merely small (`(1 + 1e-14) - 1`) is what the interpreter computes too, and a factor
+    /// of `1e30` elsewhere makes it large again. `None` where the sum overflows.
+    fn add_term(&mut self, m: Mono, c: f64) -> Option<()> {
         if c == 0.0 {
-            return;
+            return Some(());
         }
-        match self.0.get(&m) {
-            None => {
-                self.0.insert(m, Num(c));
+        match self.0.entry(m) {
+            Entry::Vacant(slot) => {
+                slot.insert(Num(c));
             }
-            Some(old) => {
-                let sum = old.0 + c;
-                if sum == 0.0 || sum.abs() <= 64.0 * f64::EPSILON * old.0.abs().max(c.abs()) {
-                    self.0.remove(&m);
+            Entry::Occupied(mut slot) => {
+                let sum = coefficient_sum(slot.get().0, c)?;
+                if sum == 0.0 {
+                    slot.remove();
                 } else {
-                    self.0.insert(m, Num(sum));
+                    slot.insert(Num(sum));
                 }
             }
         }
+        Some(())
     }
 
-    fn plus(mut self, other: &Poly) -> Poly {
+    /// The sum; `None` where a coefficient would overflow.
+    fn plus(mut self, other: &Poly) -> Option<Poly> {
         for (m, c) in &other.0 {
-            self.add_term(m.clone(), c.0);
+            self.add_term(m.clone(), c.0)?;
         }
-        self
+        Some(self)
     }
 
-    fn scaled(&self, k: f64) -> Poly {
+    /// The polynomial times `k`; `None` where a coefficient would leave the float range.
+    fn scaled(&self, k: f64) -> Option<Poly> {
         let mut out = Poly::zero();
         for (m, c) in &self.0 {
-            out.add_term(m.clone(), c.0 * k);
+            out.add_term(m.clone(), coefficient_product(c.0, k)?)?;
         }
-        out
+        Some(out)
     }
 
     fn neg(&self) -> Poly {
-        self.scaled(-1.0)
+        Poly(self.0.iter().map(|(m, c)| (m.clone(), Num(-c.0))).collect())
     }
 
-    fn minus(self, other: &Poly) -> Poly {
+    fn minus(self, other: &Poly) -> Option<Poly> {
         self.plus(&other.neg())
     }
 
     /// The product, expanded unless the expansion would exceed [`MAX_EXPANDED_TERMS`] terms
     /// or [`MAX_EXPANDED_SIZE`] nodes; then each multi-term side becomes one [`Atom::Factor`].
-    fn times(&self, other: &Poly) -> Poly {
+    /// `None` where a coefficient would leave the float range.
+    fn times(&self, other: &Poly) -> Option<Poly> {
         let terms = self.0.len() * other.0.len();
         if terms > MAX_EXPANDED_TERMS || other.0.len() * self.size() + self.0.len() * other.size() > MAX_EXPANDED_SIZE {
-            return self.as_factor().times_expanded(&other.as_factor());
+            return self.as_factor()?.times_expanded(&other.as_factor()?);
         }
         self.times_expanded(other)
     }
 
-    fn times_expanded(&self, other: &Poly) -> Poly {
+    fn times_expanded(&self, other: &Poly) -> Option<Poly> {
         let mut out = Poly::zero();
         for (ma, ca) in &self.0 {
             for (mb, cb) in &other.0 {
-                let (k, m) = ma.times(mb);
-                out.add_term(m, ca.0 * cb.0 * k);
+                let (k, m) = ma.times(mb)?;
+                out.add_term(m, coefficient_product(coefficient_product(ca.0, cb.0)?, k)?)?;
             }
         }
-        out
+        Some(out)
     }
 
     /// The polynomial as a single term: itself if it has one term, else its first coefficient
     /// times the rest as a [`Atom::Factor`].
-    fn as_factor(&self) -> Poly {
+    fn as_factor(&self) -> Option<Poly> {
         match self.0.iter().next() {
-            Some((_, lead)) if self.0.len() > 1 => Poly::atom(Atom::Factor(self.scaled(1.0 / lead.0))).scaled(lead.0),
-            _ => self.clone(),
+            Some((_, lead)) if self.0.len() > 1 => {
+                let inverse = 1.0 / lead.0;
+                if !inverse.is_normal() {
+                    return None;
+                }
+                Poly::atom(Atom::Factor(self.scaled(inverse)?)).scaled(lead.0)
+            }
+            _ => Some(self.clone()),
         }
     }
 
@@ -419,13 +575,20 @@ impl Poly {
 
     /// The terms constant over the classes, and the rest.
     fn split_class_constant(&self) -> (Poly, Poly) {
-        let mut constant = Poly::zero();
-        let mut varying = Poly::zero();
-        for (m, c) in &self.0 {
-            let side = if m.0.iter().all(|(a, _)| a.is_class_constant()) { &mut constant } else { &mut varying };
-            side.add_term(m.clone(), c.0);
-        }
-        (constant, varying)
+        let (constant, varying) = self
+            .0
+            .iter()
+            .map(|(m, c)| (m.clone(), *c))
+            .partition(|(m, _)| m.0.iter().all(|(a, _)| a.is_class_constant()));
+        (Poly(constant), Poly(varying))
+    }
+
+    /// Finite bounds on the polynomial's values, where its atoms have them.
+    fn bounds(&self) -> Option<(f64, f64)> {
+        self.0.iter().try_fold((0.0, 0.0), |(lo, hi), (m, c)| {
+            let (a, b) = interval_scaled(m.bounds()?, c.0);
+            finite((lo + a, hi + b))
+        })
     }
 }
 
@@ -460,28 +623,34 @@ fn opaque(op: Op, args: Vec<Poly>) -> Poly {
     Poly::atom(Atom::apply(op, args))
 }
 
+/// An operator applied to constants, evaluated as the interpreter evaluates it (so `1e-300 *
+/// 1e-300` is 0 here as there), unless the result is not finite.
 fn fold(value: f64, otherwise: impl FnOnce() -> Poly) -> Poly {
     if value.is_finite() { Poly::constant(value) } else { otherwise() }
 }
 
 fn unary(op: Unary, x: Poly) -> Poly {
-    match op {
-        Unary::Neg => return x.neg(),
-        Unary::Square if x.max_exponent() <= MAX_EXPONENT / 2 => return x.times(&x),
-        _ => {}
-    }
     if let Some(c) = x.as_constant() {
         return fold(op.eval(c), || opaque(Op::Unary(op), vec![x]));
+    }
+    if op == Unary::Neg {
+        return x.neg();
+    }
+    if op == Unary::Square
+        && x.max_exponent() <= MAX_EXPONENT / 2
+        && let Some(square) = x.times(&x)
+    {
+        return square;
     }
     let f = |arg: Poly| opaque(Op::Unary(op), vec![arg]);
     match op {
         Unary::Exp => {
             let (coefficient, atom) = exp_of(x);
-            atom.map_or_else(|| Poly::constant(coefficient), |a| Poly::atom(a).scaled(coefficient))
+            atom.map_or_else(|| Poly::constant(coefficient), |a| Poly::term(coefficient, Mono::of(a)))
         }
         Unary::Abs => abs(x),
-        Unary::Sigmoid if x.leads_negative() => Poly::constant(1.0).minus(&f(x.neg())),
-        Unary::Softplus if x.leads_negative() => f(x.neg()).plus(&x),
+        Unary::Sigmoid if x.leads_negative() => Poly::constant(1.0).minus(&f(x.neg())).unwrap_or_else(|| f(x)),
+        Unary::Softplus if x.leads_negative() => f(x.neg()).plus(&x).unwrap_or_else(|| f(x)),
         _ if op.is_even() && x.leads_negative() => f(x.neg()),
         _ if op.is_odd() && x.leads_negative() => f(x.neg()).neg(),
         _ => f(x),
@@ -498,40 +667,55 @@ fn abs(x: Poly) -> Poly {
     }
     if let Some((m, c)) = x.single_term() {
         let magnitude = if m.is_nonneg() {
-            Poly::term(1.0, m.clone())
+            Mono::clone(m)
         } else {
-            opaque(Op::Unary(Unary::Abs), vec![Poly::term(1.0, m.clone())])
+            Mono::of(Atom::apply(Op::Unary(Unary::Abs), vec![Poly::term(1.0, m.clone())]))
         };
-        return magnitude.scaled(c.abs());
+        return Poly::term(c.abs(), magnitude);
     }
     opaque(Op::Unary(Unary::Abs), vec![if x.leads_negative() { negated } else { x }])
 }
 
+/// A binary operator on normal forms. Where the rules would fold a coefficient out of the float
+/// range, the operator stays as written, an opaque function of its two normalised arguments
+/// (`1e-200*(1e-200*p)` is not `0*p`), so that the normal form evaluates as the original does.
 fn binary(op: Binary, a: Poly, b: Poly) -> Poly {
-    match op {
-        Binary::Add => a.plus(&b),
-        Binary::Sub => a.minus(&b),
+    if let (Some(x), Some(y)) = (a.as_constant(), b.as_constant()) {
+        return fold(op.eval(x, y), || opaque(Op::Binary(op), vec![a, b]));
+    }
+    let normal = match op {
+        Binary::Add => a.clone().plus(&b),
+        Binary::Sub => a.clone().minus(&b),
         Binary::Mul => a.times(&b),
-        Binary::Div => a.times(&unary(Unary::Recip, b)),
+        Binary::Div => a.times(&unary(Unary::Recip, b.clone())),
         Binary::Aq => match b.as_constant() {
             Some(c) => a.scaled(1.0 / 1f64.hypot(c)),
             None => {
-                let b = if b.leads_negative() { b.neg() } else { b };
+                let b = if b.leads_negative() { b.neg() } else { b.clone() };
                 a.times(&opaque(Op::Binary(Binary::Aq), vec![Poly::constant(1.0), b]))
             }
         },
         Binary::Pow => match (a.as_constant(), b.as_constant()) {
-            (Some(x), Some(y)) => fold(op.eval(x, y), || opaque(Op::Binary(op), vec![a, b])),
-            (_, Some(0.0)) => Poly::constant(1.0),
-            (Some(x), None) => unary(Unary::Exp, b.scaled(x.abs().max(PROTECT_EPS).ln())),
+            (_, Some(0.0)) => Some(Poly::constant(1.0)),
+            (Some(x), _) => power_as_exp(x, &b),
             (None, _) => {
-                let a = if a.leads_negative() { a.neg() } else { a };
-                opaque(Op::Binary(op), vec![a, b])
+                let a = if a.leads_negative() { a.neg() } else { a.clone() };
+                Some(opaque(Op::Binary(op), vec![a, b.clone()]))
             }
         },
-        Binary::Min => max(vec![a.neg(), b.neg()]).neg(),
-        Binary::Max => max(vec![a, b]),
-    }
+        Binary::Min => Some(max(vec![a.neg(), b.neg()]).neg()),
+        Binary::Max => Some(max(vec![a.clone(), b.clone()])),
+    };
+    normal.unwrap_or_else(|| opaque(Op::Binary(op), vec![a, b]))
+}
+
+/// `pow(c, x)` as `exp(ln(c)·x)` for a constant base, where that cannot overflow: `pow`
+/// saturates at the largest float where `exp` would be infinite, so `pow(10, 400*p)` and
+/// `pow(2, z)` stay powers.
+fn power_as_exp(base: f64, exponent: &Poly) -> Option<Poly> {
+    let argument = exponent.scaled(base.abs().max(PROTECT_EPS).ln())?;
+    let (_, hi) = argument.bounds()?;
+    (hi <= f64::MAX.ln()).then(|| unary(Unary::Exp, argument))
 }
 
 /// `max` of any number of arguments: nested maxima flattened, constants reduced to the
@@ -575,26 +759,39 @@ fn classes() -> Poly {
     Poly::atom(Atom::Classes)
 }
 
+/// A class reduction of a normal form; like [`binary`], it stays as written where the rules
+/// would fold a coefficient out of range.
 fn reduce(op: Reduce, x: Poly) -> Poly {
+    reduce_normal(op, &x).unwrap_or_else(|| opaque(Op::Reduce(op), vec![x]))
+}
+
+fn reduce_normal(op: Reduce, x: &Poly) -> Option<Poly> {
     let (constant, varying) = x.split_class_constant();
     match op {
         Reduce::Sum | Reduce::Mean => {
-            let mut out = if op == Reduce::Sum { constant.times(&classes()) } else { constant };
+            let mut out = if op == Reduce::Sum { constant.times(&classes())? } else { constant };
             for (m, c) in &varying.0 {
                 let (outside, inside) = m.split_class_constant();
-                let reduced = reduce_monomial(op, inside).times(&Poly::term(c.0, outside));
-                out = out.plus(&reduced);
+                let reduced = reduce_monomial(op, inside).times(&Poly::term(c.0, outside))?;
+                out = out.plus(&reduced)?;
             }
-            out
+            Some(out)
         }
         Reduce::Max => {
             if varying.is_zero() {
-                return constant;
+                return Some(constant);
             }
-            let pulled = varying.single_term().and_then(|(m, c)| {
-                let (outside, inside) = m.split_class_constant();
-                (c > 0.0 && outside.is_nonneg()).then(|| reduce_monomial(op, inside).times(&Poly::term(c, outside)))
-            });
+            let pulled = match varying.single_term() {
+                Some((m, c)) => {
+                    let (outside, inside) = m.split_class_constant();
+                    if c > 0.0 && outside.is_nonneg() {
+                        Some(reduce_monomial(op, inside).times(&Poly::term(c, outside))?)
+                    } else {
+                        None
+                    }
+                }
+                None => None,
+            };
             constant.plus(&pulled.unwrap_or_else(|| opaque(Op::Reduce(op), vec![varying])))
         }
         Reduce::LogSumExp => {
@@ -871,9 +1068,10 @@ impl Canonical {
         Canonical { expr: poly.to_expr(), key: Key::digest("expr", &poly), poly }
     }
 
-    /// The normal form as an expression. It evaluates to the original's values up to rounding:
-    /// coefficients equal to about 12 significant digits are merged, which can move a value by
-    /// about 1e-12 times the largest intermediate value; where an intermediate value overflows
+    /// The normal form as an expression. It evaluates to the original's values up to rounding
+    /// (reassociated sums can move a value by a few units in the last place of the largest
+    /// intermediate value); no folded constant leaves the float range where the original's
+    /// values stay in it. Where the original itself computes an intermediate value out of range
     /// (`exp(1000)*exp(-1000)`), the two may differ.
     pub fn expr(&self) -> &Expr {
         &self.expr
@@ -924,6 +1122,8 @@ impl Poly {
         self.0.keys().any(|m| {
             m.0.iter().any(|(atom, _)| match atom {
                 Atom::Factor(_) | Atom::Apply(Op::Unary(Unary::Square), _) => true,
+                // Kept as written because folding would have left the float range.
+                Atom::Apply(Op::Binary(Binary::Add | Binary::Sub | Binary::Mul | Binary::Div), _) => true,
                 Atom::Apply(_, args) => args.iter().any(Poly::has_factor),
                 Atom::Var(_) | Atom::Classes | Atom::PerClass => false,
             })
@@ -940,7 +1140,7 @@ pub(crate) fn loss_keys(expr: &Expr, sample_mean: bool, not_finite: &[String]) -
     // expression; writing both reductions as an element mean lets equal losses meet.
     let mut poly = normalize(expr);
     if sample_mean {
-        poly = poly.times(&classes());
+        poly = binary(Binary::Mul, poly, classes());
     }
     let value = Key::digest_with("loss", &poly, not_finite);
     // Terms that involve neither the probabilities nor the logits add nothing to the gradient
@@ -1037,7 +1237,7 @@ mod tests {
         same("exp(2.4092 - p*(1 + y))", "exp(2.4092)*exp(-p)*exp(-p*y)");
         same("exp(z)*exp(-z)", "1");
         same("square(exp(z))", "exp(2*z)");
-        same("pow(2, z)", "exp(z*log(2))");
+        same("pow(2, p*y)", "exp(p*y*log(2))");
         same("exp(0)", "1");
     }
 
@@ -1085,6 +1285,82 @@ mod tests {
         let e: Expr = "exp(1000)*p".parse().unwrap();
         assert_eq!(e.canonical().expr().to_string(), "p*exp(1000)");
         assert!(e.canonical().is_fully_expanded());
+    }
+
+    /// Field case `simplify-underflow-to-zero`: `1e-20·e^-700` underflowed to 0 and took the
+    /// whole term with it. No rule may fold a coefficient out of the float range; where one
+    /// would, the operation stays as written.
+    #[test]
+    fn coefficients_never_fold_out_of_range() {
+        for (text, form) in [
+            ("1e-20*exp(800*p - 700)*y", "1e-20*y*exp(800*p - 700)"),
+            ("1e-200*(1e-200*p)", "1e-200*(1e-200*p)"),
+            ("1e200*(1e200*p)", "1e200*(1e200*p)"),
+            ("exp(-745*y)*1e300*(1e10*p)", "1e300*exp(-745*y)*(1e10*p)"),
+            ("1e308*p + 1e308*p", "1e308*p + 1e308*p"),
+            ("1e-200*(p/1e200)", "1e-200*(1e-200*p)"),
+        ] {
+            let c = text.parse::<Expr>().unwrap().canonical();
+            assert_eq!(c.expr().to_string(), form, "{text}");
+            assert!(c.depends_on(Var::P) && !c.is_constant(), "{text}");
+            different(text, "0");
+            assert_eq!(c.expr().canonical().key(), c.key(), "{text}: not idempotent");
+        }
+        // Operators on constants fold exactly as the interpreter evaluates them, out of range
+        // or not: `1e-300*1e-300` is 0 there too, and a non-finite result stays written out.
+        assert_eq!(canon("1e-300*1e-300*p"), "0");
+        assert_eq!(canon("1e308*10*p"), "p*(1e308*10)");
+        assert_eq!(canon("1e305/1e-7*p"), format!("{}*p", crate::expr::print::number(f64::MAX)));
+        same("1e-20*exp(800*p - 700)*y", "y*exp(800*p - 700)*1e-20");
+    }
+
+    /// `exp(k + x) = e^k·exp(x)` only where `exp(x)` stays a normal float over every input.
+    #[test]
+    fn exp_constants_stay_inside_where_pulling_them_out_leaves_the_range() {
+        assert_eq!(canon("exp(800*p - 700)"), "exp(800*p - 700)");
+        assert_eq!(canon("exp(z - 3)"), "exp(z - 3)");
+        assert_eq!(canon("exp(z + 400)*exp(z + 400)"), "exp(800 + 2*z)");
+        assert_eq!(canon("exp(sin(z) - 700)"), format!("{}*exp(sin(z))", crate::expr::print::number((-700f64).exp())));
+        same("exp(2 + p)", "exp(2)*exp(p)");
+        same("exp(2.4092 - p*(1 + y))", "exp(2.4092)*exp(-p)*exp(-p*y)");
+        different("exp(800*p - 700)", "exp(-700)*exp(800*p)");
+        // `pow` saturates where `exp` overflows, so only bounded exponents become `exp`.
+        assert_eq!(canon("pow(10, 400*p)"), "pow(10, 400*p)");
+        assert_eq!(canon("pow(2, z)"), "pow(2, z)");
+        same("pow(2, p*y)", "exp(p*y*log(2))");
+    }
+
+    /// Terms vanish only when they cancel exactly: what is left of a near-cancellation is what
+    /// the interpreter computes, and a large factor makes it matter.
+    #[test]
+    fn only_exact_cancellation_drops_terms() {
+        for text in [
+            "(1 + 1e-14)*p - p",
+            "1e30*((1 + 1e-14)*p - p)*y",
+            "exp((1 + 1e-14)*p) - exp(p)",
+            "max(p, (1 + 1e-14)*p) - p",
+            "0.1*p + 0.2*p - 0.3*p",
+            "sum((1 + 1e-14)*p*z) - sum(p*z)",
+        ] {
+            let c = text.parse::<Expr>().unwrap().canonical();
+            assert!(c.depends_on(Var::P), "{text} became {}", c.expr());
+            different(text, "0");
+        }
+        assert_eq!(
+            canon("1e30*((1 + 1e-14)*p - p)*y"),
+            format!("{}*p*y", crate::expr::print::number(1e30 * ((1.0 + 1e-14) - 1.0)))
+        );
+        same("p - p", "0");
+        same("(0.5 + 0.25)*p - 0.75*p", "0");
+        same("exp(p)*3 - 3*exp(p)", "0");
+    }
+
+    /// The range rules only touch expressions at the edges of the float range: the keys of
+    /// ordinary losses, which caches on disk hold, are those of earlier versions.
+    #[test]
+    fn ordinary_keys_are_unchanged() {
+        let ce = crate::loss::builtin("ce").unwrap().loss();
+        assert_eq!(ce.training_key().to_string(), "408268e78377ff270eb022c6daf5da06");
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //!
 //! The generated function takes raw logits `[N, C, ...]` and integer class targets `[N, ...]`
 //! (so it serves classification and, with spatial dimensions, per-pixel segmentation alike),
-//! and reproduces lossgp's semantics, protected operators included: each protected operator
+//! and computes what lossgp's trainer computes: segmentation pixels labelled `ignore_index`
+//! (255 by default, VOC's border label) count for nothing, and the loss is the mean over the
+//! pixels that are kept (see [`loss_function`]). It reproduces lossgp's semantics, protected
+//! operators included: each protected operator
 //! the loss uses comes with a small helper, written so that the guards never turn a gradient
 //! into NaN (no `torch.where` over an infinite branch, `pow` capped below overflow rather than
 //! clamped after it). Two differences remain, both only where values leave the float range:
@@ -336,9 +339,46 @@ fn constant_value(e: &Expr) -> Option<f64> {
 
 /// Python keywords, and the names the generated module itself uses.
 const RESERVED: &[&str] = &[
-    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
-    "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
-    "not", "or", "pass", "raise", "return", "try", "while", "with", "yield", "torch", "math", "logits", "target",
+    "False",
+    "None",
+    "True",
+    "and",
+    "as",
+    "assert",
+    "async",
+    "await",
+    "break",
+    "class",
+    "continue",
+    "def",
+    "del",
+    "elif",
+    "else",
+    "except",
+    "finally",
+    "for",
+    "from",
+    "global",
+    "if",
+    "import",
+    "in",
+    "is",
+    "lambda",
+    "nonlocal",
+    "not",
+    "or",
+    "pass",
+    "raise",
+    "return",
+    "try",
+    "while",
+    "with",
+    "yield",
+    "torch",
+    "math",
+    "logits",
+    "target",
+    "ignore_index",
 ];
 
 /// A valid Python identifier made from `name`, not shadowing anything the module uses.
@@ -353,22 +393,66 @@ fn identifier(name: &str) -> String {
     id
 }
 
-/// A complete Python module defining `name(logits, target)`.
+/// The label of pixels without a class, as lossgp's segmentation data and trainer use it
+/// ([`IGNORE`](crate::data::IGNORE)); the default of the generated `ignore_index`.
+const IGNORE_INDEX: u8 = crate::data::IGNORE;
+
+/// How the generated function turns the expression's values into the loss, as lossgp's trainer
+/// does it ([`TensorLoss`](crate::backend::TensorLoss)): the value of each pixel (each
+/// sample, for classification) is its values summed over the classes (`sample-mean`) or
+/// averaged over them (`element-mean`); the loss is the mean of the pixels that count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reducing {
+    /// A number (no variable below it): the loss itself, times the classes for `sample-mean`,
+    /// whatever the targets.
+    Constant { times_classes: bool },
+    /// One value per element, `[N, C, ...]`: summed (`sample-mean`) or averaged over dim 1.
+    Elements { sum: bool },
+    /// One value per pixel, `[N, 1, ...]`: times the classes for `sample-mean`.
+    Pixels { times_classes: bool },
+}
+
+impl Reducing {
+    fn of(loss: &Loss) -> Reducing {
+        let shape = loss.compile().shapes().last().copied().unwrap_or(Shape::Scalar);
+        let sample_mean = loss.reduction == Reduction::SampleMean;
+        match shape {
+            Shape::Scalar => Reducing::Constant { times_classes: sample_mean },
+            Shape::Column => Reducing::Pixels { times_classes: sample_mean },
+            Shape::Full => Reducing::Elements { sum: sample_mean },
+        }
+    }
+}
+
+/// A complete Python module defining `name(logits, target, ignore_index=255)`.
+///
+/// The function computes what lossgp's trainer computes. Segmentation targets (`[N, H, W]`)
+/// may hold `ignore_index`: such a pixel's one-hot target is all zero, its value is multiplied
+/// by 0 (so that, as in training, a NaN there makes the loss NaN), and the loss is the mean
+/// over the other pixels (0 if none is left). Classification targets (`[N]`) ignore nothing,
+/// as in training, where a label that is not a class is an error (`one_hot` raises).
 pub(crate) fn loss_function(loss: &Loss, name: &str) -> String {
     let mut generator = Generator::default();
     generator.find_shared(&loss.expr);
     let body = generator.emit(&loss.expr);
-    let shape = loss.compile().shapes().last().copied().unwrap_or(Shape::Scalar);
+    let reducing = Reducing::of(loss);
     let value = as_tensor(Code { text: parenthesize(&body, Prec::Atom), ..body });
-    let result = match (loss.reduction, shape) {
-        (Reduction::ElementMean, Shape::Scalar) => value,
-        (Reduction::ElementMean, _) => format!("{value}.mean()"),
-        (Reduction::SampleMean, Shape::Full) => format!("{value}.sum(dim=1).mean()"),
-        (Reduction::SampleMean, _) => {
-            generator.uses_classes = true;
-            format!("({value} * C).mean()")
+    let (per_pixel, result) = match reducing {
+        Reducing::Constant { times_classes } => {
+            generator.uses_classes |= times_classes;
+            (None, if times_classes { format!("{value} * C") } else { value })
+        }
+        Reducing::Elements { sum } => {
+            let per_pixel = format!("{value}.{}(dim=1)", if sum { "sum" } else { "mean" });
+            (Some(per_pixel), "(per_pixel * kept).sum() / kept.sum().clamp_min(1)".to_owned())
+        }
+        Reducing::Pixels { times_classes } => {
+            generator.uses_classes |= times_classes;
+            let per_pixel = format!("{value}[:, 0]{}", if times_classes { " * C" } else { "" });
+            (Some(per_pixel), "(per_pixel * kept).sum() / kept.sum().clamp_min(1)".to_owned())
         }
     };
+    let uses_y = loss.expr.uses(Var::Y);
 
     let mut out = String::new();
     if generator.uses_math {
@@ -382,17 +466,32 @@ pub(crate) fn loss_function(loss: &Loss, name: &str) -> String {
         }
     }
     let name = identifier(name);
-    let _ = writeln!(out, "\ndef {name}(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:");
+    let _ = writeln!(
+        out,
+        "\ndef {name}(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = {IGNORE_INDEX}) -> torch.Tensor:"
+    );
     let _ = writeln!(out, "    \"\"\"{}: {}", loss.reduction, loss.expr.to_string().replace('\\', "\\\\"));
     let _ = writeln!(out, "\n    {}.", loss.reduction.describe().replace("batch x class", "sample x class"));
-    out.push_str(
-        "    logits: [N, C, ...] raw scores; target: [N, ...] class indices. Generated by lossgp.\n    \"\"\"\n",
-    );
+    out.push_str(concat!(
+        "    logits: [N, C, ...] raw scores; target: [N, ...] class indices. As in lossgp's trainer,\n",
+        "    segmentation pixels labelled ignore_index count for nothing and the mean is over the\n",
+        "    others; classification targets [N] ignore nothing. Generated by lossgp.\n",
+        "    \"\"\"\n",
+    ));
+    if uses_y || per_pixel.is_some() {
+        out.push_str("    target = target.long()\n");
+        out.push_str(
+            "    keep = target != ignore_index if target.dim() > 1 else torch.ones_like(target, dtype=torch.bool)\n",
+        );
+    }
     if loss.expr.uses(Var::P) {
         out.push_str("    p = torch.softmax(logits, dim=1)\n");
     }
-    if loss.expr.uses(Var::Y) {
-        out.push_str("    y = torch.nn.functional.one_hot(target, logits.shape[1]).movedim(-1, 1).to(logits.dtype)\n");
+    if uses_y {
+        out.push_str(
+            "    y = torch.nn.functional.one_hot(target.masked_fill(~keep, 0), logits.shape[1]) * keep.unsqueeze(-1)\n",
+        );
+        out.push_str("    y = y.movedim(-1, 1).to(logits.dtype)\n");
     }
     if loss.expr.uses(Var::Z) {
         out.push_str("    z = logits\n");
@@ -403,6 +502,10 @@ pub(crate) fn loss_function(loss: &Loss, name: &str) -> String {
     for binding in &generator.bindings {
         let _ = writeln!(out, "    {binding}");
     }
+    if let Some(per_pixel) = per_pixel {
+        let _ = writeln!(out, "    per_pixel = {per_pixel}");
+        out.push_str("    kept = keep.to(logits.dtype)\n");
+    }
     let _ = writeln!(out, "    return {result}");
     out
 }
@@ -410,22 +513,29 @@ pub(crate) fn loss_function(loss: &Loss, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loss::builtin;
+    use crate::interp::Batch;
+    use crate::loss::{BUILTINS, builtin};
+
+    /// The lines that read the targets and reduce, as every function with `y` writes them.
+    const KEEP: &str = "    target = target.long()\n    keep = target != ignore_index if target.dim() > 1 else torch.ones_like(target, dtype=torch.bool)\n";
+    const ONE_HOT: &str = "    y = torch.nn.functional.one_hot(target.masked_fill(~keep, 0), logits.shape[1]) * keep.unsqueeze(-1)\n    y = y.movedim(-1, 1).to(logits.dtype)\n";
+    const MEAN_OF_KEPT: &str =
+        "    kept = keep.to(logits.dtype)\n    return (per_pixel * kept).sum() / kept.sum().clamp_min(1)\n";
 
     #[test]
     fn ngl_reads_like_hand_written_code() {
         let code = builtin("ngl").unwrap().loss().to_pytorch("ngl");
         assert!(
             code.starts_with(
-                "import torch\n\n\ndef ngl(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:\n"
+                "import torch\n\n\ndef ngl(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 255) -> torch.Tensor:\n"
             ),
             "{code}"
         );
-        assert!(code.contains("    p = torch.softmax(logits, dim=1)\n"), "{code}");
+        assert!(code.contains(&format!("{KEEP}    p = torch.softmax(logits, dim=1)\n{ONE_HOT}")), "{code}");
         assert!(
-            code.ends_with(
-                "    return (torch.exp(2.4092 - p * (1 + y)) - torch.cos(torch.cos(torch.sin(p)))).mean()\n"
-            ),
+            code.ends_with(&format!(
+                "    per_pixel = (torch.exp(2.4092 - p * (1 + y)) - torch.cos(torch.cos(torch.sin(p)))).mean(dim=1)\n{MEAN_OF_KEPT}"
+            )),
             "{code}"
         );
         assert!(!code.contains("_lossgp_"), "{code}");
@@ -436,10 +546,145 @@ mod tests {
         let code = builtin("ce").unwrap().loss().to_pytorch("cross entropy");
         assert!(code.contains("def cross_entropy("), "{code}");
         assert!(
-            code.ends_with("    return (y * (torch.logsumexp(z, dim=1, keepdim=True) - z)).sum(dim=1).mean()\n"),
+            code.ends_with(&format!(
+                "{KEEP}{ONE_HOT}    z = logits\n    per_pixel = (y * (torch.logsumexp(z, dim=1, keepdim=True) - z)).sum(dim=1)\n{MEAN_OF_KEPT}"
+            )),
             "{code}"
         );
         assert!(!code.contains("    p = "), "{code}");
+    }
+
+    /// Field case `pytorch-export-ignore-index`: VOC targets hold 255, which `one_hot` refused,
+    /// and nothing was averaged over the kept pixels only. Every shape of value reduces over
+    /// the kept pixels, as the trainer does.
+    #[test]
+    fn every_reduction_skips_ignored_pixels() {
+        for (text, per_pixel) in [
+            (
+                "sample-mean: -sum(y*log(p)) + amax(z)",
+                "    per_pixel = (-(y * _lossgp_log(p)).sum(dim=1, keepdim=True) + torch.amax(z, dim=1, keepdim=True))[:, 0] * C\n",
+            ),
+            (
+                "element-mean: logsumexp(z) - sum(y*z)",
+                "    per_pixel = (torch.logsumexp(z, dim=1, keepdim=True) - (y * z).sum(dim=1, keepdim=True))[:, 0]\n",
+            ),
+            ("element-mean: square(p - y)", "    per_pixel = torch.square(p - y).mean(dim=1)\n"),
+            ("sample-mean: z", "    per_pixel = z.sum(dim=1)\n"),
+        ] {
+            let code = Loss::resolve(text).unwrap().to_pytorch("l");
+            assert!(code.contains(KEEP), "{text}:\n{code}");
+            assert!(code.ends_with(&format!("{per_pixel}{MEAN_OF_KEPT}")), "{text}:\n{code}");
+            assert_eq!(code.contains("y = "), text.contains('y'), "{text}:\n{code}");
+            assert!(text.contains('y') == code.contains(ONE_HOT), "{text}:\n{code}");
+        }
+        // A constant loss is the same number whatever the targets, as in training.
+        let code = Loss::resolve("sample-mean: exp(1)").unwrap().to_pytorch("l");
+        assert!(
+            code.ends_with("    C = logits.shape[1]\n    return logits.new_tensor(2.718281828459045) * C\n"),
+            "{code}"
+        );
+        assert!(!code.contains("keep"), "{code}");
+    }
+
+    /// The values of `e` at one pixel, from the expression tree: `p`, `y` and `z` are the
+    /// pixel's class columns, a reduction is broadcast back over the classes.
+    fn column_values(e: &Expr, p: &[f64], y: &[f64], z: &[f64]) -> Vec<f64> {
+        match e {
+            Expr::Var(Var::P) => p.to_vec(),
+            Expr::Var(Var::Y) => y.to_vec(),
+            Expr::Var(Var::Z) => z.to_vec(),
+            Expr::Const(c) => vec![*c; p.len()],
+            Expr::Unary(op, x) => column_values(x, p, y, z).into_iter().map(|v| op.eval(v)).collect(),
+            Expr::Binary(op, a, b) => {
+                let a = column_values(a, p, y, z);
+                a.into_iter().zip(column_values(b, p, y, z)).map(|(a, b)| op.eval(a, b)).collect()
+            }
+            Expr::Reduce(op, x) => vec![op.eval_row(&column_values(x, p, y, z)); p.len()],
+        }
+    }
+
+    /// What the generated function computes, line by line, on logits `[n, classes, plane]`
+    /// (row-major) and targets `[n, plane]` for segmentation (`Some(plane)`: the targets of
+    /// `target.dim() > 1`), or logits `[n, classes]` and targets `[n]` for classification.
+    fn as_generated(loss: &Loss, logits: &[f64], classes: usize, targets: &[i64], plane: Option<usize>) -> f64 {
+        let segmentation = plane.is_some();
+        let plane = plane.unwrap_or(1);
+        let reducing = Reducing::of(loss);
+        let (mut total, mut count) = (0.0, 0.0);
+        for (pixel, &target) in targets.iter().enumerate() {
+            let (sample, at) = (pixel / plane, pixel % plane);
+            // keep = target != ignore_index if target.dim() > 1 else torch.ones_like(...)
+            let kept = if segmentation && target == i64::from(IGNORE_INDEX) { 0.0 } else { 1.0 };
+            let z: Vec<f64> = (0..classes).map(|k| logits[(sample * classes + k) * plane + at]).collect();
+            let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let sum: f64 = z.iter().map(|v| (v - m).exp()).sum();
+            // p = torch.softmax(logits, dim=1)
+            let p: Vec<f64> = z.iter().map(|v| (v - m).exp() / sum).collect();
+            // y = one_hot(target.masked_fill(~keep, 0), C) * keep.unsqueeze(-1)
+            let label = if kept == 0.0 { 0 } else { target as usize };
+            let y: Vec<f64> = (0..classes).map(|k| if k == label { kept } else { 0.0 }).collect();
+            let values = column_values(&loss.expr, &p, &y, &z);
+            let c = classes as f64;
+            let per_pixel = match reducing {
+                Reducing::Constant { times_classes } => return values[0] * if times_classes { c } else { 1.0 },
+                Reducing::Elements { sum: true } => values.iter().sum::<f64>(),
+                Reducing::Elements { sum: false } => values.iter().sum::<f64>() / c,
+                Reducing::Pixels { times_classes } => values[0] * if times_classes { c } else { 1.0 },
+            };
+            // (per_pixel * kept).sum() / kept.sum().clamp_min(1)
+            total += per_pixel * kept;
+            count += kept;
+        }
+        total / f64::max(count, 1.0)
+    }
+
+    /// The generated function on VOC-like targets against lossgp's own definition, the one the
+    /// trainer is tested against: the interpreter's loss over the kept pixels taken as rows.
+    #[test]
+    fn generated_reduction_is_the_trainers_on_voc_targets() {
+        let (n, classes, plane) = (2, 3, 4);
+        let logits: Vec<f64> = (0..n * classes * plane).map(|i| ((i * 7919) % 23) as f64 / 4.0 - 2.5).collect();
+        let voc: [i64; 8] = [0, 255, 2, 1, 255, 255, 0, 1];
+        let logits = &logits;
+        let reference = |loss: &Loss, labels: &[i64]| {
+            let kept: Vec<usize> = (0..n * plane).filter(|&i| labels[i] != 255).collect();
+            let rows: Vec<f64> = kept
+                .iter()
+                .flat_map(|&i| (0..classes).map(move |k| logits[((i / plane) * classes + k) * plane + i % plane]))
+                .collect();
+            let row_labels: Vec<usize> = kept.iter().map(|&i| labels[i] as usize).collect();
+            loss.evaluate(&Batch::<f64>::from_labels(rows, classes, &row_labels).unwrap()).loss
+        };
+        let mut texts: Vec<String> = BUILTINS.iter().map(|b| b.name.to_owned()).collect();
+        texts.extend(
+            [
+                "sample-mean: -sum(y*log(p)) + amax(z)",
+                "element-mean: logsumexp(z) - sum(y*z)",
+                "sample-mean: mean(z)*y",
+            ]
+            .map(str::to_owned),
+        );
+        for text in &texts {
+            let loss = Loss::resolve(text).unwrap();
+            for labels in [voc, [0, 1, 2, 1, 2, 2, 0, 1]] {
+                let got = as_generated(&loss, logits, classes, &labels, Some(plane));
+                let want = reference(&loss, &labels);
+                assert!((got - want).abs() <= 1e-12 * want.abs().max(1.0), "{text} on {labels:?}: {got} vs {want}");
+            }
+        }
+        let ce = Loss::resolve("ce").unwrap();
+        // Nothing kept: 0, as the trainer's sum over no pixel divided by max(0, 1).
+        assert_eq!(as_generated(&ce, logits, classes, &[255; 8], Some(plane)), 0.0);
+        // An ignored pixel's target is all zero; a value that is not finite there makes the
+        // loss NaN, as the trainer's masked sum does.
+        let diverging = Loss::resolve("exp(1000*(1 - sum(y)))").unwrap();
+        assert!(as_generated(&diverging, logits, classes, &voc, Some(plane)).is_nan());
+        assert_eq!(as_generated(&diverging, logits, classes, &[0, 1, 2, 1, 2, 2, 0, 1], Some(plane)), 1.0);
+        // Classification ignores nothing: with 300 classes, 255 is a class like any other.
+        let wide: Vec<f64> = (0..2 * 300).map(|i| ((i * 31) % 17) as f64 / 3.0).collect();
+        let batch = Batch::<f64>::from_labels(wide.clone(), 300, &[255, 7]).unwrap();
+        let got = as_generated(&ce, &wide, 300, &[255, 7], None);
+        assert!((got - ce.evaluate(&batch).loss).abs() < 1e-12, "{got}");
     }
 
     #[test]
@@ -461,7 +706,7 @@ mod tests {
         let code = loss.to_pytorch("l");
         assert!(code.contains("    C = logits.shape[1]\n"), "{code}");
         assert!(code.contains("1 * y.mean(dim=1, keepdim=True) + 2 * C"), "{code}");
-        assert!(code.contains("* C).mean()"), "{code}");
+        assert!(code.contains("    per_pixel = (1 * y.mean(dim=1, keepdim=True) + 2 * C)[:, 0] * C\n"), "{code}");
         let loss: Loss = "logsumexp(3) + z".parse().unwrap();
         let code = loss.to_pytorch("l");
         assert!(code.starts_with("import math\n"), "{code}");
@@ -493,7 +738,10 @@ mod tests {
             assert!(growth(&|l| l.expr.to_string()) < 10.0, "{op}: text grows too fast");
         }
         let code = nested("softplus", 3).to_pytorch("f");
-        assert!(code.contains("return (_lossgp_softplus(_lossgp_softplus(_lossgp_softplus(p))) * y).mean()"), "{code}");
+        assert!(
+            code.contains("per_pixel = (_lossgp_softplus(_lossgp_softplus(_lossgp_softplus(p))) * y).mean(dim=1)"),
+            "{code}"
+        );
     }
 
     #[test]

@@ -36,9 +36,9 @@ fn smallest(e: &Expr) -> (Poly, Expr) {
 #[cfg(test)]
 mod tests {
     use crate::expr::strategy::arb_value_expr;
-    use crate::expr::{Binary, Expr, Unary};
+    use crate::expr::{Binary, Expr, Unary, Var};
     use crate::interp::{Batch, Instr, Program};
-    use crate::loss::{Loss, Reduction};
+    use crate::loss::{BUILTINS, Loss, Reduction};
     use proptest::prelude::*;
     use proptest::strategy::ValueTree;
     use rand::{RngExt, SeedableRng};
@@ -58,6 +58,18 @@ mod tests {
         assert_eq!(simp("sum(p)*z"), "z");
         assert_eq!(simp("logsumexp(z - amax(z)) + amax(z)"), "logsumexp(z)");
         assert_eq!(simp("-(-(z))"), "z");
+    }
+
+    /// Field case `simplify-underflow-to-zero`: the loss worth 1e23 simplified to `0`.
+    #[test]
+    fn keeps_values_where_folding_would_leave_the_float_range() {
+        for text in ["1e-20*exp(800*p - 700)*y", "1e-200*(1e-200*p)", "y*(1e308*p + 1e308*p)", "exp(z + 700)*1e-300"] {
+            assert_eq!(simp(text), text);
+        }
+        assert_eq!(simp("1e30*((1 + 1e-14)*p - p)*y"), "9992007221626410*p*y");
+        assert_eq!(simp("exp(800*p - 700)*exp(z)"), "exp(800*p + z - 700)");
+        // What the interpreter computes as 0 is 0.
+        assert_eq!(simp("1e-300*1e-300*p"), "0");
     }
 
     #[test]
@@ -130,6 +142,168 @@ mod tests {
             let canonical = e.canonical();
             same_values(&e, canonical.expr(), seed)?;
         }
+    }
+
+    /// Batches at the edges of the float range the field cases came from: confident and
+    /// extreme logits (probabilities of `e^-60` and `e^-600`), uniform ones, 2 and 10 classes,
+    /// one-hot targets on either side.
+    fn extreme_batches() -> Vec<Batch<f64>> {
+        let mut batches = Vec::new();
+        let two = [
+            ([10.0, 0.0], 0),
+            ([10.0, 0.0], 1),
+            ([-30.0, 30.0], 0),
+            ([-30.0, 30.0], 1),
+            ([0.0, 0.0], 0),
+            ([-300.0, 300.0], 1),
+            ([-300.0, 300.0], 0),
+        ];
+        let logits = two.iter().flat_map(|(row, _)| *row).collect();
+        let labels: Vec<usize> = two.iter().map(|(_, label)| *label).collect();
+        batches.push(Batch::from_labels(logits, 2, &labels).expect("a batch"));
+        let mut rows: Vec<(Vec<f64>, usize)> = vec![(vec![0.0; 10], 3)];
+        let confident: Vec<f64> = (0..10).map(|k| if k == 2 { 10.0 } else { 0.0 }).collect();
+        rows.extend([(confident.clone(), 2), (confident, 7)]);
+        let spread: Vec<f64> = (0..10).map(|k| -30.0 + 60.0 * f64::from(k) / 9.0).collect();
+        rows.extend([(spread.clone(), 0), (spread, 9)]);
+        let logits = rows.iter().flat_map(|(row, _)| row.clone()).collect();
+        let labels: Vec<usize> = rows.iter().map(|(_, label)| *label).collect();
+        batches.push(Batch::from_labels(logits, 10, &labels).expect("a batch"));
+        batches
+    }
+
+    /// The values of `e` on one sample's classes, evaluated directly from the tree with every
+    /// intermediate value (and the softmax) multiplied by `1 + delta*s` for a random sign `s`.
+    fn perturbed(e: &Expr, sample: (&[f64], &[f64], &[f64]), delta: f64, rng: &mut ChaCha8Rng) -> Vec<f64> {
+        let (p, y, z) = sample;
+        let classes = p.len();
+        let values: Vec<f64> = match e {
+            Expr::Var(Var::Y) => return y.to_vec(),
+            Expr::Var(Var::Z) => return z.to_vec(),
+            Expr::Const(c) => return vec![*c; classes],
+            Expr::Var(Var::P) => p.to_vec(),
+            Expr::Unary(op, x) => perturbed(x, sample, delta, rng).into_iter().map(|v| op.eval(v)).collect(),
+            Expr::Binary(op, a, b) => {
+                let (a, b) = (perturbed(a, sample, delta, rng), perturbed(b, sample, delta, rng));
+                a.into_iter().zip(b).map(|(a, b)| op.eval(a, b)).collect()
+            }
+            Expr::Reduce(op, x) => vec![op.eval_row(&perturbed(x, sample, delta, rng)); classes],
+        };
+        let factor = if rng.random::<bool>() { 1.0 + delta } else { 1.0 - delta };
+        values.into_iter().map(|v| v * factor).collect()
+    }
+
+    /// How much rounding in evaluating `e` can move each sample's loss: `ε` times the change
+    /// that relative perturbations of every intermediate value bring, per unit of perturbation
+    /// (a first-order error bound, estimated). It is large where the expression cancels:
+    /// `1e30*((1 + 1e-14)*p - p)` is computed by the interpreter itself to only two digits.
+    fn rounding_error(e: &Expr, batch: &Batch<f64>, reduction: Reduction) -> Vec<f64> {
+        const DELTA: f64 = 1e-7;
+        let classes = batch.classes();
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let reduce = |v: Vec<f64>| {
+            let sum: f64 = v.iter().sum();
+            if reduction == Reduction::SampleMean { sum } else { sum / classes as f64 }
+        };
+        (0..batch.batch_size())
+            .map(|i| {
+                let row = |v: Var| &batch.var(v)[i * classes..(i + 1) * classes];
+                let sample = (row(Var::P), row(Var::Y), row(Var::Z));
+                let exact = reduce(perturbed(e, sample, 0.0, &mut rng));
+                let spread = (0..8)
+                    .map(|_| (reduce(perturbed(e, sample, DELTA, &mut rng)) - exact).abs() / DELTA)
+                    .fold(0.0, f64::max);
+                4.0 * f64::EPSILON * if spread.is_finite() { spread } else { 0.0 }
+            })
+            .collect()
+    }
+
+    /// Compares `candidate` with `original` on the extreme batches, sample by sample, under
+    /// both reductions: where both are finite, to a relative 1e-9 plus the rounding error of
+    /// either evaluation; otherwise both must be the same non-finite value (NaN, +inf or
+    /// -inf). Returns how many finite values were compared.
+    fn agree_on_extremes(original: &Expr, candidate: &Expr, why: &str) -> usize {
+        let mut compared = 0;
+        for batch in extreme_batches() {
+            for reduction in Reduction::ALL {
+                let a = Loss::new(original.clone(), reduction).compile();
+                let b = Loss::new(candidate.clone(), reduction).compile();
+                let (ta, tb) = (a.forward(&batch), b.forward(&batch));
+                let (ea, eb) =
+                    (rounding_error(original, &batch, reduction), rounding_error(candidate, &batch, reduction));
+                for (i, (&x, &y)) in ta.per_sample().iter().zip(tb.per_sample()).enumerate() {
+                    let at = format!(
+                        "{why}: `{original}` = {x} but `{candidate}` = {y} ({reduction}, sample {i} of {} classes)",
+                        batch.classes()
+                    );
+                    if x.is_finite() && y.is_finite() {
+                        assert!((x - y).abs() <= 1e-9 * x.abs().max(y.abs()) + ea[i] + eb[i], "{at}");
+                        compared += 1;
+                    } else {
+                        assert!(x.is_nan() && y.is_nan() || x == y, "{at}");
+                    }
+                }
+            }
+        }
+        compared
+    }
+
+    /// Expressions that push constants, exponents and cancellations to the edge of the float
+    /// range; each came up as a case where a rewrite changed a loss's value.
+    const NASTY: &[&str] = &[
+        "1e-20*exp(800*p - 700)*y",
+        "1e30*((1 + 1e-14)*p - p)*y",
+        "exp(-745*y)*1e300*p",
+        "exp(-745*y)*1e300*(1e10*p)",
+        "1e-300*1e-300*p",
+        "1e-300*(1e-300*p)",
+        "1e-200*(p/1e200) + y",
+        "1e308*10*p",
+        "1e200*(1e200*p*y)",
+        "1e308*p + 1e308*p",
+        "(1e308*p + 1e308*p)*y",
+        "exp(800*p - 700)",
+        "exp(z + 700)*1e-300",
+        "exp(z - 700)*1e300",
+        "exp(sin(z) - 700)*1e300",
+        "exp(z + 400)*exp(z + 400)*1e-300",
+        "1e30*(exp((1 + 1e-14)*p) - exp(p))",
+        "1e30*(max(p, (1 + 1e-14)*p) - p)",
+        "1e30*((0.1 + 0.2)*p - 0.3*p)",
+        "1e20*(sum((1 + 1e-14)*p*z) - sum(p*z))",
+        "pow(10, 400*p)*y",
+        "pow(10, 20*p) - exp(20*p*log(10))",
+        "1e300*(1e300*p)*1e-300",
+        "y*(logsumexp(z) - z)*1e-310",
+        "square(1e200*p)*1e-200",
+    ];
+
+    /// Field case `simplify-underflow-to-zero`, as a property: simplification and the normal
+    /// form keep every value the interpreter computes, on extreme batches, for expressions at
+    /// the edges of the float range and for every built-in loss; and expressions that share a
+    /// key evaluate alike.
+    #[test]
+    fn rewrites_keep_values_at_the_edges_of_the_float_range() {
+        let mut corpus: Vec<Expr> = NASTY.iter().map(|t| t.parse().expect("parses")).collect();
+        corpus.extend(BUILTINS.iter().map(|b| b.loss().expr));
+        let mut compared = 0;
+        let mut keyed: Vec<(crate::expr::canon::Key, Expr)> = Vec::new();
+        for e in &corpus {
+            let canonical = e.canonical();
+            compared += agree_on_extremes(e, &e.simplify(), "simplified");
+            compared += agree_on_extremes(e, canonical.expr(), "normal form");
+            keyed.extend([(canonical.key(), e.clone()), (canonical.key(), canonical.expr().clone())]);
+            keyed.push((e.simplify().canonical().key(), e.simplify()));
+        }
+        for (i, (key, a)) in keyed.iter().enumerate() {
+            for (other, b) in &keyed[i + 1..] {
+                if key == other {
+                    agree_on_extremes(a, b, "same key");
+                }
+            }
+        }
+        let possible: usize = 2 * 2 * extreme_batches().iter().map(Batch::batch_size).sum::<usize>() * corpus.len();
+        assert!(4 * compared >= 3 * possible, "only {compared} of {possible} values compared");
     }
 
     /// Guards the two properties above against passing vacuously: most random expressions

@@ -111,6 +111,22 @@ impl SlurmSettings {
                     path.display()
                 ));
             }
+            // A setting the template has no place for would vanish from every job.
+            if !text.contains("{{directives}}") {
+                return Err(format!(
+                    "[run.slurm] template {} has no {{{{directives}}}}, so the settings' #SBATCH lines ({}) would be \
+                     dropped: put {{{{directives}}}} after its first line",
+                    path.display(),
+                    self.directives().lines().map(|l| l.trim_start_matches("#SBATCH ")).collect::<Vec<_>>().join(" ")
+                ));
+            }
+            if !self.setup.is_empty() && !text.contains("{{setup}}") {
+                return Err(format!(
+                    "[run.slurm] template {} has no {{{{setup}}}}, so `setup` ({}) would never run: put {{{{setup}}}} before {{{{command}}}}",
+                    path.display(),
+                    self.setup.join("; ")
+                ));
+            }
         }
         Ok(())
     }
@@ -650,6 +666,51 @@ mod tests {
         assert!(settings.validate().unwrap_err().contains("has no {{command}}"));
         let settings = SlurmSettings { poll_seconds: 0.0, ..SlurmSettings::default() };
         assert!(settings.validate().unwrap_err().contains("poll_seconds"));
+    }
+
+    /// A setting the template has no place for is refused by name, not dropped from every job.
+    #[test]
+    fn a_template_that_would_drop_settings_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let template = dir.path().join("t.sh");
+        std::fs::write(
+            &template,
+            "#!/bin/bash
+#SBATCH --time=1:00:00
+{{setup}}
+{{command}}
+",
+        )
+        .unwrap();
+        let settings = SlurmSettings {
+            template: Some(template.clone()),
+            partition: Some("gpu".into()),
+            gres: Some("gpu:1".into()),
+            ..SlurmSettings::default()
+        };
+        let err = settings.validate().unwrap_err();
+        assert!(err.contains("has no {{directives}}") && err.contains("--partition=gpu --gres=gpu:1"), "{err}");
+        std::fs::write(
+            &template,
+            "#!/bin/bash
+{{directives}}
+{{command}}
+",
+        )
+        .unwrap();
+        let settings = SlurmSettings { setup: vec!["module load cuda".into()], ..settings };
+        let err = settings.validate().unwrap_err();
+        assert!(err.contains("has no {{setup}}") && err.contains("module load cuda"), "{err}");
+        std::fs::write(
+            &template,
+            "#!/bin/bash
+{{directives}}
+{{setup}}
+{{command}}
+",
+        )
+        .unwrap();
+        settings.validate().unwrap();
     }
 
     #[test]

@@ -307,6 +307,22 @@ impl TransferFile {
         if grid.seeds == 0 {
             bail!("[grid] seeds must be at least 1 (5 as in the paper; 2 or more for any test of a difference)");
         }
+        // An entry given twice would be trained twice (a column) or kept once (a loss): refused.
+        let twice = |list: &str, names: Vec<String>| -> Result<()> {
+            match names.iter().enumerate().find(|(i, n)| names[..*i].contains(n)) {
+                Some((_, name)) => bail!("[grid] {list} names `{name}` twice: give each once"),
+                None => Ok(()),
+            }
+        };
+        twice("models", grid.models.iter().map(|m| m.trim().to_owned()).collect())?;
+        twice("datasets", grid.datasets.iter().map(|d| d.trim().to_owned()).collect())?;
+        let spec = |l: &LossSpec| match l {
+            LossSpec::Named { name, .. } => name.clone(),
+            LossSpec::Plain(text) => text.trim().to_owned(),
+        };
+        twice("losses", grid.losses.iter().map(spec).collect())?;
+        twice("baselines", grid.baselines.iter().map(spec).collect())?;
+        twice("from", grid.from.iter().map(|p| p.display().to_string()).collect())?;
         use lossgp_core::limits::{MAX_SEEDS, MAX_WORKERS, at_most};
         at_most("[grid] seeds", grid.seeds, MAX_SEEDS, "each seed trains every cell again; the paper used 5")
             .map_err(anyhow::Error::msg)?;
@@ -693,6 +709,11 @@ mod tests {
         // Sizes beyond their limits are refused by name before anything is allocated.
         check("[grid]\nseeds = 1000000000\n", "`[grid] seeds` = 1000000000 is beyond the limit of 1000");
         check("[run]\nworkers = 100000000\n", "`[run] workers` = 100000000 is beyond the limit");
+        // A list entry given twice is refused, not trained twice or kept once without a word.
+        check("[grid]\nmodels = [\"small-cnn\", \"small-cnn\"]\n", "[grid] models names `small-cnn` twice");
+        check("[grid]\ndatasets = [\"digits\", \" digits\"]\n", "[grid] datasets names `digits` twice");
+        check("[grid]\nlosses = [\"ngl\", \"ngl\"]\n", "names `ngl` twice");
+        check("[grid]\nbaselines = [\"focal\", \"focal\"]\n", "[grid] baselines names `focal` twice");
         check("[run]\nthreads_per_worker = 18446744073709551615\n", "`[run] threads_per_worker`");
     }
 }
