@@ -83,7 +83,7 @@ fn enums_and_plain_json_read_as_serde_json_reads_them() {
         assert_eq!(from_str::<Plain>(&text).unwrap(), value, "{text}");
     }
     let failed = r#"{"outcome":"failed","error":"NaN"}"#;
-    assert!(matches!(from_str::<Outcome>(failed), Err(_)), "a string field that reads NaN is taken as a number");
+    assert!(from_str::<Outcome>(failed).is_err(), "a flattened string field that reads NaN is taken as a number");
     let failed = r#"{"outcome":"failed","error":"diverged"}"#;
     assert_eq!(from_str::<Outcome>(failed).unwrap(), Outcome::Failed { error: "diverged".into() });
     // What earlier versions wrote: null for a non-finite number.

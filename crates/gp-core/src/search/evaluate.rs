@@ -77,8 +77,16 @@ pub trait Evaluator {
     fn submit(&mut self, jobs: Vec<Job>);
 
     /// The next finished job and its result, waiting for one; `None` once nothing is
-    /// pending.
+    /// pending, or once the engine itself cannot go on ([`fault`](Self::fault)).
     fn next(&mut self) -> Option<(Job, Result<Scored, String>)>;
+
+    /// Why the engine itself cannot go on (a cluster that refuses submissions, a queue that
+    /// cannot be read for minutes), once it has given up; `None` while it works. A fault is
+    /// never a job's result: the search stops with this message instead of scoring candidates
+    /// on it, and resumes once the engine works again.
+    fn fault(&self) -> Option<String> {
+        None
+    }
 }
 
 type Outcome = (Job, Result<Scored, String>);

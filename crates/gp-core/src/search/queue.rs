@@ -35,6 +35,9 @@ pub struct QueueResult {
     pub worker: String,
 }
 
+/// A finished job taken from the queue: its result, or why its result file could not be read.
+pub type Taken = Result<QueueResult, String>;
+
 /// A job queue rooted in a directory.
 #[derive(Clone, Debug)]
 pub struct Queue {
@@ -159,7 +162,7 @@ impl Queue {
     /// that cannot be read is that job's failure (retried like any other), never the others':
     /// it is kept beside them as `done/NAME.json.unreadable` for inspection, and every other
     /// result is still taken.
-    pub fn take_done(&self) -> Result<Vec<(String, Result<QueueResult, String>)>, StoreError> {
+    pub fn take_done(&self) -> Result<Vec<(String, Taken)>, StoreError> {
         let mut out = Vec::new();
         for name in self.names("done")? {
             let path = self.root.join("done").join(format!("{name}.json"));

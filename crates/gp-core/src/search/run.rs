@@ -637,6 +637,9 @@ impl Driver<'_, '_> {
         self.evaluator.submit(jobs);
         while !outstanding.is_empty() {
             let Some((job, result)) = self.evaluator.next() else {
+                if let Some(fault) = self.evaluator.fault() {
+                    return Err(SearchError::Evaluator(fault));
+                }
                 return Err(SearchError::Evaluator(format!(
                     "it stopped with {} evaluations outstanding",
                     outstanding.len()

@@ -71,6 +71,9 @@ pub struct SlurmSettings {
     pub max_array: usize,
     /// Seconds between looks at `squeue`.
     pub poll_seconds: f64,
+    /// Seconds `squeue` may keep failing (an overloaded or restarting controller) before the
+    /// run stops with its message; meanwhile the last known states stand.
+    pub query_patience_seconds: f64,
 }
 
 impl Default for SlurmSettings {
@@ -89,6 +92,7 @@ impl Default for SlurmSettings {
             container: None,
             max_array: 1000,
             poll_seconds: 5.0,
+            query_patience_seconds: 600.0,
         }
     }
 }
@@ -101,6 +105,12 @@ impl SlurmSettings {
         }
         if !(self.poll_seconds > 0.0 && self.poll_seconds.is_finite()) {
             return Err(format!("[run.slurm] poll_seconds must be a positive number, not {}", self.poll_seconds));
+        }
+        if !(self.query_patience_seconds >= 0.0 && self.query_patience_seconds.is_finite()) {
+            return Err(format!(
+                "[run.slurm] query_patience_seconds must be a number of seconds, not {}",
+                self.query_patience_seconds
+            ));
         }
         if let Some(path) = &self.template {
             let text =
@@ -160,16 +170,41 @@ pub fn job_name(run_dir: &Path) -> String {
     format!("lossgp-{}", digest.iter().take(5).map(|b| format!("{b:02x}")).collect::<String>())
 }
 
-/// Cancels every job of a run (`scancel --name`): what Ctrl-C does.
-pub fn cancel_run(run_dir: &Path) -> Result<(), String> {
-    let out = Command::new("scancel")
-        .args(["--name", &job_name(run_dir)])
-        .output()
-        .map_err(|e| format!("scancel could not run: {e}"))?;
-    if out.status.success() {
-        Ok(())
+/// Cancels every job array a run submitted, by the ids it recorded in `slurm/jobs.jsonl`
+/// (and, for a batch killed between `sbatch` and recording its id, by its exact job name):
+/// what Ctrl-C does. Arrays that have ended are passed over. `Ok(n)`: the arrays asked to stop.
+pub fn cancel_run(run_dir: &Path) -> Result<usize, String> {
+    let name = job_name(run_dir);
+    let entries: Vec<Entry> = read_lines(&run_dir.join("slurm").join("jobs.jsonl")).map_err(|e| e.to_string())?;
+    let mut arrays: Vec<String> = Vec::new();
+    for entry in &entries {
+        match entry {
+            Entry::Submitted { array, .. } => arrays.push(array.clone()),
+            Entry::Batch { batch, .. } => {
+                let recorded = entries.iter().any(|e| matches!(e, Entry::Submitted { batch: b, .. } if b == batch));
+                if !recorded && let Some(array) = array_named(&format!("{name}-{batch}")) {
+                    arrays.push(array);
+                }
+            }
+        }
+    }
+    arrays.sort();
+    arrays.dedup();
+    if arrays.is_empty() {
+        return Ok(0);
+    }
+    let out = Command::new("scancel").args(&arrays).output().map_err(|e| format!("scancel could not run: {e}"))?;
+    // scancel names the ids of arrays that have ended ("Invalid job id specified") and still
+    // cancels the others; any other complaint is the cluster's, and is passed on.
+    let complaints: Vec<String> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.contains("Invalid job id specified"))
+        .map(str::to_owned)
+        .collect();
+    if out.status.success() || complaints.is_empty() {
+        Ok(arrays.len())
     } else {
-        Err(format!("scancel failed: {}", String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!("scancel {} failed: {}", arrays.join(" "), complaints.join("; ")))
     }
 }
 
@@ -232,6 +267,10 @@ pub struct SlurmEvaluator {
     next_name: u64,
     next_batch: u64,
     last_poll: Option<Instant>,
+    /// Since when `squeue` has failed without a break.
+    failing_since: Option<Instant>,
+    /// Why the cluster cannot go on, once it cannot ([`Evaluator::fault`]).
+    fault: Option<String>,
 }
 
 /// The key under which a job is recognised across coordinator lives.
@@ -283,6 +322,8 @@ impl SlurmEvaluator {
             next_name: 0,
             next_batch: 0,
             last_poll: None,
+            failing_since: None,
+            fault: None,
         })
     }
 
@@ -346,13 +387,15 @@ impl SlurmEvaluator {
                 }
             }
             Err(e) => {
+                // The cluster refused the array (a policy, a limit, a controller down): no job
+                // ran, so none is failed for it; the evaluator stops with the cluster's message.
                 tracing::error!(batch = %batch, "{e}");
-                for name in names {
-                    let _ = self.queue.withdraw(&name);
-                    if let Some(t) = self.pending.remove(&name) {
-                        self.ready.push((t.job, Err(e.clone())));
-                    }
+                for name in &names {
+                    let _ = self.queue.withdraw(name);
                 }
+                self.fault = Some(format!(
+                    "{e}. No job was scored on this; fix the [run.slurm] settings or wait for the cluster, then resume with --resume"
+                ));
             }
         }
     }
@@ -393,10 +436,31 @@ impl SlurmEvaluator {
         if arrays.is_empty() {
             return;
         }
-        let states = task_states(&arrays);
+        let (states, unanswered) = task_states(&arrays);
+        if unanswered.is_empty() {
+            self.failing_since = None;
+        } else {
+            // The cluster's fault, not a task's: what was last known stands.
+            let since = *self.failing_since.get_or_insert_with(Instant::now);
+            let (array, why) = &unanswered[0];
+            tracing::warn!(array = %array, "the queue could not be read ({why}); keeping the last known states");
+            if since.elapsed().as_secs_f64() > self.settings.query_patience_seconds {
+                self.fault = Some(format!(
+                    "Slurm could not be queried for {:.0} s ([run.slurm] query_patience_seconds): {why}. No job was \
+                     scored on this; the arrays still running are cancelled, and `--resume` continues where the run \
+                     stopped once squeue answers again",
+                    since.elapsed().as_secs_f64()
+                ));
+                return;
+            }
+        }
+        let unknown: Vec<&String> = unanswered.iter().map(|(a, _)| a).collect();
         let mut failed = Vec::new();
         for (name, tracked) in &mut self.pending {
             let Some(ArrayTask { array, batch, index }) = &tracked.task else { continue };
+            if unknown.contains(&array) {
+                continue;
+            }
             let state = states.get(&(array.clone(), *index)).map(String::as_str);
             let verdict = match state {
                 Some(s) if ALIVE.contains(&s) => None,
@@ -450,23 +514,66 @@ const ALIVE: [&str; 12] = [
     "STOPPED",
 ];
 
-/// Every task's state, by (array, task), as `squeue --states=all` lists them (finished tasks
-/// for `MinJobAge`). An array `squeue` no longer knows is left out.
-fn task_states(arrays: &[String]) -> HashMap<(String, usize), String> {
-    let mut states = HashMap::new();
-    for array in arrays {
-        let out = Command::new("squeue").args(["-h", "-r", "--states=all", "-j", array, "-o", "%i|%T"]).output();
-        let Ok(out) = out else { continue };
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let Some((id, state)) = line.trim().split_once('|') else { continue };
-            if let Some((a, t)) = id.split_once('_')
-                && let Ok(t) = t.parse::<usize>()
-            {
-                states.insert((a.to_owned(), t), state.to_owned());
+/// Tries of one `squeue` query before a poll gives up on it, and the wait before the first
+/// retry (doubled for each further one).
+const QUERY_TRIES: u32 = 3;
+const QUERY_BACKOFF: Duration = Duration::from_millis(500);
+
+/// What `squeue` said about an array.
+enum Query {
+    /// Each task's state (an array that `squeue` no longer knows has none).
+    States(Vec<(usize, String)>),
+    /// `squeue` itself failed (the controller is down or busy): nothing is known.
+    Failed(String),
+}
+
+/// One array's tasks' states, as `squeue --states=all` lists them (finished tasks for
+/// `MinJobAge`), retried with back-off where `squeue` fails. An array `squeue` no longer knows
+/// ("Invalid job id specified") has no tasks: that is an answer, not a failure.
+fn query_array(array: &str) -> Query {
+    let mut why = String::new();
+    for attempt in 0..QUERY_TRIES {
+        if attempt > 0 {
+            std::thread::sleep(QUERY_BACKOFF * 2u32.pow(attempt - 1));
+        }
+        let out = match Command::new("squeue").args(["-h", "-r", "--states=all", "-j", array, "-o", "%i|%T"]).output() {
+            Ok(out) => out,
+            Err(e) => {
+                why = format!("squeue could not run: {e}");
+                continue;
             }
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() || stderr.contains("Invalid job id specified") {
+            let mut states = Vec::new();
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                let Some((id, state)) = line.trim().split_once('|') else { continue };
+                if let Some((a, t)) = id.split_once('_')
+                    && a == array
+                    && let Ok(t) = t.parse::<usize>()
+                {
+                    states.push((t, state.to_owned()));
+                }
+            }
+            return Query::States(states);
+        }
+        why = format!("squeue -j {array} failed ({}): {}", out.status, stderr.trim());
+    }
+    Query::Failed(why)
+}
+
+/// Every task's state, by (array, task), for the arrays whose query succeeded, and the
+/// failures of the others.
+fn task_states(arrays: &[String]) -> (HashMap<(String, usize), String>, Vec<(String, String)>) {
+    let mut states = HashMap::new();
+    let mut failed = Vec::new();
+    for array in arrays {
+        match query_array(array) {
+            Query::States(tasks) => states.extend(tasks.into_iter().map(|(t, s)| ((array.clone(), t), s))),
+            Query::Failed(why) => failed.push((array.clone(), why)),
         }
     }
-    states
+    (states, failed)
 }
 
 /// The jobs of earlier coordinators that are finished or may still finish, by key.
@@ -483,7 +590,7 @@ fn inherit(dir: &Path, queue: &Queue, name: &str) -> Result<HashMap<String, Inhe
         let Entry::Batch { batch, jobs } = e else { continue };
         // Killed between `sbatch` and recording its id: the array is found by its name.
         let array = arrays.get(&batch).cloned().or_else(|| array_named(&format!("{name}-{batch}")));
-        let states = array.as_ref().map(|a| task_states(std::slice::from_ref(a))).unwrap_or_default();
+        let states = array.as_ref().map(|a| task_states(std::slice::from_ref(a)).0).unwrap_or_default();
         for (task, (job_name, key)) in jobs.into_iter().enumerate() {
             let alive = array
                 .as_ref()
@@ -545,7 +652,7 @@ impl Evaluator for SlurmEvaluator {
             if let Some(done) = self.ready.pop() {
                 return Some(done);
             }
-            if self.pending.is_empty() {
+            if self.pending.is_empty() || self.fault.is_some() {
                 return None;
             }
             if let Some(last) = self.last_poll {
@@ -560,6 +667,17 @@ impl Evaluator for SlurmEvaluator {
             self.last_poll = Some(Instant::now());
             self.poll();
         }
+    }
+
+    fn fault(&self) -> Option<String> {
+        self.engine_fault()
+    }
+}
+
+impl SlurmEvaluator {
+    /// Why the cluster cannot go on, if it cannot.
+    fn engine_fault(&self) -> Option<String> {
+        self.fault.clone()
     }
 }
 
