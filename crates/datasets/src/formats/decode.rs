@@ -134,12 +134,12 @@ pub fn labels(path: &Path) -> Result<LabelMap, DataError> {
     for row in buffer.chunks(line).take(height) {
         values.extend(unpack_row(row, bits, width));
     }
-    if bits == 16 {
-        if let Some(&largest) = values.iter().max().filter(|&&v| v > u16::from(u8::MAX)) {
-            return Err(corrupt(format!(
-                "holds the label {largest}; lossgp's label maps hold labels 0 to 255 (255 ignored), so a 16-bit map must stay below 256"
-            )));
-        }
+    if bits == 16
+        && let Some(&largest) = values.iter().max().filter(|&&v| v > u16::from(u8::MAX))
+    {
+        return Err(corrupt(format!(
+            "holds the label {largest}; lossgp's label maps hold labels 0 to 255 (255 ignored), so a 16-bit map must stay below 256"
+        )));
     }
     LabelMap::new(width as u32, height as u32, values.into_iter().map(|v| (v * scale) as u8).collect())
 }

@@ -562,9 +562,12 @@ fn query_array(array: &str) -> Query {
     Query::Failed(why)
 }
 
+/// Tasks' states by (array, task index).
+type TaskStates = HashMap<(String, usize), String>;
+
 /// Every task's state, by (array, task), for the arrays whose query succeeded, and the
 /// failures of the others.
-fn task_states(arrays: &[String]) -> (HashMap<(String, usize), String>, Vec<(String, String)>) {
+fn task_states(arrays: &[String]) -> (TaskStates, Vec<(String, String)>) {
     let mut states = HashMap::new();
     let mut failed = Vec::new();
     for array in arrays {

@@ -41,6 +41,9 @@ pub enum TransferError {
     /// The evaluator returned nothing while cells were pending.
     #[error("the evaluator stopped with {0} cells pending; the finished ones are kept: continue with --resume")]
     EvaluatorStopped(usize),
+    /// The engine itself could not go on ([`Evaluator::fault`]): no cell was scored on it.
+    #[error("{1} ({0} cells pending; the finished ones are kept: continue with --resume)")]
+    EngineFault(usize, String),
 }
 
 /// What happens as a grid runs.
@@ -112,7 +115,10 @@ pub fn run_grid(
     evaluator.submit(missing);
     while !pending.is_empty() {
         let Some((finished, outcome)) = evaluator.next() else {
-            return Err(TransferError::EvaluatorStopped(pending.len()));
+            return Err(match evaluator.fault() {
+                Some(fault) => TransferError::EngineFault(pending.len(), fault),
+                None => TransferError::EvaluatorStopped(pending.len()),
+            });
         };
         let Some(cell) = grid.cell(finished.id).filter(|c| pending.contains(&c.index)) else { continue };
         match outcome {
