@@ -212,3 +212,71 @@ fn a_transfer_grid_on_slurm_gives_the_cells_of_threads() {
     assert_eq!(threads.len(), 4);
     assert_eq!(cells("slurm"), threads);
 }
+
+/// On the real cluster, an `squeue` that fails one call in three (as an overloaded controller
+/// does) fails no candidate: the search ends as on threads. Ctrl-C then cancels every array of
+/// a run by the ids it recorded, leaving none of its tasks in the queue.
+#[test]
+fn a_flaky_squeue_changes_nothing_and_ctrl_c_cancels_every_array() {
+    if !slurm_is_up() {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let out = |name: &str| root.path().join(name);
+    let real = Command::new("sh").args(["-c", "command -v squeue"]).output().unwrap();
+    let real = String::from_utf8_lossy(&real.stdout).trim().to_owned();
+    let bin = out("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let counter = out("calls");
+    let flaky = format!(
+        "#!/bin/bash\nn=$(( $(cat {c} 2>/dev/null || echo 0) + 1 )); echo $n > {c}\n\
+         if [ $((n % 3)) -eq 0 ]; then echo 'slurm_load_jobs error: Socket timed out on send/recv operation' >&2; exit 1; fi\n\
+         exec {real} \"$@\"\n",
+        c = counter.display()
+    );
+    std::fs::write(bin.join("squeue"), flaky).unwrap();
+    Command::new("chmod").arg("+x").arg(bin.join("squeue")).status().unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let run = |name: &str, evaluator: &str| {
+        let dir = out(name);
+        let cfg = config(root.path(), name, evaluator, 0);
+        let status = Command::new(env!("CARGO_BIN_EXE_lossgp"))
+            .args(["search", "--config", &cfg, "--out", dir.to_str().unwrap()])
+            .env("PATH", &path)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{name}");
+        state(&dir)
+    };
+    let expected = run("threads", "threads");
+    assert_eq!(run("flaky", "slurm"), expected, "a flaky squeue changed the search");
+    let calls: u32 = std::fs::read_to_string(&counter).unwrap().trim().parse().unwrap();
+    assert!(calls >= 3, "squeue failed along the way ({calls} calls)");
+
+    // Ctrl-C: every array the run submitted is cancelled, by its id.
+    let interrupted = out("interrupted");
+    let cfg = config(root.path(), "interrupted", "slurm", 30);
+    let cfg_text = std::fs::read_to_string(&cfg).unwrap().replace("[run.slurm]\n", "[run.slurm]\nmax_array = 2\n");
+    std::fs::write(&cfg, cfg_text).unwrap();
+    let mut child = start(&["search", "--config", &cfg, "--out", interrupted.to_str().unwrap()]);
+    while arrays(&interrupted).len() < 2 {
+        assert!(child.try_wait().unwrap().is_none(), "the search ended before Ctrl-C");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for array in arrays(&interrupted) {
+        loop {
+            let out = Command::new(&real).args(["-h", "-r", "-j", &array, "-o", "%T"]).output().unwrap();
+            let states = String::from_utf8_lossy(&out.stdout).into_owned();
+            if !states.lines().any(|s| s == "PENDING" || s == "RUNNING") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "array {array} still queued after Ctrl-C: {states}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
