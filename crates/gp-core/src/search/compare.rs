@@ -13,10 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::{Summary, Untestable, Verdict, paired_t};
-
-/// The test's level.
-const ALPHA: f64 = 0.05;
+use crate::stats::{ALPHA, Summary, Untestable, Verdict, paired_t};
 
 /// The paired difference `candidate - baseline` over seeds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

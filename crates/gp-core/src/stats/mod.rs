@@ -14,5 +14,5 @@ mod wilcoxon;
 pub use holm::holm;
 pub use summary::{Summary, mean_sd, ranks, spearman};
 pub use ttest::{PairedT, Untestable, paired_t};
-pub use verdict::{PAPER_MARGIN, Verdict, noise_aware_verdicts, paper_verdict};
+pub use verdict::{ALPHA, PAPER_MARGIN, Verdict, noise_aware_verdicts, paper_verdict};
 pub use wilcoxon::{Wilcoxon, wilcoxon_signed_rank};

@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use super::holm;
 
+/// The level of every significance test lossgp reports on (the paired t-test of a search's
+/// confirmation and the noise-aware rule of a transfer grid): 0.05.
+pub const ALPHA: f64 = 0.05;
+
 /// The paper's margin: differences within ±0.5 points of accuracy are "the same".
 pub const PAPER_MARGIN: f64 = 0.005;
 

@@ -27,12 +27,9 @@ use serde::{Deserialize, Serialize};
 use super::grid::Grid;
 use super::ledger::CellRecord;
 use crate::stats::{
-    PAPER_MARGIN, PairedT, Summary, Untestable, Verdict, Wilcoxon, holm, noise_aware_verdicts, paired_t, paper_verdict,
-    ranks, wilcoxon_signed_rank,
+    ALPHA, PAPER_MARGIN, PairedT, Summary, Untestable, Verdict, Wilcoxon, holm, noise_aware_verdicts, paired_t,
+    paper_verdict, ranks, wilcoxon_signed_rank,
 };
-
-/// The level of the noise-aware rule.
-pub const ALPHA: f64 = 0.05;
 
 /// How each verdict is reached, in the words reports print.
 pub const PAPER_RULE: &str = "the paper's rule: better or worse where the mean difference in top-1 accuracy over the \

@@ -14,8 +14,9 @@ mod grid;
 mod ledger;
 mod run;
 
+pub use crate::stats::ALPHA;
 pub use analysis::{
-    ALPHA, Analysis, ColumnResult, Comparison, Counts, LossAnalysis, NOISE_AWARE_RULE, PAPER_RULE, analyse,
+    Analysis, ColumnResult, Comparison, Counts, LossAnalysis, NOISE_AWARE_RULE, PAPER_RULE, analyse,
     paper_margin_points,
 };
 pub use fitness::{ColumnTraining, GridFitness};
