@@ -13,11 +13,19 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// `sbatch`: records the array, then runs its tasks one after another in the background
-/// (unless `$FAKESLURM/hold` exists: then they stay pending). Refuses with the text of
-/// `$FAKESLURM/refuse` where that exists, as a cluster's policy does.
+/// (unless `$FAKESLURM/hold` exists: then they stay pending). Times out as a busy controller
+/// does while `$FAKESLURM/busy` counts down. Refuses with the text of
+/// `$FAKESLURM/refuse` where that exists, as a cluster's policy does. With `cluster`, prints
+/// `ID;CLUSTER` (a job on another cluster, `--clusters`); with `wrapped`, a site wrapper's
+/// `Submitted batch job ID`; with `nodefail`, the first array's first task ends `NODE_FAIL`
+/// without running (once).
 const SBATCH: &str = r#"#!/bin/bash
 S=${FAKESLURM:?}
 if [ -f "$S/refuse" ]; then cat "$S/refuse" >&2; exit 1; fi
+if [ -f "$S/busy" ] && [ "$(cat "$S/busy")" -gt 0 ]; then
+  echo $(( $(cat "$S/busy") - 1 )) > "$S/busy"
+  echo "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation" >&2; exit 1
+fi
 for a in "$@"; do
   case "$a" in
     --job-name=*) name=${a#--job-name=} ;; --array=*) array=${a#--array=} ;;
@@ -31,39 +39,56 @@ for i in $(seq 0 $last); do echo PENDING > "$S/task_${id}_$i"; done
 if [ ! -f "$S/hold" ]; then
   (
     for i in $(seq 0 $last); do
+      if [ -f "$S/nodefail" ]; then rm "$S/nodefail"; echo NODE_FAIL > "$S/task_${id}_$i"; continue; fi
       echo RUNNING > "$S/task_${id}_$i"
       if SLURM_ARRAY_JOB_ID=$id SLURM_ARRAY_TASK_ID=$i bash "$script" > "${out//%a/$i}" 2>&1
       then echo COMPLETED > "$S/task_${id}_$i"; else echo FAILED > "$S/task_${id}_$i"; fi
     done
   ) > /dev/null 2>&1 &
 fi
-echo $id
+if [ -f "$S/cluster" ]; then echo "$id;$(cat "$S/cluster")"
+elif [ -f "$S/wrapped" ]; then echo "Submitted batch job $id"
+else echo $id; fi
 "#;
 
 /// `squeue -j ID`: the array's task states. `$FAKESLURM/mode` says how it fails: `every3`
-/// (every third call, as an overloaded controller), `always`, or `forgotten` (it no longer
-/// knows any array: "Invalid job id specified").
+/// (every third call, as an overloaded controller), `always`, `forgotten` (it no longer knows
+/// any array: "Invalid job id specified"), `hang` (no answer for five minutes) or `powerup`
+/// (its first 10 calls show tasks waiting for their nodes to boot, `POWER_UP_NODE`). Where
+/// `$FAKESLURM/cluster` exists the arrays live on that cluster: without `-M` it knows none.
 const SQUEUE: &str = r#"#!/bin/bash
 S=${FAKESLURM:?}
 n=$(( $(cat "$S/calls" 2>/dev/null || echo 0) + 1 )); echo $n > "$S/calls"
 mode=$(cat "$S/mode" 2>/dev/null)
+if [ "$mode" = hang ]; then sleep 300; fi
 if [ "$mode" = always ] || { [ "$mode" = every3 ] && [ $((n % 3)) -eq 0 ]; }; then
   echo "slurm_load_jobs error: Socket timed out on send/recv operation" >&2; exit 1
 fi
 if [ "$mode" = forgotten ]; then echo "slurm_load_jobs error: Invalid job id specified" >&2; exit 1; fi
-while [ $# -gt 0 ]; do case "$1" in -j) job=$2; shift ;; --name) name=$2; shift ;; esac; shift; done
+while [ $# -gt 0 ]; do
+  case "$1" in -j) job=$2; shift ;; --name) name=$2; shift ;; -M) cluster=$2; shift ;; esac; shift
+done
+if [ -f "$S/cluster" ] && [ "${cluster:-}" != "$(cat "$S/cluster")" ]; then
+  echo "slurm_load_jobs error: Invalid job id specified" >&2; exit 1
+fi
 if [ -n "${name:-}" ]; then awk -v n="$name" '$2 == n { print $1 }' "$S/arrays" 2>/dev/null; exit 0; fi
-for f in "$S"/task_${job}_*; do [ -f "$f" ] && echo "${f##*/task_}|$(cat "$f")"; done
+[ -n "${cluster:-}" ] && echo "CLUSTER: $cluster"
+for f in "$S"/task_${job}_*; do
+  [ -f "$f" ] || continue
+  state=$(cat "$f")
+  if [ "$mode" = powerup ] && [ $n -le 10 ] && [ "$state" != COMPLETED ]; then state=POWER_UP_NODE; fi
+  echo "${f##*/task_}|$state"
+done
 exit 0
 "#;
 
-/// `scancel ID...`: records its arguments and cancels those arrays' pending tasks; a name
-/// (`--name`) matches only an array named exactly so.
+/// `scancel [-M CLUSTER] ID...`: records its arguments and cancels those arrays' pending tasks.
 const SCANCEL: &str = r#"#!/bin/bash
 S=${FAKESLURM:?}
 echo "$@" >> "$S/scancel"
 for id in "$@"; do
   case "$id" in -*) continue ;; esac
+  [ -f "$S/cluster" ] && [ "$id" = "$(cat "$S/cluster")" ] && continue
   for f in "$S"/task_${id}_*; do
     [ -f "$f" ] && grep -q PENDING "$f" && echo CANCELLED > "$f"
   done
@@ -185,6 +210,21 @@ fn a_cluster_that_refuses_the_array_stops_the_search_with_its_message() {
     assert!(failed(&run).is_empty());
 }
 
+/// A busy controller that times out a submission twice is asked again: the search ends as on
+/// threads, with no candidate failed.
+#[test]
+fn a_submission_that_times_out_is_made_again() {
+    let slurm = FakeSlurm::new();
+    let (threads, _) = slurm.search("threads", "threads", "");
+    slurm.set("busy", "2");
+    let (out, run) = slurm.search("busy", "slurm", "");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("trying again"), "{err}");
+    assert!(failed(&run).is_empty(), "{:?}", failed(&run));
+    assert_eq!(hall_of_fame(&out.stdout), hall_of_fame(&threads.stdout));
+}
+
 #[test]
 fn an_squeue_that_never_answers_stops_the_search_with_its_message() {
     let slurm = FakeSlurm::new();
@@ -244,4 +284,69 @@ fn ctrl_c_cancels_every_array_by_its_recorded_id() {
         .filter(|s| s.contains("PENDING"))
         .collect();
     assert!(pending.is_empty(), "tasks left pending after Ctrl-C: {pending:?}");
+}
+
+/// States the cluster passes through on the way to running a task (nodes booting) are not a
+/// task's end; a node that fails ends a task through no fault of its job, which is submitted
+/// again without counting as an attempt. Either way no candidate fails, and the search ends as
+/// on threads.
+#[test]
+fn nodes_that_boot_or_fail_fail_no_candidate() {
+    let slurm = FakeSlurm::new();
+    let (threads, _) = slurm.search("threads", "threads", "");
+    slurm.set("mode", "powerup");
+    let (booting, run) = slurm.search("booting", "slurm", "");
+    assert!(booting.status.success(), "{}", String::from_utf8_lossy(&booting.stderr));
+    assert!(failed(&run).is_empty(), "{:?}", failed(&run));
+    assert_eq!(hall_of_fame(&booting.stdout), hall_of_fame(&threads.stdout));
+    slurm.set("mode", "");
+    slurm.set("nodefail", "");
+    let (node_fail, run) = slurm.search("node-fail", "slurm", "");
+    let err = String::from_utf8_lossy(&node_fail.stderr);
+    assert!(node_fail.status.success(), "{err}");
+    assert!(err.contains("ended NODE_FAIL: submitted again"), "{err}");
+    assert!(failed(&run).is_empty(), "{:?}", failed(&run));
+    assert_eq!(hall_of_fame(&node_fail.stdout), hall_of_fame(&threads.stdout));
+}
+
+/// A job on another cluster (`--clusters`): sbatch prints `ID;CLUSTER`, and squeue and scancel
+/// are pointed at that cluster (`-M`), so its tasks are seen running, not vanished.
+#[test]
+fn arrays_on_another_cluster_are_followed_there() {
+    let slurm = FakeSlurm::new();
+    slurm.set("cluster", "gpu");
+    let (out, run) = slurm.search("cluster", "slurm", "options = [\"--clusters=gpu\"]");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(failed(&run).is_empty(), "{:?}", failed(&run));
+    let jobs = std::fs::read_to_string(run.join("slurm/jobs.jsonl")).unwrap();
+    assert!(jobs.contains(";gpu"), "the cluster is recorded with the id: {jobs}");
+}
+
+/// A site's wrapper that prints `Submitted batch job ID` for `--parsable`: the array is found
+/// by its name instead, and followed by its real id.
+#[test]
+fn an_id_sbatch_did_not_print_plainly_is_found_by_name() {
+    let slurm = FakeSlurm::new();
+    slurm.set("wrapped", "");
+    let (out, run) = slurm.search("wrapped", "slurm", "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(failed(&run).is_empty(), "{:?}", failed(&run));
+    let jobs = std::fs::read_to_string(run.join("slurm/jobs.jsonl")).unwrap();
+    assert!(!jobs.contains("Submitted"), "only ids are recorded: {jobs}");
+}
+
+/// An squeue that never answers (a controller that hangs) is given up on within the patience,
+/// and the run stops with what happened: it does not hang.
+#[test]
+fn an_squeue_that_hangs_stops_the_search_within_its_patience() {
+    let slurm = FakeSlurm::new();
+    slurm.set("mode", "hang");
+    slurm.set("hold", "");
+    let start = Instant::now();
+    let (out, run) = slurm.search("hanging", "slurm", "query_patience_seconds = 2");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("could not be queried") && err.contains("gave no answer"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(60), "took {:?}", start.elapsed());
+    assert!(failed(&run).is_empty(), "{:?}", failed(&run));
 }

@@ -328,8 +328,13 @@ pub fn open_voc_folder(path: &Path, split: Split) -> Result<Arc<dyn Dataset>, Da
 
 fn open_folder(path: &Path, split: Split) -> Result<Arc<dyn Dataset>, DataError> {
     let name = format!("{}/{split}", path.display());
-    let has_splits = Split::ALL.iter().any(|s| path.join(s.name()).is_dir());
+    // Split folders when every folder there is `train`, `val` or `test`; otherwise the folders
+    // are classes, as torchvision's ImageFolder reads them (a class may be named `train`).
+    let folders = class_folders(path)?;
+    let split_names: Vec<&str> = Split::ALL.iter().map(|s| s.name()).collect();
+    let has_splits = !folders.is_empty() && folders.iter().all(|f| split_names.contains(&f.as_str()));
     if !has_splits {
+        let name = path.display().to_string();
         if split != Split::Train {
             return Err(DataError::NotFound {
                 what: format!("a `{split}` split"),
@@ -350,13 +355,15 @@ fn open_folder(path: &Path, split: Split) -> Result<Arc<dyn Dataset>, DataError>
             hint: format!("{} has split folders, but no {split}/", path.display()),
         });
     }
-    match split {
-        Split::Train => Ok(Arc::new(ImageFolder::open(name, &sub)?)),
+    let folder = match split {
+        Split::Train => ImageFolder::open(name, &sub)?,
         _ if path.join("train").is_dir() => {
-            Ok(Arc::new(ImageFolder::open_with_classes(name, &sub, class_folders(&path.join("train"))?)?))
+            ImageFolder::open_with_classes(name, &sub, class_folders(&path.join("train"))?)?
         }
-        _ => Ok(Arc::new(ImageFolder::open(name, &sub)?)),
-    }
+        _ => ImageFolder::open(name, &sub)?,
+    };
+    // What lies beside the split folders belongs to no split: named, not dropped.
+    Ok(Arc::new(folder.with_skipped(ImageFolder::beside_the_classes(path)?)))
 }
 
 #[cfg(test)]

@@ -168,7 +168,23 @@ impl ImageFolder {
                 hint: "an image folder holds one folder per class, e.g. ROOT/cat/001.jpg and ROOT/dog/002.png".into(),
             });
         }
-        Self::open_with_classes(name, root, classes)
+        let folder = Self::open_with_classes(name, root, classes)?;
+        // A class without an image would be an output the model never sees a sample of;
+        // torchvision refuses it too ("Found no valid file for the classes ...").
+        let mut counts = vec![0usize; folder.classes.len()];
+        for (_, label) in &folder.items {
+            counts[*label as usize] += 1;
+        }
+        let empty: Vec<&str> =
+            folder.classes.iter().zip(&counts).filter(|(_, n)| **n == 0).map(|(c, _)| c.as_str()).collect();
+        if !empty.is_empty() {
+            return Err(DataError::NotFound {
+                what: format!("images in the class folders {}", empty.join(", ")),
+                path: root.to_owned(),
+                hint: "a class needs at least one image; remove the empty folders or fill them (`lossgp data inspect` lists the files that are not read)".into(),
+            });
+        }
+        Ok(folder)
     }
 
     /// Like [`open`](Self::open), with the class list given (a validation folder must use its
@@ -248,6 +264,18 @@ impl ImageFolder {
     /// The image files and their classes.
     pub fn items(&self) -> &[(PathBuf, u32)] {
         &self.items
+    }
+
+    /// The same images, with `more` files named as not read.
+    pub fn with_skipped(mut self, more: Vec<Skipped>) -> ImageFolder {
+        self.skipped.extend(more);
+        self
+    }
+
+    /// What lies at the top of `root` that is not a folder: files there belong to no class
+    /// (or, beside split folders, to no split), hidden entries and links to nothing.
+    pub fn beside_the_classes(root: &Path) -> Result<Vec<Skipped>, DataError> {
+        Ok(scan_classes(root)?.1)
     }
 }
 

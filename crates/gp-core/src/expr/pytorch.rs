@@ -4,7 +4,7 @@
 //! (so it serves classification and, with spatial dimensions, per-pixel segmentation alike),
 //! and computes what lossgp's trainer computes: segmentation pixels labelled `ignore_index`
 //! (255 by default, VOC's border label) count for nothing, and the loss is the mean over the
-//! pixels that are kept (see [`loss_function`]). It reproduces lossgp's semantics, protected
+//! pixels that are kept (see `loss_function`). It reproduces lossgp's semantics, protected
 //! operators included: each protected operator
 //! the loss uses comes with a small helper, written so that the guards never turn a gradient
 //! into NaN (no `torch.where` over an infinite branch, `pow` capped below overflow rather than

@@ -36,6 +36,8 @@ pub struct ProcessEvaluator {
     prefix: String,
     /// Restarts of dead workers.
     restarts: usize,
+    /// Why the workers cannot go on, once they cannot ([`Evaluator::fault`]).
+    fault: Option<String>,
 }
 
 impl ProcessEvaluator {
@@ -53,6 +55,7 @@ impl ProcessEvaluator {
             next_name: 0,
             prefix: start_stamp(),
             restarts: 0,
+            fault: None,
         })
     }
 
@@ -113,14 +116,13 @@ impl Evaluator for ProcessEvaluator {
             if let Some(done) = self.ready.pop() {
                 return Some(done);
             }
-            if self.pending.is_empty() {
+            if self.pending.is_empty() || self.fault.is_some() {
                 return None;
             }
             if let Err(e) = self.tend() {
-                // No worker can run: every job fails (and the search, once retries are spent).
-                let name = self.pending.keys().next().cloned().expect("pending");
-                let job = self.pending.remove(&name).expect("present");
-                return Some((job, Err(e)));
+                // No worker can run: the engine's fault, not a job's. No candidate is scored on it.
+                self.fault = Some(format!("{e}; no job was scored on this: fix it and resume with --resume"));
+                return None;
             }
             match self.queue.take_done() {
                 Ok(done) => {
@@ -134,15 +136,26 @@ impl Evaluator for ProcessEvaluator {
                     }
                 }
                 Err(e) => {
-                    let name = self.pending.keys().next().cloned().expect("pending");
-                    let job = self.pending.remove(&name).expect("present");
-                    return Some((job, Err(format!("the queue could not be read: {e}"))));
+                    self.fault = Some(format!(
+                        "the job queue could not be read: {e}; no job was scored on this: resume with --resume"
+                    ));
+                    return None;
                 }
             }
             if self.ready.is_empty() {
                 std::thread::sleep(POLL);
             }
         }
+    }
+
+    fn fault(&self) -> Option<String> {
+        self.engine_fault()
+    }
+}
+
+impl ProcessEvaluator {
+    fn engine_fault(&self) -> Option<String> {
+        self.fault.clone()
     }
 }
 

@@ -20,8 +20,9 @@
 //! [`cancel_run`], which a Ctrl-C handler calls.
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -193,19 +194,7 @@ pub fn cancel_run(run_dir: &Path) -> Result<usize, String> {
     if arrays.is_empty() {
         return Ok(0);
     }
-    let out = Command::new("scancel").args(&arrays).output().map_err(|e| format!("scancel could not run: {e}"))?;
-    // scancel names the ids of arrays that have ended ("Invalid job id specified") and still
-    // cancels the others; any other complaint is the cluster's, and is passed on.
-    let complaints: Vec<String> = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.contains("Invalid job id specified"))
-        .map(str::to_owned)
-        .collect();
-    if out.status.success() || complaints.is_empty() {
-        Ok(arrays.len())
-    } else {
-        Err(format!("scancel {} failed: {}", arrays.join(" "), complaints.join("; ")))
-    }
+    scancel(&arrays).map(|()| arrays.len())
 }
 
 /// A line of `jobs.jsonl`.
@@ -269,8 +258,22 @@ pub struct SlurmEvaluator {
     last_poll: Option<Instant>,
     /// Since when `squeue` has failed without a break.
     failing_since: Option<Instant>,
+    /// Resubmissions after the cluster ended a task ([`ENGINE_ENDS`]), by job key.
+    engine_resubmits: HashMap<String, u32>,
     /// Why the cluster cannot go on, once it cannot ([`Evaluator::fault`]).
     fault: Option<String>,
+}
+
+/// "2nd", "4th": for messages.
+fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (1, 11) | (2, 12) | (3, 13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
 }
 
 /// The key under which a job is recognised across coordinator lives.
@@ -323,6 +326,7 @@ impl SlurmEvaluator {
             next_batch: 0,
             last_poll: None,
             failing_since: None,
+            engine_resubmits: HashMap::new(),
             fault: None,
         })
     }
@@ -356,23 +360,57 @@ impl SlurmEvaluator {
             let script = self.dir.join("scripts").join(format!("{batch}.sbatch"));
             write_atomic(&script, &self.script(&batch)).map_err(|e| e.to_string())?;
             let log = self.dir.join("logs").join(format!("{batch}_%a.log"));
-            let out = Command::new("sbatch")
-                .arg("--parsable")
-                .arg(format!("--job-name={}-{batch}", self.name))
-                .arg(format!("--array=0-{}", names.len() - 1))
-                .arg(format!("--output={}", log.display()))
-                .arg(&script)
-                .output()
-                .map_err(|e| format!("sbatch could not run (is this a Slurm login node?): {e}"))?;
+            let job_name = format!("{}-{batch}", self.name);
+            let sbatch = || {
+                output_within(
+                    Command::new("sbatch")
+                        .arg("--parsable")
+                        .arg(format!("--job-name={job_name}"))
+                        .arg(format!("--array=0-{}", names.len() - 1))
+                        .arg(format!("--output={}", log.display()))
+                        .arg(&script),
+                    COMMAND_LIMIT,
+                )
+                .map_err(|e| format!("sbatch could not run (is this a Slurm login node?): {e}"))
+            };
+            let mut out = sbatch()?;
+            // A controller that is busy or restarting is asked again, with back-off; a refusal
+            // (a policy, a limit, a partition that does not exist) is final. An sbatch that timed
+            // out may still have submitted the array: it is looked for by name first.
+            for attempt in 0..QUERY_TRIES {
+                let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
+                let transient =
+                    ["timed out", "unable to contact", "temporarily unavailable", "try again", "connection refused"]
+                        .iter()
+                        .any(|t| stderr.contains(t));
+                if out.status.success() || !transient {
+                    break;
+                }
+                if let Some(array) = array_named(&job_name) {
+                    out.status = std::process::ExitStatus::default();
+                    out.stdout = array.into_bytes();
+                    break;
+                }
+                tracing::warn!(batch = %batch, "sbatch failed ({}); trying again", stderr.trim());
+                std::thread::sleep(QUERY_BACKOFF * 2u32.pow(attempt));
+                out = sbatch()?;
+            }
             if !out.status.success() {
                 return Err(format!("sbatch refused the job array: {}", String::from_utf8_lossy(&out.stderr).trim()));
             }
-            // `--parsable` prints `ID` or `ID;CLUSTER`.
-            let text = String::from_utf8_lossy(&out.stdout);
-            let array = text.trim().split(';').next().unwrap_or_default().to_owned();
-            if array.is_empty() {
-                return Err(format!("sbatch printed no job id: `{}`", text.trim()));
-            }
+            // `--parsable` prints `ID` or `ID;CLUSTER`, kept whole: the cluster is where squeue
+            // and scancel must look. Anything else (a site's wrapper around sbatch) is not an
+            // id: the array is found by its name, or the run stops.
+            let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            let array = match split_id(&text) {
+                (id, _) if !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()) => text.clone(),
+                _ => array_named(&job_name).ok_or_else(|| {
+                    format!(
+                        "sbatch printed `{text}` where `sbatch --parsable` prints the job id, and squeue knows no array named \
+                         {job_name}; cancel it by that name if it runs"
+                    )
+                })?,
+            };
             append_line(&self.dir.join("jobs.jsonl"), &Entry::Submitted { batch: batch.clone(), array: array.clone() })
                 .map_err(|e| e.to_string())?;
             Ok(array)
@@ -436,7 +474,10 @@ impl SlurmEvaluator {
         if arrays.is_empty() {
             return;
         }
-        let (states, unanswered) = task_states(&arrays);
+        // A query that hangs counts against the patience too.
+        let limit =
+            Duration::from_secs_f64(self.settings.query_patience_seconds.clamp(1.0, COMMAND_LIMIT.as_secs_f64()));
+        let (states, unanswered) = task_states(&arrays, limit);
         if unanswered.is_empty() {
             self.failing_since = None;
         } else {
@@ -456,12 +497,17 @@ impl SlurmEvaluator {
         }
         let unknown: Vec<&String> = unanswered.iter().map(|(a, _)| a).collect();
         let mut failed = Vec::new();
+        let mut engine_ends = Vec::new();
         for (name, tracked) in &mut self.pending {
             let Some(ArrayTask { array, batch, index }) = &tracked.task else { continue };
             if unknown.contains(&array) {
                 continue;
             }
             let state = states.get(&(array.clone(), *index)).map(String::as_str);
+            if let Some(s) = state.filter(|s| ENGINE_ENDS.contains(s)) {
+                engine_ends.push((name.clone(), format!("Slurm task {array}_{index} ended {s}")));
+                continue;
+            }
             let verdict = match state {
                 Some(s) if ALIVE.contains(&s) => None,
                 Some("COMPLETED") => Some("completed without writing a result".to_owned()),
@@ -484,6 +530,30 @@ impl SlurmEvaluator {
                 }
             }
         }
+        // Ended by the cluster: submitted again, not failed.
+        let mut again = Vec::new();
+        for (name, why) in engine_ends {
+            if self.queue.is_done(&name) {
+                continue;
+            }
+            let Some(t) = self.pending.remove(&name) else { continue };
+            let _ = self.queue.withdraw(&name);
+            let count = self.engine_resubmits.entry(key(&t.job)).or_insert(0);
+            *count += 1;
+            if *count > ENGINE_RESUBMITS {
+                self.fault = Some(format!(
+                    "{why} for the {} time: the cluster cannot run this job. No job was scored on this; resume with \
+                     --resume once the nodes work",
+                    ordinal(*count)
+                ));
+                return;
+            }
+            tracing::warn!(job = %name, "{why}: submitted again (the cluster's doing, not the job's)");
+            again.push(t.job);
+        }
+        if !again.is_empty() {
+            self.submit(again);
+        }
         for (name, why) in failed {
             // A result may have landed since the look at the queue.
             if self.queue.is_done(&name) {
@@ -498,10 +568,12 @@ impl SlurmEvaluator {
     }
 }
 
-/// The states in which a task may still deliver its result.
-const ALIVE: [&str; 12] = [
+/// The states in which a task may still deliver its result (Slurm's job state codes,
+/// `squeue(1)`): waiting, booting its node, running, held, requeued or being updated.
+const ALIVE: [&str; 17] = [
     "PENDING",
     "CONFIGURING",
+    "POWER_UP_NODE",
     "RUNNING",
     "COMPLETING",
     "REQUEUED",
@@ -512,7 +584,103 @@ const ALIVE: [&str; 12] = [
     "STAGE_OUT",
     "SIGNALING",
     "STOPPED",
+    "RESV_DEL_HOLD",
+    "EXPEDITING",
+    "UPDATE_DB",
+    "SPECIAL_EXIT",
 ];
+
+/// The ends a task meets through the cluster, not through its job: its node failed or did
+/// not boot, or a job of higher priority preempted it. Its job is submitted again without
+/// counting as an attempt, up to [`ENGINE_RESUBMITS`] times.
+const ENGINE_ENDS: [&str; 3] = ["NODE_FAIL", "BOOT_FAIL", "PREEMPTED"];
+
+/// Resubmissions of one job after ends of [`ENGINE_ENDS`] before the run stops.
+const ENGINE_RESUBMITS: u32 = 3;
+
+/// The longest a Slurm command may take before it is taken for a controller that does not
+/// answer (and killed): a hanging `squeue` or `scancel` must not hang the run.
+const COMMAND_LIMIT: Duration = Duration::from_secs(60);
+
+/// Runs `command` and collects its output, killing it after `limit`.
+fn output_within(command: &mut Command, limit: Duration) -> Result<Output, String> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{program} could not run: {e}"))?;
+    // Read both pipes on their own threads, so that a full pipe cannot stall the command, and
+    // so that children of a killed command holding the pipes cannot stall this one.
+    let read = |mut pipe: Box<dyn Read + Send>| {
+        let (send, receive) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            let _ = send.send(bytes);
+        });
+        receive
+    };
+    let stdout = read(Box::new(child.stdout.take().expect("piped")));
+    let stderr = read(Box::new(child.stderr.take().expect("piped")));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{program} gave no answer within {:.0} s", limit.as_secs_f64()));
+            }
+            Err(e) => return Err(format!("{program}: {e}")),
+        }
+    };
+    let collect =
+        |pipe: std::sync::mpsc::Receiver<Vec<u8>>| pipe.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+    Ok(Output { status, stdout: collect(stdout), stderr: collect(stderr) })
+}
+
+/// An array's id as `sbatch --parsable` printed it, `ID` or `ID;CLUSTER`: the id, and the
+/// cluster (`-M`) that `squeue` and `scancel` must be pointed at for it.
+fn split_id(array: &str) -> (&str, Option<&str>) {
+    match array.split_once(';') {
+        Some((id, cluster)) if !cluster.trim().is_empty() => (id.trim(), Some(cluster.trim())),
+        _ => (array.split(';').next().unwrap_or_default().trim(), None),
+    }
+}
+
+/// Cancels `arrays` (ids as recorded, with their clusters), one `scancel` per cluster.
+/// Arrays that have ended are passed over ("Invalid job id specified").
+fn scancel(arrays: &[String]) -> Result<(), String> {
+    let mut by_cluster: std::collections::BTreeMap<Option<&str>, Vec<&str>> = Default::default();
+    for array in arrays {
+        let (id, cluster) = split_id(array);
+        by_cluster.entry(cluster).or_default().push(id);
+    }
+    let mut complaints = Vec::new();
+    for (cluster, ids) in by_cluster {
+        let mut command = Command::new("scancel");
+        if let Some(cluster) = cluster {
+            command.args(["-M", cluster]);
+        }
+        let out = output_within(command.args(&ids), COMMAND_LIMIT)?;
+        complaints.extend(
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .filter(|l| !l.trim().is_empty() && !l.contains("Invalid job id specified"))
+                .map(str::to_owned),
+        );
+        if !out.status.success()
+            && complaints.is_empty()
+            && !String::from_utf8_lossy(&out.stderr).contains("Invalid job id")
+        {
+            complaints.push(format!("scancel exited with {}", out.status));
+        }
+    }
+    if complaints.is_empty() { Ok(()) } else { Err(format!("scancel failed: {}", complaints.join("; "))) }
+}
 
 /// Tries of one `squeue` query before a poll gives up on it, and the wait before the first
 /// retry (doubled for each further one).
@@ -530,16 +698,21 @@ enum Query {
 /// One array's tasks' states, as `squeue --states=all` lists them (finished tasks for
 /// `MinJobAge`), retried with back-off where `squeue` fails. An array `squeue` no longer knows
 /// ("Invalid job id specified") has no tasks: that is an answer, not a failure.
-fn query_array(array: &str) -> Query {
+fn query_array(array: &str, limit: Duration) -> Query {
+    let (id, cluster) = split_id(array);
     let mut why = String::new();
     for attempt in 0..QUERY_TRIES {
         if attempt > 0 {
             std::thread::sleep(QUERY_BACKOFF * 2u32.pow(attempt - 1));
         }
-        let out = match Command::new("squeue").args(["-h", "-r", "--states=all", "-j", array, "-o", "%i|%T"]).output() {
+        let mut command = Command::new("squeue");
+        if let Some(cluster) = cluster {
+            command.args(["-M", cluster]);
+        }
+        let out = match output_within(command.args(["-h", "-r", "--states=all", "-j", id, "-o", "%i|%T"]), limit) {
             Ok(out) => out,
             Err(e) => {
-                why = format!("squeue could not run: {e}");
+                why = e;
                 continue;
             }
         };
@@ -547,9 +720,9 @@ fn query_array(array: &str) -> Query {
         if out.status.success() || stderr.contains("Invalid job id specified") {
             let mut states = Vec::new();
             for line in String::from_utf8_lossy(&out.stdout).lines() {
-                let Some((id, state)) = line.trim().split_once('|') else { continue };
-                if let Some((a, t)) = id.split_once('_')
-                    && a == array
+                let Some((task, state)) = line.trim().split_once('|') else { continue };
+                if let Some((a, t)) = task.split_once('_')
+                    && a == id
                     && let Ok(t) = t.parse::<usize>()
                 {
                     states.push((t, state.to_owned()));
@@ -557,7 +730,7 @@ fn query_array(array: &str) -> Query {
             }
             return Query::States(states);
         }
-        why = format!("squeue -j {array} failed ({}): {}", out.status, stderr.trim());
+        why = format!("squeue -j {id} failed ({}): {}", out.status, stderr.trim());
     }
     Query::Failed(why)
 }
@@ -567,11 +740,11 @@ type TaskStates = HashMap<(String, usize), String>;
 
 /// Every task's state, by (array, task), for the arrays whose query succeeded, and the
 /// failures of the others.
-fn task_states(arrays: &[String]) -> (TaskStates, Vec<(String, String)>) {
+fn task_states(arrays: &[String], limit: Duration) -> (TaskStates, Vec<(String, String)>) {
     let mut states = HashMap::new();
     let mut failed = Vec::new();
     for array in arrays {
-        match query_array(array) {
+        match query_array(array, limit) {
             Query::States(tasks) => states.extend(tasks.into_iter().map(|(t, s)| ((array.clone(), t), s))),
             Query::Failed(why) => failed.push((array.clone(), why)),
         }
@@ -593,7 +766,7 @@ fn inherit(dir: &Path, queue: &Queue, name: &str) -> Result<HashMap<String, Inhe
         let Entry::Batch { batch, jobs } = e else { continue };
         // Killed between `sbatch` and recording its id: the array is found by its name.
         let array = arrays.get(&batch).cloned().or_else(|| array_named(&format!("{name}-{batch}")));
-        let states = array.as_ref().map(|a| task_states(std::slice::from_ref(a)).0).unwrap_or_default();
+        let states = array.as_ref().map(|a| task_states(std::slice::from_ref(a), COMMAND_LIMIT).0).unwrap_or_default();
         for (task, (job_name, key)) in jobs.into_iter().enumerate() {
             let alive = array
                 .as_ref()
@@ -610,7 +783,9 @@ fn inherit(dir: &Path, queue: &Queue, name: &str) -> Result<HashMap<String, Inhe
 
 /// The id of the array named `name`, if Slurm knows one.
 fn array_named(name: &str) -> Option<String> {
-    let out = Command::new("squeue").args(["-h", "--states=all", "--name", name, "-o", "%F"]).output().ok()?;
+    let out =
+        output_within(Command::new("squeue").args(["-h", "--states=all", "--name", name, "-o", "%F"]), COMMAND_LIMIT)
+            .ok()?;
     String::from_utf8_lossy(&out.stdout).lines().next().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty())
 }
 
@@ -688,8 +863,10 @@ impl Drop for SlurmEvaluator {
     /// Cancels the arrays of jobs still outstanding (an error ended the run early).
     fn drop(&mut self) {
         let arrays = self.live_arrays();
-        if !arrays.is_empty() {
-            let _ = Command::new("scancel").args(&arrays).output();
+        if !arrays.is_empty()
+            && let Err(e) = scancel(&arrays)
+        {
+            tracing::warn!("the run's arrays could not all be cancelled: {e}");
         }
     }
 }

@@ -467,6 +467,21 @@ pub fn train_checkpointed<B: Backend>(
         report = progress.report.clone();
         scheduler = progress.scheduler.clone();
         earlier = progress.seconds;
+        // A run stopped by a budget or by early stopping goes on where the budget has since
+        // been raised (`train --resume DIR --max-steps N`, `--early-stopping`); a run resumed
+        // after running out of time has the time of this process (`--max-seconds` bounds each
+        // process). A diverged or untrainable run stays ended.
+        let goes_on = match &report.status {
+            Status::OutOfBudget { .. } => config.max_steps.is_none_or(|m| report.steps < m),
+            Status::EarlyStopped { epoch } => match (config.early_stopping, &report.best_validation) {
+                (Some(patience), Some((best, _))) => *epoch < best + patience,
+                _ => true,
+            },
+            _ => false,
+        };
+        if goes_on {
+            report.status = Status::Completed;
+        }
     }
     let steps_per_epoch = loader.batches_per_epoch();
     let planned = (config.epochs as u64).saturating_mul(steps_per_epoch as u64);
