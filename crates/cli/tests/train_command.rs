@@ -353,6 +353,38 @@ fn options_given_on_resume_are_honoured_or_refused_by_name() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((report["config"]["epochs"].as_u64(), report["epochs"].as_array().map(Vec::len)), (Some(2), Some(2)));
     assert!(std::path::Path::new(&weights).is_file(), "--save is honoured on resume");
+    // A run stopped by its step budget goes on when the budget is raised, and remembers it.
+    let budget = dir("budget");
+    json(
+        None,
+        &[
+            "train",
+            "--dataset",
+            &data,
+            "--epochs",
+            "3",
+            "--batch-size",
+            "8",
+            "--validation-fraction",
+            "0",
+            "--schedule",
+            "constant",
+            "--no-test",
+            "--checkpoint-dir",
+            &budget,
+            "--max-steps",
+            "4",
+            "--json",
+        ],
+    );
+    let more = json(None, &["train", "--resume", &budget, "--max-steps", "7", "--json"]);
+    assert_eq!((more["steps"].as_u64(), more["status"]["kind"].as_str()), (Some(7), Some("out-of-budget")), "{more}");
+    // The epoch the budget cut (after 4 of its 6 batches of 8) is finished, not skipped.
+    let samples: Vec<u64> =
+        more["epochs"].as_array().unwrap().iter().map(|e| e["train"]["samples"].as_u64().unwrap()).collect();
+    assert_eq!(samples, [48, 8], "{more}");
+    let again = json(None, &["train", "--resume", &budget, "--json"]);
+    assert_eq!(again["steps"].as_u64(), Some(7), "the raised budget is the run's now: {again}");
     // A cosine schedule spreads over its epochs: more of them would rewrite the rates used.
     first(&dir("cosine"), "cosine");
     let err = failure(None, &["train", "--resume", &dir("cosine"), "--epochs", "3"]);

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lossgp_core::data::{DataError, Dataset, Split, Subset, Task, holdout};
+use lossgp_core::data::{DataError, Dataset, Skipped, Split, Subset, Task, holdout};
 use serde::Serialize;
 
 use crate::formats::folder::{ImageFolder, class_folders};
@@ -328,11 +328,12 @@ pub fn open_voc_folder(path: &Path, split: Split) -> Result<Arc<dyn Dataset>, Da
 
 fn open_folder(path: &Path, split: Split) -> Result<Arc<dyn Dataset>, DataError> {
     let name = format!("{}/{split}", path.display());
-    // Split folders when every folder there is `train`, `val` or `test`; otherwise the folders
-    // are classes, as torchvision's ImageFolder reads them (a class may be named `train`).
-    let folders = class_folders(path)?;
+    // Split folders when a `train`, `val` or `test` folder holds folders (its classes);
+    // otherwise the folders are classes, as torchvision's ImageFolder reads them, and a class
+    // may be named `train` (its images lie in it).
     let split_names: Vec<&str> = Split::ALL.iter().map(|s| s.name()).collect();
-    let has_splits = !folders.is_empty() && folders.iter().all(|f| split_names.contains(&f.as_str()));
+    let holds_folders = |dir: &Path| class_folders(dir).is_ok_and(|f| !f.is_empty());
+    let has_splits = split_names.iter().any(|s| path.join(s).is_dir() && holds_folders(&path.join(s)));
     if !has_splits {
         let name = path.display().to_string();
         if split != Split::Train {
@@ -363,7 +364,14 @@ fn open_folder(path: &Path, split: Split) -> Result<Arc<dyn Dataset>, DataError>
         _ => ImageFolder::open(name, &sub)?,
     };
     // What lies beside the split folders belongs to no split: named, not dropped.
-    Ok(Arc::new(folder.with_skipped(ImageFolder::beside_the_classes(path)?)))
+    let mut beside = ImageFolder::beside_the_classes(path)?;
+    for other in class_folders(path)?.into_iter().filter(|f| !split_names.contains(&f.as_str())) {
+        beside.push(Skipped {
+            path: path.join(other),
+            reason: "is beside the split folders and is not one (train, val, test), so not read".into(),
+        });
+    }
+    Ok(Arc::new(folder.with_skipped(beside)))
 }
 
 #[cfg(test)]
@@ -458,6 +466,28 @@ mod tests {
         write(dir.path(), "cifar10/.lossgp-unpacking", b"");
         let err = open("cifar10", Split::Test, &dirs).err().unwrap().to_string();
         assert!(err.contains("interrupted") && err.contains("fetch cifar10` again"), "{err}");
+    }
+
+    /// A folder named `train` holding images is a class (VOC has one), as torchvision reads
+    /// it; beside real split folders, other folders and files are named, not dropped.
+    #[test]
+    fn split_folders_are_told_from_a_class_named_train() {
+        let dir = TempDir::new().unwrap();
+        let image = photo(6, 4, &[90; 6 * 4 * 3], image::ImageFormat::Png);
+        write(dir.path(), "classes/boat/a.png", &image);
+        write(dir.path(), "classes/train/b.png", &image);
+        let data = open(dir.path().join("classes").to_str().unwrap(), Split::Train, &DataDir::at(dir.path())).unwrap();
+        assert_eq!(data.classes(), ["boat", "train"]);
+        write(dir.path(), "splits/train/cat/a.png", &image);
+        write(dir.path(), "splits/test/cat/b.png", &image);
+        write(dir.path(), "splits/validation/cat/c.png", &image);
+        write(dir.path(), "splits/stray.png", &image);
+        let root = dir.path().join("splits");
+        let data = open(root.to_str().unwrap(), Split::Train, &DataDir::at(dir.path())).unwrap();
+        assert_eq!((data.classes().len(), data.len()), (1, 1));
+        let named: Vec<String> = data.skipped().iter().map(|s| format!("{}: {}", s.path.display(), s.reason)).collect();
+        assert!(named.iter().any(|n| n.contains("stray.png: is in no class folder")), "{named:?}");
+        assert!(named.iter().any(|n| n.contains("validation: is beside the split folders")), "{named:?}");
     }
 
     #[test]

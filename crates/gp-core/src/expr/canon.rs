@@ -37,6 +37,21 @@
 //!   operation stays as written, an opaque function of its normalised arguments. A term
 //!   vanishes only when its coefficients cancel exactly (`(1 + 1e-14)*p - p` is `1e-14·p`,
 //!   as the interpreter computes it);
+//! * absorption: the interpreter adds in floating point, where a term much smaller than
+//!   another is absorbed (`p + 1e300` is `1e300`, so `(p + 1e300) - 1e300` is 0 everywhere).
+//!   That only shows once the large terms cancel, so the check sits where terms are collected
+//!   (every sum, every expansion of a product, every merge of exponents): where a term
+//!   cancels to less than [`ABSORBED`] (2^-40) of its size, and another term of the result is
+//!   smaller than 2^-40 of the cancelled one at its largest, the small term was absorbed
+//!   (or kept fewer than 13 of its bits) where the interpreter added it to the large one, and
+//!   the operation stays as written. A term's size is its coefficient times the largest
+//!   magnitude of its atoms over every input (`p` and `y` at most 1, `sin` 1, `recip` 1e7);
+//!   atoms with no bound (the logits, the class count, `logsumexp`) count as 1, the scale
+//!   of logits, so `(z + 1e20) - 1e20` stays, while `(z + 1e6) - 1e6` is `z`. The
+//!   leftover of a cancelled term itself is the coefficients' float difference, which the
+//!   interpreter computes too (`(1 + 1e-14)*p - p` is `1e-14·p`). Sums without such a
+//!   cancellation collect as usual: `log(p + 1e-7)` absorbs `p < 1e-23` in the normal form
+//!   as in the interpreter;
 //! * the target is one-hot: `y² = y` (so `y*(1 - y) = 0`), `sum(y) = amax(y) = 1`;
 //!   probabilities sum to one: `sum(p) = 1`, and `mean(p) = mean(y) = 1/C`;
 //! * symmetry: `log`, `sqrt`, `cos`, `abs` and the base of `pow` are even, `sin`, `tanh` and
@@ -81,6 +96,12 @@ const MAX_EXPANDED_TERMS: usize = 1024;
 /// each term of the other, and repeating that through nested functions would grow the normal
 /// form exponentially.
 const MAX_EXPANDED_SIZE: usize = 4096;
+
+/// A term that cancels to less than this fraction of itself (and in [`Poly::plus`] and
+/// [`Poly::times`], a term smaller than this fraction of a cancelled one) marks absorption:
+/// 2^-40, the relative precision at which keys compare coefficients ([`Num::rounded`]), so that
+/// what the normal form keeps the interpreter resolves to at least 13 bits.
+const ABSORBED: f64 = 1.0 / 1_099_511_627_776.0;
 
 /// Squaring doubles exponents, so a few dozen nested `square`s would overflow them; beyond this
 /// exponent a `square` stays an opaque function instead.
@@ -261,6 +282,12 @@ impl Atom {
         }
     }
 
+    /// The largest magnitude of the atom over all inputs, or 1 where it has no bound (the
+    /// logits, the class count): what decides whether adding it to another term absorbs it.
+    fn scale(&self) -> f64 {
+        self.bounds().map_or(1.0, |(lo, hi)| lo.abs().max(hi.abs()))
+    }
+
     /// Finite bounds on the atom's values over all inputs, where its structure gives them:
     /// `p`, `y` and `1/C` lie in `[0, 1]`, `sin` in `[-1, 1]`, and so on; the logits and the
     /// class count are unbounded.
@@ -388,6 +415,11 @@ impl Mono {
         Some((coefficient, Mono(factors.into_iter().collect())))
     }
 
+    /// The largest magnitude of the monomial, with [`Atom::scale`] for each atom.
+    fn scale(&self) -> f64 {
+        self.0.iter().map(|(atom, k)| atom.scale().powi(i32::try_from(*k).unwrap_or(i32::MAX))).product()
+    }
+
     /// Finite bounds on the monomial's values, where its atoms have them.
     fn bounds(&self) -> Option<(f64, f64)> {
         self.0
@@ -455,33 +487,69 @@ impl Poly {
 
     /// Adds `c·m`, dropping the term only when it cancels exactly: a coefficient that is
     /// merely small (`(1 + 1e-14) - 1`) is what the interpreter computes too, and a factor
-    /// of `1e30` elsewhere makes it large again. `None` where the sum overflows.
-    fn add_term(&mut self, m: Mono, c: f64) -> Option<()> {
+    /// of `1e30` elsewhere makes it large again. `None` where the sum overflows; otherwise
+    /// the magnitude of the coefficient that cancelled to less than [`ABSORBED`] of itself,
+    /// or 0 where none did.
+    fn add_term(&mut self, m: Mono, c: f64) -> Option<f64> {
         if c == 0.0 {
-            return Some(());
+            return Some(0.0);
         }
         match self.0.entry(m) {
             Entry::Vacant(slot) => {
                 slot.insert(Num(c));
+                Some(0.0)
             }
             Entry::Occupied(mut slot) => {
-                let sum = coefficient_sum(slot.get().0, c)?;
+                let old = slot.get().0;
+                let sum = coefficient_sum(old, c)?;
                 if sum == 0.0 {
                     slot.remove();
                 } else {
                     slot.insert(Num(sum));
                 }
+                let larger = old.abs().max(c.abs());
+                Some(if sum.abs() <= larger * ABSORBED { larger } else { 0.0 })
             }
+        }
+    }
+
+    /// Adds `c·m` as [`Poly::add_term`] does, noting a monomial that cancelled in
+    /// `cancelled`.
+    fn collect_term(&mut self, m: &Mono, c: f64, cancelled: &mut Vec<(Mono, f64)>) -> Option<()> {
+        let lost = self.add_term(m.clone(), c)?;
+        if lost > 0.0 {
+            cancelled.push((m.clone(), lost));
         }
         Some(())
     }
 
-    /// The sum; `None` where a coefficient would overflow.
-    fn plus(mut self, other: &Poly) -> Option<Poly> {
-        for (m, c) in &other.0 {
-            self.add_term(m.clone(), c.0)?;
+    /// Whether collecting terms into `self` revealed terms that floating-point addition
+    /// absorbs: whether a term other than the `cancelled` ones is smaller than [`ABSORBED`]
+    /// of the largest of them (see the module documentation).
+    fn reveals_absorbed(&self, cancelled: &[(Mono, f64)]) -> bool {
+        if cancelled.is_empty() {
+            return false;
         }
-        Some(self)
+        let survivors: Vec<(&Mono, f64)> =
+            self.0.iter().filter(|(m, _)| cancelled.iter().all(|(k, _)| k != *m)).map(|(m, c)| (m, c.0)).collect();
+        if survivors.is_empty() {
+            return false;
+        }
+        let floor = cancelled.iter().map(|(m, c)| c * m.scale()).fold(0.0, f64::max) * ABSORBED;
+        survivors.into_iter().any(|(m, c)| {
+            let size = c.abs() * m.scale();
+            size < floor || size.is_nan()
+        })
+    }
+
+    /// The sum; `None` where a coefficient would overflow, or where the sum would reveal
+    /// absorbed terms ([`Poly::reveals_absorbed`]).
+    fn plus(mut self, other: &Poly) -> Option<Poly> {
+        let mut cancelled = Vec::new();
+        for (m, c) in &other.0 {
+            self.collect_term(m, c.0, &mut cancelled)?;
+        }
+        (!self.reveals_absorbed(&cancelled)).then_some(self)
     }
 
     /// The polynomial times `k`; `None` where a coefficient would leave the float range.
@@ -503,7 +571,9 @@ impl Poly {
 
     /// The product, expanded unless the expansion would exceed [`MAX_EXPANDED_TERMS`] terms
     /// or [`MAX_EXPANDED_SIZE`] nodes; then each multi-term side becomes one [`Atom::Factor`].
-    /// `None` where a coefficient would leave the float range.
+    /// `None` where a coefficient would leave the float range, or where collecting the
+    /// expansion would reveal absorbed terms (`(1e20 + p)*(1e20 - p)`: each factor is `1e20`
+    /// in floats).
     fn times(&self, other: &Poly) -> Option<Poly> {
         let terms = self.0.len() * other.0.len();
         if terms > MAX_EXPANDED_TERMS || other.0.len() * self.size() + self.0.len() * other.size() > MAX_EXPANDED_SIZE {
@@ -514,13 +584,14 @@ impl Poly {
 
     fn times_expanded(&self, other: &Poly) -> Option<Poly> {
         let mut out = Poly::zero();
+        let mut cancelled = Vec::new();
         for (ma, ca) in &self.0 {
             for (mb, cb) in &other.0 {
                 let (k, m) = ma.times(mb)?;
-                out.add_term(m, coefficient_product(coefficient_product(ca.0, cb.0)?, k)?)?;
+                out.collect_term(&m, coefficient_product(coefficient_product(ca.0, cb.0)?, k)?, &mut cancelled)?;
             }
         }
-        Some(out)
+        (!out.reveals_absorbed(&cancelled)).then_some(out)
     }
 
     /// The polynomial as a single term: itself if it has one term, else its first coefficient
@@ -1353,6 +1424,52 @@ mod tests {
         same("p - p", "0");
         same("(0.5 + 0.25)*p - 0.75*p", "0");
         same("exp(p)*3 - 3*exp(p)", "0");
+    }
+
+    /// Field case `simplify-absorption`: `(p + 1e300) - 1e300` became `p`, but the interpreter
+    /// computes `p + 1e300` as `1e300` and the whole as 0. A cancellation that would reveal
+    /// terms that floating-point addition absorbed leaves the operation as written.
+    #[test]
+    fn cancellation_never_reveals_absorbed_terms() {
+        for (text, form, real) in [
+            ("(p + 1e300) - 1e300", "1e300 + p - 1e300", "p"),
+            ("(p + 1e16) - 1e16", "1e16 + p - 1e16", "p"),
+            ("y*(1e16 + p - 1e16)", "y*(1e16 + p - 1e16)", "y*p"),
+            ("(z + 1e20) - 1e20", "1e20 + z - 1e20", "z"),
+            ("1e300 - (1e300 - p)", "1e300 - (1e300 - p)", "p"),
+            ("(p - 1e300) + (1e300 + y)", "p - 1e300 + (1e300 + y)", "p + y"),
+            ("(1e300*y + p) - 1e300*y", "p + 1e300*y - 1e300*y", "p"),
+            ("(1e15*z + p) - 1e15*z", "p + 1e15*z - 1e15*z", "p"),
+            ("1e30*((p + 1e-20*y) - p)", "1e30*(p + 1e-20*y - p)", "1e10*y"),
+            ("mean(p + 1e300) - 1e300", "1e300 + mean(y) - 1e300", "mean(y)"),
+            ("amax(z + 1e20) - 1e20", "1e20 + amax(z) - 1e20", "amax(z)"),
+            ("logsumexp(z + 1e20) - 1e20", "1e20 + logsumexp(z) - 1e20", "logsumexp(z)"),
+            ("sum(p + 1e300) - sum(1e300)", "1 + 1e300*sum(1) - 1e300*sum(1)", "1"),
+            ("(1e20 + p)*(1e20 - p) - 1e40", "(1e20 + p)*(1e20 - p) - 1e40", "-square(p)"),
+            ("exp(1e20*y + p)*exp(-1e20*y)", "exp(p + 1e20*y)*exp(-1e20*y)", "exp(p)"),
+        ] {
+            let c = text.parse::<Expr>().unwrap().canonical();
+            assert_eq!(c.expr().to_string(), form, "{text}");
+            different(text, real);
+            assert_eq!(c.expr().canonical().key(), c.key(), "{text}: not idempotent");
+        }
+        // Without absorption, sums collect as before: the cancelled terms are no more than
+        // 2^40 times the rest, or nothing else is left.
+        same("(p + 1) - 1", "p");
+        same("1 - (1 - p)", "p");
+        same("(p + 1e-7) - 1e-7", "p");
+        same("(z + 1e6) - 1e6", "z");
+        same("(1e15*z + 1e3*p) - 1e15*z", "1e3*p");
+        same("(1 + p)*(1 - p)", "1 - square(p)");
+        same("(p + 1e300) - (p + 1e300)", "0");
+        same("log(p + 1e-7) - log(1e-7 + p)", "0");
+        same("exp(p + 1e-7)*exp(-1e-7)", "exp(p)");
+        assert_eq!(canon("log(p + 1e-7)"), "log(1e-7 + p)");
+        // The leftover of the cancelled term itself is what the interpreter computes.
+        assert_eq!(
+            canon("(1 + 1e-14)*p - p + y"),
+            format!("{}*p + y", crate::expr::print::number((1.0 + 1e-14) - 1.0))
+        );
     }
 
     /// The range rules only touch expressions at the edges of the float range: the keys of

@@ -276,7 +276,71 @@ mod tests {
         "1e300*(1e300*p)*1e-300",
         "y*(logsumexp(z) - z)*1e-310",
         "square(1e200*p)*1e-200",
+        "(p + 1e300) - 1e300",
+        "(p + 1e16) - 1e16",
+        "y*(1e16 + p - 1e16)",
+        "(z + 1e20) - 1e20",
+        "exp(1e20*y + p)*exp(-1e20*y)",
+        "1e300 - (1e300 - p)",
+        "(1e300*y + p) - 1e300*y",
+        "1e30*((p + 1e-20*y) - p)",
+        "sum(p + 1e300) - sum(1e300)",
+        "logsumexp(z + 1e20) - 1e20",
+        "(1e20 + p)*(1e20 - p) - 1e40",
+        "(z + 1e6) - 1e6",
+        "log(p + 1e-7) - log(1e-7)",
     ];
+
+    /// Compares `candidate` with `original` on the extreme batches and a moderate one, without
+    /// allowing for the original's rounding: for expressions whose value *is* their rounding.
+    fn agree_strictly(original: &Expr, candidate: &Expr) {
+        let mut batches = extreme_batches();
+        let logits = vec![-2.5, 0.5, 1.0, 2.0, 0.0, -1.0];
+        batches.push(Batch::from_labels(logits, 3, &[2, 0]).expect("a batch"));
+        for batch in batches {
+            for reduction in Reduction::ALL {
+                let (a, b) = (
+                    Loss::new(original.clone(), reduction).compile(),
+                    Loss::new(candidate.clone(), reduction).compile(),
+                );
+                let (a, b) = (a.forward(&batch), b.forward(&batch));
+                for (&x, &y) in a.per_sample().iter().zip(b.per_sample()) {
+                    let close = (x - y).abs() <= 1e-12 * x.abs().max(y.abs());
+                    assert!(close || x.is_nan() && y.is_nan() || x == y, "`{original}` = {x} but `{candidate}` = {y}");
+                }
+            }
+        }
+    }
+
+    /// Field case `simplify-absorption`: `(p + 1e300) - 1e300` simplified to `p`, where the
+    /// interpreter computes 0 (`p + 1e300` is `1e300`). What floating-point addition absorbs
+    /// stays absorbed; the rounding allowance of the property below would hide this.
+    #[test]
+    fn absorbed_terms_stay_absorbed() {
+        for (text, simplified) in [
+            ("(p + 1e300) - 1e300", "p + 1e300 - 1e300"),
+            ("(p + 1e16) - 1e16", "p + 1e16 - 1e16"),
+            ("y*(1e16 + p - 1e16)", "y*(1e16 + p - 1e16)"),
+            ("(z + 1e20) - 1e20", "z + 1e20 - 1e20"),
+            ("1e300 - (1e300 - p)", "1e300 - (1e300 - p)"),
+            ("(1e300*y + p) - 1e300*y", "1e300*y + p - 1e300*y"),
+            ("1e30*((p + 1e-20*y) - p)", "1e30*(p + 1e-20*y - p)"),
+            ("amax(z + 1e20) - 1e20", "amax(z + 1e20) - 1e20"),
+            ("logsumexp(z + 1e20) - 1e20", "logsumexp(z + 1e20) - 1e20"),
+            ("(1e20 + p)*(1e20 - p) - 1e40", "(1e20 + p)*(1e20 - p) - 1e40"),
+            ("exp(1e20*y + p)*exp(-1e20*y)", "exp(1e20*y + p)*exp(-1e20*y)"),
+            ("(p + 1e300)*y - 1e300*y + z", "(p + 1e300)*y - 1e300*y + z"),
+        ] {
+            let e: Expr = text.parse().expect("parses");
+            assert_eq!(e.simplify().to_string(), simplified, "{text}");
+            agree_strictly(&e, &e.simplify());
+            agree_strictly(&e, e.canonical().expr());
+        }
+        // Where nothing was absorbed, the sums still collect.
+        assert_eq!(simp("(p + 1) - 1"), "p");
+        assert_eq!(simp("(z + 1e6) - 1e6"), "z");
+        assert_eq!(simp("log(p + 1e-7) - log(1e-7 + p) + y"), "y");
+    }
 
     /// Field case `simplify-underflow-to-zero`, as a property: simplification and the normal
     /// form keep every value the interpreter computes, on extreme batches, for expressions at

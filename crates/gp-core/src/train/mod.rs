@@ -482,6 +482,10 @@ pub fn train_checkpointed<B: Backend>(
         if goes_on {
             report.status = Status::Completed;
         }
+        // Checkpointed where its step budget ran out, and resumed with no more of it.
+        if report.status == Status::Completed && config.max_steps.is_some_and(|m| report.steps >= m) {
+            report.status = Status::OutOfBudget { reason: format!("{} steps", report.steps) };
+        }
     }
     let steps_per_epoch = loader.batches_per_epoch();
     let planned = (config.epochs as u64).saturating_mul(steps_per_epoch as u64);
@@ -499,6 +503,7 @@ pub fn train_checkpointed<B: Backend>(
             _ => (Tally::new(classes, segmentation), 0usize, 0, 0.0),
         };
         let mut lr = scheduler.rate(epoch, report.steps as f64 / total_steps as f64);
+        let mut stopped_inside = false;
         for (index, batch) in loader.epoch_from(epoch as u64, first_batch).enumerate() {
             let batch = batch?;
             lr = scheduler.rate(epoch, report.steps as f64 / total_steps as f64);
@@ -533,8 +538,14 @@ pub fn train_checkpointed<B: Backend>(
             images += batch.len();
             report.steps += 1;
             observe(Event::Step { epoch, step: report.steps, loss: value });
-            if let Some(c) =
-                checkpoints.filter(|c| c.every_steps.is_some_and(|n| n > 0 && report.steps.is_multiple_of(n)))
+            let out_of_budget = config.max_steps.is_some_and(|m| report.steps >= m)
+                || config.max_seconds.is_some_and(|s| start.elapsed().as_secs_f64() >= s);
+            // A run stopped by its budget inside an epoch is checkpointed there, so that a
+            // resume with a larger budget goes on with the rest of the epoch.
+            let last_of_epoch = first_batch + index + 1 >= steps_per_epoch;
+            stopped_inside = out_of_budget && !last_of_epoch;
+            if let Some(c) = checkpoints
+                .filter(|c| stopped_inside || c.every_steps.is_some_and(|n| n > 0 && report.steps.is_multiple_of(n)))
             {
                 let progress = Progress {
                     format: checkpoint::FORMAT,
@@ -586,7 +597,7 @@ pub fn train_checkpointed<B: Backend>(
         observe(Event::Epoch(&epoch_report));
         let improved = report.best_validation.as_ref().is_some_and(|(best, _)| *best == epoch);
         report.epochs.push(epoch_report);
-        if let Some(c) = checkpoints {
+        if let Some(c) = checkpoints.filter(|_| !stopped_inside) {
             let progress = Progress {
                 format: checkpoint::FORMAT,
                 epoch: epoch + 1,
