@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use lossgp_core::data::{DataError, Dataset, IGNORE, LabelMap, Normalization, Sample, Target, Task};
+use lossgp_core::data::{DataError, Dataset, IGNORE, LabelMap, Normalization, Sample, Skipped, Target, Task};
 
 use super::decode;
 
@@ -76,7 +76,11 @@ pub struct Voc {
     root: PathBuf,
     masks: PathBuf,
     ids: Vec<String>,
+    /// Each sample's image and label map, where they are not `JPEGImages/ID.jpg` and
+    /// `MASKS/ID.png` (a folder without image lists may hold `.JPG`, `.jpeg` or `.png` photos).
+    files: Option<Vec<(PathBuf, PathBuf)>>,
     classes: Vec<String>,
+    skipped: Vec<Skipped>,
 }
 
 /// The folders a VOC-layout folder may keep its label maps in: VOC's, then labelme2voc's.
@@ -108,7 +112,15 @@ impl Voc {
             return Err(DataError::corrupt(&list_path, "lists no images"));
         }
         let masks = mask_folder(root).unwrap_or_else(|| root.join(MASK_FOLDERS[0]));
-        let voc = Voc { name: name.into(), root: root.to_owned(), masks, ids, classes: Voc::class_names(root)? };
+        let voc = Voc {
+            name: name.into(),
+            root: root.to_owned(),
+            masks,
+            ids,
+            files: None,
+            classes: Voc::class_names(root)?,
+            skipped: Vec::new(),
+        };
         for i in 0..voc.ids.len() {
             let (image, labels) = voc.paths(i);
             for path in [image, labels] {
@@ -133,21 +145,64 @@ impl Voc {
             hint: format!("a VOC-layout folder keeps them in {}", MASK_FOLDERS.join("/ or ")),
         })?;
         let images = root.join("JPEGImages");
-        let mut ids: Vec<String> = std::fs::read_dir(&images)
-            .map_err(|e| DataError::io(&images, e))?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let path = e.path();
-                let jpeg = path.extension().is_some_and(|x| x == "jpg");
-                let id = path.file_stem()?.to_str()?.to_owned();
-                (jpeg && masks.join(format!("{id}.png")).is_file()).then_some(id)
-            })
-            .collect();
-        ids.sort();
+        // Photos and label maps are paired by their names without extension; what has no
+        // partner, or is not an image, is named in `skipped`, never dropped without a word.
+        let listing = |dir: &Path| -> Result<Vec<PathBuf>, DataError> {
+            let mut paths = Vec::new();
+            for entry in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
+                paths.push(entry.map_err(|e| DataError::io(dir, e))?.path());
+            }
+            paths.sort();
+            Ok(paths)
+        };
+        let is_image = |p: &Path| {
+            p.extension()
+                .and_then(|x| x.to_str())
+                .and_then(image::ImageFormat::from_extension)
+                .is_some_and(|f| f.reading_enabled())
+        };
+        let hidden = |p: &Path| p.file_name().is_some_and(|n| n.as_encoded_bytes().starts_with(b"."));
+        let mut maps: std::collections::BTreeMap<std::ffi::OsString, PathBuf> = Default::default();
+        let mut skipped = Vec::new();
+        for map in listing(&masks)? {
+            if map.extension().is_some_and(|x| x.eq_ignore_ascii_case("png")) && !hidden(&map) {
+                maps.insert(map.file_stem().unwrap_or_default().to_owned(), map);
+            } else {
+                skipped.push(Skipped { path: map, reason: "is not a PNG label map, so not read".into() });
+            }
+        }
+        let mut ids = Vec::new();
+        let mut files = Vec::new();
+        for photo in listing(&images)? {
+            let stem = photo.file_stem().unwrap_or_default().to_owned();
+            if hidden(&photo) || !is_image(&photo) {
+                skipped.push(Skipped { path: photo, reason: "is not an image lossgp reads, so not read".into() });
+            } else if let Some(map) = maps.remove(&stem) {
+                ids.push(stem.to_string_lossy().into_owned());
+                files.push((photo, map));
+            } else {
+                skipped.push(Skipped {
+                    path: photo,
+                    reason: format!("has no label map ({}/NAME.png), so not read", masks.display()),
+                });
+            }
+        }
+        skipped.extend(
+            maps.into_values()
+                .map(|map| Skipped { path: map, reason: format!("has no photo in {}, so not read", images.display()) }),
+        );
         if ids.is_empty() {
             return Err(DataError::corrupt(&images, format!("has no image with a label map in {}", masks.display())));
         }
-        Ok(Voc { name: name.into(), root: root.to_owned(), masks, ids, classes: Voc::class_names(root)? })
+        Ok(Voc {
+            name: name.into(),
+            root: root.to_owned(),
+            masks,
+            ids,
+            files: Some(files),
+            classes: Voc::class_names(root)?,
+            skipped,
+        })
     }
 
     /// The image list of split `list`: `root/ImageSets/Segmentation/<list>.txt`.
@@ -174,6 +229,9 @@ impl Voc {
     }
 
     fn paths(&self, index: usize) -> (PathBuf, PathBuf) {
+        if let Some(files) = &self.files {
+            return files[index].clone();
+        }
         let id = &self.ids[index];
         (self.root.join("JPEGImages").join(format!("{id}.jpg")), self.masks.join(format!("{id}.png")))
     }
@@ -188,6 +246,9 @@ impl Dataset for Voc {
     }
     fn task(&self) -> Task {
         Task::Segmentation
+    }
+    fn skipped(&self) -> &[Skipped] {
+        &self.skipped
     }
     fn classes(&self) -> &[String] {
         &self.classes
@@ -255,6 +316,43 @@ pub(crate) mod tests {
             }
         }
         write(root, "ImageSets/Segmentation/train.txt", train.as_bytes());
+    }
+
+    /// A folder without image lists pairs photos and maps by name, whatever the photo's image
+    /// format, and names what has no partner or is not an image.
+    #[test]
+    fn a_folder_without_lists_reads_every_pair_and_names_the_rest() {
+        let dir = TempDir::new().unwrap();
+        let palette: Vec<[u8; 3]> = (0..=255).map(voc_colour).collect();
+        let map = palette_png(8, 6, &[1; 48], &palette);
+        let pixels = vec![120u8; 8 * 6 * 3];
+        for (photo, format) in [
+            ("a.jpg", image::ImageFormat::Jpeg),
+            ("b.JPG", image::ImageFormat::Jpeg),
+            ("c.jpeg", image::ImageFormat::Jpeg),
+            ("d.png", image::ImageFormat::Png),
+            ("e.jpg", image::ImageFormat::Jpeg),
+        ] {
+            write(dir.path(), &format!("JPEGImages/{photo}"), &photo_bytes(&pixels, format));
+        }
+        write(dir.path(), "JPEGImages/notes.txt", b"not a photo");
+        for id in ["a", "b", "c", "d", "z"] {
+            write(dir.path(), &format!("SegmentationClassPNG/{id}.png"), &map);
+        }
+        let voc = Voc::open_all("v", dir.path()).unwrap();
+        assert_eq!(voc.len(), 4, "a, b, c and d have their maps");
+        for i in 0..voc.len() {
+            assert_eq!(voc.sample(i).unwrap().image.width(), 8);
+        }
+        let named: Vec<String> = voc.skipped().iter().map(|s| format!("{}: {}", s.path.display(), s.reason)).collect();
+        assert_eq!(named.len(), 3, "{named:?}");
+        assert!(named.iter().any(|n| n.contains("e.jpg: has no label map")), "{named:?}");
+        assert!(named.iter().any(|n| n.contains("notes.txt: is not an image")), "{named:?}");
+        assert!(named.iter().any(|n| n.contains("z.png: has no photo")), "{named:?}");
+    }
+
+    fn photo_bytes(pixels: &[u8], format: image::ImageFormat) -> Vec<u8> {
+        photo(8, 6, pixels, format)
     }
 
     #[test]
