@@ -218,7 +218,8 @@ pub fn markdown(r: &TransferReport) -> String {
             if extra.is_empty() { "" } else { "---:|" }
         );
         for loss in &a.losses {
-            let _ = writeln!(s, "{}", column_row(loss, &loss.columns[c], top5, iou));
+            let reference = loss.name == a.reference;
+            let _ = writeln!(s, "{}", column_row(loss, &loss.columns[c], top5, iou, reference));
         }
         let _ = writeln!(s);
     }
@@ -232,7 +233,7 @@ pub fn markdown(r: &TransferReport) -> String {
     s
 }
 
-fn column_row(loss: &LossAnalysis, c: &ColumnResult, top5: bool, iou: bool) -> String {
+fn column_row(loss: &LossAnalysis, c: &ColumnResult, top5: bool, iou: bool, reference: bool) -> String {
     let accuracy = match &c.accuracy {
         Some(acc) if acc.n > 1 => format!(
             "{:.2} ± {:.2} [{:.2}, {:.2}]",
@@ -268,7 +269,15 @@ fn column_row(loss: &LossAnalysis, c: &ColumnResult, top5: bool, iou: bool) -> S
             v.paper.name().to_owned(),
             v.noise_aware.name().to_owned(),
         ),
-        None => ("(reference)".into(), "–".into(), "–".into(), "–".into(), String::new(), String::new()),
+        None => (
+            // A loss with no seed finished beside the reference's has no difference to show.
+            if reference { "(reference)" } else { "no finished pair" }.into(),
+            "–".into(),
+            "–".into(),
+            "–".into(),
+            String::new(),
+            String::new(),
+        ),
     };
     let seeds: Vec<String> =
         c.per_seed.iter().map(|a| a.map_or("·".to_owned(), |a| format!("{:.2}", 100.0 * a))).collect();
