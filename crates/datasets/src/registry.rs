@@ -163,7 +163,11 @@ pub fn locate(name: &str, dirs: &DataDir) -> Option<PathBuf> {
 /// that the data directory's folder lacks, or the fetch that was interrupted there.
 fn locate_split(entry: &DatasetEntry, split: Split, dirs: &DataDir) -> Result<PathBuf, DataError> {
     let candidates = dirs.candidates(entry.folder);
-    if let Some(root) = candidates.iter().find(|root| !interrupted(root) && (entry.missing)(root, split).is_empty()) {
+    // One source per dataset: the first folder holding any of its files (the data directory's,
+    // then a system copy). Its splits are never eked out with another copy's.
+    let holds_files = |root: &PathBuf| std::fs::read_dir(root).is_ok_and(|mut entries| entries.next().is_some());
+    let source = candidates.iter().find(|root| holds_files(root));
+    if let Some(root) = source.filter(|root| !interrupted(root) && (entry.missing)(root, split).is_empty()) {
         return Ok(root.clone());
     }
     let info = &entry.info;
@@ -171,8 +175,7 @@ fn locate_split(entry: &DatasetEntry, split: Split, dirs: &DataDir) -> Result<Pa
         Source::Download(_) => format!("run `lossgp data fetch {}` (or pass --data-dir)", info.name),
         Source::Manual(how) => how.replace("DATA_DIR", &dirs.root().display().to_string()),
     };
-    // The folder that holds any of the dataset's files speaks for it; else the data directory's.
-    let root = candidates.iter().find(|root| root.is_dir()).cloned().unwrap_or_else(|| dirs.dataset(entry.folder));
+    let root = source.cloned().unwrap_or_else(|| dirs.dataset(entry.folder));
     if root.is_dir() && interrupted(&root) {
         return Err(DataError::NotFound {
             what: format!("{} (a fetch into it was interrupted while unpacking)", info.title),
@@ -462,6 +465,14 @@ mod tests {
         assert_eq!(open("mnist", Split::Test, &dirs).unwrap().len(), 4);
         let err = open("mnist", Split::Train, &dirs).err().unwrap().to_string();
         assert!(err.contains("train-images-idx3-ubyte") && err.contains("train-labels-idx1-ubyte"), "{err}");
+        // A dataset comes from one place: Fashion-MNIST's test files in the data directory do
+        // not borrow a training split from a system copy (Debian's, where installed).
+        let fashion = dir.path().join("fashion-mnist");
+        write(&fashion, "t10k-images-idx3-ubyte", &idx(&[4, 28, 28], &[0; 4 * 28 * 28]));
+        write(&fashion, "t10k-labels-idx1-ubyte", &idx(&[4], &[0, 1, 2, 3]));
+        assert_eq!(open("fashion-mnist", Split::Test, &dirs).unwrap().len(), 4);
+        let err = open("fashion-mnist", Split::Train, &dirs).err().unwrap().to_string();
+        assert!(err.contains("train-images-idx3-ubyte") && err.contains(&fashion.display().to_string()), "{err}");
         // An interrupted fetch is said to be one.
         write(dir.path(), "cifar10/.lossgp-unpacking", b"");
         let err = open("cifar10", Split::Test, &dirs).err().unwrap().to_string();

@@ -191,8 +191,9 @@ impl<'a, B: Backend> Builder<'a, B> {
         nonempty(name, [c_in, c_out])?;
         let [kh, kw] = config.kernel;
         let shape = [c_out, c_in / config.geometry.groups.max(1), kh, kw];
+        let count = within_limit(name, &shape)?;
         let (fan_in, fan_out) = (shape[1] * kh * kw, c_out * kh * kw);
-        let values = config.init.weights(&mut self.init, shape.iter().product(), fan_in, fan_out);
+        let values = config.init.weights(&mut self.init, count, fan_in, fan_out);
         let weight = self.trainable(format!("{name}.weight"), &values, &shape)?;
         let bias = match config.bias {
             true => {
@@ -247,7 +248,8 @@ impl<'a, B: Backend> Builder<'a, B> {
     /// A fully connected layer from `inputs` to `outputs`, named `name`.
     pub fn linear(&mut self, name: &str, [inputs, outputs]: [usize; 2], init: WeightInit) -> BResult<Linear> {
         nonempty(name, [inputs, outputs])?;
-        let values = init.weights(&mut self.init, inputs * outputs, inputs, outputs);
+        let count = within_limit(name, &[outputs, inputs])?;
+        let values = init.weights(&mut self.init, count, inputs, outputs);
         let weight = self.trainable(format!("{name}.weight"), &values, &[outputs, inputs])?;
         let values = init.bias(&mut self.init, outputs, inputs);
         let bias = self.trainable(format!("{name}.bias"), &values, &[outputs])?;
@@ -275,6 +277,26 @@ impl<'a, B: Backend> Builder<'a, B> {
 }
 
 /// Layers need inputs and outputs (a width option too small leaves none).
+/// The most weights one layer may hold: 2^28 (1 GiB of `f32`), ten times VGG-16's largest.
+/// A layer sized by its input (a linear layer after an unpooled image) beyond it is refused
+/// before anything is allocated, naming the layer and the fix.
+pub const MAX_LAYER_WEIGHTS: usize = 1 << 28;
+
+fn within_limit(name: &str, shape: &[usize]) -> BResult<usize> {
+    let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    match count {
+        Some(n) if n <= MAX_LAYER_WEIGHTS => Ok(n),
+        _ => Err(BackendError::shape(
+            "layer",
+            format!(
+                "`{name}` would hold {} weights ({shape:?}), beyond the limit of {MAX_LAYER_WEIGHTS} per layer: the \
+                 input is too large for this model; use a smaller --image-size (image_size), or a model that pools it",
+                count.map_or("more than 2^64".to_owned(), |n| n.to_string())
+            ),
+        )),
+    }
+}
+
 fn nonempty(name: &str, [inputs, outputs]: [usize; 2]) -> BResult<()> {
     if inputs == 0 || outputs == 0 {
         return Err(BackendError::shape(
@@ -433,6 +455,21 @@ mod tests {
     use lossgp_backends::burn::BurnBackend;
 
     use super::*;
+
+    /// A layer sized beyond the limit (a linear layer over a 2048x2048 image's features, or
+    /// sizes whose product overflows) is refused by name before anything is allocated.
+    #[test]
+    fn layers_beyond_the_weight_limit_are_refused_before_allocating() {
+        let b = BurnBackend::flex();
+        let mut build = Builder::new(&b, 0);
+        let err = build.linear("fc1", [64 * 512 * 512, 128], WeightInit::Default).unwrap_err().to_string();
+        assert!(err.contains("`fc1` would hold 2147483648 weights") && err.contains("--image-size"), "{err}");
+        let err = build.linear("fc", [usize::MAX, 2], WeightInit::Default).unwrap_err().to_string();
+        assert!(err.contains("more than 2^64"), "{err}");
+        let err = build.conv("conv", [1 << 20, 1 << 10], ConvConfig::square(3)).unwrap_err().to_string();
+        assert!(err.contains("`conv` would hold"), "{err}");
+        assert!(build.linear("ok", [512, 10], WeightInit::Default).is_ok());
+    }
 
     #[test]
     fn batch_norm_running_statistics_follow_pytorch() {

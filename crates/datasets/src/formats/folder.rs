@@ -109,7 +109,7 @@ fn scan_classes(root: &Path) -> Result<(Vec<PathBuf>, Vec<Skipped>), DataError> 
 }
 
 /// The class folders of an image folder: its folders and links to folders, hidden ones
-/// excepted, sorted; names that are not UTF-8 are shown as [`class_name`] shows them.
+/// excepted, sorted; names that are not UTF-8 are shown as `class_name` shows them.
 pub fn class_folders(root: &Path) -> Result<Vec<String>, DataError> {
     Ok(scan_classes(root)?.0.iter().map(|f| class_name(f)).collect())
 }

@@ -41,7 +41,7 @@
 //!   another is absorbed (`p + 1e300` is `1e300`, so `(p + 1e300) - 1e300` is 0 everywhere).
 //!   That only shows once the large terms cancel, so the check sits where terms are collected
 //!   (every sum, every expansion of a product, every merge of exponents): where a term
-//!   cancels to less than [`ABSORBED`] (2^-40) of its size, and another term of the result is
+//!   cancels to less than `ABSORBED` (2^-40) of its size, and another term of the result is
 //!   smaller than 2^-40 of the cancelled one at its largest, the small term was absorbed
 //!   (or kept fewer than 13 of its bits) where the interpreter added it to the large one, and
 //!   the operation stays as written. A term's size is its coefficient times the largest

@@ -331,6 +331,9 @@ impl SearchFile {
 
     /// Checks one task's settings.
     fn validate_task(&self, task: &TaskConfig) -> Result<()> {
+        if task.train_samples == Some(0) {
+            bail!("[task] train_samples must be at least 1 (a subset with no sample trains nothing)");
+        }
         let train = task.train_config(&self.train)?;
         train.validate(train.validation_fraction > 0.0).context("its training settings")?;
         if train.max_seconds.is_some() {

@@ -158,10 +158,13 @@ pub fn confirm(args: ConfirmArgs, data_dir: Option<&Path>, json: bool) -> Result
     if state.hall_of_fame.is_empty() {
         bail!("{} has an empty hall of fame: nothing to confirm yet", dir.display());
     }
+    if args.top == 0 {
+        bail!("--top 0 confirms nothing: give the number of best losses to re-train, e.g. --top 3");
+    }
     let mut losses: Vec<(String, Loss)> = state
         .hall_of_fame
         .iter()
-        .take(args.top.max(1))
+        .take(args.top)
         .enumerate()
         .map(|(i, ind)| (format!("best-{}", i + 1), Loss::new(ind.expr.clone(), file.search.reduction)))
         .collect();

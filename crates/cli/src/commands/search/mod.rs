@@ -149,6 +149,9 @@ fn prepare(args: &SearchArgs) -> Result<(RunDir, RunLock, SearchFile)> {
 }
 
 pub fn run_search(args: SearchArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
+    if let Some(m) = args.max_minutes.filter(|m| !(*m > 0.0 && m.is_finite())) {
+        bail!("--max-minutes must be a positive number of minutes, not {m}");
+    }
     if args.example {
         print!("{EXAMPLE}");
         return Ok(());
