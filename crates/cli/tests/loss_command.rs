@@ -38,7 +38,12 @@ fn show_gives_every_form_of_ngl() {
     assert!((ngl["uniform_logits"][1]["loss"].as_f64().unwrap() - 10.47292).abs() < 5e-6);
     assert_eq!(ngl["key"].as_str().unwrap().len(), 32);
     assert!(ngl["latex"].as_str().unwrap().starts_with(r"\mathcal{L} = \frac{1}{BC}"));
-    assert!(ngl["pytorch"].as_str().unwrap().contains("def ngl(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 255)"));
+    assert!(
+        ngl["pytorch"]
+            .as_str()
+            .unwrap()
+            .contains("def ngl(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 255)")
+    );
 
     // The same loss written differently has the same keys.
     let same = json(&["loss", "show", "--json", "element-mean: exp(2.4092 - p - y*p) - cos(cos(sin(p))) + 0*z"]);
