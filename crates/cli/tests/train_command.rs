@@ -377,7 +377,34 @@ fn options_given_on_resume_are_honoured_or_refused_by_name() {
             "--json",
         ],
     );
-    let more = json(None, &["train", "--resume", &budget, "--max-steps", "7", "--json"]);
+    let (resumed_weights, whole_weights) = (dir("resumed.safetensors"), dir("whole.safetensors"));
+    let more = json(None, &["train", "--resume", &budget, "--max-steps", "7", "--save", &resumed_weights, "--json"]);
+    json(
+        None,
+        &[
+            "train",
+            "--dataset",
+            &data,
+            "--epochs",
+            "3",
+            "--batch-size",
+            "8",
+            "--validation-fraction",
+            "0",
+            "--schedule",
+            "constant",
+            "--no-test",
+            "--max-steps",
+            "7",
+            "--save",
+            &whole_weights,
+            "--json",
+        ],
+    );
+    assert!(
+        std::fs::read(&resumed_weights).unwrap() == std::fs::read(&whole_weights).unwrap(),
+        "raising the budget on resume gives the weights of a run given it at the start, bit for bit"
+    );
     assert_eq!((more["steps"].as_u64(), more["status"]["kind"].as_str()), (Some(7), Some("out-of-budget")), "{more}");
     // The epoch the budget cut (after 4 of its 6 batches of 8) is finished, not skipped.
     let samples: Vec<u64> =

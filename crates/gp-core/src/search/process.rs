@@ -209,3 +209,27 @@ pub(super) fn evaluate_claimed(
     }
     queue.complete(name, &super::queue::QueueResult { job, result, worker: worker.to_owned() })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loss::Loss;
+
+    /// Workers that cannot start are the engine's fault: no job comes back failed (which the
+    /// search would score 0), and the evaluator says why it stopped.
+    #[test]
+    fn workers_that_cannot_start_stop_the_evaluator_without_failing_a_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::open(dir.path()).unwrap();
+        let spawn: Spawn = Box::new(|_| Err(std::io::Error::other("lossgp-missing: no such file")));
+        let mut evaluator = ProcessEvaluator::new(queue, 2, spawn).unwrap();
+        let job = Job { id: 0, loss: Loss::resolve("ce").unwrap(), budget: 1.0, attempt: 1, replicate: 0, task: 0 };
+        evaluator.submit(vec![job]);
+        assert!(evaluator.next().is_none(), "no job is returned as failed");
+        let fault = evaluator.fault().expect("the evaluator says why it stopped");
+        assert!(
+            fault.contains("could not start") && fault.contains("no such file") && fault.contains("no job was scored"),
+            "{fault}"
+        );
+    }
+}
