@@ -183,7 +183,8 @@ fn hall_of_fame(report: &[u8]) -> Vec<(String, String)> {
 fn a_flaky_squeue_fails_no_candidate_and_the_search_ends_as_on_threads() {
     let slurm = FakeSlurm::new();
     slurm.set("mode", "every3");
-    let (out, run) = slurm.search("flaky", "slurm", "");
+    // Tasks of a second each, so that squeue is asked (and fails) while they run.
+    let (out, run) = slurm.search("flaky", "slurm", "setup = [\"sleep 1\"]");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(failed(&run).is_empty(), "failed on squeue's errors: {:?}", failed(&run));
