@@ -307,13 +307,14 @@ fn options_given_on_resume_are_honoured_or_refused_by_name() {
     two_class_folder(root.path());
     let data = root.path().to_str().unwrap().to_owned();
     let dir = |name: &str| root.path().join(name).to_str().unwrap().to_owned();
-    let first = |checkpoints: &str, schedule: &str| {
-        let args = [
+    // A fresh run of `epochs` on the folder with `schedule`, and `more` options.
+    let fresh = |epochs: &str, schedule: &str, more: &[&str]| {
+        let mut args = vec![
             "train",
             "--dataset",
             &data,
             "--epochs",
-            "1",
+            epochs,
             "--batch-size",
             "8",
             "--validation-fraction",
@@ -321,12 +322,12 @@ fn options_given_on_resume_are_honoured_or_refused_by_name() {
             "--schedule",
             schedule,
             "--no-test",
-            "--checkpoint-dir",
-            checkpoints,
             "--json",
         ];
-        json(None, &args);
+        args.extend(more);
+        json(None, &args)
     };
+    let first = |checkpoints: &str, schedule: &str| fresh("1", schedule, &["--checkpoint-dir", checkpoints]);
     let constant = dir("constant");
     first(&constant, "constant");
     for (options, named) in [
@@ -355,52 +356,10 @@ fn options_given_on_resume_are_honoured_or_refused_by_name() {
     assert!(std::path::Path::new(&weights).is_file(), "--save is honoured on resume");
     // A run stopped by its step budget goes on when the budget is raised, and remembers it.
     let budget = dir("budget");
-    json(
-        None,
-        &[
-            "train",
-            "--dataset",
-            &data,
-            "--epochs",
-            "3",
-            "--batch-size",
-            "8",
-            "--validation-fraction",
-            "0",
-            "--schedule",
-            "constant",
-            "--no-test",
-            "--checkpoint-dir",
-            &budget,
-            "--max-steps",
-            "4",
-            "--json",
-        ],
-    );
+    fresh("3", "constant", &["--checkpoint-dir", &budget, "--max-steps", "4"]);
     let (resumed_weights, whole_weights) = (dir("resumed.safetensors"), dir("whole.safetensors"));
     let more = json(None, &["train", "--resume", &budget, "--max-steps", "7", "--save", &resumed_weights, "--json"]);
-    json(
-        None,
-        &[
-            "train",
-            "--dataset",
-            &data,
-            "--epochs",
-            "3",
-            "--batch-size",
-            "8",
-            "--validation-fraction",
-            "0",
-            "--schedule",
-            "constant",
-            "--no-test",
-            "--max-steps",
-            "7",
-            "--save",
-            &whole_weights,
-            "--json",
-        ],
-    );
+    fresh("3", "constant", &["--max-steps", "7", "--save", &whole_weights]);
     assert!(
         std::fs::read(&resumed_weights).unwrap() == std::fs::read(&whole_weights).unwrap(),
         "raising the budget on resume gives the weights of a run given it at the start, bit for bit"

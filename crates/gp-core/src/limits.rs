@@ -34,6 +34,21 @@ pub fn at_most(setting: &str, value: usize, limit: usize, fix: &str) -> Result<(
     if value <= limit { Ok(()) } else { Err(format!("`{setting}` = {value} is beyond the limit of {limit}: {fix}")) }
 }
 
+/// Checks a run's `[run] workers` (at least 1) and `threads_per_worker` against
+/// [`MAX_WORKERS`]: the settings `search` and `transfer` share.
+pub fn check_workers(workers: usize, threads_per_worker: usize) -> Result<(), String> {
+    if workers == 0 {
+        return Err("[run] workers must be at least 1".into());
+    }
+    at_most("[run] workers", workers, MAX_WORKERS, "one per core or GPU is usual")?;
+    at_most(
+        "[run] threads_per_worker",
+        threads_per_worker,
+        MAX_WORKERS,
+        "the cores of a machine divided by its workers",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

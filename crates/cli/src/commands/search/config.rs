@@ -281,19 +281,8 @@ impl SearchFile {
             }
             self.validate_task(task).with_context(|| format!("task `{}`", names[i]))?;
         }
-        if self.run.workers == 0 {
-            bail!("[run] workers must be at least 1");
-        }
-        use lossgp_core::limits::{MAX_WORKERS, at_most};
-        at_most("[run] workers", self.run.workers, MAX_WORKERS, "one per core or GPU is usual")
+        lossgp_core::limits::check_workers(self.run.workers, self.run.threads_per_worker)
             .map_err(anyhow::Error::msg)?;
-        at_most(
-            "[run] threads_per_worker",
-            self.run.threads_per_worker,
-            MAX_WORKERS,
-            "the cores of a machine divided by its workers",
-        )
-        .map_err(anyhow::Error::msg)?;
         self.run.slurm.validate().map_err(anyhow::Error::msg)?;
         self.baselines()?;
         if let Some(held) = &self.transfer {

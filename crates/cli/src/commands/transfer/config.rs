@@ -323,7 +323,7 @@ impl TransferFile {
         twice("losses", grid.losses.iter().map(spec).collect())?;
         twice("baselines", grid.baselines.iter().map(spec).collect())?;
         twice("from", grid.from.iter().map(|p| p.display().to_string()).collect())?;
-        use lossgp_core::limits::{MAX_SEEDS, MAX_WORKERS, at_most};
+        use lossgp_core::limits::{MAX_SEEDS, at_most};
         at_most("[grid] seeds", grid.seeds, MAX_SEEDS, "each seed trains every cell again; the paper used 5")
             .map_err(anyhow::Error::msg)?;
         if grid.models.is_empty() || grid.datasets.is_empty() {
@@ -331,18 +331,8 @@ impl TransferFile {
                 "[grid] needs at least one model and one dataset (e.g. models = [\"small-cnn\"], datasets = [\"mnist\"])"
             );
         }
-        if self.run.workers == 0 {
-            bail!("[run] workers must be at least 1");
-        }
-        at_most("[run] workers", self.run.workers, MAX_WORKERS, "one per core or GPU is usual")
+        lossgp_core::limits::check_workers(self.run.workers, self.run.threads_per_worker)
             .map_err(anyhow::Error::msg)?;
-        at_most(
-            "[run] threads_per_worker",
-            self.run.threads_per_worker,
-            MAX_WORKERS,
-            "the cores of a machine divided by its workers",
-        )
-        .map_err(anyhow::Error::msg)?;
         self.run.slurm.validate().map_err(anyhow::Error::msg)?;
         if !grid.from.is_empty() && grid.top == 0 {
             bail!("[grid] top must be at least 1 to take losses from {}", grid.from[0].display());
