@@ -4,7 +4,7 @@
 //! losses never scored before that pass cheap checks ([`screen`]): an offspring whose training
 //! key is known, or that screening rejects, is drawn again. Parents are chosen on fitness
 //! cleared by niche ([`niche`]), so that one family of losses cannot take the population over.
-//! Candidates are scored through an [`Evaluator`] with successive halving; those entering the
+//! Candidates are scored through an [`Evaluator`](crate::evaluation) with successive halving; those entering the
 //! hall of fame are confirmed on further seeds, next to the baselines ([`compare`]). Every
 //! result is written to a run directory ([`store`], [`record`]) as it arrives, so that [`run`]
 //! resumes a search killed at any moment.
@@ -32,17 +32,12 @@ mod breed;
 pub mod compare;
 mod config;
 mod confirm;
-mod evaluate;
 pub mod niche;
-mod process;
-pub mod queue;
 pub mod record;
 mod run;
 pub mod screen;
-pub mod slurm;
 pub mod store;
 mod synthetic;
-pub mod task;
 mod training;
 pub mod variation;
 
@@ -50,16 +45,13 @@ pub use crate::stats::{Verdict, mean_sd, spearman};
 pub use baseline::{BaselineSpec, LABEL_SMOOTHING_GRID, TUNED_LABEL_SMOOTHING, Tuning};
 pub use compare::Paired;
 pub use config::{Fidelity, Islands, Mutations, Niching, Screening, SearchConfig, Selection};
-pub use evaluate::{Evaluator, Fitness, Job, LocalEvaluator, Scored};
-pub use process::{ProcessEvaluator, Spawn, work};
-pub use queue::{Queue, QueueResult};
+pub use crate::evaluation::{EvalError, Evaluator, Fitness, Job, LocalEvaluator, Scored};
 pub use record::{Baseline, GenerationStats, Individual, Outcome, Record, State, TaskScore, strongest};
 pub use run::{RunOptions, SearchError, SearchEvent, run};
 pub use screen::{Rejected, Stage};
-pub use slurm::{SlurmEvaluator, SlurmSettings, work_task};
 pub use store::{CacheEntry, RunDir, RunLock, SharedCache, StoreError};
 pub use synthetic::GradientMatch;
-pub use task::{MultiTask, TaskInfo, TaskSet};
+pub use crate::evaluation::task::{self, MultiTask, TaskInfo, TaskSet};
 pub use training::TrainingFitness;
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::config::SearchConfig;
-use super::evaluate::Scored;
+use crate::evaluation::Scored;
 use super::screen::{Rejected, Stage};
 use crate::expr::Expr;
 use crate::expr::canon::Key;
@@ -119,8 +119,8 @@ pub enum Outcome {
         rung: usize,
         /// Attempts made.
         attempts: u32,
-        /// The last error.
-        error: String,
+        /// The last error, and whether it was worth retrying (a permanent one is not retried).
+        error: crate::evaluation::EvalError,
     },
 }
 

@@ -13,12 +13,12 @@ use rand_chacha::ChaCha8Rng;
 
 use super::baseline::{BaselineSpec, Tried, Tuning, choose};
 use super::config::SearchConfig;
-use super::evaluate::{Evaluator, Job, Scored};
+use crate::evaluation::{Evaluator, Job, Scored};
 use super::niche::Signatures;
 use super::record::{Baseline, FORMAT, GenerationStats, Individual, Outcome, Record, State, TaskScore};
 use super::screen::{Rejected, screen};
 use super::store::{CacheEntry, RunDir, SharedCache, StoreError};
-use super::task::TaskSet;
+use crate::evaluation::TaskSet;
 use crate::expr::Expr;
 use crate::expr::canon::Key;
 use crate::loss::Loss;
@@ -661,7 +661,7 @@ impl Driver<'_, '_> {
                     // by name (`crate::json`).
                     Outcome::Evaluated { rung, budget, attempts: job.attempt, scored }
                 }
-                Err(_) if job.attempt <= self.config.retries => {
+                Err(error) if error.is_retryable() && job.attempt <= self.config.retries => {
                     outstanding.insert(job.id, job.attempt + 1);
                     self.evaluator.submit(vec![Job { attempt: job.attempt + 1, ..job }]);
                     continue;

@@ -5,7 +5,7 @@
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::evaluate::{Fitness, Job, Scored};
+use crate::evaluation::{EvalError, Fitness, Job, Scored};
 use crate::interp::{Batch, Program};
 use crate::loss::Loss;
 
@@ -55,7 +55,7 @@ impl GradientMatch {
 }
 
 impl Fitness for GradientMatch {
-    fn evaluate(&self, job: &Job) -> Result<Scored, String> {
+    fn evaluate(&self, job: &Job) -> Result<Scored, EvalError> {
         let program = Program::compile(&job.loss);
         let mut total = 0.0;
         for (probe, target) in self.probes.iter().zip(&self.targets) {

@@ -107,7 +107,7 @@ fn a_search_cut_off_mid_generation_resumes_to_the_same_end() {
 struct Odd;
 
 impl Fitness for Odd {
-    fn evaluate(&self, job: &Job) -> Result<Scored, String> {
+    fn evaluate(&self, job: &Job) -> Result<Scored, EvalError> {
         let metrics = [
             ("nan".to_owned(), f64::NAN),
             ("inf".to_owned(), f64::INFINITY),
@@ -121,7 +121,7 @@ impl Fitness for Odd {
 }
 
 /// An evaluator that loses every job after the first of each batch.
-struct Lossy(Vec<(Job, Result<Scored, String>)>);
+struct Lossy(Vec<(Job, Result<Scored, EvalError>)>);
 
 impl Evaluator for Lossy {
     fn submit(&mut self, jobs: Vec<Job>) {
@@ -130,7 +130,7 @@ impl Evaluator for Lossy {
             self.0.push((job, result));
         }
     }
-    fn next(&mut self) -> Option<(Job, Result<Scored, String>)> {
+    fn next(&mut self) -> Option<(Job, Result<Scored, EvalError>)> {
         self.0.pop()
     }
 }
@@ -171,7 +171,7 @@ fn odd_scores_are_recorded_readably_and_lost_jobs_are_an_error() {
 struct Counting(GradientMatch, std::sync::atomic::AtomicUsize);
 
 impl Fitness for Counting {
-    fn evaluate(&self, job: &Job) -> Result<Scored, String> {
+    fn evaluate(&self, job: &Job) -> Result<Scored, EvalError> {
         self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.0.evaluate(job)
     }

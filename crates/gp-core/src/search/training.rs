@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::evaluate::{Fitness, Job, Scored};
+use crate::evaluation::{EvalError, Fitness, Job, Scored};
 use crate::backend::DynBackend;
 use crate::data::{Dataset, holdout};
 use crate::model::{ModelSpec, build_model};
@@ -58,16 +58,18 @@ impl TrainingFitness {
 }
 
 impl Fitness for TrainingFitness {
-    fn evaluate(&self, job: &Job) -> Result<Scored, String> {
+    fn evaluate(&self, job: &Job) -> Result<Scored, EvalError> {
         let seed = self.config.seed.wrapping_add(job.replicate as u64);
         let spec = ModelSpec { seed: self.spec.seed.wrapping_add(job.replicate as u64), ..self.spec.clone() };
-        let mut model = build_model(&self.model, &self.backend, &spec).map_err(|e| e.to_string())?;
+        // A model this backend cannot build fails the same way on every attempt.
+        let mut model =
+            build_model(&self.model, &self.backend, &spec).map_err(|e| EvalError::permanent(e.to_string()))?;
         let mut config = TrainConfig { seed, ..self.config.clone() };
         if job.budget < 1.0 {
             config.max_steps = Some(((self.full_steps() as f64 * job.budget).ceil() as u64).max(1));
         }
         let report = train(&self.backend, model.as_mut(), &job.loss, &self.data, &config, &mut |_| {})
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| EvalError::transient(e.to_string()))?;
         let status = report.status.name();
         let mut metrics = std::collections::BTreeMap::new();
         metrics.insert("steps".to_owned(), report.steps as f64);

@@ -95,7 +95,7 @@ impl Checkpointing {
         }
         std::fs::rename(&partial, &done).map_err(io(&done))?;
         if best {
-            crate::search::store::write_atomic(&self.dir.join("best"), &name)
+            crate::files::write_atomic(&self.dir.join("best"), &name)
                 .map_err(|e| TrainError::Checkpoint(e.to_string()))?;
         }
         self.prune()?;

@@ -344,7 +344,7 @@ pub fn paper_margin_points() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::search::Scored;
+    use crate::evaluation::Scored;
 
     fn grid(seeds: usize) -> Grid {
         crate::transfer::grid::test_grid(&["ce", "ngl", "focal"], 2, seeds)

@@ -9,7 +9,7 @@ use super::grid::{Cell, Grid};
 use crate::backend::DynBackend;
 use crate::data::Dataset;
 use crate::model::{ModelSpec, build_model};
-use crate::search::{Fitness, Job, Scored};
+use crate::evaluation::{EvalError, Fitness, Job, Scored};
 use crate::train::{Status, TrainConfig, TrainData, TrainReport, train};
 
 /// What a column trains: a model of the zoo on a dataset, tested on its test split.
@@ -91,17 +91,20 @@ impl GridFitness {
 }
 
 impl Fitness for GridFitness {
-    fn evaluate(&self, job: &Job) -> Result<Scored, String> {
-        let cell = self.grid.cell(job.id).ok_or_else(|| format!("job {} is not a cell of this grid", job.id))?;
+    fn evaluate(&self, job: &Job) -> Result<Scored, EvalError> {
+        let cell = self
+            .grid
+            .cell(job.id)
+            .ok_or_else(|| EvalError::permanent(format!("job {} is not a cell of this grid", job.id)))?;
         if job.loss != self.grid.contenders[cell.contender].loss {
-            return Err(format!(
+            return Err(EvalError::permanent(format!(
                 "job {} trains {} where this grid's cell has {}: the worker read another grid",
                 job.id, job.loss, self.grid.contenders[cell.contender].loss
-            ));
+            )));
         }
-        let report = self.train_cell(&cell)?;
+        let report = self.train_cell(&cell).map_err(EvalError::transient)?;
         if let Some(e) = &report.test_error {
-            return Err(format!("the test split could not be evaluated: {e}"));
+            return Err(EvalError::transient(format!("the test split could not be evaluated: {e}")));
         }
         Ok(scored(&report, self.columns[cell.column].spec.classes))
     }

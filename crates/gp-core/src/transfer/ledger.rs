@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::grid::{Cell, Grid};
-use crate::search::Scored;
-use crate::search::store::{StoreError, append_line, read_lines};
+use crate::evaluation::Scored;
+use crate::files::{StoreError, append_line, read_lines};
 
 /// The cells file of a run directory.
 pub const CELLS: &str = "cells.jsonl";
@@ -73,8 +73,8 @@ pub struct Failure {
     pub key: String,
     /// The attempt, from 1.
     pub attempt: u32,
-    /// What went wrong.
-    pub error: String,
+    /// What went wrong, and whether it was worth retrying.
+    pub error: crate::evaluation::EvalError,
 }
 
 /// A run directory's ledger, and the shared cache it reads from and adds to.

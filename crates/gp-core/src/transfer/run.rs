@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use super::grid::{Cell, Grid};
 use super::ledger::{CellRecord, Failure, Ledger};
-use crate::search::store::StoreError;
-use crate::search::{Evaluator, Job};
+use crate::files::StoreError;
+use crate::evaluation::{Evaluator, Job};
 
 /// Why a grid could not finish.
 #[derive(Debug, thiserror::Error)]
@@ -136,11 +136,11 @@ pub fn run_grid(
                     attempt: finished.attempt,
                     error: error.clone(),
                 })?;
-                observe(GridEvent::Failed { cell, attempt: finished.attempt, error: &error });
-                if finished.attempt > retries {
+                observe(GridEvent::Failed { cell, attempt: finished.attempt, error: error.message() });
+                if finished.attempt > retries || !error.is_retryable() {
                     // Given up on; the other cells still run to the end.
                     pending.remove(&cell.index);
-                    given_up.push((cell, finished.attempt, error));
+                    given_up.push((cell, finished.attempt, error.to_string()));
                 } else {
                     evaluator.submit(vec![job(&cell, finished.attempt + 1)]);
                 }
@@ -170,7 +170,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::search::{Fitness, LocalEvaluator, Scored};
+    use crate::evaluation::{EvalError, Fitness, LocalEvaluator, Scored};
 
     /// A fitness with a known answer per cell, failing each cell's first attempt when asked.
     struct Known {
@@ -180,7 +180,7 @@ mod tests {
     }
 
     impl Fitness for Known {
-        fn evaluate(&self, job: &Job) -> Result<Scored, String> {
+        fn evaluate(&self, job: &Job) -> Result<Scored, EvalError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             if self.flaky && job.attempt == 1 {
                 return Err("node lost".into());
@@ -221,7 +221,7 @@ mod tests {
     struct FailsOne;
 
     impl Fitness for FailsOne {
-        fn evaluate(&self, job: &Job) -> Result<Scored, String> {
+        fn evaluate(&self, job: &Job) -> Result<Scored, EvalError> {
             match job.id {
                 4 => Err("out of memory".into()),
                 _ => Ok(Scored { fitness: 0.5, metrics: BTreeMap::new(), status: "completed".into() }),

@@ -9,10 +9,11 @@ use lossgp_core::Loss;
 use lossgp_core::backend::open_backend;
 use lossgp_core::model::{ModelOptions, ModelSpec, check_options, find_model};
 use lossgp_core::search::{
-    BaselineSpec, Fitness, GradientMatch, LABEL_SMOOTHING_GRID, MultiTask, SearchConfig, SlurmSettings,
+    BaselineSpec, Fitness, GradientMatch, LABEL_SMOOTHING_GRID, MultiTask, SearchConfig,
     TUNED_LABEL_SMOOTHING, TrainingFitness,
 };
 use lossgp_core::train::TrainConfig;
+use lossgp_exec::SlurmSettings;
 use lossgp_datasets::DataDir;
 use serde::{Deserialize, Serialize};
 

@@ -14,7 +14,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::sync::Arc;
 
-use lossgp_core::search::{Fitness, ProcessEvaluator, Queue, SlurmEvaluator, SlurmSettings, work, work_task};
+use lossgp_core::evaluation::Fitness;
+use lossgp_exec::{ProcessEvaluator, Queue, SlurmEvaluator, SlurmSettings, work, work_task};
 
 use super::CONFIG;
 use super::config::SearchFile;
@@ -92,7 +93,7 @@ pub fn slurm_evaluator(
     let run = absolute(dir);
     let handler = ctrlc::set_handler(move || {
         eprintln!("interrupted: cancelling this run's Slurm jobs");
-        if let Err(e) = lossgp_core::search::slurm::cancel_run(&run) {
+        if let Err(e) = lossgp_exec::cancel_run(&run) {
             eprintln!("{e}");
         }
         std::process::exit(130);

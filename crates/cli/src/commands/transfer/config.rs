@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::commands::dataset::{TrainingRequest, TrainingSet, open_training};
 use crate::commands::search::EvaluatorKind;
 use crate::commands::train::{TrainOptions, test_split, with_overrides};
-use lossgp_core::search::SlurmSettings;
+use lossgp_exec::SlurmSettings;
 
 /// A documented configuration: `lossgp transfer --example` prints it, and every setting left
 /// out takes the default written there.

@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use std::process::Child;
 use std::time::Duration;
 
-use super::evaluate::{Evaluator, Job, Scored};
-use super::queue::Queue;
-use super::store::StoreError;
+use lossgp_core::evaluation::{EvalError, Evaluator, Job, Scored};
+use crate::queue::Queue;
+use lossgp_core::files::StoreError;
 
 /// How long to wait between looks at the queue.
 const POLL: Duration = Duration::from_millis(20);
@@ -30,9 +30,9 @@ pub struct ProcessEvaluator {
     /// Jobs submitted and not yet returned, by queue name.
     pending: HashMap<String, Job>,
     /// Results taken from the queue, waiting to be returned.
-    ready: Vec<(Job, Result<Scored, String>)>,
+    ready: Vec<(Job, Result<Scored, EvalError>)>,
     next_name: u64,
-    /// What starts this evaluator's job names: its start time (see [`super::queue`]).
+    /// What starts this evaluator's job names: its start time (see [`crate::queue`]).
     prefix: String,
     /// Restarts of dead workers.
     restarts: usize,
@@ -78,7 +78,7 @@ impl ProcessEvaluator {
                 let abandoned = self.queue.abandon(id).map_err(|e| e.to_string())?;
                 for name in abandoned {
                     if let Some(job) = self.pending.remove(&name) {
-                        self.ready.push((job, Err(format!("worker {id} died during the evaluation: {why}"))));
+                        self.ready.push((job, Err(EvalError::transient(format!("worker {id} died during the evaluation: {why}")))));
                     }
                 }
                 self.restarts += 1;
@@ -106,12 +106,12 @@ impl Evaluator for ProcessEvaluator {
                 Ok(()) => {
                     self.pending.insert(name, job);
                 }
-                Err(e) => self.ready.push((job, Err(format!("the job could not be queued: {e}")))),
+                Err(e) => self.ready.push((job, Err(EvalError::transient(format!("the job could not be queued: {e}"))))),
             }
         }
     }
 
-    fn next(&mut self) -> Option<(Job, Result<Scored, String>)> {
+    fn next(&mut self) -> Option<(Job, Result<Scored, EvalError>)> {
         loop {
             if let Some(done) = self.ready.pop() {
                 return Some(done);
@@ -130,7 +130,7 @@ impl Evaluator for ProcessEvaluator {
                         if let Some(job) = self.pending.remove(&name) {
                             self.ready.push(match result {
                                 Ok(result) => (result.job, result.result),
-                                Err(why) => (job, Err(why)),
+                                Err(why) => (job, Err(EvalError::transient(why))),
                             });
                         }
                     }
@@ -175,7 +175,7 @@ impl Drop for ProcessEvaluator {
 pub fn work(
     queue: &Queue,
     id: &str,
-    evaluate: &dyn Fn(&Job) -> Result<Scored, String>,
+    evaluate: &dyn Fn(&Job) -> Result<Scored, EvalError>,
     alive: &dyn Fn() -> bool,
 ) -> Result<usize, StoreError> {
     let mut done = 0;
@@ -198,22 +198,22 @@ pub(super) fn evaluate_claimed(
     name: &str,
     job: Job,
     worker: &str,
-    evaluate: &dyn Fn(&Job) -> Result<Scored, String>,
+    evaluate: &dyn Fn(&Job) -> Result<Scored, EvalError>,
 ) -> Result<(), StoreError> {
     tracing::info!(job = %name, id = job.id, "evaluating");
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| evaluate(&job)))
-        .unwrap_or_else(|_| Err("the evaluation panicked".to_owned()));
+        .unwrap_or_else(|_| Err(EvalError::transient("the evaluation panicked")));
     match &result {
         Ok(s) => tracing::info!(job = %name, fitness = s.fitness, status = %s.status, "evaluated"),
         Err(e) => tracing::warn!(job = %name, "failed: {e}"),
     }
-    queue.complete(name, &super::queue::QueueResult { job, result, worker: worker.to_owned() })
+    queue.complete(name, &crate::queue::QueueResult { job, result, worker: worker.to_owned() })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loss::Loss;
+    use lossgp_core::loss::Loss;
 
     /// Workers that cannot start are the engine's fault: no job comes back failed (which the
     /// search would score 0), and the evaluator says why it stopped.

@@ -27,9 +27,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::evaluate::{Evaluator, Job, Scored};
-use super::queue::Queue;
-use super::store::{StoreError, append_line, read_lines, write_atomic};
+use lossgp_core::evaluation::{EvalError, Evaluator, Job, Scored};
+use crate::queue::Queue;
+use lossgp_core::files::{StoreError, append_line, read_lines, write_atomic};
 
 /// The job-script template used when the settings name none. `{{directives}}` becomes the
 /// `#SBATCH` lines of the settings, `{{setup}}` their setup lines, `{{command}}` the worker's
@@ -251,7 +251,7 @@ pub struct SlurmEvaluator {
     name: String,
     pending: HashMap<String, Tracked>,
     inherited: HashMap<String, Inherited>,
-    ready: Vec<(Job, Result<Scored, String>)>,
+    ready: Vec<(Job, Result<Scored, EvalError>)>,
     prefix: String,
     next_name: u64,
     next_batch: u64,
@@ -278,7 +278,7 @@ fn ordinal(n: u32) -> String {
 
 /// The key under which a job is recognised across coordinator lives.
 fn key(job: &Job) -> String {
-    crate::json::to_string(job).unwrap_or_default()
+    lossgp_core::json::to_string(job).unwrap_or_default()
 }
 
 impl SlurmEvaluator {
@@ -309,7 +309,7 @@ impl SlurmEvaluator {
         if !inherited.is_empty() {
             tracing::info!(jobs = inherited.len(), "taking over the jobs of an earlier coordinator");
         }
-        let prefix = super::process::start_stamp();
+        let prefix = crate::process::start_stamp();
         Ok(SlurmEvaluator {
             queue,
             dir,
@@ -449,7 +449,7 @@ impl SlurmEvaluator {
                                 tracing::debug!(job = %name, worker = %result.worker, "result");
                                 self.ready.push((t.job, result.result));
                             }
-                            Err(why) => self.ready.push((t.job, Err(why))),
+                            Err(why) => self.ready.push((t.job, Err(EvalError::transient(why)))),
                         }
                     }
                 }
@@ -562,7 +562,7 @@ impl SlurmEvaluator {
             tracing::warn!(job = %name, "{why}");
             let _ = self.queue.withdraw(&name);
             if let Some(t) = self.pending.remove(&name) {
-                self.ready.push((t.job, Err(why)));
+                self.ready.push((t.job, Err(EvalError::transient(why))));
             }
         }
     }
@@ -814,7 +814,7 @@ impl Evaluator for SlurmEvaluator {
                     self.pending.insert(name.clone(), Tracked { job, task: None, missing: 0 });
                     fresh.push(name);
                 }
-                Err(e) => self.ready.push((job, Err(format!("the job could not be queued: {e}")))),
+                Err(e) => self.ready.push((job, Err(EvalError::transient(format!("the job could not be queued: {e}"))))),
             }
         }
         let size = self.settings.max_array.max(1);
@@ -824,7 +824,7 @@ impl Evaluator for SlurmEvaluator {
         }
     }
 
-    fn next(&mut self) -> Option<(Job, Result<Scored, String>)> {
+    fn next(&mut self) -> Option<(Job, Result<Scored, EvalError>)> {
         let interval = Duration::from_secs_f64(self.settings.poll_seconds);
         loop {
             if let Some(done) = self.ready.pop() {
@@ -880,7 +880,7 @@ pub fn work_task(
     batch: &str,
     task: usize,
     worker: &str,
-    evaluate: &dyn Fn(&Job) -> Result<Scored, String>,
+    evaluate: &dyn Fn(&Job) -> Result<Scored, EvalError>,
 ) -> Result<bool, StoreError> {
     let path = run_dir.join("slurm").join("batches").join(format!("{batch}.txt"));
     let text = std::fs::read_to_string(&path).map_err(|source| StoreError::Io { path: path.clone(), source })?;

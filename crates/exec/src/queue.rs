@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::evaluate::{Job, Scored};
-use super::store::{StoreError, write_atomic};
+use lossgp_core::evaluation::{EvalError, Job, Scored};
+use lossgp_core::files::{StoreError, write_atomic};
 
 /// A finished job, as a worker writes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -30,7 +30,7 @@ pub struct QueueResult {
     /// The job.
     pub job: Job,
     /// Its score, or why the evaluation failed.
-    pub result: Result<Scored, String>,
+    pub result: Result<Scored, EvalError>,
     /// The worker that ran it.
     pub worker: String,
 }
@@ -81,7 +81,7 @@ impl Queue {
     /// Adds a job under `name`.
     pub fn submit(&self, name: &str, job: &Job) -> Result<(), StoreError> {
         let path = self.root.join("pending").join(format!("{name}.json"));
-        let text = crate::json::to_string(job).map_err(|e| corrupt(&path, e))?;
+        let text = lossgp_core::json::to_string(job).map_err(|e| corrupt(&path, e))?;
         write_atomic(&path, &text)
     }
 
@@ -97,7 +97,7 @@ impl Queue {
                 continue;
             }
             let text = fs::read_to_string(&to).map_err(io(&to))?;
-            let job = crate::json::from_str(&text).map_err(|e| corrupt(&to, e))?;
+            let job = lossgp_core::json::from_str(&text).map_err(|e| corrupt(&to, e))?;
             return Ok(Some((name, job)));
         }
         Ok(None)
@@ -116,7 +116,7 @@ impl Queue {
                     continue;
                 }
                 let text = fs::read_to_string(&to).map_err(io(&to))?;
-                return Ok(Some(crate::json::from_str(&text).map_err(|e| corrupt(&to, e))?));
+                return Ok(Some(lossgp_core::json::from_str(&text).map_err(|e| corrupt(&to, e))?));
             }
         }
         Ok(None)
@@ -152,7 +152,7 @@ impl Queue {
     /// Records the result of a claimed job and releases the claim.
     pub fn complete(&self, name: &str, result: &QueueResult) -> Result<(), StoreError> {
         let path = self.root.join("done").join(format!("{name}.json"));
-        let text = crate::json::to_string(result).map_err(|e| corrupt(&path, e))?;
+        let text = lossgp_core::json::to_string(result).map_err(|e| corrupt(&path, e))?;
         write_atomic(&path, &text)?;
         let claim = self.root.join("claimed").join(&result.worker).join(format!("{name}.json"));
         fs::remove_file(&claim).map_err(io(&claim))
@@ -167,7 +167,7 @@ impl Queue {
         for name in self.names("done")? {
             let path = self.root.join("done").join(format!("{name}.json"));
             let text = fs::read_to_string(&path).map_err(io(&path))?;
-            match crate::json::from_str::<QueueResult>(&text) {
+            match lossgp_core::json::from_str::<QueueResult>(&text) {
                 Ok(result) => {
                     fs::remove_file(&path).map_err(io(&path))?;
                     out.push((name, Ok(result)));
@@ -215,7 +215,7 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loss::Loss;
+    use lossgp_core::loss::Loss;
 
     fn job(id: usize) -> Job {
         Job { id, loss: Loss::resolve("ce").unwrap(), budget: 1.0, attempt: 1, replicate: 0, task: 0 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::evaluate::{Fitness, Job, Scored};
+use super::{EvalError, Fitness, Job, Scored};
 
 /// One task of a search, as the engine knows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -116,9 +116,9 @@ impl MultiTask {
 }
 
 impl Fitness for MultiTask {
-    fn evaluate(&self, job: &Job) -> Result<Scored, String> {
+    fn evaluate(&self, job: &Job) -> Result<Scored, EvalError> {
         let (_, fitness) = self.tasks.get(job.task).ok_or_else(|| {
-            format!("job {} names task {} of a search with {} tasks", job.id, job.task, self.tasks.len())
+            EvalError::permanent(format!("job {} names task {} of a search with {} tasks", job.id, job.task, self.tasks.len()))
         })?;
         fitness.evaluate(job)
     }
@@ -164,7 +164,7 @@ mod tests {
         let job = |task| Job { id: 0, loss: loss.clone(), budget: 1.0, attempt: 1, replicate: 0, task };
         let (on_ce, on_ngl) = (multi.evaluate(&job(0)).unwrap(), multi.evaluate(&job(1)).unwrap());
         assert!(on_ngl.fitness > 0.999 && on_ce.fitness < on_ngl.fitness, "{on_ce:?} {on_ngl:?}");
-        assert!(multi.evaluate(&job(2)).unwrap_err().contains("task 2"));
+        assert!(multi.evaluate(&job(2)).unwrap_err().message().contains("task 2"));
         assert_eq!(multi.tasks().len(), 2);
     }
 }
