@@ -14,14 +14,19 @@
 //!   parameter store, the backend registry and the conformance suite;
 //! * [`model`]: the model interface of the zoo;
 //! * [`train`]: optimisers, schedules, metrics and the training loop that turns a model, a
-//!   loss and a dataset into a fitness.
+//!   loss and a dataset into a fitness;
+//! * [`evaluation`]: what scores a candidate and what runs the scoring (jobs, scores, typed
+//!   failures, the evaluator trait, local threads); [`files`]: crash-safe records;
+//! * [`search`]: the genetic programming engine; [`transfer`]: transfer grids of found losses.
 //!
 //! It depends on no deep-learning framework; backends implement its traits in
 //! `lossgp-backends`.
 
 pub mod backend;
 pub mod data;
+pub mod evaluation;
 pub mod expr;
+pub mod files;
 pub mod interp;
 pub mod json;
 pub mod kind;
