@@ -19,6 +19,7 @@
 mod commands;
 mod output;
 mod plugins;
+mod run_table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

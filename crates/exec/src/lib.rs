@@ -9,10 +9,18 @@
 //! * [`settings`]: the `[run]` table every command that evaluates shares ([`RunSettings`]);
 //! * [`registry`]: evaluators by name, which plugins extend ([`EvaluatorEntry`]).
 
-pub mod queue;
 pub mod process;
+pub mod queue;
+pub mod registry;
+pub mod settings;
 pub mod slurm;
 
+pub use inventory;
 pub use process::{ProcessEvaluator, Spawn, work};
+pub use registry::{EvaluatorContext, EvaluatorEntry, WorkerCommand};
+pub use settings::RunSettings;
 pub use queue::{Queue, QueueResult, Taken};
 pub use slurm::{SlurmEvaluator, SlurmSettings, cancel_run, work_task};
+pub mod command;
+
+pub use command::{CommandFitness, CommandSpec};

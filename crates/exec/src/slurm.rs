@@ -642,6 +642,23 @@ fn output_within(command: &mut Command, limit: Duration) -> Result<Output, Strin
     Ok(Output { status, stdout: collect(stdout), stderr: collect(stderr) })
 }
 
+/// The `slurm` evaluator of a run ([`crate::registry`]): job arrays whose tasks run
+/// `context.worker` with `--batch B --task I` on the cluster's nodes (the same paths: a shared
+/// filesystem), with `[run] threads_per_worker` backend threads (0: `cpus_per_task`).
+pub fn from_context(context: &crate::registry::EvaluatorContext) -> Result<Box<dyn Evaluator>, String> {
+    let queue = Queue::open(&context.dir.join(crate::process::QUEUE)).map_err(|e| e.to_string())?;
+    let settings = &context.settings.slurm;
+    let mut command = vec![context.worker.program.display().to_string()];
+    command.extend(context.worker.args.iter().cloned());
+    let threads = match context.settings.threads_per_worker {
+        0 => settings.cpus_per_task,
+        n => n,
+    };
+    let env = ["RAYON_NUM_THREADS", "OMP_NUM_THREADS"].map(|k| (k.to_owned(), threads.to_string())).to_vec();
+    let evaluator = SlurmEvaluator::new(context.dir, queue, settings.clone(), command, env).map_err(|e| e.to_string())?;
+    Ok(Box::new(evaluator))
+}
+
 /// An array's id as `sbatch --parsable` printed it, `ID` or `ID;CLUSTER`: the id, and the
 /// cluster (`-M`) that `squeue` and `scancel` must be pointed at for it.
 fn split_id(array: &str) -> (&str, Option<&str>) {

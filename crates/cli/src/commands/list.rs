@@ -1,5 +1,5 @@
-//! `lossgp list`: what this build has: backends (and whether each can run here), models, and
-//! the plugins loaded (`--plugin`, `LOSSGP_PLUGIN_PATH`).
+//! `lossgp list`: what this build has: backends (and whether each can run here), models,
+//! evaluators, and the plugins loaded (`--plugin`, `LOSSGP_PLUGIN_PATH`).
 
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -21,6 +21,8 @@ pub enum ListCommand {
     Backends,
     /// The models of the zoo.
     Models,
+    /// The evaluators (`[run] evaluator`): lossgp's own and those plugins add.
+    Evaluators,
     /// The plugin libraries loaded (--plugin, LOSSGP_PLUGIN_PATH): file, ABI version, the
     /// backend each registers and the operations it implements.
     Plugins,
@@ -54,6 +56,12 @@ struct PluginRow {
     operations_in_abi: usize,
     /// Those it does not implement (refused as unsupported without calling it).
     missing: Vec<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+struct EvaluatorRow {
+    name: &'static str,
+    summary: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -130,6 +138,13 @@ pub fn run(command: ListCommand, json: bool) -> Result<()> {
                 }
                 s
             })
+        }
+        ListCommand::Evaluators => {
+            let rows: Vec<EvaluatorRow> = lossgp_exec::registry::all()
+                .into_iter()
+                .map(|e| EvaluatorRow { name: e.name, summary: e.summary })
+                .collect();
+            emit(json, &rows, |rows| rows.iter().map(|r| format!("{:<12} {}\n", r.name, r.summary)).collect())
         }
         ListCommand::Models => {
             let rows: Vec<ModelRow> = models()

@@ -25,6 +25,18 @@ pub enum LossCommand {
         #[arg(long)]
         reduction: Option<Reduction>,
     },
+    /// Write a search's hall of fame as an importable Python file: each loss a
+    /// `torch.nn.Module` class (`FoundLoss1`, ...) with its formula in its docstring.
+    Export {
+        /// The search's run directory.
+        run: std::path::PathBuf,
+        /// The Python file to write, e.g. `found_losses.py` (then `from found_losses import FoundLoss1`).
+        #[arg(long, value_name = "FILE.py")]
+        pytorch_module: std::path::PathBuf,
+        /// Only the best N losses [default: the whole hall of fame].
+        #[arg(long, value_name = "N")]
+        top: Option<usize>,
+    },
     /// What losses are: for one sample at each class count, the true-class probability that
     /// minimises the loss, the label smoothing with the same optimum, the gradient at uniform
     /// logits against cross entropy's, whether the loss keeps falling, and whether it behaves
@@ -62,6 +74,9 @@ pub fn run(command: LossCommand, json: bool) -> Result<()> {
     match command {
         LossCommand::List => list(json),
         LossCommand::Show { loss, reduction } => show(&loss, reduction, json),
+        LossCommand::Export { run, pytorch_module, top } => {
+            crate::commands::export::export(&run, &pytorch_module, top, json)
+        }
         LossCommand::Analyze { losses, classes, reduction } => analyze(&losses, &classes, reduction, json),
         LossCommand::Eval { loss, logits, target, reduction } => eval(&loss, reduction, &logits, &target, json),
     }

@@ -3,6 +3,7 @@
 pub mod conformance;
 pub mod data;
 pub mod dataset;
+pub mod export;
 pub mod list;
 pub mod loss;
 pub mod predictions;

@@ -13,12 +13,13 @@ use lossgp_core::search::{
     TUNED_LABEL_SMOOTHING, TrainingFitness,
 };
 use lossgp_core::train::TrainConfig;
-use lossgp_exec::SlurmSettings;
 use lossgp_datasets::DataDir;
+use lossgp_exec::{CommandFitness, RunSettings};
 use serde::{Deserialize, Serialize};
 
 use crate::commands::dataset::{TrainingRequest, TrainingSet, open_training};
 use crate::commands::train::with_overrides;
+use crate::run_table::{OwnKeys, RunTable};
 
 /// A documented configuration: `lossgp search --help` shows it, `lossgp search --example`
 /// prints it, and every setting left out takes the default written here.
@@ -129,7 +130,8 @@ pub struct TaskConfig {
     /// Its weight in the combined fitness, for a search over several tasks.
     #[serde(skip_serializing_if = "is_one")]
     pub weight: f64,
-    /// `training` or `gradient-match`.
+    /// `training` (lossgp trains its own network), `command` (the user's command trains
+    /// theirs) or `gradient-match`.
     pub fitness: FitnessKind,
     /// The loss `gradient-match` compares with.
     pub target: String,
@@ -147,6 +149,27 @@ pub struct TaskConfig {
     /// `{ epochs = 2, batch_size = 32 }`).
     #[serde(skip_serializing_if = "toml::Table::is_empty")]
     pub train: toml::Table,
+    /// `fitness = "command"`: the program and its arguments, with placeholders
+    /// (`{loss_py}`, `{out}`, `{seed}`, `{budget}`, ...: [`lossgp_exec::command`]). Paths
+    /// are taken from the configuration file's folder.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// `fitness = "command"`: the time limit of one run, in minutes.
+    #[serde(skip_serializing_if = "is_default_timeout")]
+    pub timeout_minutes: f64,
+    /// `fitness = "command"`: further files the result depends on (hashed into the task).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<std::path::PathBuf>,
+    /// `fitness = "command"`: environment variables set for the command.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub env: std::collections::BTreeMap<String, String>,
+}
+
+/// The default time limit of a command's run, in minutes.
+const DEFAULT_TIMEOUT_MINUTES: f64 = 60.0;
+
+fn is_default_timeout(minutes: &f64) -> bool {
+    *minutes == DEFAULT_TIMEOUT_MINUTES
 }
 
 fn is_one(weight: &f64) -> bool {
@@ -159,7 +182,22 @@ impl TaskConfig {
         self.name.clone().unwrap_or_else(|| match self.fitness {
             FitnessKind::GradientMatch => format!("gradient-match/{}", self.target),
             FitnessKind::Training => format!("{}/{}", self.dataset, self.model),
+            FitnessKind::Command => {
+                let script = self.command.iter().skip(1).find(|a| !a.starts_with('-') && !a.contains('{'));
+                let name = script.or(self.command.first()).map(|a| a.rsplit('/').next().unwrap_or(a).to_owned());
+                format!("command/{}", name.unwrap_or_default())
+            }
         })
+    }
+
+    /// The command fitness's settings.
+    pub fn command_spec(&self) -> lossgp_exec::CommandSpec {
+        lossgp_exec::CommandSpec {
+            command: self.command.clone(),
+            timeout_minutes: self.timeout_minutes,
+            files: self.files.clone(),
+            env: self.env.clone(),
+        }
     }
 
     /// Its training settings: `[train]` with its own `train` table over them.
@@ -181,6 +219,10 @@ impl Default for TaskConfig {
             backend: "flex".into(),
             train_samples: None,
             image_size: None,
+            command: Vec::new(),
+            timeout_minutes: DEFAULT_TIMEOUT_MINUTES,
+            files: Vec::new(),
+            env: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -191,34 +233,21 @@ impl Default for TaskConfig {
 pub enum FitnessKind {
     /// Train a network with the candidate.
     Training,
+    /// Run the user's own training command on the candidate (`command`), and read the score
+    /// it writes.
+    Command,
     /// Compare the candidate's gradients with the target's.
     GradientMatch,
 }
 
-/// Where evaluations run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum EvaluatorKind {
-    /// Threads of this process.
-    Threads,
-    /// `lossgp worker` processes fed through files in the run directory.
-    Processes,
-    /// Slurm job arrays whose tasks run `lossgp worker` on the cluster's nodes, through the run
-    /// directory on a shared filesystem (`[run.slurm]`).
-    Slurm,
-}
+/// `[run]`: how this machine runs the search (the settings shared with `transfer` and
+/// `confirm`), and the search's own keys: what it compares its losses with and shows.
+pub type RunConfig = RunTable<SearchRun>;
 
-/// How this machine runs the search.
+/// The search's own keys of `[run]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct RunConfig {
-    /// Where evaluations run.
-    pub evaluator: EvaluatorKind,
-    /// Evaluations at once (threads or worker processes).
-    pub workers: usize,
-    /// Backend threads of each worker process (`RAYON_NUM_THREADS` for burn's CPU backends and
-    /// candle, `OMP_NUM_THREADS` for libtorch); 0 leaves the backend's default (all cores).
-    pub threads_per_worker: usize,
+pub struct SearchRun {
     /// Reference losses scored on the same task: built-in names (`ls-ce(0.3)` too),
     /// expressions, or `ls-tuned` (label smoothing tuned over `label_smoothing`).
     pub baselines: Vec<String>,
@@ -226,28 +255,18 @@ pub struct RunConfig {
     pub label_smoothing: Vec<f64>,
     /// Losses shown at the end.
     pub top: usize,
-    /// A fitness cache shared with other runs on the same task.
-    pub cache: Option<std::path::PathBuf>,
-    /// `[run.slurm]`: job arrays, for `evaluator = "slurm"`.
-    pub slurm: SlurmSettings,
-    /// Backend plugins (shared libraries) to load before the backend is opened; relative paths
-    /// are taken from the configuration file's folder.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub plugins: Vec<std::path::PathBuf>,
 }
 
-impl Default for RunConfig {
+impl OwnKeys for SearchRun {
+    const KEYS: &'static [&'static str] = &["baselines", "label_smoothing", "top"];
+}
+
+impl Default for SearchRun {
     fn default() -> Self {
-        RunConfig {
-            evaluator: EvaluatorKind::Threads,
-            workers: 1,
-            threads_per_worker: 1,
+        SearchRun {
             baselines: DEFAULT_BASELINES.iter().map(|b| b.to_string()).collect(),
             label_smoothing: LABEL_SMOOTHING_GRID.to_vec(),
             top: 5,
-            cache: None,
-            slurm: SlurmSettings::default(),
-            plugins: Vec::new(),
         }
     }
 }
@@ -260,6 +279,16 @@ impl SearchFile {
             format!("{} is not a valid search configuration (see `lossgp search --example`)", path.display())
         })?;
         crate::plugins::resolve(&mut file.run.plugins, path);
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |task: &mut TaskConfig| {
+            let mut spec = task.command_spec();
+            spec.resolve(base);
+            (task.command, task.files) = (spec.command, spec.files);
+        };
+        match &mut file.task {
+            Tasks::One(task) => resolve(task),
+            Tasks::Many(tasks) => tasks.iter_mut().for_each(resolve),
+        }
         Ok(file)
     }
 
@@ -282,9 +311,7 @@ impl SearchFile {
             }
             self.validate_task(task).with_context(|| format!("task `{}`", names[i]))?;
         }
-        lossgp_core::limits::check_workers(self.run.workers, self.run.threads_per_worker)
-            .map_err(anyhow::Error::msg)?;
-        self.run.slurm.validate().map_err(anyhow::Error::msg)?;
+        self.run.validate()?;
         self.baselines()?;
         if let Some(held) = &self.transfer {
             if !held.grid.from.is_empty() {
@@ -301,14 +328,11 @@ impl SearchFile {
     /// settings, with finished cells shared between the grids of one run directory.
     pub fn heldout_file(&self, dir: &Path) -> Option<crate::commands::transfer::TransferFile> {
         let held = self.transfer.as_ref()?;
+        // The search's own run settings, its cache aside: the grid keeps a file of its own.
+        let settings = RunSettings { cache: Some(dir.join("heldout-cells.jsonl")), ..self.run.settings.clone() };
         let run = crate::commands::transfer::TransferRun {
-            evaluator: self.run.evaluator,
-            workers: self.run.workers,
-            threads_per_worker: self.run.threads_per_worker,
-            retries: self.search.retries,
-            cache: Some(dir.join("heldout-cells.jsonl")),
-            slurm: self.run.slurm.clone(),
-            plugins: self.run.plugins.clone(),
+            settings,
+            own: crate::commands::transfer::GridRun { retries: self.search.retries },
         };
         let grid = crate::commands::transfer::GridConfig { from: vec![dir.to_owned()], ..held.grid.clone() };
         Some(crate::commands::transfer::TransferFile {
@@ -331,7 +355,12 @@ impl SearchFile {
                 "[train] max_seconds would make a candidate's fitness depend on the machine's speed; bound the run with max_steps or epochs"
             );
         }
-        if task.fitness == FitnessKind::Training {
+        if task.fitness != FitnessKind::Command && !task.command.is_empty() {
+            bail!("`command` is set, but `fitness` is `{}`: set fitness = \"command\" to score with it", kebab(task.fitness));
+        }
+        if task.fitness == FitnessKind::Command {
+            task.command_spec().validate().map_err(anyhow::Error::msg)?;
+        } else if task.fitness == FitnessKind::Training {
             let (model, options) = ModelOptions::parse(&task.model)?;
             check_options(find_model(&model)?, &options).context("[task] model")?;
             if train.validation_fraction <= 0.0 {
@@ -347,6 +376,7 @@ impl SearchFile {
     pub fn describe(&self) -> String {
         let one = |t: &TaskConfig| match t.fitness {
             FitnessKind::GradientMatch => format!("gradient match with {}", t.target),
+            FitnessKind::Command => format!("the command `{}`, at most {} min a run", t.command.join(" "), t.timeout_minutes),
             FitnessKind::Training => {
                 let samples = t.train_samples.map(|n| format!(" ({n} samples)")).unwrap_or_default();
                 let epochs = t.train_config(&self.train).map_or(self.train.epochs, |c| c.epochs);
@@ -367,10 +397,11 @@ impl SearchFile {
     pub fn baselines(&self) -> Result<Vec<BaselineSpec>> {
         let specs = self
             .run
+            .own
             .baselines
             .iter()
             .map(|name| {
-                BaselineSpec::parse(name, &self.run.label_smoothing)
+                BaselineSpec::parse(name, &self.run.own.label_smoothing)
                     .with_context(|| format!("[run] baselines: `{name}` (set label_smoothing for ls-tuned)"))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -382,15 +413,16 @@ impl SearchFile {
 
     /// The fitness the tasks describe: opens the datasets and the backends. Several tasks
     /// make a [`MultiTask`] whose jobs name their task.
-    pub fn fitness(&self, data_dir: Option<&Path>) -> Result<Arc<dyn Fitness>> {
+    /// `dir` is the run directory (a command's job folders go there).
+    pub fn fitness(&self, dir: &Path, data_dir: Option<&Path>) -> Result<Arc<dyn Fitness>> {
         crate::plugins::load(&self.run.plugins)?;
         match &self.task {
-            Tasks::One(task) => self.task_fitness(task, data_dir),
+            Tasks::One(task) => self.task_fitness(task, dir, data_dir),
             Tasks::Many(tasks) => {
                 let each = tasks
                     .iter()
                     .map(|t| {
-                        let fitness = self.task_fitness(t, data_dir).with_context(|| format!("task `{}`", t.name()))?;
+                        let fitness = self.task_fitness(t, dir, data_dir).with_context(|| format!("task `{}`", t.name()))?;
                         Ok((t.name(), t.weight, fitness))
                     })
                     .collect::<Result<Vec<_>>>()?;
@@ -400,10 +432,17 @@ impl SearchFile {
     }
 
     /// One task's fitness.
-    fn task_fitness(&self, task: &TaskConfig, data_dir: Option<&Path>) -> Result<Arc<dyn Fitness>> {
+    fn task_fitness(&self, task: &TaskConfig, dir: &Path, data_dir: Option<&Path>) -> Result<Arc<dyn Fitness>> {
         let train_config = task.train_config(&self.train)?;
-        if task.fitness == FitnessKind::GradientMatch {
-            return Ok(Arc::new(GradientMatch::new(Loss::resolve(&task.target)?)));
+        match task.fitness {
+            FitnessKind::GradientMatch => return Ok(Arc::new(GradientMatch::new(Loss::resolve(&task.target)?))),
+            FitnessKind::Command => {
+                let data = data_dir.map(Path::to_owned).or_else(|| DataDir::resolve(None).ok().map(|d| d.root().to_owned()));
+                let fitness = CommandFitness::new(task.command_spec(), &task.name(), train_config.seed, dir, data.as_deref())
+                    .map_err(anyhow::Error::msg)?;
+                return Ok(Arc::new(fitness));
+            }
+            FitnessKind::Training => {}
         }
         let dirs = DataDir::resolve(data_dir)?;
         let (model, options) = ModelOptions::parse(&task.model)?;
@@ -434,6 +473,11 @@ impl SearchFile {
             .map_err(anyhow::Error::msg)?;
         Ok(Arc::new(fitness))
     }
+}
+
+/// A fitness kind as the configuration spells it.
+fn kebab(kind: FitnessKind) -> String {
+    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -21,10 +21,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use lossgp_core::Loss;
-use lossgp_core::search::{Evaluator, Job, LocalEvaluator, Paired, mean_sd, spearman};
+use lossgp_core::search::{Job, Paired, mean_sd, spearman};
 use serde::{Deserialize, Serialize};
 
 use crate::output::emit;
+
+/// Attempts after a failed held-out training whose failure is worth retrying.
+const CONFIRM_RETRIES: u32 = 2;
 
 /// The held-out trainings of a run directory.
 const HELDOUT: &str = "heldout.jsonl";
@@ -45,6 +48,10 @@ pub struct ConfirmArgs {
     /// Trainings at once [default: the run's `[run] workers`].
     #[arg(long)]
     workers: Option<usize>,
+    /// Where the trainings run [default: the run's `[run] evaluator`]: `threads`,
+    /// `processes`, `slurm` or one a plugin adds.
+    #[arg(long, value_name = "NAME")]
+    evaluator: Option<String>,
     /// The horizon check: also train every loss K times longer than the search did (`[train]
     /// epochs` and `max_steps` times K) and report the rank correlation between the short and
     /// the long runs.
@@ -208,16 +215,39 @@ pub fn confirm(args: ConfirmArgs, data_dir: Option<&Path>, json: bool) -> Result
             missing.len(),
             args.seeds
         );
-        let mut evaluator = LocalEvaluator::new(longer.fitness(data_dir)?, args.workers.unwrap_or(file.run.workers));
+        // Workers elsewhere build the fitness from this folder's configuration.
+        let folder = dir.join(if factor == 1 { "confirm".to_owned() } else { format!("confirm-x{factor}") });
+        std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
+        lossgp_core::files::write_atomic(&folder.join(super::CONFIG), &longer.to_toml()?)?;
+        let mut settings = file.run.settings.clone();
+        settings.workers = args.workers.unwrap_or(settings.workers);
+        settings.evaluator = args.evaluator.clone().unwrap_or(settings.evaluator);
+        let fitness = longer.fitness(&folder, data_dir)?;
+        let mut evaluator = crate::run_table::evaluator(&settings, &folder, fitness, data_dir)?;
+        let pending = missing.len();
         evaluator.submit(missing);
         let mut out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&heldout)
             .with_context(|| format!("opening {}", heldout.display()))?;
+        let mut finished = 0;
         while let Some((job, result)) = evaluator.next() {
-            let fitness = result.map_err(anyhow::Error::msg).context("a held-out training failed")?.fitness;
-            let fitness = if fitness.is_finite() { fitness } else { 0.0 };
+            let fitness = match result {
+                Ok(scored) if scored.fitness.is_finite() => scored.fitness,
+                Ok(_) => 0.0,
+                Err(error) if error.is_retryable() && job.attempt <= CONFIRM_RETRIES => {
+                    eprintln!("  seed {} (attempt {}) failed, trying again: {error}", job.replicate, job.attempt);
+                    evaluator.submit(vec![Job { attempt: job.attempt + 1, ..job }]);
+                    continue;
+                }
+                // As in the search: a training that cannot be scored counts as the worst.
+                Err(error) => {
+                    eprintln!("  seed {} of {} failed after {} attempt(s), scored 0: {error}", job.replicate, job.loss, job.attempt);
+                    0.0
+                }
+            };
+            finished += 1;
             let line = Line {
                 loss: job.loss.to_string(),
                 seed: job.replicate,
@@ -230,6 +260,10 @@ pub fn confirm(args: ConfirmArgs, data_dir: Option<&Path>, json: bool) -> Result
             let on = if tasks.len() > 1 { format!(" on {}", tasks.tasks[job.task].name) } else { String::new() };
             eprintln!("  seed {}{on} (x{factor}): {:.4}  {}", job.replicate, fitness, job.loss);
             done.insert((line.loss, line.seed, factor, job.task), fitness);
+        }
+        if finished < pending {
+            let why = evaluator.fault().unwrap_or_else(|| "the evaluator stopped".into());
+            bail!("{} of {pending} held-out trainings did not finish: {why}; run confirm again to train them", pending - finished);
         }
     }
     // `task`: one task's results, or none for their weighted mean.

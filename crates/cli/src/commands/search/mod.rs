@@ -17,14 +17,14 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lossgp_core::loss::analysis::{Analysis, CLASS_COUNTS, analyze};
 use lossgp_core::search::{
-    Evaluator, LocalEvaluator, Outcome, Paired, RunDir, RunLock, RunOptions, SearchEvent, Stage, State, Tuning,
+    Outcome, Paired, RunDir, RunLock, RunOptions, SearchEvent, Stage, State, Tuning,
     mean_sd, run, spearman, store, strongest,
 };
 use serde::Serialize;
 
-pub use config::{EXAMPLE, EvaluatorKind, SearchFile};
+pub use config::{EXAMPLE, SearchFile};
 pub use heldout::{ConfirmArgs, confirm};
-pub use worker::{WorkerArgs, process_evaluator, run_worker, slurm_evaluator};
+pub use worker::{WorkerArgs, run_worker};
 
 use crate::output::{emit, indent};
 
@@ -70,9 +70,10 @@ pub struct SearchArgs {
     /// Overrides [run] workers (also on --resume: it does not change the result).
     #[arg(long)]
     workers: Option<usize>,
-    /// Overrides [run] evaluator: `threads` or `processes` (also on --resume).
-    #[arg(long, value_name = "KIND")]
-    evaluator: Option<config::EvaluatorKind>,
+    /// Overrides [run] evaluator: `threads`, `processes`, `slurm` or one a plugin adds
+    /// (`lossgp list evaluators`; also on --resume).
+    #[arg(long, value_name = "NAME")]
+    evaluator: Option<String>,
     /// Overrides [run] cache: a fitness cache shared with other runs on the same task.
     #[arg(long, value_name = "FILE.jsonl")]
     cache: Option<PathBuf>,
@@ -138,7 +139,7 @@ fn prepare(args: &SearchArgs) -> Result<(RunDir, RunLock, SearchFile)> {
         }
     };
     file.run.workers = args.workers.unwrap_or(file.run.workers);
-    file.run.evaluator = args.evaluator.unwrap_or(file.run.evaluator);
+    file.run.evaluator = args.evaluator.clone().unwrap_or(file.run.evaluator.clone());
     file.run.cache = args.cache.clone().or(file.run.cache.take());
     crate::plugins::record(&mut file.run.plugins);
     file.validate()?;
@@ -157,19 +158,9 @@ pub fn run_search(args: SearchArgs, data_dir: Option<&Path>, json: bool) -> Resu
         return Ok(());
     }
     let (dir, _lock, file) = prepare(&args)?;
-    let fitness = file.fitness(data_dir)?;
+    let fitness = file.fitness(dir.path(), data_dir)?;
     let tasks = fitness.tasks();
-    let mut evaluator: Box<dyn Evaluator> = match file.run.evaluator {
-        config::EvaluatorKind::Threads => Box::new(LocalEvaluator::new(fitness, file.run.workers)),
-        config::EvaluatorKind::Processes => {
-            drop(fitness);
-            Box::new(process_evaluator(dir.path(), file.run.workers, file.run.threads_per_worker, data_dir)?)
-        }
-        config::EvaluatorKind::Slurm => {
-            drop(fitness);
-            Box::new(slurm_evaluator(dir.path(), &file.run.slurm, file.run.threads_per_worker, data_dir)?)
-        }
-    };
+    let mut evaluator = crate::run_table::evaluator(&file.run, dir.path(), fitness, data_dir)?;
     eprintln!("search in {}: {}", dir.path().display(), file.describe());
 
     let bar = ProgressBar::new(file.search.generations as u64).with_style(
@@ -452,7 +443,7 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
     let best: Vec<Found> = state
         .hall_of_fame
         .iter()
-        .take(file.run.top)
+        .take(file.run.own.top)
         .enumerate()
         .map(|(i, ind)| {
             let loss = lossgp_core::Loss::new(ind.expr.clone(), file.search.reduction);
@@ -832,7 +823,7 @@ pub fn report(dir: &Path, json: bool) -> Result<()> {
 
 /// The configuration and state of a run directory with at least one finished generation;
 /// `what` names the command's purpose in the error for a run that has none yet.
-fn open_run(dir: &Path, what: &str) -> Result<(SearchFile, State)> {
+pub(crate) fn open_run(dir: &Path, what: &str) -> Result<(SearchFile, State)> {
     let path = dir.join(CONFIG);
     if !path.is_file() {
         bail!("{} has no {CONFIG}: it is not a lossgp run directory", dir.display());

@@ -22,9 +22,8 @@ use lossgp_datasets::DataDir;
 use serde::{Deserialize, Serialize};
 
 use crate::commands::dataset::{TrainingRequest, TrainingSet, open_training};
-use crate::commands::search::EvaluatorKind;
+use crate::run_table::{OwnKeys, RunTable};
 use crate::commands::train::{TrainOptions, test_split, with_overrides};
-use lossgp_exec::SlurmSettings;
 
 /// A documented configuration: `lossgp transfer --example` prints it, and every setting left
 /// out takes the default written there.
@@ -162,40 +161,26 @@ pub fn data_source(dataset: &str) -> &str {
     dataset.split_once('@').map_or(dataset, |(name, _)| name)
 }
 
-/// How this machine runs the grid.
+/// `[run]`: how this machine runs the grid (the settings shared with `search` and
+/// `confirm`), and the grid's own `retries`.
+pub type RunConfig = RunTable<GridRun>;
+
+/// The grid's own keys of `[run]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct RunConfig {
-    /// Where cells train.
-    pub evaluator: EvaluatorKind,
-    /// Cells at once.
-    pub workers: usize,
-    /// Backend threads of each worker process; 0 leaves the backend's default.
-    pub threads_per_worker: usize,
+pub struct GridRun {
     /// Attempts after a failed one.
     pub retries: u32,
-    /// A file of finished cells shared with other runs.
-    pub cache: Option<PathBuf>,
-    /// `[run.slurm]`: job arrays, for `evaluator = "slurm"`.
-    pub slurm: SlurmSettings,
-    /// Backend plugins (shared libraries) to load before the backend is opened; relative paths
-    /// are taken from the configuration file's folder.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub plugins: Vec<std::path::PathBuf>,
 }
 
-impl Default for RunConfig {
+impl Default for GridRun {
     fn default() -> Self {
-        RunConfig {
-            evaluator: EvaluatorKind::Threads,
-            workers: 1,
-            threads_per_worker: 1,
-            retries: 2,
-            cache: None,
-            slurm: SlurmSettings::default(),
-            plugins: Vec::new(),
-        }
+        GridRun { retries: 2 }
     }
+}
+
+impl OwnKeys for GridRun {
+    const KEYS: &'static [&'static str] = &["retries"];
 }
 
 /// One dataset's data settings.
@@ -331,9 +316,7 @@ impl TransferFile {
                 "[grid] needs at least one model and one dataset (e.g. models = [\"small-cnn\"], datasets = [\"mnist\"])"
             );
         }
-        lossgp_core::limits::check_workers(self.run.workers, self.run.threads_per_worker)
-            .map_err(anyhow::Error::msg)?;
-        self.run.slurm.validate().map_err(anyhow::Error::msg)?;
+        self.run.validate()?;
         if !grid.from.is_empty() && grid.top == 0 {
             bail!("[grid] top must be at least 1 to take losses from {}", grid.from[0].display());
         }
@@ -704,6 +687,7 @@ mod tests {
         check("[grid]\ndatasets = [\"digits\", \" digits\"]\n", "[grid] datasets names `digits` twice");
         check("[grid]\nlosses = [\"ngl\", \"ngl\"]\n", "names `ngl` twice");
         check("[grid]\nbaselines = [\"focal\", \"focal\"]\n", "[grid] baselines names `focal` twice");
-        check("[run]\nthreads_per_worker = 18446744073709551615\n", "`[run] threads_per_worker`");
+        // Too large for TOML's integers: the parser names the line, the key and the value.
+        check("[run]\nthreads_per_worker = 18446744073709551615\n", "threads_per_worker");
     }
 }

@@ -21,13 +21,12 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use lossgp_core::search::{Evaluator, LocalEvaluator, RunDir, store};
+use lossgp_core::search::{RunDir, store};
 use lossgp_core::transfer::{Analysis, CELLS, CellRecord, Grid, GridEvent, Ledger, analyse, run_grid};
 use serde::{Deserialize, Serialize};
 
-pub use config::{DatasetConfig, EXAMPLE, GridConfig, RunConfig as TransferRun, TransferFile};
+pub use config::{DatasetConfig, EXAMPLE, GridConfig, GridRun, RunConfig as TransferRun, TransferFile};
 
-use crate::commands::search::EvaluatorKind;
 use crate::commands::train::{TrainOptions, parse_size};
 use crate::output::emit;
 
@@ -96,9 +95,10 @@ pub struct TransferArgs {
     /// Overrides [run] workers: cells at once (also on --resume: it does not change results).
     #[arg(long)]
     workers: Option<usize>,
-    /// Overrides [run] evaluator: `threads` or `processes` (also on --resume).
+    /// Overrides [run] evaluator: `threads`, `processes`, `slurm` or one a plugin adds (also
+    /// on --resume).
     #[arg(long, value_name = "KIND")]
-    evaluator: Option<EvaluatorKind>,
+    evaluator: Option<String>,
     /// Overrides [run] cache: finished cells shared with other transfer runs.
     #[arg(long, value_name = "FILE.jsonl")]
     cache: Option<PathBuf>,
@@ -166,7 +166,7 @@ fn prepare(args: &TransferArgs) -> Result<(PathBuf, TransferFile)> {
         }
     };
     file.run.workers = args.workers.unwrap_or(file.run.workers);
-    file.run.evaluator = args.evaluator.unwrap_or(file.run.evaluator);
+    file.run.evaluator = args.evaluator.clone().unwrap_or(file.run.evaluator.clone());
     file.run.cache = args.cache.clone().or(file.run.cache.take());
     crate::plugins::record(&mut file.run.plugins);
     file.validate()?;
@@ -212,20 +212,8 @@ fn run_in(dir: &Path, file: &TransferFile, data_dir: Option<&Path>) -> Result<Tr
     store::write_atomic(&dir.join(CONFIG), &file.to_toml()?)?;
     store::write_atomic(&dir.join(GRID), &lossgp_core::json::to_string_pretty(&grid)?)?;
     let ledger = Ledger::open(&dir, file.run.cache.as_deref())?;
-    let mut evaluator: Box<dyn Evaluator> = match file.run.evaluator {
-        EvaluatorKind::Threads => Box::new(LocalEvaluator::new(Arc::new(fitness), file.run.workers)),
-        EvaluatorKind::Processes => {
-            drop(fitness);
-            let run = &file.run;
-            Box::new(crate::commands::search::process_evaluator(&dir, run.workers, run.threads_per_worker, data_dir)?)
-        }
-        EvaluatorKind::Slurm => {
-            drop(fitness);
-            let run = &file.run;
-            Box::new(crate::commands::search::slurm_evaluator(&dir, &run.slurm, run.threads_per_worker, data_dir)?)
-        }
-    };
-    if file.run.evaluator == EvaluatorKind::Threads && file.run.workers > 1 {
+    let mut evaluator = crate::run_table::evaluator(&file.run, &dir, Arc::new(fitness), data_dir)?;
+    if file.run.evaluator == "threads" && file.run.workers > 1 {
         eprintln!(
             "note: cells on {} threads share the backend's random generator, so a model with dropout (head=paper, \
              inception-v3) draws its masks in an order that depends on timing, and its cells are not reproducible; \
@@ -248,7 +236,7 @@ fn run_in(dir: &Path, file: &TransferFile, data_dir: Option<&Path>) -> Result<Tr
             .progress_chars("=> "),
     );
     let mut progress = Progress { grid: &grid, results: Vec::new(), bar: &bar };
-    let outcome = run_grid(&grid, &ledger, evaluator.as_mut(), file.run.retries, &mut |e| progress.observe(e));
+    let outcome = run_grid(&grid, &ledger, evaluator.as_mut(), file.run.own.retries, &mut |e| progress.observe(e));
     bar.finish_and_clear();
     drop(evaluator);
     // What finished is reported, and written, whether or not every cell did; a failed cell's
