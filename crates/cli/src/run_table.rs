@@ -119,7 +119,9 @@ pub fn evaluator(
         }
     }
     let context = EvaluatorContext { settings, dir, fitness, worker: WorkerCommand { program, args } };
-    registry::build(&context).map_err(anyhow::Error::msg).with_context(|| format!("[run] evaluator `{}`", settings.evaluator))
+    registry::build(&context)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("[run] evaluator `{}`", settings.evaluator))
 }
 
 #[cfg(test)]
@@ -138,7 +140,9 @@ mod tests {
 
     #[test]
     fn a_run_table_reads_shared_and_own_keys_and_names_every_key_when_one_is_unknown() {
-        let table: RunTable<Own> = toml::from_str("evaluator = \"processes\"\nworkers = 3\nretries = 4\n[slurm]\npartition = \"gpu\"").unwrap();
+        let table: RunTable<Own> =
+            toml::from_str("evaluator = \"processes\"\nworkers = 3\nretries = 4\n[slurm]\npartition = \"gpu\"")
+                .unwrap();
         assert_eq!((table.evaluator.as_str(), table.workers, table.own.retries), ("processes", 3, 4));
         assert_eq!(table.slurm.partition.as_deref(), Some("gpu"));
         let again: RunTable<Own> = toml::from_str(&toml::to_string(&table).unwrap()).unwrap();

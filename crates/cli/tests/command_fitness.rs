@@ -21,7 +21,11 @@ fn python_present() -> bool {
     if !present {
         let why = "skipped: no python3 on PATH to run the example script";
         eprintln!("{why}");
-        assert_ne!(std::env::var("LOSSGP_REQUIRE_DATA").as_deref(), Ok("1"), "{why}, and LOSSGP_REQUIRE_DATA=1 requires it");
+        assert_ne!(
+            std::env::var("LOSSGP_REQUIRE_DATA").as_deref(),
+            Ok("1"),
+            "{why}, and LOSSGP_REQUIRE_DATA=1 requires it"
+        );
     }
     present
 }
@@ -65,9 +69,14 @@ fn search(config: &Path, out: &Path) -> Value {
 
 /// (loss, fitness) of the hall of fame, and each baseline's fitness.
 fn outcome(summary: &Value) -> (Vec<(String, String)>, Vec<(String, String)>) {
-    let best = summary["best"].as_array().unwrap().iter().map(|b| (b["loss"].to_string(), b["fitness"].to_string())).collect();
-    let baselines =
-        summary["baselines"].as_array().unwrap().iter().map(|b| (b["name"].to_string(), b["fitness"].to_string())).collect();
+    let best =
+        summary["best"].as_array().unwrap().iter().map(|b| (b["loss"].to_string(), b["fitness"].to_string())).collect();
+    let baselines = summary["baselines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["name"].to_string(), b["fitness"].to_string()))
+        .collect();
     (best, baselines)
 }
 
@@ -87,7 +96,11 @@ fn slurm_is_up() -> bool {
     if !up {
         let why = "skipped: no idle Slurm node answers `sinfo` (start one with scripts/slurm-local)";
         eprintln!("{why}");
-        assert_ne!(std::env::var("LOSSGP_REQUIRE_SLURM").as_deref(), Ok("1"), "{why}, and LOSSGP_REQUIRE_SLURM=1 requires it");
+        assert_ne!(
+            std::env::var("LOSSGP_REQUIRE_SLURM").as_deref(),
+            Ok("1"),
+            "{why}, and LOSSGP_REQUIRE_SLURM=1 requires it"
+        );
     }
     up
 }
@@ -172,9 +185,21 @@ fn each_bad_command_is_a_failure_record_with_its_cause_and_the_search_goes_on() 
     let root = tempfile::tempdir().unwrap();
     let cases: [(&str, &str, f64, &str, u64); 5] = [
         ("not-found", r#"["lossgp-no-such-trainer", "{out}"]"#, 1.0, "is not found", 1),
-        ("crash", r#"["sh", "-c", "echo 'Traceback: ValueError: bad shape' >&2; exit 1", "{out}"]"#, 1.0, "bad shape", 2),
+        (
+            "crash",
+            r#"["sh", "-c", "echo 'Traceback: ValueError: bad shape' >&2; exit 1", "{out}"]"#,
+            1.0,
+            "bad shape",
+            2,
+        ),
         ("silent", r#"["sh", "-c", "true", "{out}"]"#, 1.0, "wrote no result.json", 1),
-        ("non-number", r#"["sh", "-c", "echo '{\"fitness\": \"high\"}' > \"$0/result.json\"", "{out}"]"#, 1.0, "not a number", 1),
+        (
+            "non-number",
+            r#"["sh", "-c", "echo '{\"fitness\": \"high\"}' > \"$0/result.json\"", "{out}"]"#,
+            1.0,
+            "not a number",
+            1,
+        ),
         ("hang", r#"["sh", "-c", "echo started >&2; sleep 120", "{out}"]"#, 0.02, "ran past its limit", 1),
     ];
     for (name, argv, timeout, cause, attempts) in cases {

@@ -9,18 +9,20 @@
 //! * [`settings`]: the `[run]` table every command that evaluates shares ([`RunSettings`]);
 //! * [`registry`]: evaluators by name, which plugins extend ([`EvaluatorEntry`]).
 
+pub mod command;
+pub mod context;
 pub mod process;
 pub mod queue;
 pub mod registry;
 pub mod settings;
 pub mod slurm;
 
+pub use context::{EvaluatorContext, WorkerCommand};
 pub use inventory;
 pub use process::{ProcessEvaluator, Spawn, work};
-pub use registry::{EvaluatorContext, EvaluatorEntry, WorkerCommand};
-pub use settings::RunSettings;
 pub use queue::{Queue, QueueResult, Taken};
+pub use registry::EvaluatorEntry;
+pub use settings::RunSettings;
 pub use slurm::{SlurmEvaluator, SlurmSettings, cancel_run, work_task};
-pub mod command;
 
 pub use command::{CommandFitness, CommandSpec};

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::process::Child;
 use std::time::Duration;
 
-use lossgp_core::evaluation::{EvalError, Evaluator, Job, Scored};
 use crate::queue::Queue;
+use lossgp_core::evaluation::{EvalError, Evaluator, Job, Scored};
 use lossgp_core::files::StoreError;
 
 /// How long to wait between looks at the queue.
@@ -78,7 +78,10 @@ impl ProcessEvaluator {
                 let abandoned = self.queue.abandon(id).map_err(|e| e.to_string())?;
                 for name in abandoned {
                     if let Some(job) = self.pending.remove(&name) {
-                        self.ready.push((job, Err(EvalError::transient(format!("worker {id} died during the evaluation: {why}")))));
+                        self.ready.push((
+                            job,
+                            Err(EvalError::transient(format!("worker {id} died during the evaluation: {why}"))),
+                        ));
                     }
                 }
                 self.restarts += 1;
@@ -106,7 +109,9 @@ impl Evaluator for ProcessEvaluator {
                 Ok(()) => {
                     self.pending.insert(name, job);
                 }
-                Err(e) => self.ready.push((job, Err(EvalError::transient(format!("the job could not be queued: {e}"))))),
+                Err(e) => {
+                    self.ready.push((job, Err(EvalError::transient(format!("the job could not be queued: {e}")))))
+                }
             }
         }
     }
@@ -216,7 +221,7 @@ pub const QUEUE: &str = "queue";
 /// The `processes` evaluator of a run ([`crate::registry`]): `[run] workers` workers started
 /// from `context.worker` with `--id`, each with `[run] threads_per_worker` backend threads
 /// (0: the backend's default), each logging to `RUN/logs/worker-ID.log`.
-pub fn from_context(context: &crate::registry::EvaluatorContext) -> Result<Box<dyn Evaluator>, String> {
+pub fn from_context(context: &crate::context::EvaluatorContext) -> Result<Box<dyn Evaluator>, String> {
     let queue = Queue::open(&context.dir.join(QUEUE)).map_err(|e| e.to_string())?;
     let logs = context.dir.join("logs");
     std::fs::create_dir_all(&logs).map_err(|e| format!("creating {}: {e}", logs.display()))?;
@@ -239,7 +244,8 @@ pub fn from_context(context: &crate::registry::EvaluatorContext) -> Result<Box<d
         }
         command.spawn()
     };
-    let evaluator = ProcessEvaluator::new(queue, context.settings.workers, Box::new(spawn)).map_err(|e| e.to_string())?;
+    let evaluator =
+        ProcessEvaluator::new(queue, context.settings.workers, Box::new(spawn)).map_err(|e| e.to_string())?;
     Ok(Box::new(evaluator))
 }
 

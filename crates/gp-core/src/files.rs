@@ -137,4 +137,3 @@ pub(crate) fn serde_json_pretty<T: Serialize>(value: &T, path: &Path) -> Result<
 pub(crate) fn parse_json<T: DeserializeOwned>(text: &str) -> Result<T, String> {
     crate::json::from_str(text).map_err(|e| e.to_string())
 }
-

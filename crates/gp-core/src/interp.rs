@@ -25,49 +25,10 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+pub use crate::expr::shape::Shape;
+
+use crate::expr::reduction::Reduction;
 use crate::expr::{Binary, Expr, Real, Reduce, Unary, Var};
-use crate::loss::{Loss, Reduction};
-
-/// How a value spreads over the `[batch, classes]` grid.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Shape {
-    /// One number for every element.
-    Scalar,
-    /// One number per sample, the same for every class (`[batch, 1]`).
-    Column,
-    /// One number per element (`[batch, classes]`).
-    Full,
-}
-
-impl Shape {
-    /// The shape of an expression's value.
-    pub fn of(e: &Expr) -> Shape {
-        match e {
-            Expr::Var(_) => Shape::Full,
-            Expr::Const(_) => Shape::Scalar,
-            Expr::Unary(_, x) => Shape::of(x),
-            Expr::Binary(_, a, b) => Shape::of(a).max(Shape::of(b)),
-            Expr::Reduce(_, x) => Shape::of(x).reduced(),
-        }
-    }
-
-    /// The shape of a class reduction of a value of this shape: a full value reduces to one
-    /// number per sample; a value already constant over the classes keeps its shape.
-    fn reduced(self) -> Shape {
-        match self {
-            Shape::Full => Shape::Column,
-            other => other,
-        }
-    }
-
-    fn len(self, batch: usize, classes: usize) -> usize {
-        match self {
-            Shape::Scalar => 1,
-            Shape::Column => batch,
-            Shape::Full => batch * classes,
-        }
-    }
-}
 
 /// `value` (of shape `from`) spread to shape `to`, borrowed when the shapes agree.
 fn broadcast<T: Real>(value: &[T], from: Shape, to: Shape, batch: usize, classes: usize) -> Cow<'_, [T]> {
@@ -128,11 +89,12 @@ pub struct Program {
 }
 
 impl Program {
-    /// Compiles a loss, merging repeated subexpressions.
-    pub fn compile(loss: &Loss) -> Program {
+    /// Compiles the loss `reduction(expr)`, merging repeated subexpressions; a
+    /// [`Loss`](crate::loss::Loss) compiles with [`Program::compile`].
+    pub fn compile_expr(expr: &Expr, reduction: Reduction) -> Program {
         let mut compiler = Compiler::default();
-        compiler.emit(&loss.expr);
-        Program { instrs: compiler.instrs, shapes: compiler.shapes, reduction: loss.reduction }
+        compiler.emit(expr);
+        Program { instrs: compiler.instrs, shapes: compiler.shapes, reduction }
     }
 
     /// The instructions, in dependency order.
@@ -488,7 +450,7 @@ impl<T: Real> Trace<'_, T> {
 mod tests {
     use super::*;
     use crate::expr::Op;
-    use crate::loss::{BUILTINS, builtin};
+    use crate::loss::{BUILTINS, Loss, builtin};
     use proptest::prelude::*;
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;

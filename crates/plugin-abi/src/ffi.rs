@@ -186,7 +186,7 @@ impl FfiError {
     pub fn into_backend(self, status: Status, op: &'static str, plugin: &str) -> BackendError {
         let [a, b, c] = self.parts.each_ref().map(FfiVec::to_string_lossy);
         match status {
-            Status::SHAPE => BackendError::Shape { op: crate::ops::static_name(&a).unwrap_or(op), detail: b },
+            Status::SHAPE => BackendError::Shape { op: crate::list::static_name(&a).unwrap_or(op), detail: b },
             Status::UNSUPPORTED => BackendError::Unsupported { backend: a, what: b },
             Status::UNKNOWN => {
                 BackendError::Unknown { kind: if a == "model" { "model" } else { "backend" }, name: b, known: c }

@@ -26,7 +26,8 @@ use lossgp_core::backend::{BinaryOp, Conv2d, Pool, ReduceOp, UnaryOp};
 use crate::ffi::{
     BackendHandle, FfiBatchNormMode, FfiError, FfiProbe, FfiSlice, GradientsHandle, Plain, Status, TensorHandle,
 };
-use crate::ops::{Capabilities, Op};
+use crate::list::Op;
+use crate::ops::Capabilities;
 use crate::{ABI_VERSION, PluginHeader, PluginTable};
 
 /// The symbol of the version function, the same in every ABI version.

@@ -1,7 +1,7 @@
 //! The function table of a plugin's operations, generated from
 //! [`lossgp_core::backend_operations!`]: one `extern "C"` function pointer per
-//! [`Backend`](lossgp_core::backend::Backend) method, in the list's order, and [`Op`], which
-//! names them (capabilities, messages).
+//! [`Backend`](lossgp_core::backend::Backend) method, in the list's order ([`OpTable`]), and
+//! which of them a plugin implements ([`Capabilities`], one bit per [`Op`]).
 
 #[allow(unused_imports)] // some are named only inside the generated items
 use lossgp_core::backend::{BinaryOp, Conv2d, Pool, ReduceOp, UnaryOp};
@@ -11,6 +11,7 @@ use crate::ffi::{
     BackendHandle, FfiBatchNormMode, FfiBatchNormOutput, FfiError, FfiPair, FfiSlice, FfiVec, GradientsHandle, Plain,
     Status, TensorHandle,
 };
+use crate::list::Op;
 
 /// The `#[repr(C)]` type of an argument kind.
 #[doc(hidden)]
@@ -40,33 +41,9 @@ macro_rules! __abi_out {
     (normalized) => { $crate::FfiBatchNormOutput };
 }
 
-/// Defines [`Op`] and [`OpTable`] from the list of operations.
+/// Defines [`OpTable`] from the list of operations.
 macro_rules! define_table {
     ($( $(#[$doc:meta])* fn $op:ident($($arg:ident: $kind:ident $([$($ty:tt)*])?),* $(,)?) -> $ret:ident; )*) => {
-        /// The list of operations as text (names, argument and result kinds, in order): part
-        /// of the ABI's fingerprint.
-        pub(crate) const LIST: &str = stringify!($( fn $op($($arg: $kind $([$($ty)*])?),*) -> $ret; )*);
-
-        /// An operation of the table, by its position in it.
-        #[allow(non_camel_case_types)]
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        #[repr(u32)]
-        pub enum Op {
-            $( #[doc = concat!("[`Backend::", stringify!($op), "`](lossgp_core::backend::Backend::", stringify!($op), ")")] $op, )*
-        }
-
-        impl Op {
-            /// Every operation, in the table's order.
-            pub const ALL: &'static [Op] = &[$(Op::$op,)*];
-
-            /// The operation's name, as the `Backend` method's.
-            pub const fn name(self) -> &'static str {
-                match self {
-                    $(Op::$op => stringify!($op),)*
-                }
-            }
-        }
-
         /// A plugin's operations: one function per `Backend` method, in the list's order.
         ///
         /// Each function takes the backend's handle, the operation's arguments in their `#[repr(C)]`
@@ -115,16 +92,8 @@ macro_rules! define_table {
 
 lossgp_core::backend_operations!(define_table);
 
-/// The number of operations in the table.
-pub const OP_COUNT: u32 = Op::ALL.len() as u32;
-
 // Capabilities are a 64-bit mask, one bit per operation.
 const _: () = assert!(Op::ALL.len() <= 64, "more operations than capability bits");
-
-/// The host's `'static` name of an operation a plugin named in an error.
-pub(crate) fn static_name(name: &str) -> Option<&'static str> {
-    Op::ALL.iter().map(|op| op.name()).find(|n| *n == name)
-}
 
 /// Which operations a plugin implements, one bit per [`Op`]. The host answers an operation
 /// outside them with `BackendError::Unsupported`, without calling the plugin.
@@ -164,10 +133,6 @@ mod tests {
 
     #[test]
     fn the_table_follows_the_list() {
-        assert_eq!(Op::ALL[0].name(), "name");
-        assert_eq!(Op::matmul.name(), "matmul");
-        assert_eq!(static_name("conv2d"), Some("conv2d"));
-        assert_eq!(static_name("nope"), None);
         // One pointer per operation, nothing else.
         assert_eq!(std::mem::size_of::<OpTable>(), Op::ALL.len() * std::mem::size_of::<usize>());
     }

@@ -116,3 +116,45 @@ fn lossgp_plus_lists_and_trains_with_the_three_plugins() {
     assert!(!out.status.success() && err.contains("line 3, column 4: `x` is not a pixel value"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// A search on the plugin's `remote` evaluator, with a launcher that runs the worker here
+/// (`env HOST=...` instead of `ssh HOST`): it ends as on threads, each worker logging where it
+/// ran; a bad `[run.options.remote]` is refused naming the table.
+#[test]
+fn a_search_runs_on_the_plugins_remote_evaluator() {
+    let root = tempfile::tempdir().unwrap();
+    let config = |evaluator: &str, options: &str| {
+        let text = format!(
+            "[task]\nfitness = \"gradient-match\"\n[search]\nseed = 3\npopulation = 6\ngenerations = 2\nconfirm_seeds = 0\n\
+             [run]\nevaluator = \"{evaluator}\"\nworkers = 2\nbaselines = []\n{options}"
+        );
+        let path = root.path().join(format!("{evaluator}.toml"));
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let listed = json(&lossgp_plus(root.path(), &[], &["list", "evaluators", "--json"]));
+    assert!(listed.as_array().unwrap().iter().any(|e| e["name"] == "remote"), "{listed}");
+    let search = |config: &Path, out: &str| {
+        lossgp_plus(
+            root.path(),
+            &[],
+            &[
+                "search",
+                "--json",
+                "--config",
+                config.to_str().unwrap(),
+                "--out",
+                root.path().join(out).to_str().unwrap(),
+            ],
+        )
+    };
+    let threads = json(&search(&config("threads", ""), "threads"));
+    let options = "[run.options.remote]\nhosts = [\"alpha\", \"beta\"]\nlauncher = [\"env\", \"LOSSGP_HOST={host}\"]\n";
+    let remote = json(&search(&config("remote", options), "remote"));
+    assert_eq!(remote["best"], threads["best"], "the remote evaluator ends as threads do");
+    let logs: Vec<_> = std::fs::read_dir(root.path().join("remote/logs")).unwrap().collect();
+    assert_eq!(logs.len(), 2, "one log per worker");
+    let bad = search(&config("remote", "[run.options.remote]\nhosts = []\n"), "bad");
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && err.contains("[run.options.remote] hosts is empty"), "{err}");
+}

@@ -6,6 +6,7 @@ pub mod dataset;
 pub mod export;
 pub mod list;
 pub mod loss;
+pub mod loss_analysis;
 pub mod predictions;
 pub mod search;
 pub mod train;

@@ -148,7 +148,14 @@ impl CommandFitness {
         let data_dir = data_dir.map(Path::to_owned).or_else(|| std::env::var_os("LOSSGP_DATA_DIR").map(PathBuf::from));
         let slug: String =
             name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
-        Ok(CommandFitness { spec, name: name.to_owned(), seed, folder: run_dir.join("commands").join(slug), data_dir, fingerprint })
+        Ok(CommandFitness {
+            spec,
+            name: name.to_owned(),
+            seed,
+            folder: run_dir.join("commands").join(slug),
+            data_dir,
+            fingerprint,
+        })
     }
 
     /// The job folder of `job`.
@@ -214,8 +221,12 @@ impl Fitness for CommandFitness {
         let started = std::time::Instant::now();
         let ended = child::run(&mut command, &folder, limit).map_err(|child::NotStarted(e)| {
             let cause = match e.kind() {
-                std::io::ErrorKind::NotFound => "is not found: install it, or give its full path in `command`".to_owned(),
-                std::io::ErrorKind::PermissionDenied => "is not executable (chmod +x, or run it through its interpreter)".to_owned(),
+                std::io::ErrorKind::NotFound => {
+                    "is not found: install it, or give its full path in `command`".to_owned()
+                }
+                std::io::ErrorKind::PermissionDenied => {
+                    "is not executable (chmod +x, or run it through its interpreter)".to_owned()
+                }
                 _ => format!("could not start: {e}"),
             };
             let message = format!("the command `{}` {cause} (job folder {})", argv[0], folder.display());
@@ -235,7 +246,10 @@ impl Fitness for CommandFitness {
             let output = if text.is_empty() {
                 "; it printed nothing".to_owned()
             } else {
-                format!("; the last lines of its {what}:\n{}", text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n"))
+                format!(
+                    "; the last lines of its {what}:\n{}",
+                    text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+                )
             };
             let message = format!("{} (job folder {}){output}", error.message(), folder.display());
             if error.is_retryable() { EvalError::transient(message) } else { EvalError::permanent(message) }

@@ -126,9 +126,10 @@ mod tests {
 
     #[test]
     fn a_result_gives_its_fitness_metrics_and_status() {
-        let scored =
-            written(r#"{"fitness": 0.87, "epochs": 3, "metrics": {"train_loss": 0.4}, "curve": [1, 2], "status": "completed"}"#)
-                .unwrap();
+        let scored = written(
+            r#"{"fitness": 0.87, "epochs": 3, "metrics": {"train_loss": 0.4}, "curve": [1, 2], "status": "completed"}"#,
+        )
+        .unwrap();
         assert_eq!(scored.fitness, 0.87);
         assert_eq!(scored.metrics, [("epochs".to_owned(), 3.0), ("train_loss".to_owned(), 0.4)].into());
         assert_eq!(scored.status, "completed");
@@ -152,7 +153,10 @@ mod tests {
             assert!(!error.is_retryable(), "{text}");
             assert!(error.message().contains(says), "{text}: {error}");
         }
-        assert_eq!(quote_bare_non_finite(r#"{"a": NaN, "b": "NaN x", "c": -Infinity}"#), r#"{"a": "NaN", "b": "NaN x", "c": "-Infinity"}"#);
+        assert_eq!(
+            quote_bare_non_finite(r#"{"a": NaN, "b": "NaN x", "c": -Infinity}"#),
+            r#"{"a": "NaN", "b": "NaN x", "c": "-Infinity"}"#
+        );
         let none = read(tempfile::tempdir().unwrap().path()).unwrap_err();
         assert!(none.message().contains("wrote no result.json") && !none.is_retryable(), "{none}");
     }

@@ -31,7 +31,10 @@ pub fn check(template: &[String]) -> Result<(), String> {
         for name in placeholders(arg) {
             if !PLACEHOLDERS.iter().any(|(known, _)| *known == name) {
                 let known: Vec<String> = PLACEHOLDERS.iter().map(|(n, _)| format!("{{{n}}}")).collect();
-                return Err(format!("`command` argument `{arg}` uses {{{name}}}, which is not a placeholder; known: {}", known.join(", ")));
+                return Err(format!(
+                    "`command` argument `{arg}` uses {{{name}}}, which is not a placeholder; known: {}",
+                    known.join(", ")
+                ));
             }
         }
     }
@@ -52,7 +55,9 @@ fn pieces(arg: &str) -> Vec<Piece<'_>> {
     while let Some(open) = rest.find('{') {
         pieces.push(Piece::Text(&rest[..open]));
         let tail = &rest[open..];
-        if let Some(name) = tail.strip_prefix("{{").and_then(|t| identifier(t)).filter(|n| tail[2 + n.len()..].starts_with("}}")) {
+        if let Some(name) =
+            tail.strip_prefix("{{").and_then(|t| identifier(t)).filter(|n| tail[2 + n.len()..].starts_with("}}"))
+        {
             pieces.push(Piece::Text(&tail[1..name.len() + 3]));
             rest = &tail[name.len() + 4..];
         } else if let Some(name) = identifier(&tail[1..]).filter(|n| tail[1 + n.len()..].starts_with('}')) {
@@ -120,6 +125,7 @@ mod tests {
         let unknown = check(&args(&["python3", "t.py", "{seed}", "{los_py}", "{out}"])).unwrap_err();
         assert!(unknown.contains("{los_py}") && unknown.contains("{loss_py}"), "{unknown}");
         assert!(check(&args(&["python3", "t.py"])).unwrap_err().contains("{out}"));
-        check(&args(&["python3", "t.py", "--loss", "{loss_py}", "--out", "{out}", "{{literal}}", "{\"json\": 1}"])).unwrap();
+        check(&args(&["python3", "t.py", "--loss", "{loss_py}", "--out", "{out}", "{{literal}}", "{\"json\": 1}"]))
+            .unwrap();
     }
 }

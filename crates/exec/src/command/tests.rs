@@ -38,7 +38,8 @@ fn the_command_gets_the_candidate_and_its_result_is_the_score() {
     assert!(scored.metrics["seconds"] >= 0.0);
     let folder = fitness.job_folder(&job(1));
     assert!(folder.starts_with(dir.path().join("commands").join("toy")), "{}", folder.display());
-    let described: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(folder.join("job.json")).unwrap()).unwrap();
+    let described: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("job.json")).unwrap()).unwrap();
     assert_eq!(described["budget"], 0.5);
     assert!(std::fs::read_to_string(folder.join(result::RESULT)).unwrap().contains("curve"), "the result is kept");
 }
@@ -47,7 +48,8 @@ fn the_command_gets_the_candidate_and_its_result_is_the_score() {
 fn each_bad_command_is_a_failure_that_names_its_cause() {
     // Not found: permanent.
     let dir = tempfile::tempdir().unwrap();
-    let missing = CommandFitness::new(spec(&["lossgp-no-such-program", "{out}"], 1.0), "t", 0, dir.path(), None).unwrap();
+    let missing =
+        CommandFitness::new(spec(&["lossgp-no-such-program", "{out}"], 1.0), "t", 0, dir.path(), None).unwrap();
     let error = missing.evaluate(&job(1)).unwrap_err();
     assert!(!error.is_retryable() && error.message().contains("lossgp-no-such-program` is not found"), "{error}");
 

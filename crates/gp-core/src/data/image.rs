@@ -1,6 +1,6 @@
 //! 8-bit images and per-pixel label maps.
 
-use super::DataError;
+use super::error::DataError;
 
 /// The label of pixels that count for nothing (boundaries, unlabelled regions, padding), as in
 /// Pascal VOC and COCO-Stuff.

@@ -12,12 +12,14 @@
 
 mod augment;
 mod dataset;
+mod error;
 mod image;
 mod loader;
 mod split;
 
 pub use augment::{Augment, Fill, ResizedCrop};
-pub use dataset::{DataError, Dataset, Normalization, Sample, Skipped, Split, Target, Task};
+pub use dataset::{Dataset, Normalization, Sample, Skipped, Split, Target, Task};
+pub use error::DataError;
 pub use image::{IGNORE, Image, LabelMap};
 pub use loader::{Batch, Epoch, Loader, LoaderConfig, Targets};
 pub use split::{Subset, holdout};

@@ -20,4 +20,3 @@ pub trait Fitness: Send + Sync {
         TaskSet::single(&self.task())
     }
 }
-

@@ -19,11 +19,11 @@ pub struct Job {
     /// Which attempt this is, from 1.
     pub attempt: u32,
     /// The training seed: 0 for the task's own, `r >= 1` for confirmation seed `r`, which a
-    /// [`Fitness`] maps to a seed of its own that differs from the task's (for a training
+    /// [`Fitness`](super::Fitness) maps to a seed of its own that differs from the task's (for a training
     /// run: other initial weights and batch order, the same data).
     #[serde(default)]
     pub replicate: usize,
-    /// The task it trains on, for a search over several ([`TaskSet`]): 0 for the only one.
+    /// The task it trains on, for a search over several ([`TaskSet`](super::TaskSet)): 0 for the only one.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub task: usize,
 }
@@ -45,4 +45,3 @@ pub struct Scored {
     #[serde(default)]
     pub status: String,
 }
-

@@ -35,8 +35,10 @@ impl LocalEvaluator {
                             Ok(Ok(job)) => job,
                             _ => return,
                         };
-                        let result = catch_unwind(AssertUnwindSafe(|| fitness.evaluate(&job)))
-                            .unwrap_or_else(|panic| Err(EvalError::transient(format!("the evaluation panicked: {}", panic_text(&panic)))));
+                        let result =
+                            catch_unwind(AssertUnwindSafe(|| fitness.evaluate(&job))).unwrap_or_else(|panic| {
+                                Err(EvalError::transient(format!("the evaluation panicked: {}", panic_text(&panic))))
+                            });
                         if results.send((job, result)).is_err() {
                             return;
                         }
@@ -113,10 +115,9 @@ mod tests {
         evaluator.submit(
             (0..6).map(|id| Job { id, loss: loss.clone(), budget: 1.0, attempt: 1, replicate: 0, task: 0 }).collect(),
         );
-        let mut got: Vec<(usize, Result<f64, String>)> =
-            std::iter::from_fn(|| evaluator.next())
-                .map(|(job, result)| (job.id, result.map(|s| s.fitness).map_err(|e| e.to_string())))
-                .collect();
+        let mut got: Vec<(usize, Result<f64, String>)> = std::iter::from_fn(|| evaluator.next())
+            .map(|(job, result)| (job.id, result.map(|s| s.fitness).map_err(|e| e.to_string())))
+            .collect();
         got.sort_by_key(|(id, _)| *id);
         assert_eq!(got.len(), 6);
         assert!(got[0].1.as_ref().unwrap_err().contains("panicked: worker lost"));

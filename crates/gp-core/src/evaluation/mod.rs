@@ -15,6 +15,7 @@ mod evaluator;
 mod fitness;
 mod job;
 mod local;
+mod multi_task;
 pub mod task;
 
 pub use error::EvalError;
@@ -22,4 +23,5 @@ pub use evaluator::Evaluator;
 pub use fitness::Fitness;
 pub use job::{Job, Scored};
 pub use local::LocalEvaluator;
-pub use task::{MultiTask, TaskInfo, TaskSet};
+pub use multi_task::MultiTask;
+pub use task::{TaskInfo, TaskSet};

@@ -1,7 +1,7 @@
 //! Several tasks in one search. A loss found on one task is rewarded for whatever helps that
 //! task; one that must hold up on several (other networks, datasets, training lengths) is more
 //! likely to transfer. Every candidate is then trained on every task: each (candidate, task,
-//! seed) is one [`Job`] of its own, run by any evaluator, recorded and cached per task.
+//! seed) is one [`Job`](super::Job) of its own, run by any evaluator, recorded and cached per task.
 //!
 //! **The rule that combines them.** A candidate's fitness is the weighted mean, over the
 //! tasks, of its paired difference to cross entropy trained on the same task with the same
@@ -15,25 +15,21 @@
 //! Successive halving runs across tasks: a candidate is trained on every task at each rung's
 //! budget, and promoted on its combined fitness.
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
-
-use super::{EvalError, Fitness, Job, Scored};
 
 /// One task of a search, as the engine knows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaskInfo {
     /// Its name in reports.
     pub name: String,
-    /// Everything that changes a candidate's fitness on it ([`Fitness::task`]): the fitness
+    /// Everything that changes a candidate's fitness on it ([`Fitness::task`](super::Fitness::task)): the fitness
     /// cache is kept per fingerprint.
     pub fingerprint: String,
     /// Its weight in the combined fitness (positive).
     pub weight: f64,
 }
 
-/// The tasks of a search, in order: a [`Job`]'s [`task`](Job::task) indexes them.
+/// The tasks of a search, in order: a [`Job`](super::Job)'s [`task`](super::Job::task) indexes them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaskSet {
     /// The tasks (at least one).
@@ -97,45 +93,9 @@ impl From<&str> for TaskSet {
     }
 }
 
-/// A fitness over several tasks: a job goes to the fitness of its [`task`](Job::task).
-pub struct MultiTask {
-    tasks: Vec<(TaskInfo, Arc<dyn Fitness>)>,
-}
-
-impl MultiTask {
-    /// The tasks, each with its name, weight and fitness (whose [`Fitness::task`] is its
-    /// fingerprint).
-    pub fn new(tasks: Vec<(String, f64, Arc<dyn Fitness>)>) -> Result<MultiTask, String> {
-        let tasks: Vec<(TaskInfo, Arc<dyn Fitness>)> = tasks
-            .into_iter()
-            .map(|(name, weight, fitness)| (TaskInfo { name, fingerprint: fitness.task(), weight }, fitness))
-            .collect();
-        TaskSet { tasks: tasks.iter().map(|(info, _)| info.clone()).collect() }.validate()?;
-        Ok(MultiTask { tasks })
-    }
-}
-
-impl Fitness for MultiTask {
-    fn evaluate(&self, job: &Job) -> Result<Scored, EvalError> {
-        let (_, fitness) = self.tasks.get(job.task).ok_or_else(|| {
-            EvalError::permanent(format!("job {} names task {} of a search with {} tasks", job.id, job.task, self.tasks.len()))
-        })?;
-        fitness.evaluate(job)
-    }
-
-    fn task(&self) -> String {
-        self.tasks().fingerprint()
-    }
-
-    fn tasks(&self) -> TaskSet {
-        TaskSet { tasks: self.tasks.iter().map(|(info, _)| info.clone()).collect() }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::search::GradientMatch;
 
     #[test]
     fn one_task_keeps_its_fingerprint_and_several_are_combined_by_weight() {
@@ -153,18 +113,5 @@ mod tests {
         assert!(bad.validate().unwrap_err().contains("positive"));
         bad.tasks[1] = TaskInfo { name: "a".into(), ..set.tasks[0].clone() };
         assert!(bad.validate().unwrap_err().contains("named `a`"));
-    }
-
-    #[test]
-    fn a_job_goes_to_its_task() {
-        let ce = Arc::new(GradientMatch::new(crate::Loss::resolve("ce").unwrap()));
-        let ngl = Arc::new(GradientMatch::new(crate::Loss::resolve("ngl").unwrap()));
-        let multi = MultiTask::new(vec![("ce".into(), 1.0, ce), ("ngl".into(), 1.0, ngl)]).unwrap();
-        let loss = crate::Loss::resolve("ngl").unwrap();
-        let job = |task| Job { id: 0, loss: loss.clone(), budget: 1.0, attempt: 1, replicate: 0, task };
-        let (on_ce, on_ngl) = (multi.evaluate(&job(0)).unwrap(), multi.evaluate(&job(1)).unwrap());
-        assert!(on_ngl.fitness > 0.999 && on_ce.fitness < on_ngl.fitness, "{on_ce:?} {on_ngl:?}");
-        assert!(multi.evaluate(&job(2)).unwrap_err().message().contains("task 2"));
-        assert_eq!(multi.tasks().len(), 2);
     }
 }

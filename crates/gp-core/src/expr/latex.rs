@@ -9,7 +9,7 @@
 use super::Expr;
 use super::ops::{Binary, Reduce, Unary, Var};
 use super::print::{Prec, number};
-use crate::loss::{Loss, Reduction};
+use super::reduction::Reduction;
 
 /// An expression as LaTeX.
 pub fn expr(e: &Expr) -> String {
@@ -18,13 +18,13 @@ pub fn expr(e: &Expr) -> String {
     out
 }
 
-/// A loss as a LaTeX formula, its reduction included.
-pub(crate) fn loss(l: &Loss) -> String {
-    let scale = match l.reduction {
+/// The loss `reduction(e)` as a LaTeX formula, its reduction included.
+pub(crate) fn loss(e: &Expr, reduction: Reduction) -> String {
+    let scale = match reduction {
         Reduction::ElementMean => r"\frac{1}{BC}",
         Reduction::SampleMean => r"\frac{1}{B}",
     };
-    format!(r"\mathcal{{L}} = {scale}\sum_{{b=1}}^{{B}}\sum_{{c=1}}^{{C}}\left[{}\right]", expr(&l.expr))
+    format!(r"\mathcal{{L}} = {scale}\sum_{{b=1}}^{{B}}\sum_{{c=1}}^{{C}}\left[{}\right]", expr(e))
 }
 
 /// Whether `e` is non-negative for every input, judged from its structure.

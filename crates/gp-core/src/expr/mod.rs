@@ -25,9 +25,9 @@ mod parse;
 mod primitives;
 mod print;
 pub mod pytorch;
+pub(crate) mod reduction;
+pub(crate) mod shape;
 mod simplify;
-
-use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -177,26 +177,6 @@ impl Expr {
     /// the number of classes through a reduction).
     pub fn is_constant(&self) -> bool {
         !self.preorder().any(|e| matches!(e, Expr::Var(_)))
-    }
-
-    /// An equivalent expression that is no larger, with constants folded and algebraic
-    /// identities applied; see [`canon`] for the rules.
-    pub fn simplify(&self) -> Expr {
-        simplify::simplify(self)
-    }
-
-    /// The canonical form and key of this expression; see [`canon`].
-    pub fn canonical(&self) -> canon::Canonical {
-        canon::Canonical::of(self)
-    }
-}
-
-impl FromStr for Expr {
-    type Err = ParseError;
-
-    /// Parses infix text, e.g. `exp(2.4092 - p*(1 + y)) - cos(cos(sin(p)))`.
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        parse::parse(text)
     }
 }
 

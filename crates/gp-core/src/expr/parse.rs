@@ -21,6 +21,7 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::str::FromStr;
 
 use super::Expr;
 use super::ops::{Binary, Op, Reduce, Unary, Var, quoted_list, suggest};
@@ -477,7 +478,16 @@ impl<'a> Parser<'a> {
     }
 }
 
-pub(super) fn parse(text: &str) -> std::result::Result<Expr, ParseError> {
+impl FromStr for Expr {
+    type Err = ParseError;
+
+    /// Parses infix text, e.g. `exp(2.4092 - p*(1 + y)) - cos(cos(sin(p)))`.
+    fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
+        parse(text)
+    }
+}
+
+fn parse(text: &str) -> std::result::Result<Expr, ParseError> {
     let error = |(kind, span): (ParseErrorKind, Range<usize>)| ParseError { kind, span, source: text.to_owned() };
     if text.trim().is_empty() {
         return Err(error((ParseErrorKind::Empty, 0..text.len())));

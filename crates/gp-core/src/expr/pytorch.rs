@@ -22,8 +22,8 @@ use std::hash::{Hash, Hasher};
 use super::Expr;
 use super::ops::{Binary, PROTECT_EPS, Reduce, Unary, Var};
 use super::print::{Prec, number};
-use crate::interp::Shape;
-use crate::loss::{Loss, Reduction};
+use super::reduction::Reduction;
+use super::shape::Shape;
 
 /// The helpers the protected operators need, each with the helpers it calls.
 const HELPERS: &[(&str, &str, &[&str])] = &[
@@ -413,10 +413,9 @@ enum Reducing {
 }
 
 impl Reducing {
-    fn of(loss: &Loss) -> Reducing {
-        let shape = loss.compile().shapes().last().copied().unwrap_or(Shape::Scalar);
-        let sample_mean = loss.reduction == Reduction::SampleMean;
-        match shape {
+    fn of(e: &Expr, reduction: Reduction) -> Reducing {
+        let sample_mean = reduction == Reduction::SampleMean;
+        match Shape::of(e) {
             Shape::Scalar => Reducing::Constant { times_classes: sample_mean },
             Shape::Column => Reducing::Pixels { times_classes: sample_mean },
             Shape::Full => Reducing::Elements { sum: sample_mean },
@@ -424,18 +423,19 @@ impl Reducing {
     }
 }
 
-/// A complete Python module defining `name(logits, target, ignore_index=255)`.
+/// A complete Python module defining `name(logits, target, ignore_index=255)` that computes
+/// the loss `reduction(e)`.
 ///
 /// The function computes what lossgp's trainer computes. Segmentation targets (`[N, H, W]`)
 /// may hold `ignore_index`: such a pixel's one-hot target is all zero, its value is multiplied
 /// by 0 (so that, as in training, a NaN there makes the loss NaN), and the loss is the mean
 /// over the other pixels (0 if none is left). Classification targets (`[N]`) ignore nothing,
 /// as in training, where a label that is not a class is an error (`one_hot` raises).
-pub(crate) fn loss_function(loss: &Loss, name: &str) -> String {
+pub(crate) fn loss_function(e: &Expr, reduction: Reduction, name: &str) -> String {
     let mut generator = Generator::default();
-    generator.find_shared(&loss.expr);
-    let body = generator.emit(&loss.expr);
-    let reducing = Reducing::of(loss);
+    generator.find_shared(e);
+    let body = generator.emit(e);
+    let reducing = Reducing::of(e, reduction);
     let value = as_tensor(Code { text: parenthesize(&body, Prec::Atom), ..body });
     let (per_pixel, result) = match reducing {
         Reducing::Constant { times_classes } => {
@@ -452,7 +452,7 @@ pub(crate) fn loss_function(loss: &Loss, name: &str) -> String {
             (Some(per_pixel), "(per_pixel * kept).sum() / kept.sum().clamp_min(1)".to_owned())
         }
     };
-    let uses_y = loss.expr.uses(Var::Y);
+    let uses_y = e.uses(Var::Y);
 
     let mut out = String::new();
     if generator.uses_math {
@@ -470,8 +470,8 @@ pub(crate) fn loss_function(loss: &Loss, name: &str) -> String {
         out,
         "\ndef {name}(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = {IGNORE_INDEX}) -> torch.Tensor:"
     );
-    let _ = writeln!(out, "    \"\"\"{}: {}", loss.reduction, loss.expr.to_string().replace('\\', "\\\\"));
-    let _ = writeln!(out, "\n    {}.", loss.reduction.describe().replace("batch x class", "sample x class"));
+    let _ = writeln!(out, "    \"\"\"{}: {}", reduction, e.to_string().replace('\\', "\\\\"));
+    let _ = writeln!(out, "\n    {}.", reduction.describe().replace("batch x class", "sample x class"));
     out.push_str(concat!(
         "    logits: [N, C, ...] raw scores; target: [N, ...] class indices. As in lossgp's trainer,\n",
         "    segmentation pixels labelled ignore_index count for nothing and the mean is over the\n",
@@ -484,7 +484,7 @@ pub(crate) fn loss_function(loss: &Loss, name: &str) -> String {
             "    keep = target != ignore_index if target.dim() > 1 else torch.ones_like(target, dtype=torch.bool)\n",
         );
     }
-    if loss.expr.uses(Var::P) {
+    if e.uses(Var::P) {
         out.push_str("    p = torch.softmax(logits, dim=1)\n");
     }
     if uses_y {
@@ -493,7 +493,7 @@ pub(crate) fn loss_function(loss: &Loss, name: &str) -> String {
         );
         out.push_str("    y = y.movedim(-1, 1).to(logits.dtype)\n");
     }
-    if loss.expr.uses(Var::Z) {
+    if e.uses(Var::Z) {
         out.push_str("    z = logits\n");
     }
     if generator.uses_classes {
@@ -514,7 +514,7 @@ pub(crate) fn loss_function(loss: &Loss, name: &str) -> String {
 mod tests {
     use super::*;
     use crate::interp::Batch;
-    use crate::loss::{BUILTINS, builtin};
+    use crate::loss::{BUILTINS, Loss, builtin};
 
     /// The lines that read the targets and reduce, as every function with `y` writes them.
     const KEEP: &str = "    target = target.long()\n    keep = target != ignore_index if target.dim() > 1 else torch.ones_like(target, dtype=torch.bool)\n";
@@ -609,7 +609,7 @@ mod tests {
     fn as_generated(loss: &Loss, logits: &[f64], classes: usize, targets: &[i64], plane: Option<usize>) -> f64 {
         let segmentation = plane.is_some();
         let plane = plane.unwrap_or(1);
-        let reducing = Reducing::of(loss);
+        let reducing = Reducing::of(&loss.expr, loss.reduction);
         let (mut total, mut count) = (0.0, 0.0);
         for (pixel, &target) in targets.iter().enumerate() {
             let (sample, at) = (pixel / plane, pixel % plane);

@@ -15,8 +15,12 @@
 use super::Expr;
 use super::canon::{self, Poly};
 
-pub(super) fn simplify(e: &Expr) -> Expr {
-    smallest(e).1
+impl Expr {
+    /// An equivalent expression that is no larger, with constants folded and algebraic
+    /// identities applied; see [`canon`] for the rules.
+    pub fn simplify(&self) -> Expr {
+        smallest(self).1
+    }
 }
 
 /// The normal form of `e` and the smallest expression found for it.

@@ -11,20 +11,15 @@
 //! Output for people and other programs (`--json` on standard output) stays plain JSON, with
 //! `null` for a non-finite number.
 
+mod names;
 mod read;
 mod write;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use names::{INFINITY, NAN, NEG_INFINITY};
 pub use read::from_value;
-
-/// The text written for NaN.
-pub const NAN: &str = "NaN";
-/// The text written for positive infinity.
-pub const INFINITY: &str = "Infinity";
-/// The text written for negative infinity.
-pub const NEG_INFINITY: &str = "-Infinity";
 
 /// `value` as one line of JSON, non-finite numbers as [`NAN`], [`INFINITY`], [`NEG_INFINITY`].
 pub fn to_string<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
@@ -39,16 +34,6 @@ pub fn to_string_pretty<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<
 /// Reads what [`to_string`] wrote (and plain JSON), non-finite numbers included.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> serde_json::Result<T> {
     from_value(&serde_json::from_str(text)?)
-}
-
-/// The number a string stands for, if it is one of the names of a non-finite number.
-fn non_finite(text: &str) -> Option<f64> {
-    match text {
-        NAN => Some(f64::NAN),
-        INFINITY => Some(f64::INFINITY),
-        NEG_INFINITY => Some(f64::NEG_INFINITY),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

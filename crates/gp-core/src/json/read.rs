@@ -13,7 +13,7 @@ use serde::de::{
 };
 use serde_json::{Error, Map, Value};
 
-use super::non_finite;
+use super::names::non_finite;
 
 /// Reads a `T` from `value`, non-finite numbers included.
 pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, Error> {

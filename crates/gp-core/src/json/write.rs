@@ -6,7 +6,7 @@ use serde::ser::{
     SerializeTupleStruct, SerializeTupleVariant, Serializer,
 };
 
-use super::{INFINITY, NAN, NEG_INFINITY};
+use super::names::{INFINITY, NAN, NEG_INFINITY};
 
 /// A value whose non-finite numbers, at any depth, are written as their names.
 pub(super) struct Lossless<'a, T: ?Sized>(pub &'a T);

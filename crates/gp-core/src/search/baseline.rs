@@ -115,7 +115,7 @@ pub struct Tried {
 impl Tried {
     /// What the choice ranks by: the mean over the confirmation seeds, else the search seed's.
     pub fn score(&self) -> f64 {
-        super::record::mean(&self.confirmed).unwrap_or(self.fitness)
+        super::mean::mean(&self.confirmed).unwrap_or(self.fitness)
     }
 }
 

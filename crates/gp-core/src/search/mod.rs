@@ -32,6 +32,7 @@ mod breed;
 pub mod compare;
 mod config;
 mod confirm;
+mod mean;
 pub mod niche;
 pub mod record;
 mod run;
@@ -41,17 +42,18 @@ mod synthetic;
 mod training;
 pub mod variation;
 
+pub use crate::evaluation::MultiTask;
+pub use crate::evaluation::task::{self, TaskInfo, TaskSet};
+pub use crate::evaluation::{EvalError, Evaluator, Fitness, Job, LocalEvaluator, Scored};
 pub use crate::stats::{Verdict, mean_sd, spearman};
 pub use baseline::{BaselineSpec, LABEL_SMOOTHING_GRID, TUNED_LABEL_SMOOTHING, Tuning};
 pub use compare::Paired;
 pub use config::{Fidelity, Islands, Mutations, Niching, Screening, SearchConfig, Selection};
-pub use crate::evaluation::{EvalError, Evaluator, Fitness, Job, LocalEvaluator, Scored};
 pub use record::{Baseline, GenerationStats, Individual, Outcome, Record, State, TaskScore, strongest};
 pub use run::{RunOptions, SearchError, SearchEvent, run};
 pub use screen::{Rejected, Stage};
 pub use store::{CacheEntry, RunDir, RunLock, SharedCache, StoreError};
 pub use synthetic::GradientMatch;
-pub use crate::evaluation::task::{self, MultiTask, TaskInfo, TaskSet};
 pub use training::TrainingFitness;
 
 #[cfg(test)]

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::config::SearchConfig;
-use crate::evaluation::Scored;
+use super::mean::mean;
 use super::screen::{Rejected, Stage};
+use crate::evaluation::Scored;
 use crate::expr::Expr;
 use crate::expr::canon::Key;
 use crate::loss::Loss;
@@ -60,11 +61,6 @@ impl Individual {
     pub fn score(&self) -> f64 {
         mean(&self.confirmed).unwrap_or(self.fitness)
     }
-}
-
-/// The mean of `values`, none if empty.
-pub(crate) fn mean(values: &[f64]) -> Option<f64> {
-    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
 
 /// What happened to one candidate: a line of `evaluations.jsonl`.
@@ -119,8 +115,12 @@ pub enum Outcome {
         rung: usize,
         /// Attempts made.
         attempts: u32,
-        /// The last error, and whether it was worth retrying (a permanent one is not retried).
-        error: crate::evaluation::EvalError,
+        /// The last error.
+        error: String,
+        /// Whether it was permanent ([`EvalError::Permanent`](crate::evaluation::EvalError)):
+        /// not retried, since another attempt would repeat it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        permanent: bool,
     },
 }
 

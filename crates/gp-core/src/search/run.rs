@@ -13,12 +13,12 @@ use rand_chacha::ChaCha8Rng;
 
 use super::baseline::{BaselineSpec, Tried, Tuning, choose};
 use super::config::SearchConfig;
-use crate::evaluation::{Evaluator, Job, Scored};
 use super::niche::Signatures;
 use super::record::{Baseline, FORMAT, GenerationStats, Individual, Outcome, Record, State, TaskScore};
 use super::screen::{Rejected, screen};
 use super::store::{CacheEntry, RunDir, SharedCache, StoreError};
 use crate::evaluation::TaskSet;
+use crate::evaluation::{Evaluator, Job, Scored};
 use crate::expr::Expr;
 use crate::expr::canon::Key;
 use crate::loss::Loss;
@@ -666,7 +666,12 @@ impl Driver<'_, '_> {
                     self.evaluator.submit(vec![Job { attempt: job.attempt + 1, ..job }]);
                     continue;
                 }
-                Err(error) => Outcome::Failed { rung, attempts: job.attempt, error },
+                Err(error) => Outcome::Failed {
+                    rung,
+                    attempts: job.attempt,
+                    permanent: !error.is_retryable(),
+                    error: error.message().to_owned(),
+                },
             };
             outstanding.remove(&job.id);
             let (i, task) = parts[job.id];

@@ -246,7 +246,7 @@ mod tests {
 
         let run = RunDir::create(&dir.path().join("run")).unwrap();
         let mut odd = record(1);
-        odd.outcome = Outcome::Failed { rung: 0, attempts: 2, error: "loss is NaN".into() };
+        odd.outcome = Outcome::Failed { rung: 0, attempts: 2, error: "loss is NaN".into(), permanent: false };
         run.append(&odd).unwrap();
         let scored = crate::search::Scored {
             fitness: f64::NAN,

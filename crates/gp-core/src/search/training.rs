@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use crate::evaluation::{EvalError, Fitness, Job, Scored};
 use crate::backend::DynBackend;
 use crate::data::{Dataset, holdout};
+use crate::evaluation::{EvalError, Fitness, Job, Scored};
 use crate::model::{ModelSpec, build_model};
 use crate::train::{TrainConfig, TrainData, train};
 

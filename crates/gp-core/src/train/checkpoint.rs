@@ -21,7 +21,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Optimizer, Scheduler, Tally, TrainError, TrainReport};
+use super::error::TrainError;
+use super::metrics::Tally;
+use super::optim::Optimizer;
+use super::report::TrainReport;
+use super::schedule::Scheduler;
 use crate::backend::{Backend, Params};
 
 /// The version of [`Progress`]'s format.

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use super::grid::{Cell, Grid};
 use crate::backend::DynBackend;
 use crate::data::Dataset;
-use crate::model::{ModelSpec, build_model};
 use crate::evaluation::{EvalError, Fitness, Job, Scored};
+use crate::model::{ModelSpec, build_model};
 use crate::train::{Status, TrainConfig, TrainData, TrainReport, train};
 
 /// What a column trains: a model of the zoo on a dataset, tested on its test split.

@@ -73,8 +73,11 @@ pub struct Failure {
     pub key: String,
     /// The attempt, from 1.
     pub attempt: u32,
-    /// What went wrong, and whether it was worth retrying.
-    pub error: crate::evaluation::EvalError,
+    /// What went wrong.
+    pub error: String,
+    /// Whether it was permanent: not retried, since another attempt would repeat it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub permanent: bool,
 }
 
 /// A run directory's ledger, and the shared cache it reads from and adds to.

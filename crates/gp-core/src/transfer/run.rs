@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use super::grid::{Cell, Grid};
 use super::ledger::{CellRecord, Failure, Ledger};
-use crate::files::StoreError;
 use crate::evaluation::{Evaluator, Job};
+use crate::files::StoreError;
 
 /// Why a grid could not finish.
 #[derive(Debug, thiserror::Error)]
@@ -134,7 +134,8 @@ pub fn run_grid(
                 ledger.record_failure(&Failure {
                     key: grid.cell_key(&cell),
                     attempt: finished.attempt,
-                    error: error.clone(),
+                    error: error.message().to_owned(),
+                    permanent: !error.is_retryable(),
                 })?;
                 observe(GridEvent::Failed { cell, attempt: finished.attempt, error: error.message() });
                 if finished.attempt > retries || !error.is_retryable() {

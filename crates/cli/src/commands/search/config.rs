@@ -9,8 +9,8 @@ use lossgp_core::Loss;
 use lossgp_core::backend::open_backend;
 use lossgp_core::model::{ModelOptions, ModelSpec, check_options, find_model};
 use lossgp_core::search::{
-    BaselineSpec, Fitness, GradientMatch, LABEL_SMOOTHING_GRID, MultiTask, SearchConfig,
-    TUNED_LABEL_SMOOTHING, TrainingFitness,
+    BaselineSpec, Fitness, GradientMatch, LABEL_SMOOTHING_GRID, MultiTask, SearchConfig, TUNED_LABEL_SMOOTHING,
+    TrainingFitness,
 };
 use lossgp_core::train::TrainConfig;
 use lossgp_datasets::DataDir;
@@ -356,7 +356,10 @@ impl SearchFile {
             );
         }
         if task.fitness != FitnessKind::Command && !task.command.is_empty() {
-            bail!("`command` is set, but `fitness` is `{}`: set fitness = \"command\" to score with it", kebab(task.fitness));
+            bail!(
+                "`command` is set, but `fitness` is `{}`: set fitness = \"command\" to score with it",
+                kebab(task.fitness)
+            );
         }
         if task.fitness == FitnessKind::Command {
             task.command_spec().validate().map_err(anyhow::Error::msg)?;
@@ -376,7 +379,9 @@ impl SearchFile {
     pub fn describe(&self) -> String {
         let one = |t: &TaskConfig| match t.fitness {
             FitnessKind::GradientMatch => format!("gradient match with {}", t.target),
-            FitnessKind::Command => format!("the command `{}`, at most {} min a run", t.command.join(" "), t.timeout_minutes),
+            FitnessKind::Command => {
+                format!("the command `{}`, at most {} min a run", t.command.join(" "), t.timeout_minutes)
+            }
             FitnessKind::Training => {
                 let samples = t.train_samples.map(|n| format!(" ({n} samples)")).unwrap_or_default();
                 let epochs = t.train_config(&self.train).map_or(self.train.epochs, |c| c.epochs);
@@ -422,7 +427,8 @@ impl SearchFile {
                 let each = tasks
                     .iter()
                     .map(|t| {
-                        let fitness = self.task_fitness(t, dir, data_dir).with_context(|| format!("task `{}`", t.name()))?;
+                        let fitness =
+                            self.task_fitness(t, dir, data_dir).with_context(|| format!("task `{}`", t.name()))?;
                         Ok((t.name(), t.weight, fitness))
                     })
                     .collect::<Result<Vec<_>>>()?;
@@ -437,9 +443,11 @@ impl SearchFile {
         match task.fitness {
             FitnessKind::GradientMatch => return Ok(Arc::new(GradientMatch::new(Loss::resolve(&task.target)?))),
             FitnessKind::Command => {
-                let data = data_dir.map(Path::to_owned).or_else(|| DataDir::resolve(None).ok().map(|d| d.root().to_owned()));
-                let fitness = CommandFitness::new(task.command_spec(), &task.name(), train_config.seed, dir, data.as_deref())
-                    .map_err(anyhow::Error::msg)?;
+                let data =
+                    data_dir.map(Path::to_owned).or_else(|| DataDir::resolve(None).ok().map(|d| d.root().to_owned()));
+                let fitness =
+                    CommandFitness::new(task.command_spec(), &task.name(), train_config.seed, dir, data.as_deref())
+                        .map_err(anyhow::Error::msg)?;
                 return Ok(Arc::new(fitness));
             }
             FitnessKind::Training => {}

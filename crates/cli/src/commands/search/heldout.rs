@@ -148,7 +148,7 @@ pub fn confirm(args: ConfirmArgs, data_dir: Option<&Path>, json: bool) -> Result
     let dir = &args.dir;
     // Held while training: a search or another confirm on the directory waits its turn.
     let _lock = lossgp_core::search::RunDir::create(dir)?.lock()?;
-    let (file, state) = super::open_run(dir, "confirm")?;
+    let (file, state) = super::run_dir::open_run(dir, "confirm")?;
     let distinct: std::collections::BTreeSet<_> = args.seeds.iter().collect();
     if args.seeds.is_empty() || distinct.len() != args.seeds.len() {
         bail!("--seeds needs distinct seed numbers, e.g. --seeds 101,102,103");
@@ -218,7 +218,7 @@ pub fn confirm(args: ConfirmArgs, data_dir: Option<&Path>, json: bool) -> Result
         // Workers elsewhere build the fitness from this folder's configuration.
         let folder = dir.join(if factor == 1 { "confirm".to_owned() } else { format!("confirm-x{factor}") });
         std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
-        lossgp_core::files::write_atomic(&folder.join(super::CONFIG), &longer.to_toml()?)?;
+        lossgp_core::files::write_atomic(&folder.join(super::run_dir::CONFIG), &longer.to_toml()?)?;
         let mut settings = file.run.settings.clone();
         settings.workers = args.workers.unwrap_or(settings.workers);
         settings.evaluator = args.evaluator.clone().unwrap_or(settings.evaluator);
@@ -243,7 +243,10 @@ pub fn confirm(args: ConfirmArgs, data_dir: Option<&Path>, json: bool) -> Result
                 }
                 // As in the search: a training that cannot be scored counts as the worst.
                 Err(error) => {
-                    eprintln!("  seed {} of {} failed after {} attempt(s), scored 0: {error}", job.replicate, job.loss, job.attempt);
+                    eprintln!(
+                        "  seed {} of {} failed after {} attempt(s), scored 0: {error}",
+                        job.replicate, job.loss, job.attempt
+                    );
                     0.0
                 }
             };
@@ -263,7 +266,10 @@ pub fn confirm(args: ConfirmArgs, data_dir: Option<&Path>, json: bool) -> Result
         }
         if finished < pending {
             let why = evaluator.fault().unwrap_or_else(|| "the evaluator stopped".into());
-            bail!("{} of {pending} held-out trainings did not finish: {why}; run confirm again to train them", pending - finished);
+            bail!(
+                "{} of {pending} held-out trainings did not finish: {why}; run confirm again to train them",
+                pending - finished
+            );
         }
     }
     // `task`: one task's results, or none for their weighted mean.

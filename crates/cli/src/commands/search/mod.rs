@@ -5,6 +5,7 @@ mod config;
 mod heldout;
 mod heldout_grid;
 pub(crate) mod plot;
+pub(crate) mod run_dir;
 mod task_plot;
 mod worker;
 
@@ -17,8 +18,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lossgp_core::loss::analysis::{Analysis, CLASS_COUNTS, analyze};
 use lossgp_core::search::{
-    Outcome, Paired, RunDir, RunLock, RunOptions, SearchEvent, Stage, State, Tuning,
-    mean_sd, run, spearman, store, strongest,
+    Outcome, Paired, RunDir, RunLock, RunOptions, SearchEvent, Stage, State, Tuning, mean_sd, run, spearman, store,
+    strongest,
 };
 use serde::Serialize;
 
@@ -27,9 +28,8 @@ pub use heldout::{ConfirmArgs, confirm};
 pub use worker::{WorkerArgs, run_worker};
 
 use crate::output::{emit, indent};
+use run_dir::{CONFIG, open_run};
 
-/// The configuration a run directory keeps.
-const CONFIG: &str = "config.toml";
 /// The summary a run directory keeps.
 const SUMMARY: &str = "summary.json";
 
@@ -754,7 +754,7 @@ fn render(s: &Summary) -> String {
         let found = s.best.iter().map(|f| (format!("best-{}", f.rank), &f.analysis));
         for (name, analysis) in found.chain(baselines) {
             if let Some(a) = analysis {
-                let _ = writeln!(out, "{name:>9}  {}", crate::commands::loss::analysis_line(a));
+                let _ = writeln!(out, "{name:>9}  {}", crate::commands::loss_analysis::analysis_line(a));
             }
         }
     }
@@ -769,7 +769,7 @@ fn render(s: &Summary) -> String {
             let _ = write!(
                 out,
                 "\nwhat the best is (lossgp loss analyze):\n{}",
-                crate::commands::loss::render_analysis(analysis)
+                crate::commands::loss_analysis::render_analysis(analysis)
             );
         }
         let _ = write!(out, "\nthe best, in LaTeX:\n  {}\nand in PyTorch:\n{}", f.latex, indent(&f.pytorch, 2));
@@ -819,18 +819,4 @@ pub fn report(dir: &Path, json: bool) -> Result<()> {
     let (file, state) = open_run(dir, "report")?;
     let summary = finish(dir, &state, &file)?;
     emit(json, &summary, render)
-}
-
-/// The configuration and state of a run directory with at least one finished generation;
-/// `what` names the command's purpose in the error for a run that has none yet.
-pub(crate) fn open_run(dir: &Path, what: &str) -> Result<(SearchFile, State)> {
-    let path = dir.join(CONFIG);
-    if !path.is_file() {
-        bail!("{} has no {CONFIG}: it is not a lossgp run directory", dir.display());
-    }
-    let file = SearchFile::read(&path)?;
-    let Some(state) = RunDir::create(dir)?.load_state()? else {
-        bail!("{} has no finished generation yet: nothing to {what}", dir.display());
-    };
-    Ok((file, state))
 }

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use lossgp_core::evaluation::Fitness;
 use lossgp_exec::{Queue, work, work_task};
 
-use super::CONFIG;
 use super::config::SearchFile;
+use super::run_dir::CONFIG;
 use crate::commands::transfer;
 
 #[derive(Debug, Args)]

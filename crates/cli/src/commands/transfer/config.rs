@@ -22,8 +22,8 @@ use lossgp_datasets::DataDir;
 use serde::{Deserialize, Serialize};
 
 use crate::commands::dataset::{TrainingRequest, TrainingSet, open_training};
-use crate::run_table::{OwnKeys, RunTable};
 use crate::commands::train::{TrainOptions, test_split, with_overrides};
+use crate::run_table::{OwnKeys, RunTable};
 
 /// A documented configuration: `lossgp transfer --example` prints it, and every setting left
 /// out takes the default written there.

@@ -13,6 +13,7 @@
 
 mod config;
 mod plot;
+mod report;
 mod table;
 
 use std::path::{Path, PathBuf};
@@ -23,9 +24,9 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lossgp_core::search::{RunDir, store};
 use lossgp_core::transfer::{Analysis, CELLS, CellRecord, Grid, GridEvent, Ledger, analyse, run_grid};
-use serde::{Deserialize, Serialize};
 
 pub use config::{DatasetConfig, EXAMPLE, GridConfig, GridRun, RunConfig as TransferRun, TransferFile};
+pub use report::TransferReport;
 
 use crate::commands::train::{TrainOptions, parse_size};
 use crate::output::emit;
@@ -344,24 +345,6 @@ fn leader(analysis: &Analysis) -> String {
         }
         None => String::new(),
     }
-}
-
-/// What `lossgp transfer` and `lossgp report` print for a transfer run (and `report.json`
-/// holds).
-#[derive(Debug, Serialize, Deserialize)]
-pub struct TransferReport {
-    /// The run directory.
-    pub run_dir: PathBuf,
-    /// Whether every cell has finished.
-    pub finished: bool,
-    /// Seconds of training over the finished cells.
-    pub training_seconds: f64,
-    /// The grid's losses, with expressions and weight decay.
-    pub grid: Grid,
-    /// The statistics.
-    pub analysis: Analysis,
-    /// The files written.
-    pub files: Vec<PathBuf>,
 }
 
 /// Writes the report of `results` (by cell index) and its plots into `dir`, and returns it.

@@ -12,7 +12,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::TransferReport;
+use super::report::TransferReport;
 use crate::commands::search::plot::{COLOURS, register_font, write_png};
 
 const PANEL: (u32, u32) = (420, 300);

@@ -6,7 +6,7 @@ use lossgp_core::loss::analysis::{CLASS_COUNTS, analyze};
 use lossgp_core::stats::{Summary, Verdict};
 use lossgp_core::transfer::{ColumnResult, Comparison, Counts, LossAnalysis, paper_margin_points};
 
-use super::TransferReport;
+use super::report::TransferReport;
 
 /// The paper's mark for a verdict.
 fn mark(verdict: Verdict) -> &'static str {
@@ -183,7 +183,7 @@ pub fn markdown(r: &TransferReport) -> String {
     for loss in &a.losses {
         let analysis = loss.expr.parse::<lossgp_core::Loss>().ok().and_then(|l| analyze(&l, &CLASS_COUNTS).ok());
         if let Some(analysis) = analysis {
-            let _ = writeln!(s, "- {}: {}", name(&loss.name), crate::commands::loss::analysis_line(&analysis));
+            let _ = writeln!(s, "- {}: {}", name(&loss.name), crate::commands::loss_analysis::analysis_line(&analysis));
         }
     }
 

@@ -19,148 +19,25 @@
 //! twice. Dropping the evaluator with jobs outstanding cancels them (`scancel`); so does
 //! [`cancel_run`], which a Ctrl-C handler calls.
 
+mod commands;
+mod settings;
+
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use commands::{
+    ALIVE, COMMAND_LIMIT, ENGINE_ENDS, QUERY_BACKOFF, QUERY_TRIES, array_named, output_within, scancel, shell_quote,
+    split_id, task_states,
+};
+pub use settings::{DEFAULT_TEMPLATE, SlurmSettings};
 
 use serde::{Deserialize, Serialize};
 
-use lossgp_core::evaluation::{EvalError, Evaluator, Job, Scored};
 use crate::queue::Queue;
+use lossgp_core::evaluation::{EvalError, Evaluator, Job, Scored};
 use lossgp_core::files::{StoreError, append_line, read_lines, write_atomic};
-
-/// The job-script template used when the settings name none. `{{directives}}` becomes the
-/// `#SBATCH` lines of the settings, `{{setup}}` their setup lines, `{{command}}` the worker's
-/// command; the job name, the array and the log file are given to `sbatch` on its command line.
-pub const DEFAULT_TEMPLATE: &str = "#!/bin/bash
-{{directives}}
-set -euo pipefail
-{{setup}}
-{{command}}
-";
-
-/// `[run.slurm]`: how jobs are submitted.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SlurmSettings {
-    /// A job-script template file (see [`DEFAULT_TEMPLATE`]); none: the default.
-    pub template: Option<PathBuf>,
-    /// `--partition`.
-    pub partition: Option<String>,
-    /// `--account`.
-    pub account: Option<String>,
-    /// `--qos`.
-    pub qos: Option<String>,
-    /// `--gres`, e.g. `gpu:1`.
-    pub gres: Option<String>,
-    /// `--time` per task, e.g. `02:00:00`.
-    pub time: Option<String>,
-    /// `--cpus-per-task`.
-    pub cpus_per_task: usize,
-    /// `--mem` per task, e.g. `16G`.
-    pub mem: Option<String>,
-    /// Further `#SBATCH` options, e.g. `--constraint=a100`.
-    pub options: Vec<String>,
-    /// Shell lines run before the worker: `module load ...`, `source venv/bin/activate`.
-    pub setup: Vec<String>,
-    /// A prefix of the worker's command, e.g. `apptainer exec --nv lossgp.sif` to run it in a
-    /// container.
-    pub container: Option<String>,
-    /// At most this many tasks per array (the cluster's `MaxArraySize`).
-    pub max_array: usize,
-    /// Seconds between looks at `squeue`.
-    pub poll_seconds: f64,
-    /// Seconds `squeue` may keep failing (an overloaded or restarting controller) before the
-    /// run stops with its message; meanwhile the last known states stand.
-    pub query_patience_seconds: f64,
-}
-
-impl Default for SlurmSettings {
-    fn default() -> Self {
-        SlurmSettings {
-            template: None,
-            partition: None,
-            account: None,
-            qos: None,
-            gres: None,
-            time: None,
-            cpus_per_task: 1,
-            mem: None,
-            options: Vec::new(),
-            setup: Vec::new(),
-            container: None,
-            max_array: 1000,
-            poll_seconds: 5.0,
-            query_patience_seconds: 600.0,
-        }
-    }
-}
-
-impl SlurmSettings {
-    /// Checks what can be checked before submitting.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.max_array == 0 || self.cpus_per_task == 0 {
-            return Err("[run.slurm] max_array and cpus_per_task must be at least 1".into());
-        }
-        if !(self.poll_seconds > 0.0 && self.poll_seconds.is_finite()) {
-            return Err(format!("[run.slurm] poll_seconds must be a positive number, not {}", self.poll_seconds));
-        }
-        if !(self.query_patience_seconds >= 0.0 && self.query_patience_seconds.is_finite()) {
-            return Err(format!(
-                "[run.slurm] query_patience_seconds must be a number of seconds, not {}",
-                self.query_patience_seconds
-            ));
-        }
-        if let Some(path) = &self.template {
-            let text =
-                std::fs::read_to_string(path).map_err(|e| format!("[run.slurm] template {}: {e}", path.display()))?;
-            if !text.contains("{{command}}") {
-                return Err(format!(
-                    "[run.slurm] template {} has no {{{{command}}}}: the worker would never run",
-                    path.display()
-                ));
-            }
-            // A setting the template has no place for would vanish from every job.
-            if !text.contains("{{directives}}") {
-                return Err(format!(
-                    "[run.slurm] template {} has no {{{{directives}}}}, so the settings' #SBATCH lines ({}) would be \
-                     dropped: put {{{{directives}}}} after its first line",
-                    path.display(),
-                    self.directives().lines().map(|l| l.trim_start_matches("#SBATCH ")).collect::<Vec<_>>().join(" ")
-                ));
-            }
-            if !self.setup.is_empty() && !text.contains("{{setup}}") {
-                return Err(format!(
-                    "[run.slurm] template {} has no {{{{setup}}}}, so `setup` ({}) would never run: put {{{{setup}}}} before {{{{command}}}}",
-                    path.display(),
-                    self.setup.join("; ")
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// The `#SBATCH` lines of the settings.
-    fn directives(&self) -> String {
-        let mut lines = vec![format!("#SBATCH --cpus-per-task={}", self.cpus_per_task)];
-        for (flag, value) in [
-            ("partition", &self.partition),
-            ("account", &self.account),
-            ("qos", &self.qos),
-            ("gres", &self.gres),
-            ("time", &self.time),
-            ("mem", &self.mem),
-        ] {
-            if let Some(v) = value {
-                lines.push(format!("#SBATCH --{flag}={v}"));
-            }
-        }
-        lines.extend(self.options.iter().map(|o| format!("#SBATCH {o}")));
-        lines.join("\n")
-    }
-}
 
 /// The Slurm job name of a run's arrays: `lossgp-` and a hash of its directory, so that
 /// `scancel --name` reaches this run's jobs and no other's.
@@ -568,84 +445,13 @@ impl SlurmEvaluator {
     }
 }
 
-/// The states in which a task may still deliver its result (Slurm's job state codes,
-/// `squeue(1)`): waiting, booting its node, running, held, requeued or being updated.
-const ALIVE: [&str; 17] = [
-    "PENDING",
-    "CONFIGURING",
-    "POWER_UP_NODE",
-    "RUNNING",
-    "COMPLETING",
-    "REQUEUED",
-    "REQUEUE_HOLD",
-    "REQUEUE_FED",
-    "RESIZING",
-    "SUSPENDED",
-    "STAGE_OUT",
-    "SIGNALING",
-    "STOPPED",
-    "RESV_DEL_HOLD",
-    "EXPEDITING",
-    "UPDATE_DB",
-    "SPECIAL_EXIT",
-];
-
-/// The ends a task meets through the cluster, not through its job: its node failed or did
-/// not boot, or a job of higher priority preempted it. Its job is submitted again without
-/// counting as an attempt, up to [`ENGINE_RESUBMITS`] times.
-const ENGINE_ENDS: [&str; 3] = ["NODE_FAIL", "BOOT_FAIL", "PREEMPTED"];
-
 /// Resubmissions of one job after ends of [`ENGINE_ENDS`] before the run stops.
 const ENGINE_RESUBMITS: u32 = 3;
-
-/// The longest a Slurm command may take before it is taken for a controller that does not
-/// answer (and killed): a hanging `squeue` or `scancel` must not hang the run.
-const COMMAND_LIMIT: Duration = Duration::from_secs(60);
-
-/// Runs `command` and collects its output, killing it after `limit`.
-fn output_within(command: &mut Command, limit: Duration) -> Result<Output, String> {
-    let program = command.get_program().to_string_lossy().into_owned();
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("{program} could not run: {e}"))?;
-    // Read both pipes on their own threads, so that a full pipe cannot stall the command, and
-    // so that children of a killed command holding the pipes cannot stall this one.
-    let read = |mut pipe: Box<dyn Read + Send>| {
-        let (send, receive) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes);
-            let _ = send.send(bytes);
-        });
-        receive
-    };
-    let stdout = read(Box::new(child.stdout.take().expect("piped")));
-    let stderr = read(Box::new(child.stderr.take().expect("piped")));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("{program} gave no answer within {:.0} s", limit.as_secs_f64()));
-            }
-            Err(e) => return Err(format!("{program}: {e}")),
-        }
-    };
-    let collect =
-        |pipe: std::sync::mpsc::Receiver<Vec<u8>>| pipe.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
-    Ok(Output { status, stdout: collect(stdout), stderr: collect(stderr) })
-}
 
 /// The `slurm` evaluator of a run ([`crate::registry`]): job arrays whose tasks run
 /// `context.worker` with `--batch B --task I` on the cluster's nodes (the same paths: a shared
 /// filesystem), with `[run] threads_per_worker` backend threads (0: `cpus_per_task`).
-pub fn from_context(context: &crate::registry::EvaluatorContext) -> Result<Box<dyn Evaluator>, String> {
+pub fn from_context(context: &crate::context::EvaluatorContext) -> Result<Box<dyn Evaluator>, String> {
     let queue = Queue::open(&context.dir.join(crate::process::QUEUE)).map_err(|e| e.to_string())?;
     let settings = &context.settings.slurm;
     let mut command = vec![context.worker.program.display().to_string()];
@@ -655,118 +461,9 @@ pub fn from_context(context: &crate::registry::EvaluatorContext) -> Result<Box<d
         n => n,
     };
     let env = ["RAYON_NUM_THREADS", "OMP_NUM_THREADS"].map(|k| (k.to_owned(), threads.to_string())).to_vec();
-    let evaluator = SlurmEvaluator::new(context.dir, queue, settings.clone(), command, env).map_err(|e| e.to_string())?;
+    let evaluator =
+        SlurmEvaluator::new(context.dir, queue, settings.clone(), command, env).map_err(|e| e.to_string())?;
     Ok(Box::new(evaluator))
-}
-
-/// An array's id as `sbatch --parsable` printed it, `ID` or `ID;CLUSTER`: the id, and the
-/// cluster (`-M`) that `squeue` and `scancel` must be pointed at for it.
-fn split_id(array: &str) -> (&str, Option<&str>) {
-    match array.split_once(';') {
-        Some((id, cluster)) if !cluster.trim().is_empty() => (id.trim(), Some(cluster.trim())),
-        _ => (array.split(';').next().unwrap_or_default().trim(), None),
-    }
-}
-
-/// Cancels `arrays` (ids as recorded, with their clusters), one `scancel` per cluster.
-/// Arrays that have ended are passed over ("Invalid job id specified").
-fn scancel(arrays: &[String]) -> Result<(), String> {
-    let mut by_cluster: std::collections::BTreeMap<Option<&str>, Vec<&str>> = Default::default();
-    for array in arrays {
-        let (id, cluster) = split_id(array);
-        by_cluster.entry(cluster).or_default().push(id);
-    }
-    let mut complaints = Vec::new();
-    for (cluster, ids) in by_cluster {
-        let mut command = Command::new("scancel");
-        if let Some(cluster) = cluster {
-            command.args(["-M", cluster]);
-        }
-        let out = output_within(command.args(&ids), COMMAND_LIMIT)?;
-        complaints.extend(
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .filter(|l| !l.trim().is_empty() && !l.contains("Invalid job id specified"))
-                .map(str::to_owned),
-        );
-        if !out.status.success()
-            && complaints.is_empty()
-            && !String::from_utf8_lossy(&out.stderr).contains("Invalid job id")
-        {
-            complaints.push(format!("scancel exited with {}", out.status));
-        }
-    }
-    if complaints.is_empty() { Ok(()) } else { Err(format!("scancel failed: {}", complaints.join("; "))) }
-}
-
-/// Tries of one `squeue` query before a poll gives up on it, and the wait before the first
-/// retry (doubled for each further one).
-const QUERY_TRIES: u32 = 3;
-const QUERY_BACKOFF: Duration = Duration::from_millis(500);
-
-/// What `squeue` said about an array.
-enum Query {
-    /// Each task's state (an array that `squeue` no longer knows has none).
-    States(Vec<(usize, String)>),
-    /// `squeue` itself failed (the controller is down or busy): nothing is known.
-    Failed(String),
-}
-
-/// One array's tasks' states, as `squeue --states=all` lists them (finished tasks for
-/// `MinJobAge`), retried with back-off where `squeue` fails. An array `squeue` no longer knows
-/// ("Invalid job id specified") has no tasks: that is an answer, not a failure.
-fn query_array(array: &str, limit: Duration) -> Query {
-    let (id, cluster) = split_id(array);
-    let mut why = String::new();
-    for attempt in 0..QUERY_TRIES {
-        if attempt > 0 {
-            std::thread::sleep(QUERY_BACKOFF * 2u32.pow(attempt - 1));
-        }
-        let mut command = Command::new("squeue");
-        if let Some(cluster) = cluster {
-            command.args(["-M", cluster]);
-        }
-        let out = match output_within(command.args(["-h", "-r", "--states=all", "-j", id, "-o", "%i|%T"]), limit) {
-            Ok(out) => out,
-            Err(e) => {
-                why = e;
-                continue;
-            }
-        };
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if out.status.success() || stderr.contains("Invalid job id specified") {
-            let mut states = Vec::new();
-            for line in String::from_utf8_lossy(&out.stdout).lines() {
-                let Some((task, state)) = line.trim().split_once('|') else { continue };
-                if let Some((a, t)) = task.split_once('_')
-                    && a == id
-                    && let Ok(t) = t.parse::<usize>()
-                {
-                    states.push((t, state.to_owned()));
-                }
-            }
-            return Query::States(states);
-        }
-        why = format!("squeue -j {id} failed ({}): {}", out.status, stderr.trim());
-    }
-    Query::Failed(why)
-}
-
-/// Tasks' states by (array, task index).
-type TaskStates = HashMap<(String, usize), String>;
-
-/// Every task's state, by (array, task), for the arrays whose query succeeded, and the
-/// failures of the others.
-fn task_states(arrays: &[String], limit: Duration) -> (TaskStates, Vec<(String, String)>) {
-    let mut states = HashMap::new();
-    let mut failed = Vec::new();
-    for array in arrays {
-        match query_array(array, limit) {
-            Query::States(tasks) => states.extend(tasks.into_iter().map(|(t, s)| ((array.clone(), t), s))),
-            Query::Failed(why) => failed.push((array.clone(), why)),
-        }
-    }
-    (states, failed)
 }
 
 /// The jobs of earlier coordinators that are finished or may still finish, by key.
@@ -798,23 +495,6 @@ fn inherit(dir: &Path, queue: &Queue, name: &str) -> Result<HashMap<String, Inhe
     Ok(inherited)
 }
 
-/// The id of the array named `name`, if Slurm knows one.
-fn array_named(name: &str) -> Option<String> {
-    let out =
-        output_within(Command::new("squeue").args(["-h", "--states=all", "--name", name, "-o", "%F"]), COMMAND_LIMIT)
-            .ok()?;
-    String::from_utf8_lossy(&out.stdout).lines().next().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty())
-}
-
-/// `text` quoted for a POSIX shell where it must be.
-fn shell_quote(text: &str) -> String {
-    if !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
-        text.to_owned()
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
-    }
-}
-
 impl Evaluator for SlurmEvaluator {
     fn submit(&mut self, jobs: Vec<Job>) {
         let mut fresh = Vec::new();
@@ -831,7 +511,9 @@ impl Evaluator for SlurmEvaluator {
                     self.pending.insert(name.clone(), Tracked { job, task: None, missing: 0 });
                     fresh.push(name);
                 }
-                Err(e) => self.ready.push((job, Err(EvalError::transient(format!("the job could not be queued: {e}"))))),
+                Err(e) => {
+                    self.ready.push((job, Err(EvalError::transient(format!("the job could not be queued: {e}")))))
+                }
             }
         }
         let size = self.settings.max_array.max(1);
