@@ -1,7 +1,7 @@
-//! Backend plugins in shared libraries (`lossgp-plugin-abi`), found through `--plugin FILE`
+//! Plugins in shared libraries (`lossgp-plugin-abi`), found through `--plugin FILE`
 //! (repeatable), `LOSSGP_PLUGIN_PATH` (files or folders, separated as `PATH` is) and
 //! `[run] plugins` in search and transfer configurations. Each library is loaded once; its
-//! backend is then listed and opened by name like a linked one.
+//! backend, or its evaluator, is then listed and used by name like a linked one.
 //!
 //! `LOSSGP_PLUGIN_PATH` is loaded first and leniently: an entry that cannot be loaded is a
 //! warning, so that a stale library in the environment does not stop every command (the
@@ -12,7 +12,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use lossgp_plugin_abi::host;
+use lossgp_core::evaluation::Evaluator;
+use lossgp_plugin_abi::{PluginContext, host, host_evaluator};
 
 /// The environment variable of plugin files and folders.
 pub const PLUGIN_PATH: &str = "LOSSGP_PLUGIN_PATH";
@@ -25,8 +26,8 @@ pub fn load_at_start(given: &[PathBuf]) -> Result<()> {
             Vec::new()
         });
         for file in files {
-            if let Err(e) = host::load(&file) {
-                tracing::warn!("{PLUGIN_PATH}: {e}; skipped");
+            if let Err(e) = load_one(&file) {
+                tracing::warn!("{PLUGIN_PATH}: {e:#}; skipped");
             }
         }
     }
@@ -36,9 +37,37 @@ pub fn load_at_start(given: &[PathBuf]) -> Result<()> {
 /// Loads plugin libraries (those loaded before are not loaded again).
 pub fn load(files: &[PathBuf]) -> Result<()> {
     for file in files {
-        host::load(file)?;
+        load_one(file)?;
     }
     Ok(())
+}
+
+/// Loads one library: its evaluator where it exports one, else its backend.
+fn load_one(file: &Path) -> Result<()> {
+    if !host_evaluator::exports_evaluator(file)? {
+        host::load(file)?;
+        return Ok(());
+    }
+    let loaded = host_evaluator::load_evaluator(file)?;
+    if lossgp_exec::registry::find(&loaded.name).is_ok_and(|r| r.plugin.as_deref() == Some(loaded.file.as_path())) {
+        return Ok(());
+    }
+    let build = move |context: &lossgp_exec::EvaluatorContext| -> Result<Box<dyn Evaluator>, String> {
+        let settings = context.settings;
+        let plugin_context = PluginContext {
+            evaluator: settings.evaluator.clone(),
+            settings: serde_json::to_value(settings).map_err(|e| e.to_string())?,
+            options: settings.options.get(&settings.evaluator).cloned().unwrap_or(serde_json::Value::Null),
+            workers: settings.workers,
+            threads_per_worker: settings.threads_per_worker,
+            dir: context.dir.to_owned(),
+            program: context.worker.program.clone(),
+            args: context.worker.args.clone(),
+        };
+        Ok(Box::new(loaded.start(&plugin_context)?))
+    };
+    lossgp_exec::registry::register_loaded(&loaded.name, &loaded.summary, &loaded.file, std::sync::Arc::new(build))
+        .map_err(anyhow::Error::msg)
 }
 
 /// Plugin paths of a configuration file, relative ones taken from the file's folder and made
@@ -56,9 +85,11 @@ pub fn resolve(files: &mut [PathBuf], config: &Path) {
 /// run directory's configuration, load the same backends without being told again.
 pub fn record(files: &mut Vec<PathBuf>) {
     let same = |a: &Path, b: &Path| std::fs::canonicalize(a).is_ok_and(|a| a == b);
-    for plugin in host::loaded() {
-        if !files.iter().any(|f| same(f, &plugin.file)) {
-            files.push(plugin.file.clone());
+    let backends = host::loaded().into_iter().map(|p| p.file.clone());
+    let evaluators = host_evaluator::loaded_evaluators().into_iter().map(|p| p.file.clone());
+    for file in backends.chain(evaluators) {
+        if !files.iter().any(|f| same(f, &file)) {
+            files.push(file);
         }
     }
 }

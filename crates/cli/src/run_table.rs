@@ -79,9 +79,11 @@ impl<'de, E: OwnKeys> Deserialize<'de> for RunTable<E> {
 }
 
 impl<E> RunTable<E> {
-    /// Checks the shared settings and the evaluator's name.
+    /// Checks the shared settings and the evaluator's name (once `[run] plugins`, which may
+    /// add evaluators, are loaded).
     pub fn validate(&self) -> Result<()> {
         self.settings.validate().map_err(anyhow::Error::msg).context("[run]")?;
+        crate::plugins::load(&self.settings.plugins).context("[run] plugins")?;
         registry::find(&self.settings.evaluator).map_err(anyhow::Error::msg)?;
         Ok(())
     }

@@ -67,8 +67,11 @@ fn search(config: &Path, out: &Path) -> Value {
     common::json(None, &["search", "--json", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()])
 }
 
+/// Names (losses or baselines) with their fitness, as JSON text.
+type Scores = Vec<(String, String)>;
+
 /// (loss, fitness) of the hall of fame, and each baseline's fitness.
-fn outcome(summary: &Value) -> (Vec<(String, String)>, Vec<(String, String)>) {
+fn outcome(summary: &Value) -> (Scores, Scores) {
     let best =
         summary["best"].as_array().unwrap().iter().map(|b| (b["loss"].to_string(), b["fitness"].to_string())).collect();
     let baselines = summary["baselines"]

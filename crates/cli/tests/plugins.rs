@@ -323,3 +323,51 @@ fn a_plugin_that_panics_or_fails_in_an_operation_is_reported_and_the_host_lives_
     let conv2d = check("conv2d")["detail"].as_str().unwrap();
     assert!(conv2d.contains("does not support conv2d (not among the capabilities of the plugin"), "{conv2d}");
 }
+
+/// An evaluator in a shared library (`examples/plugin-evaluator`, `nice`): listed with its file,
+/// refused by name before it is loaded, and, loaded through `[run] plugins`, running a search
+/// that ends as on threads; its own settings are checked; the run directory records the
+/// library, so `--resume` finds the evaluator again.
+#[test]
+fn an_evaluator_plugin_runs_a_search_as_threads_do() {
+    let lib = library("lossgp-plugin-evaluator");
+    let listed = json(None, &["--plugin", lib.to_str().unwrap(), "list", "evaluators", "--json"]);
+    let nice = listed.as_array().unwrap().iter().find(|e| e["name"] == "nice").expect("nice listed");
+    assert_eq!(nice["plugin"], lib.to_str().unwrap());
+
+    let root = tempfile::tempdir().unwrap();
+    let config = |name: &str, run: &str| {
+        let text = format!(
+            "[task]\nfitness = \"gradient-match\"\n[search]\nseed = 4\npopulation = 6\ngenerations = 2\nconfirm_seeds = 0\n\
+             [run]\nworkers = 2\nbaselines = []\n{run}"
+        );
+        let path = root.path().join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let unknown = failure(
+        None,
+        &[
+            "search",
+            "--config",
+            &config("unknown", "evaluator = \"nice\"\n"),
+            "--out",
+            root.path().join("u").to_str().unwrap(),
+        ],
+    );
+    assert!(unknown.contains("`nice` is not an evaluator") && unknown.contains("[run] plugins"), "{unknown}");
+
+    let out = |name: &str| root.path().join(name).to_str().unwrap().to_owned();
+    let threads = json(None, &["search", "--json", "--config", &config("threads", ""), "--out", &out("threads")]);
+    let plugin_run =
+        format!("evaluator = \"nice\"\nplugins = [\"{}\"]\n[run.options.nice]\nniceness = 5\n", lib.display());
+    let nice = json(None, &["search", "--json", "--config", &config("nice", &plugin_run), "--out", &out("nice")]);
+    assert_eq!(nice["best"], threads["best"], "the plugin's evaluator ends as threads do");
+    assert!(root.path().join("nice/logs").read_dir().unwrap().count() >= 1, "its workers logged");
+    let resumed = json(None, &["search", "--json", "--resume", &out("nice"), "--generations", "3"]);
+    assert_eq!(resumed["generations_done"], 3, "{resumed}");
+
+    let bad = format!("evaluator = \"nice\"\nplugins = [\"{}\"]\n[run.options.nice]\nniceness = 40\n", lib.display());
+    let refused = failure(None, &["search", "--config", &config("bad", &bad), "--out", &out("bad")]);
+    assert!(refused.contains("niceness must be 1 to 19, not 40"), "{refused}");
+}

@@ -168,16 +168,30 @@ pub fn search_path(value: &std::ffi::OsStr) -> Result<Vec<PathBuf>, PluginError>
     Ok(files)
 }
 
-/// Opens the library, checks the handshake and returns its table.
-fn open_table(file: &Path) -> Result<&'static PluginTable, PluginError> {
+/// The libraries opened so far, by the path they were opened with.
+static LIBRARIES: Mutex<Vec<(PathBuf, &'static libloading::Library)>> = Mutex::new(Vec::new());
+
+/// Opens the shared library `file`, once: a library opened before (for its backend or its
+/// evaluator) is the same one. Never unloaded, refused or not (see the module documentation).
+pub(crate) fn open_library(file: &Path) -> Result<&'static libloading::Library, PluginError> {
+    let mut libraries = LIBRARIES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, library)) = libraries.iter().find(|(f, _)| f == file) {
+        return Ok(library);
+    }
     // SAFETY: loading a library runs its initialisers (a Rust plugin's static constructors,
     // such as inventory's) before any check: that is what loading a shared library means, and
     // it is accepted because the user named this file as a plugin. Nothing the library exports
     // is called before the version check.
     let library = unsafe { libloading::Library::new(file) }
         .map_err(|e| PluginError::NotALibrary { file: file.to_owned(), reason: loader_error(&e) })?;
-    // Never unloaded, refused or not (see the module documentation).
     let library: &'static libloading::Library = Box::leak(Box::new(library));
+    libraries.push((file.to_owned(), library));
+    Ok(library)
+}
+
+/// Opens the library, checks the handshake and returns its table.
+fn open_table(file: &Path) -> Result<&'static PluginTable, PluginError> {
+    let library = open_library(file)?;
     let missing = |symbol| PluginError::NoEntrySymbol { file: file.to_owned(), symbol };
     // SAFETY: in every ABI version this symbol is `extern "C" fn() -> u32` (export_plugin!).
     let version = unsafe { library.get::<unsafe extern "C" fn() -> u32>(VERSION_SYMBOL.as_bytes()) }

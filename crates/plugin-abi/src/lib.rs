@@ -1,5 +1,6 @@
 //! lossgp's plugin ABI: a backend of the core
-//! [`Backend`](lossgp_core::backend::Backend) trait in a shared library, loaded at run time.
+//! [`Backend`](lossgp_core::backend::Backend) trait in a shared library, loaded at run time;
+//! and an evaluator (where candidates are scored) the same way ([`EvaluatorTable`]).
 //!
 //! The model is datafusion-ffi's: everything that crosses is `#[repr(C)]` (function pointers,
 //! opaque handles, plain buffers, numeric codes), never a Rust trait object, enum or `Vec`
@@ -36,15 +37,22 @@
 #![allow(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod evaluator;
 mod ffi;
 #[cfg(feature = "host")]
 pub mod host;
+#[cfg(feature = "host")]
+pub mod host_evaluator;
 mod list;
 mod ops;
 mod plugin;
 mod table;
 mod version;
 
+pub use evaluator::{
+    EVALUATOR_ABI_VERSION, EVALUATOR_ENTRY_SYMBOL, EVALUATOR_VERSION_SYMBOL, EvaluatorHandle, EvaluatorPlugin,
+    EvaluatorTable, PluginContext,
+};
 pub use ffi::{
     BackendHandle, FfiBatchNormMode, FfiBatchNormOutput, FfiConv2d, FfiError, FfiPair, FfiProbe, FfiSlice, FfiStr,
     FfiVec, GradientsHandle, Plain, Receive, Status, TensorHandle,

@@ -60,8 +60,10 @@ struct PluginRow {
 
 #[derive(Debug, Serialize)]
 struct EvaluatorRow {
-    name: &'static str,
-    summary: &'static str,
+    name: String,
+    summary: String,
+    /// The plugin library it came from; absent for one linked into the program.
+    plugin: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -142,9 +144,18 @@ pub fn run(command: ListCommand, json: bool) -> Result<()> {
         ListCommand::Evaluators => {
             let rows: Vec<EvaluatorRow> = lossgp_exec::registry::all()
                 .into_iter()
-                .map(|e| EvaluatorRow { name: e.name, summary: e.summary })
+                .map(|e| EvaluatorRow { name: e.name, summary: e.summary, plugin: e.plugin })
                 .collect();
-            emit(json, &rows, |rows| rows.iter().map(|r| format!("{:<12} {}\n", r.name, r.summary)).collect())
+            emit(json, &rows, |rows| {
+                let mut s = String::new();
+                for r in rows {
+                    let _ = writeln!(s, "{:<12} {}", r.name, r.summary);
+                    if let Some(file) = &r.plugin {
+                        let _ = writeln!(s, "{:<12} plugin: {}", "", file.display());
+                    }
+                }
+                s
+            })
         }
         ListCommand::Models => {
             let rows: Vec<ModelRow> = models()

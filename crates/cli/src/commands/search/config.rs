@@ -67,15 +67,15 @@ pub struct HeldOutGrid {
 /// each, and ranked by the weighted mean ([`lossgp_core::search::task`]).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Tasks {
-    /// `[task]`: the simple case.
-    One(TaskConfig),
+    /// `[task]`: the simple case (boxed: a task's settings are large next to a `Vec`).
+    One(Box<TaskConfig>),
     /// `[[task]]`, one table per task.
     Many(Vec<TaskConfig>),
 }
 
 impl Default for Tasks {
     fn default() -> Self {
-        Tasks::One(TaskConfig::default())
+        Tasks::One(Box::default())
     }
 }
 
@@ -115,7 +115,7 @@ impl<'de> Deserialize<'de> for Tasks {
                 }
                 Ok(Tasks::Many(tasks))
             }
-            table => table.try_into().map(Tasks::One).map_err(|e| D::Error::custom(e.to_string())),
+            table => table.try_into().map(|t| Tasks::One(Box::new(t))).map_err(|e| D::Error::custom(e.to_string())),
         }
     }
 }
@@ -618,7 +618,7 @@ mod tests {
         bad.search.crossover = 2.0;
         assert!(format!("{:#}", bad.validate().unwrap_err()).contains("crossover"));
         bad = SearchFile::default();
-        bad.task = Tasks::One(TaskConfig { model: "resnet20:depth=3".into(), ..TaskConfig::default() });
+        bad.task = Tasks::One(Box::new(TaskConfig { model: "resnet20:depth=3".into(), ..TaskConfig::default() }));
         assert!(format!("{:#}", bad.validate().unwrap_err()).contains("depth"));
         // A held-out grid's own losses are checked before the search, though its `from` is
         // only known after it.

@@ -519,7 +519,7 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
             config::Tasks::Many(tasks) if tasks.len() > 1 => tasks
                 .iter()
                 .map(|t| {
-                    let one = SearchFile { task: config::Tasks::One(t.clone()), ..file.clone() };
+                    let one = SearchFile { task: config::Tasks::One(Box::new(t.clone())), ..file.clone() };
                     TaskSummary { name: t.name(), weight: t.weight, description: one.describe() }
                 })
                 .collect(),
