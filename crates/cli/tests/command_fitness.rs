@@ -140,6 +140,33 @@ fn a_search_scored_by_a_training_script_is_the_same_on_threads_processes_and_slu
         .count();
     assert_eq!(retried, 1, "exactly the killed job was retried");
 
+    // Held-out confirmation runs the script too, on threads or on worker processes, alike.
+    let copy = root.path().join("threads-copy");
+    let status = Command::new("cp").arg("-r").arg(root.path().join("threads")).arg(&copy).status().unwrap();
+    assert!(status.success());
+    let confirm = |dir: &Path, evaluator: &str| {
+        let mut report = common::json(
+            None,
+            &[
+                "confirm",
+                "--json",
+                dir.to_str().unwrap(),
+                "--seeds",
+                "101,102",
+                "--evaluator",
+                evaluator,
+                "--workers",
+                "2",
+            ],
+        );
+        report["run_dir"] = Value::Null;
+        report
+    };
+    let on_threads = confirm(&root.path().join("threads"), "threads");
+    let on_processes = confirm(&copy, "processes");
+    assert_eq!(on_threads, on_processes, "confirm ends alike on threads and processes");
+    assert!(copy.join("confirm/queue").is_dir(), "the processes' queue is the confirmation's own");
+
     if slurm_is_up() {
         let slurm = search(&config(root.path(), "slurm", "slurm", ""), &root.path().join("slurm"));
         assert_eq!(outcome(&slurm), (best, baselines), "Slurm ends as threads do");

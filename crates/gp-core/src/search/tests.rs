@@ -391,3 +391,45 @@ fn a_search_over_several_tasks_killed_between_two_tasks_of_a_candidate_resumes_t
     let first_task = |r: &Record| r.generation == Some(1) && r.key == cut_key && r.task == 0 && r.replicate == 0;
     assert_eq!(crash_dir.records().unwrap().iter().filter(|r| first_task(r)).count(), 1);
 }
+
+/// Fails every evaluation: permanently for losses that use `exp`, transiently for the others.
+struct Failing;
+
+impl Fitness for Failing {
+    fn evaluate(&self, job: &Job) -> Result<Scored, EvalError> {
+        if job.loss.expr.to_string().contains("exp") {
+            Err(EvalError::permanent("result.json: `fitness` is NaN"))
+        } else {
+            Err(EvalError::transient("worker killed"))
+        }
+    }
+    fn task(&self) -> String {
+        "failing".into()
+    }
+}
+
+#[test]
+fn a_permanent_failure_is_recorded_at_once_and_a_transient_one_after_its_retries() {
+    let config = SearchConfig { generations: 1, population: 12, confirm_seeds: 0, retries: 2, ..config() };
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = RunDir::create(dir.path()).unwrap();
+    let mut evaluator = LocalEvaluator::new(Arc::new(Failing), 2);
+    run(&config, &run_dir, &"failing".into(), &mut evaluator, &[], RunOptions::default(), &mut |_| {}).unwrap();
+    let failed: Vec<(u32, bool, String)> = run_dir
+        .records()
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| match r.outcome {
+            Outcome::Failed { attempts, permanent, error, .. } => Some((attempts, permanent, error)),
+            _ => None,
+        })
+        .collect();
+    assert!(failed.iter().any(|f| f.1) && failed.iter().any(|f| !f.1), "both kinds occur: {failed:?}");
+    for (attempts, permanent, error) in failed {
+        if permanent {
+            assert_eq!((attempts, error.as_str()), (1, "result.json: `fitness` is NaN"), "not retried");
+        } else {
+            assert_eq!((attempts, error.as_str()), (3, "worker killed"), "retried twice");
+        }
+    }
+}
