@@ -24,12 +24,15 @@
 //!
 //! * [`core`]: the framework-free core (`lossgp-core`): the loss language, losses, the
 //!   reference interpreter; its main items are also re-exported at the top level;
-//! * [`backends`], [`models`], [`datasets`]: the crates that implement the core's interfaces.
+//! * [`backends`], [`models`], [`datasets`]: the crates that implement the core's interfaces;
+//! * [`exec`]: where evaluations run (worker processes, Slurm, a user's own training command
+//!   as the fitness) and the evaluator registry.
 
 pub use lossgp_backends as backends;
 pub use lossgp_core as core;
 pub use lossgp_core::{Expr, Loss, ParseError, PrimitiveSet, Reduction, expr, interp, loss};
 pub use lossgp_datasets as datasets;
+pub use lossgp_exec as exec;
 pub use lossgp_models as models;
 
 /// The README's Rust examples, compiled and run as doctests so that they cannot go stale.

@@ -7,7 +7,7 @@ use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use lossgp_core::evaluation::{Evaluator, Fitness};
 use lossgp_exec::{EvaluatorContext, RunSettings, WorkerCommand, registry};
 use serde::de::{DeserializeOwned, Error as _};
@@ -85,6 +85,15 @@ impl<E> RunTable<E> {
         self.settings.validate().map_err(anyhow::Error::msg).context("[run]")?;
         crate::plugins::load(&self.settings.plugins).context("[run] plugins")?;
         registry::find(&self.settings.evaluator).map_err(anyhow::Error::msg)?;
+        for name in self.settings.options.keys() {
+            if ["threads", "processes", "slurm"].contains(&name.as_str()) {
+                bail!(
+                    "[run.options.{name}]: the evaluator `{name}` takes no options (Slurm's settings are [run.slurm])"
+                );
+            }
+            registry::find(name)
+                .map_err(|e| anyhow::anyhow!("[run.options.{name}] names no evaluator of this program ({e})"))?;
+        }
         Ok(())
     }
 }
@@ -154,5 +163,14 @@ mod tests {
         let unknown: RunTable<Own> = toml::from_str("evaluator = \"slurn\"").unwrap();
         let error = unknown.validate().unwrap_err().to_string();
         assert!(error.contains("did you mean `slurm`"), "{error}");
+        for (options, says) in [
+            ("[options.nosuch]\nx = 1", "names no evaluator"),
+            ("[options]\nfoo = 1", "names no evaluator"),
+            ("[options.processes]\nx = 1", "takes no options"),
+        ] {
+            let table: RunTable<Own> = toml::from_str(options).unwrap();
+            let error = format!("{:#}", table.validate().unwrap_err());
+            assert!(error.contains(says), "{options}: {error}");
+        }
     }
 }

@@ -168,8 +168,17 @@ fn a_search_scored_by_a_training_script_is_the_same_on_threads_processes_and_slu
     assert!(copy.join("confirm/queue").is_dir(), "the processes' queue is the confirmation's own");
 
     if slurm_is_up() {
-        let slurm = search(&config(root.path(), "slurm", "slurm", ""), &root.path().join("slurm"));
+        // On Slurm too, a run killed mid-training is retried and the search ends as on threads.
+        let marker = root.path().join("crashed-once-on-slurm");
+        let extra = format!(r#", "--crash-once", "{}""#, marker.display());
+        let slurm = search(&config(root.path(), "slurm", "slurm", &extra), &root.path().join("slurm"));
+        assert!(marker.exists(), "the crash was injected");
         assert_eq!(outcome(&slurm), (best, baselines), "Slurm ends as threads do");
+        let retried = self::records(&root.path().join("slurm"))
+            .into_iter()
+            .filter(|r| r["attempts"].as_u64().unwrap_or(0) > 1)
+            .count();
+        assert_eq!(retried, 1, "exactly the killed job was retried");
     }
 }
 
@@ -249,4 +258,39 @@ fn each_bad_command_is_a_failure_record_with_its_cause_and_the_search_goes_on() 
             assert!(started.elapsed().as_secs() < 60, "the hanging command was stopped at its limit");
         }
     }
+}
+
+/// A held-out training that keeps failing is not written down as a score: `confirm` says so and
+/// fails, and the next `confirm` trains it again. A relative run directory works as well.
+#[test]
+fn confirm_never_keeps_a_failed_training_as_a_score() {
+    let root = tempfile::tempdir().unwrap();
+    let broken = root.path().join("broken");
+    let script = format!(r#"test -e '{}' && exit 1; echo '{{"fitness": 0.5}}' > "$0/result.json""#, broken.display());
+    let text = format!(
+        "[task]\nfitness = \"command\"\ncommand = [\"sh\", \"-c\", {script:?}, \"{{out}}\"]\n\
+         [search]\npopulation = 2\ngenerations = 1\nconfirm_seeds = 0\n[run]\nbaselines = [\"ce\"]\n"
+    );
+    std::fs::write(root.path().join("s.toml"), text).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_lossgp")).current_dir(root.path()).args(args).output().unwrap()
+    };
+    let out = run(&["search", "--json", "--config", "s.toml", "--out", "runs/s"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["best"][0]["fitness"], 0.5, "a relative run directory: {summary:#}");
+
+    std::fs::write(&broken, "").unwrap();
+    let failed = run(&["confirm", "runs/s", "--seeds", "101", "--json"]);
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success() && err.contains("run confirm again"), "{err}");
+    let heldout = root.path().join("runs/s/heldout.jsonl");
+    assert_eq!(std::fs::read_to_string(&heldout).unwrap_or_default().trim(), "", "no failed training kept as a score");
+
+    std::fs::remove_file(&broken).unwrap();
+    let again = run(&["confirm", "runs/s", "--seeds", "101", "--json"]);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let report: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(report["losses"][0]["fitness"][0], 0.5, "{report:#}");
+    assert!(report.get("epochs").is_none(), "a command's run has no lossgp epochs: {report:#}");
 }

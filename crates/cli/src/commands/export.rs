@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use lossgp_core::Loss;
+use lossgp_core::search::mean_sd;
 use serde::Serialize;
 
 use crate::output::emit;
@@ -35,9 +36,32 @@ pub struct ExportedLoss {
     pub class: String,
     /// The loss, with its reduction.
     pub loss: String,
-    /// Its search fitness (the mean over its confirmation seeds where it has them).
+    /// Its fitness on the search's task (its own seed).
     pub fitness: f64,
+    /// Its mean over the search's confirmation seeds, where it has them.
+    pub confirmed_mean: Option<f64>,
 }
+
+/// A hall-of-fame loss to export.
+struct Found {
+    loss: Loss,
+    fitness: f64,
+    confirmed: Vec<f64>,
+}
+
+/// How every exported file starts: a file that does not is never overwritten.
+const HEADER: &str = "\"\"\"Losses found by lossgp's search";
+
+/// Python's keywords: a module cannot be named one.
+const PYTHON_KEYWORDS: [&str; 35] = [
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
+    "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
+    "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
+];
+
+/// Modules the exported file imports, or that a training script surely does: a file of that
+/// name would be imported in their place.
+const SHADOWED: [&str; 6] = ["torch", "numpy", "math", "typing", "builtins", "functools"];
 
 /// Writes `file` from the hall of fame of the search in `dir` (its `top` best).
 pub fn export(dir: &Path, file: &Path, top: Option<usize>, json: bool) -> Result<()> {
@@ -48,16 +72,44 @@ pub fn export(dir: &Path, file: &Path, top: Option<usize>, json: bool) -> Result
             file.display()
         );
     }
+    if PYTHON_KEYWORDS.contains(&module.as_str()) || SHADOWED.contains(&module.as_str()) {
+        bail!(
+            "--pytorch-module {}: `import {module}` would {}; choose another name, e.g. found_losses.py",
+            file.display(),
+            if SHADOWED.contains(&module.as_str()) {
+                "import this file instead of the module it needs"
+            } else {
+                "be a Python syntax error"
+            }
+        );
+    }
+    if top == Some(0) {
+        bail!("--top 0 exports nothing: give how many of the best losses to export, e.g. --top 3");
+    }
+    if let Ok(existing) = std::fs::read_to_string(file).or_else(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(String::new()),
+    }) && !existing.starts_with(HEADER)
+    {
+        bail!(
+            "--pytorch-module {}: the file exists and is not one lossgp exported; choose another name, or move it away",
+            file.display()
+        );
+    }
     let (search, state) = crate::commands::search::run_dir::open_run(dir, "export")?;
     if state.hall_of_fame.is_empty() {
         bail!("{} has an empty hall of fame: nothing to export yet", dir.display());
     }
     let take = top.unwrap_or(state.hall_of_fame.len());
-    let losses: Vec<(Loss, f64)> = state
+    let losses: Vec<Found> = state
         .hall_of_fame
         .iter()
         .take(take)
-        .map(|i| (Loss::new(i.expr.clone(), search.search.reduction), i.score()))
+        .map(|i| Found {
+            loss: Loss::new(i.expr.clone(), search.search.reduction),
+            fitness: i.fitness,
+            confirmed: i.confirmed.clone(),
+        })
         .collect();
     let text = module_text(&losses, &module, &dir.display().to_string(), &search.describe());
     if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -67,7 +119,12 @@ pub fn export(dir: &Path, file: &Path, top: Option<usize>, json: bool) -> Result
     let classes = losses
         .iter()
         .enumerate()
-        .map(|(i, (loss, fitness))| ExportedLoss { class: class_name(i), loss: loss.to_string(), fitness: *fitness })
+        .map(|(i, f)| ExportedLoss {
+            class: class_name(i),
+            loss: f.loss.to_string(),
+            fitness: f.fitness,
+            confirmed_mean: mean_sd(&f.confirmed).map(|(m, _)| m),
+        })
         .collect();
     let exported = Exported { file: file.to_owned(), module, classes };
     emit(json, &exported, |e| {
@@ -89,32 +146,43 @@ fn is_identifier(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// The module's text: a docstring, `import torch`, then for each loss its function (lossgp's
-/// PyTorch export) and a `torch.nn.Module` class calling it.
-fn module_text(losses: &[(Loss, f64)], module: &str, run: &str, task: &str) -> String {
+/// The module's text: a docstring, `import torch`, the helpers the losses share (once), then
+/// for each loss its function (lossgp's PyTorch export) and a `torch.nn.Module` class calling
+/// it.
+fn module_text(losses: &[Found], module: &str, run: &str, task: &str) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "\"\"\"Losses found by lossgp's search in {run}, best first.\n");
+    let _ = writeln!(s, "{HEADER} in {run}, best first.\n");
     let _ = writeln!(s, "Task: {task}.\nGenerated by lossgp {}.\n", env!("CARGO_PKG_VERSION"));
     let _ = writeln!(
         s,
         "    from {module} import FoundLoss1\n    criterion = FoundLoss1()\n    loss = criterion(logits, target)  # logits [N, C, ...], target [N, ...] class indices\n\"\"\""
     );
-    let _ = writeln!(s, "import torch\n");
-    for (i, (loss, fitness)) in losses.iter().enumerate() {
+    let _ = writeln!(s, "import torch");
+    let mut helpers: Vec<String> = Vec::new();
+    let mut bodies = String::new();
+    for (i, found) in losses.iter().enumerate() {
         let function = format!("found_loss_{}", i + 1);
-        let code = loss.to_pytorch(&function);
-        let code = code.trim_start_matches("import torch").trim_start();
-        let _ = writeln!(s, "\n{}", code.trim_end());
-        let latex = loss.to_latex().replace('\\', "\\\\");
+        let code = found.loss.to_pytorch(&function);
+        for block in top_level_blocks(code.trim_start_matches("import torch")) {
+            if block.starts_with(&format!("def {function}(")) {
+                let _ = write!(bodies, "\n\n{}\n", block.trim_end());
+            } else if !helpers.contains(&block) {
+                helpers.push(block);
+            }
+        }
+        let latex = found.loss.to_latex().replace('\\', "\\\\");
+        let confirmed = match mean_sd(&found.confirmed) {
+            Some((mean, _)) => format!("; mean {mean:.4} over its {} confirmation seed(s)", found.confirmed.len()),
+            None => String::new(),
+        };
         let _ = write!(
-            s,
+            bodies,
             r#"
-
 
 class {class}(torch.nn.Module):
     """{loss}
 
-    Rank {rank} of the hall of fame, search fitness {fitness:.4}.
+    Rank {rank} of the hall of fame: fitness {fitness:.4} on the search's task{confirmed}.
     LaTeX: {latex}
     """
 
@@ -127,11 +195,35 @@ class {class}(torch.nn.Module):
 "#,
             class = class_name(i),
             rank = i + 1,
+            loss = found.loss,
+            fitness = found.fitness,
         );
     }
+    if !helpers.is_empty() {
+        let _ = write!(s, "\n\n{}\n", helpers.iter().map(|h| h.trim_end()).collect::<Vec<_>>().join("\n\n\n"));
+    }
+    s.push_str(&bodies);
     let names: Vec<String> = (0..losses.len()).map(|i| format!("\"{}\"", class_name(i))).collect();
     let _ = writeln!(s, "\n\n__all__ = [{}]", names.join(", "));
     s
+}
+
+/// The top-level statements of Python source: each line at column 0 starts one, and the
+/// indented (or blank) lines after it belong to it.
+fn top_level_blocks(code: &str) -> Vec<String> {
+    let mut blocks: Vec<String> = Vec::new();
+    for line in code.lines() {
+        let starts = !line.is_empty() && !line.starts_with([' ', '\t']);
+        match blocks.last_mut() {
+            Some(block) if !starts => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            _ if line.trim().is_empty() => {}
+            _ => blocks.push(format!("{line}\n")),
+        }
+    }
+    blocks.into_iter().map(|b| b.trim_end().to_owned() + "\n").collect()
 }
 
 #[cfg(test)]
@@ -140,7 +232,16 @@ mod tests {
 
     #[test]
     fn the_module_has_a_class_and_a_function_per_loss() {
-        let losses = [(Loss::resolve("ngl").unwrap(), 0.87), (Loss::resolve("ce").unwrap(), 0.85)];
+        let found = |name: &str, fitness: f64, confirmed: Vec<f64>| Found {
+            loss: Loss::resolve(name).unwrap(),
+            fitness,
+            confirmed,
+        };
+        let losses = [
+            found("ngl", 0.87, vec![0.86, 0.88]),
+            found("ce", 0.85, vec![]),
+            found("softplus(log(abs(y)/max(p, 0.1)))", 0.8, vec![]),
+        ];
         let text = module_text(&losses, "found", "runs/x", "fashion-mnist/small-cnn");
         assert_eq!(text.matches("import torch\n").count(), 1, "{text}");
         for needle in [
@@ -148,12 +249,15 @@ mod tests {
             "class FoundLoss2",
             "def found_loss_1(",
             "def found_loss_2(",
-            "__all__ = [\"FoundLoss1\", \"FoundLoss2\"]",
-            "search fitness 0.8700",
+            "__all__ = [\"FoundLoss1\", \"FoundLoss2\", \"FoundLoss3\"]",
+            "fitness 0.8700 on the search's task; mean 0.8700 over its 2 confirmation seed(s)",
             "from found import FoundLoss1",
         ] {
             assert!(text.contains(needle), "{needle}: {text}");
         }
         assert!(is_identifier("found_losses") && !is_identifier("found-losses") && !is_identifier("1x"));
+        // Shared helpers come once, before the losses.
+        assert_eq!(text.matches("def _lossgp_log(").count(), 1, "{text}");
+        assert!(text.find("def _lossgp_log(").unwrap() < text.find("def found_loss_1(").unwrap());
     }
 }

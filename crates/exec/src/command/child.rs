@@ -27,7 +27,8 @@ pub struct NotStarted(pub std::io::Error);
 
 /// Runs `command` in `folder`, its standard output and error appended to the files there,
 /// for at most `limit`. On the limit its process group gets SIGTERM, then SIGKILL 5 s later,
-/// so that a training script's data-loader processes stop with it.
+/// so that a training script's data-loader processes stop with it; when it exits, what it
+/// left running in its group is killed.
 pub fn run(command: &mut Command, folder: &Path, limit: Duration) -> Result<Ended, NotStarted> {
     let open = |name: &str| File::options().create(true).append(true).open(folder.join(name));
     let (out, err) = (open(STDOUT).map_err(NotStarted)?, open(STDERR).map_err(NotStarted)?);
@@ -45,7 +46,12 @@ pub fn run(command: &mut Command, folder: &Path, limit: Duration) -> Result<Ende
     let mut poll = Duration::from_millis(10);
     loop {
         match child.try_wait() {
-            Ok(Some(status)) => return Ok(Ended::Exited(status)),
+            Ok(Some(status)) => {
+                // What it left running in its group (a data loader, a background logger) stops
+                // with it. A process that left the group (setsid) is beyond reach.
+                signal_group(group, "KILL");
+                return Ok(Ended::Exited(status));
+            }
             Ok(None) if Instant::now() < deadline => {
                 std::thread::sleep(poll);
                 poll = (poll * 2).min(Duration::from_millis(200));

@@ -124,6 +124,10 @@ impl CommandFitness {
         data_dir: Option<&Path>,
     ) -> Result<CommandFitness, String> {
         spec.validate()?;
+        // Placeholders are paths the command is given in its own folder: absolute, whatever
+        // folder lossgp was started from.
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+        let run_dir = absolute(run_dir);
         let mut hashes = Vec::new();
         for file in spec.hashed_files() {
             let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
@@ -145,7 +149,10 @@ impl CommandFitness {
             hashes.join(", "),
             env.join(" "),
         );
-        let data_dir = data_dir.map(Path::to_owned).or_else(|| std::env::var_os("LOSSGP_DATA_DIR").map(PathBuf::from));
+        let data_dir = data_dir
+            .map(Path::to_owned)
+            .or_else(|| std::env::var_os("LOSSGP_DATA_DIR").map(PathBuf::from))
+            .map(|d| absolute(&d));
         let slug: String =
             name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
         Ok(CommandFitness {

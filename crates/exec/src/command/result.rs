@@ -19,19 +19,36 @@ use serde_json::Value;
 /// The file the command writes in its job folder.
 pub const RESULT: &str = "result.json";
 
-/// The score in `folder/result.json`. A missing, unreadable or malformed file, or a fitness
-/// that is not a finite number, is a permanent failure: running the command again would write
-/// the same.
+/// The largest `result.json` read: a score and its metrics, with room for curves.
+pub const MAX_RESULT_BYTES: u64 = 64 << 20;
+
+/// The score in `folder/result.json`. A missing, oversized, unreadable or malformed file, or a
+/// fitness that is not a finite number of at least 0, is a permanent failure: running the
+/// command again would write the same.
 pub fn read(folder: &Path) -> Result<Scored, EvalError> {
     let path = folder.join(RESULT);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
+    let metadata = match std::fs::metadata(&path) {
+        Ok(metadata) => metadata,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(EvalError::permanent(format!(
-                "the command exited 0 but wrote no {RESULT} in its job folder {{out}} ({})",
-                folder.display()
-            )));
+            return Err(EvalError::permanent(format!("the command exited 0 but wrote no {RESULT} in {{out}}")));
         }
+        Err(e) => return Err(EvalError::transient(format!("{}: {e}", path.display()))),
+    };
+    // Only a plain file is read: a FIFO would block, a device never end.
+    if !metadata.is_file() {
+        return Err(EvalError::permanent(format!("{} is not a plain file; write the result as one", path.display())));
+    }
+    if metadata.len() > MAX_RESULT_BYTES {
+        return Err(EvalError::permanent(format!(
+            "{} holds {} MiB, more than the {} MiB a result may: keep large curves in other files of {{out}}",
+            path.display(),
+            metadata.len() >> 20,
+            MAX_RESULT_BYTES >> 20
+        )));
+    }
+    let text = match std::fs::read(&path) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map_err(|e| EvalError::permanent(format!("{} is not UTF-8 text ({e})", path.display())))?,
         Err(e) => return Err(EvalError::transient(format!("{}: {e}", path.display()))),
     };
     // Python's json.dump writes a NaN fitness as a bare `NaN`, which JSON lacks.
@@ -52,6 +69,12 @@ fn parse(value: &Value) -> Result<Scored, String> {
     if !fitness.is_finite() {
         return Err(format!(
             "`fitness` is {fitness}: report a diverged run as {{\"fitness\": 0, \"status\": \"diverged\"}}"
+        ));
+    }
+    if fitness < 0.0 {
+        return Err(format!(
+            "`fitness` is {fitness}, below 0: lossgp's fitness is higher-is-better with 0 the worst (an accuracy, \
+             say); a loss to minimise can be reported as e.g. 1 / (1 + validation_loss)"
         ));
     }
     let mut metrics = BTreeMap::new();
@@ -159,5 +182,29 @@ mod tests {
         );
         let none = read(tempfile::tempdir().unwrap().path()).unwrap_err();
         assert!(none.message().contains("wrote no result.json") && !none.is_retryable(), "{none}");
+        let negative = written("{\"fitness\": -5}").unwrap_err();
+        assert!(negative.message().contains("below 0") && !negative.is_retryable(), "{negative}");
+        let bytes = {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join(RESULT), b"{\"fitness\": 0.5, \"note\": \"\xff\"}").unwrap();
+            read(dir.path()).unwrap_err()
+        };
+        assert!(bytes.message().contains("not UTF-8") && !bytes.is_retryable(), "{bytes}");
+    }
+
+    #[test]
+    fn only_a_plain_file_of_a_sensible_size_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join(RESULT)).unwrap();
+        let device = read(dir.path()).unwrap_err();
+        assert!(device.message().contains("not a plain file") && !device.is_retryable(), "{device}");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(RESULT)).unwrap();
+        assert!(read(dir.path()).unwrap_err().message().contains("not a plain file"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = std::fs::File::create(dir.path().join(RESULT)).unwrap();
+        file.set_len(MAX_RESULT_BYTES + 1).unwrap();
+        let big = read(dir.path()).unwrap_err();
+        assert!(big.message().contains("64 MiB"), "{big}");
     }
 }

@@ -39,8 +39,8 @@ pub fn check(template: &[String]) -> Result<(), String> {
         }
     }
     if !template.iter().any(|a| a.contains("{out}")) {
-        return Err("`command` never passes {out}: the command must learn where to write result.json \
-                    (it also runs in that folder, so \"--out\", \"{out}\" or \"--out\", \".\" both work; give {out})"
+        return Err("`command` never passes {out}: give the command the folder to write result.json in, \
+                    e.g. \"--out\", \"{out}\""
             .into());
     }
     Ok(())

@@ -120,3 +120,27 @@ fn bad_settings_are_refused_before_anything_runs() {
     missing.files = vec![dir.path().join("absent.py")];
     assert!(new(missing).contains("absent.py"));
 }
+
+#[test]
+fn what_a_command_leaves_running_in_its_group_stops_with_it() {
+    let (result, folder, _dir) =
+        run(r#"sleep 60 & echo $! > "$0/child.pid"; echo '{"fitness": 0.5}' > "$0/result.json""#, 1.0);
+    assert_eq!(result.unwrap().fitness, 0.5);
+    let pid: i32 = std::fs::read_to_string(folder.join("child.pid")).unwrap().trim().parse().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let alive = state.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'));
+    assert!(!alive, "the command's background child {pid} outlived it");
+}
+
+#[test]
+fn a_relative_run_directory_gives_the_command_absolute_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let relative = Path::new("runs/relative");
+    let fitness =
+        CommandFitness::new(spec(&["true", "{out}"], 1.0), "t", 0, relative, Some(Path::new("data"))).unwrap();
+    let folder = fitness.job_folder(&job(1));
+    assert!(folder.is_absolute(), "{}", folder.display());
+    assert!(fitness.data_dir.as_ref().is_some_and(|d| d.is_absolute()));
+    drop(dir);
+}

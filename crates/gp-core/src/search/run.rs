@@ -178,9 +178,9 @@ pub fn run(
     let mut state = match dir.load_state()? {
         Some(state) if state.task != task => {
             return Err(SearchError::Mismatch(format!(
-                "{} holds a search on another task ({}), not {task}; start a new run directory",
+                "{} holds a search on another task: {}; its scores are not this task's, so start a new run directory",
                 dir.path().display(),
-                state.task
+                task_difference(&state.task, task)
             )));
         }
         Some(state) if state.format != FORMAT => {
@@ -248,6 +248,20 @@ pub(super) struct Driver<'a, 'o> {
 }
 
 /// The fingerprint of the settings that shape a search (all but `generations`).
+/// What differs between two task fingerprints, part by part (`A / B, C`): "now X, was Y"
+/// (a changed script's hash, another dataset), or both whole where no part matches.
+fn task_difference(was: &str, now: &str) -> String {
+    let parts = |t: &str| -> Vec<String> { t.split(" / ").flat_map(|p| p.split(", ")).map(str::to_owned).collect() };
+    let (was_parts, now_parts) = (parts(was), parts(now));
+    let only = |a: &[String], b: &[String]| a.iter().filter(|p| !b.contains(p)).cloned().collect::<Vec<_>>().join(", ");
+    let (gone, new) = (only(&was_parts, &now_parts), only(&now_parts, &was_parts));
+    if gone.len() + new.len() < was.len() + now.len() {
+        format!("now `{new}`, was `{gone}`")
+    } else {
+        format!("now `{now}`, was `{was}`")
+    }
+}
+
 fn settings(config: &SearchConfig) -> String {
     use sha2::{Digest, Sha256};
     let mut value = serde_json::to_value(config).expect("settings serialise");
@@ -506,7 +520,9 @@ impl Driver<'_, '_> {
             if rung + 1 < rungs {
                 let keep = ((cohort.len() as f64 * self.config.fidelity.promote).ceil() as usize).min(cohort.len());
                 let score = |k: &Key| self.known.get(k).and_then(|k| k.rungs.get(&rung)).copied().unwrap_or(0.0);
-                let mut order: Vec<usize> = (0..cohort.len()).collect();
+                // A candidate whose evaluation failed has no score to promote.
+                let failed = |k: &Key| self.known.get(k).is_some_and(|k| k.failed);
+                let mut order: Vec<usize> = (0..cohort.len()).filter(|&i| !failed(&cohort[i].0)).collect();
                 order.sort_by(|&a, &b| score(&cohort[b].0).total_cmp(&score(&cohort[a].0)).then(a.cmp(&b)));
                 order.truncate(keep);
                 order.sort_unstable();
@@ -694,4 +710,17 @@ pub(super) enum Brood {
     New(Expr),
     /// A known loss that took a slot once every redraw was spent (it is not trained again).
     Known(Expr),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::task_difference;
+
+    #[test]
+    fn a_changed_task_is_named_by_what_changed() {
+        let was = "command: [\"python3\"] / limit 10 min / files train.py=aa, model.py=bb / env  / seed 0";
+        let now = "command: [\"python3\"] / limit 10 min / files train.py=cc, model.py=bb / env  / seed 0";
+        assert_eq!(task_difference(was, now), "now `files train.py=cc`, was `files train.py=aa`");
+        assert_eq!(task_difference("a", "b"), "now `b`, was `a`");
+    }
 }

@@ -420,10 +420,14 @@ fn a_permanent_failure_is_recorded_at_once_and_a_transient_one_after_its_retries
         .unwrap()
         .into_iter()
         .filter_map(|r| match r.outcome {
-            Outcome::Failed { attempts, permanent, error, .. } => Some((attempts, permanent, error)),
+            Outcome::Failed { attempts, permanent, error, rung } => {
+                assert_eq!(rung, 0, "a failed candidate is not promoted to a longer training");
+                Some((attempts, permanent, error))
+            }
             _ => None,
         })
         .collect();
+    assert!(config.fidelity.rungs.len() > 1, "the default fidelity has rungs to promote to");
     assert!(failed.iter().any(|f| f.1) && failed.iter().any(|f| !f.1), "both kinds occur: {failed:?}");
     for (attempts, permanent, error) in failed {
         if permanent {

@@ -183,9 +183,14 @@ impl TaskConfig {
             FitnessKind::GradientMatch => format!("gradient-match/{}", self.target),
             FitnessKind::Training => format!("{}/{}", self.dataset, self.model),
             FitnessKind::Command => {
-                let script = self.command.iter().skip(1).find(|a| !a.starts_with('-') && !a.contains('{'));
-                let name = script.or(self.command.first()).map(|a| a.rsplit('/').next().unwrap_or(a).to_owned());
-                format!("command/{}", name.unwrap_or_default())
+                let script = self.command.iter().skip(1).find(|a| {
+                    !a.starts_with('-') && !a.contains(['{', ' ', ';']) && Path::new(a.as_str()).extension().is_some()
+                });
+                // The script (an argument naming a file), else the program.
+                match script.or(self.command.first()) {
+                    Some(a) => format!("command/{}", a.rsplit('/').next().unwrap_or(a)),
+                    None => "command".to_owned(),
+                }
             }
         })
     }

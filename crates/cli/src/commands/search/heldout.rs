@@ -73,6 +73,11 @@ struct Line {
     /// The fitness; `null` (a run that could not be scored) reads as 0, the worst.
     #[serde(deserialize_with = "worst_if_null")]
     fitness: f64,
+    /// Why it could not be scored, where it failed in a way another attempt would repeat
+    /// (it then counts as the worst, 0, as in the search). Failures worth another attempt
+    /// are not written: the next `confirm` trains them again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    failure: Option<String>,
 }
 
 fn one() -> u32 {
@@ -95,8 +100,10 @@ fn worst_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error
 struct Confirmed {
     run_dir: PathBuf,
     seeds: Vec<usize>,
-    /// The search's length (`[train] epochs`) the first results are trained at.
-    epochs: usize,
+    /// The search's length (`[train] epochs`) the first results are trained at; absent where
+    /// the search's command decides its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    epochs: Option<usize>,
     losses: Vec<Entry>,
     /// The baseline with the best mean on these seeds.
     strongest: Option<String>,
@@ -168,6 +175,14 @@ pub fn confirm(args: ConfirmArgs, data_dir: Option<&Path>, json: bool) -> Result
     if args.top == 0 {
         bail!("--top 0 confirms nothing: give the number of best losses to re-train, e.g. --top 3");
     }
+    // A training command decides its own length; lossgp's [train] epochs mean nothing to it.
+    let commands_only = file.task.all().iter().all(|t| t.fitness == super::config::FitnessKind::Command);
+    if commands_only && args.epochs_factor.is_some() {
+        bail!(
+            "--epochs-factor scales [train] epochs, which a training command does not read; give the command a \
+             longer run of its own (a flag of your script) in a copy of the search's configuration instead"
+        );
+    }
     let mut losses: Vec<(String, Loss)> = state
         .hall_of_fame
         .iter()
@@ -232,22 +247,32 @@ pub fn confirm(args: ConfirmArgs, data_dir: Option<&Path>, json: bool) -> Result
             .open(&heldout)
             .with_context(|| format!("opening {}", heldout.display()))?;
         let mut finished = 0;
+        let mut given_up: Vec<String> = Vec::new();
         while let Some((job, result)) = evaluator.next() {
-            let fitness = match result {
-                Ok(scored) if scored.fitness.is_finite() => scored.fitness,
-                Ok(_) => 0.0,
+            let (fitness, failure) = match result {
+                Ok(scored) if scored.fitness.is_finite() => (scored.fitness, None),
+                Ok(_) => (0.0, None),
                 Err(error) if error.is_retryable() && job.attempt <= CONFIRM_RETRIES => {
                     eprintln!("  seed {} (attempt {}) failed, trying again: {error}", job.replicate, job.attempt);
                     evaluator.submit(vec![Job { attempt: job.attempt + 1, ..job }]);
                     continue;
                 }
-                // As in the search: a training that cannot be scored counts as the worst.
-                Err(error) => {
+                // Worth another attempt, but out of attempts: not written, so that the next
+                // confirm trains it again.
+                Err(error) if error.is_retryable() => {
+                    finished += 1;
                     eprintln!(
-                        "  seed {} of {} failed after {} attempt(s), scored 0: {error}",
+                        "  seed {} of {} failed after {} attempts: {error}",
                         job.replicate, job.loss, job.attempt
                     );
-                    0.0
+                    given_up.push(format!("seed {} of {}: {error}", job.replicate, job.loss));
+                    continue;
+                }
+                // As in the search: a training that cannot be scored, and would not be on
+                // another attempt, counts as the worst.
+                Err(error) => {
+                    eprintln!("  seed {} of {} failed, scored 0 (the worst): {error}", job.replicate, job.loss);
+                    (0.0, Some(error.message().to_owned()))
                 }
             };
             finished += 1;
@@ -257,12 +282,20 @@ pub fn confirm(args: ConfirmArgs, data_dir: Option<&Path>, json: bool) -> Result
                 epochs_factor: factor,
                 task: job.task,
                 fitness,
+                failure,
             };
             writeln!(out, "{}", lossgp_core::json::to_string(&line)?)?;
             out.sync_data()?;
             let on = if tasks.len() > 1 { format!(" on {}", tasks.tasks[job.task].name) } else { String::new() };
             eprintln!("  seed {}{on} (x{factor}): {:.4}  {}", job.replicate, fitness, job.loss);
             done.insert((line.loss, line.seed, factor, job.task), fitness);
+        }
+        if let Some(first) = given_up.first() {
+            bail!(
+                "{} held-out training(s) failed after {} attempts, the first: {first}; run confirm again to train them (the others are kept)",
+                given_up.len(),
+                CONFIRM_RETRIES + 1
+            );
         }
         if finished < pending {
             let why = evaluator.fault().unwrap_or_else(|| "the evaluator stopped".into());
@@ -333,7 +366,7 @@ pub fn confirm(args: ConfirmArgs, data_dir: Option<&Path>, json: bool) -> Result
     let confirmed = Confirmed {
         run_dir: dir.clone(),
         seeds: args.seeds,
-        epochs: file.train.epochs,
+        epochs: (!commands_only).then_some(file.train.epochs),
         strongest: strongest(&short, &baselines),
         losses: short,
         horizon,
@@ -403,7 +436,8 @@ fn strongest(entries: &[Entry], baselines: &[(String, Loss)]) -> Option<String> 
 
 fn render(c: &Confirmed) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{}: held-out seeds {:?}, {} epoch(s)", c.run_dir.display(), c.seeds, c.epochs);
+    let length = c.epochs.map(|e| format!(", {e} epoch(s)")).unwrap_or_default();
+    let _ = writeln!(out, "{}: held-out seeds {:?}{length}", c.run_dir.display(), c.seeds);
     render_entries(&mut out, &c.losses, c.strongest.as_deref());
     if let Some(h) = &c.horizon {
         let rho = h.spearman.map_or("n/a".to_owned(), |r| format!("{r:.2}"));
@@ -412,7 +446,7 @@ fn render(c: &Confirmed) -> String {
             "\nhorizon check: {} epoch(s) (x{}); Spearman's rank correlation of the means, {} against {} epoch(s): {rho} over {} losses",
             h.epochs,
             h.factor,
-            c.epochs,
+            c.epochs.unwrap_or(h.epochs / h.factor as usize),
             h.epochs,
             h.losses.len()
         );
