@@ -42,12 +42,20 @@ pub fn load(files: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-/// Loads one library: its evaluator where it exports one, else its backend.
+/// Loads one library: its backend, its evaluator, or both, as it exports them.
 fn load_one(file: &Path) -> Result<()> {
-    if !host_evaluator::exports_evaluator(file)? {
+    let evaluator = host_evaluator::exports_evaluator(file)?;
+    if !evaluator || host::exports_backend(file)? {
         host::load(file)?;
-        return Ok(());
     }
+    if evaluator {
+        register_evaluator(file)?;
+    }
+    Ok(())
+}
+
+/// Loads the evaluator of a library and registers it by name.
+fn register_evaluator(file: &Path) -> Result<()> {
     let loaded = host_evaluator::load_evaluator(file)?;
     if lossgp_exec::registry::find(&loaded.name).is_ok_and(|r| r.plugin.as_deref() == Some(loaded.file.as_path())) {
         return Ok(());

@@ -371,3 +371,37 @@ fn an_evaluator_plugin_runs_a_search_as_threads_do() {
     let refused = failure(None, &["search", "--config", &config("bad", &bad), "--out", &out("bad")]);
     assert!(refused.contains("niceness must be 1 to 19, not 40"), "{refused}");
 }
+
+/// A library that exports a backend and an evaluator gets both registered; an evaluator that
+/// panics in the library stops the run with the panic's message (lossgp lives on and says so),
+/// and one that refuses to start is an error naming it.
+#[test]
+fn a_panicking_evaluator_plugin_stops_the_run_with_its_message() {
+    let lib = library("lossgp-plugin-fixture");
+    let lib = lib.to_str().unwrap();
+    let evaluators = json(None, &["--plugin", lib, "list", "evaluators", "--json"]);
+    assert!(evaluators.as_array().unwrap().iter().any(|e| e["name"] == "faulty-evaluator"), "{evaluators}");
+    let backends = json(None, &["--plugin", lib, "list", "backends", "--json"]);
+    assert!(backends.as_array().unwrap().iter().any(|b| b["name"] == "faulty"), "{backends}");
+
+    let root = tempfile::tempdir().unwrap();
+    let run = |name: &str, options: &str| {
+        let text = format!(
+            "[task]\nfitness = \"gradient-match\"\n[search]\npopulation = 4\ngenerations = 1\nconfirm_seeds = 0\n\
+             [run]\nevaluator = \"faulty-evaluator\"\nbaselines = []\nplugins = [\"{lib}\"]\n{options}"
+        );
+        let config = root.path().join(format!("{name}.toml"));
+        std::fs::write(&config, text).unwrap();
+        lossgp(
+            None,
+            &["search", "--config", config.to_str().unwrap(), "--out", root.path().join(name).to_str().unwrap()],
+        )
+    };
+    let out = run("panics", "");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "an error, not a crash: {err}");
+    assert!(err.contains("evaluator plugin faulty-evaluator") && err.contains("panics with"), "{err}");
+    let out = run("refuses", "[run.options.faulty-evaluator]\nrefuse = true\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("refused to start, as asked"), "{err}");
+}

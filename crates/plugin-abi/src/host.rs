@@ -174,6 +174,7 @@ static LIBRARIES: Mutex<Vec<(PathBuf, &'static libloading::Library)>> = Mutex::n
 /// Opens the shared library `file`, once: a library opened before (for its backend or its
 /// evaluator) is the same one. Never unloaded, refused or not (see the module documentation).
 pub(crate) fn open_library(file: &Path) -> Result<&'static libloading::Library, PluginError> {
+    let file = &std::fs::canonicalize(file).map_err(|source| PluginError::Missing { file: file.to_owned(), source })?;
     let mut libraries = LIBRARIES.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, library)) = libraries.iter().find(|(f, _)| f == file) {
         return Ok(library);
@@ -187,6 +188,13 @@ pub(crate) fn open_library(file: &Path) -> Result<&'static libloading::Library, 
     let library: &'static libloading::Library = Box::leak(Box::new(library));
     libraries.push((file.to_owned(), library));
     Ok(library)
+}
+
+/// Whether the library `file` exports a backend (its version symbol), without calling it.
+pub fn exports_backend(file: &Path) -> Result<bool, PluginError> {
+    let library = open_library(file)?;
+    // SAFETY: only the symbol's presence is asked; nothing is called.
+    Ok(unsafe { library.get::<unsafe extern "C" fn() -> u32>(VERSION_SYMBOL.as_bytes()) }.is_ok())
 }
 
 /// Opens the library, checks the handshake and returns its table.
