@@ -28,7 +28,20 @@ use clap::{Parser, Subcommand};
 
 /// Discover loss functions for neural networks by genetic programming, and train with them.
 #[derive(Debug, Parser)]
-#[command(name = "lossgp", version, about, propagate_version = true)]
+#[command(
+    name = "lossgp",
+    version,
+    about = "Discover loss functions for neural networks by genetic programming, and train with them.",
+    long_about = "Discover loss functions for neural networks by genetic programming, and train with them.\n\n\
+                  lossgp breeds losses as expression trees over the softmax output p, the one-hot target y and \
+                  the logits z, scores each by training a network with it (lossgp's own, or your training script: \
+                  `[task] fitness = \"command\"`), confirms the best on other seeds next to cross entropy, label \
+                  smoothing and NGL, and exports what it finds to PyTorch.\n\n\
+                  First steps: `lossgp search --example` prints a documented configuration; `lossgp search \
+                  --config FILE --out DIR` runs one; `lossgp report DIR` and `lossgp confirm DIR` read it; \
+                  `lossgp loss export DIR --pytorch-module found_losses.py` hands its losses to PyTorch.",
+    propagate_version = true
+)]
 struct Cli {
     /// Print results as JSON on stdout (logs and progress stay on stderr).
     #[arg(long, global = true)]

@@ -345,3 +345,90 @@ fn a_search_ends_with_its_held_out_grid_beside_its_own_figures() {
         failure(None, &["search", "--config", bad.to_str().unwrap(), "--out", root.path().join("y").to_str().unwrap()]);
     assert!(err.contains("leave `from` out"), "{err}");
 }
+
+/// `hall_of_fame.csv`, written with the summary: a row per hall-of-fame loss, best first, with
+/// its complexity, confirmed mean, paired Δ and verdict against each baseline, and its forms.
+#[test]
+fn the_hall_of_fame_is_written_as_a_table() {
+    let root = tempfile::tempdir().unwrap();
+    let config = root.path().join("s.toml");
+    std::fs::write(
+        &config,
+        "[task]\nfitness = \"gradient-match\"\n[search]\npopulation = 8\ngenerations = 2\nconfirm_seeds = 2\nhall_of_fame = 3\n\
+         [run]\nbaselines = [\"ce\", \"ngl\"]\n",
+    )
+    .unwrap();
+    let dir = root.path().join("run");
+    let summary =
+        json(None, &["search", "--json", "--config", config.to_str().unwrap(), "--out", dir.to_str().unwrap()]);
+    let text = std::fs::read_to_string(dir.join("hall_of_fame.csv")).expect("hall_of_fame.csv");
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "rank,complexity,fitness,confirmed_mean,confirmed_sd,delta_ce,verdict_ce,delta_ngl,verdict_ngl,expression,simplified,pytorch"
+    );
+    let rows: Vec<&str> = lines.collect();
+    let best = summary["best"].as_array().unwrap();
+    assert_eq!(rows.len(), best.len(), "{text}");
+    assert!(rows[0].starts_with(&format!("1,{},", best[0]["size"])), "{text}");
+    let expression = best[0]["loss"].as_str().unwrap();
+    assert!(rows[0].contains(expression) || rows[0].contains(&format!("\"{expression}\"")), "{text}");
+}
+
+/// `lossgp report` on a search in progress says it is running (the run directory's lock knows),
+/// numbering generations as the search's log does; once it ends, finished.
+#[test]
+fn report_tells_a_running_search_from_a_stopped_one() {
+    let root = tempfile::tempdir().unwrap();
+    let config = root.path().join("slow.toml");
+    std::fs::write(
+        &config,
+        "[task]\nfitness = \"command\"\ncommand = [\"sh\", \"-c\", \"sleep 0.3; echo '{\\\"fitness\\\": 0.5}' > \\\"$0/result.json\\\"\", \"{out}\"]\n\
+         [search]\npopulation = 4\ngenerations = 6\nconfirm_seeds = 0\n[run]\nbaselines = []\n",
+    )
+    .unwrap();
+    let dir = root.path().join("run");
+    let mut search = Command::new(env!("CARGO_BIN_EXE_lossgp"))
+        .args(["search", "--config", config.to_str().unwrap(), "--out", dir.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !dir.join("state.json").exists() {
+        assert!(Instant::now() < deadline, "no generation ended within 2 minutes");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let report = json(None, &["report", "--json", dir.to_str().unwrap()]);
+    let running = search.try_wait().unwrap().is_none();
+    if running {
+        assert!(report["running"].as_str().is_some_and(|r| r.starts_with("pid ")), "{report:#}");
+        let text = String::from_utf8(lossgp(None, &["report", dir.to_str().unwrap()]).stdout).unwrap();
+        assert!(text.contains("running (pid") && !text.contains("--resume"), "{text}");
+    } else {
+        eprintln!(
+            "report_tells_a_running_search_from_a_stopped_one: the search ended before the check; only the end is checked"
+        );
+    }
+    assert!(search.wait().unwrap().success());
+    let report = json(None, &["report", "--json", dir.to_str().unwrap()]);
+    assert!(report.get("running").is_none() && report["finished"] == true, "{report:#}");
+}
+
+/// One run directory holds one kind of run: a transfer grid is refused in a search's, and a
+/// search in a grid's.
+#[test]
+fn a_run_directory_holds_one_kind_of_run() {
+    let root = tempfile::tempdir().unwrap();
+    let config = root.path().join("s.toml");
+    std::fs::write(&config, "[task]\nfitness = \"gradient-match\"\n[search]\npopulation = 4\ngenerations = 1\nconfirm_seeds = 0\n[run]\nbaselines = []\n").unwrap();
+    let search = root.path().join("search");
+    json(None, &["search", "--json", "--config", config.to_str().unwrap(), "--out", search.to_str().unwrap()]);
+    let err = failure(None, &["transfer", "--out", search.to_str().unwrap(), "--losses", "ngl", "--seeds", "1"]);
+    assert!(err.contains("holds a search"), "{err}");
+    let grid = root.path().join("grid");
+    std::fs::create_dir_all(&grid).unwrap();
+    std::fs::write(grid.join("transfer.toml"), "").unwrap();
+    let err = failure(None, &["search", "--config", config.to_str().unwrap(), "--out", grid.to_str().unwrap()]);
+    assert!(err.contains("holds a transfer grid"), "{err}");
+}

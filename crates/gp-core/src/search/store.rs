@@ -68,6 +68,21 @@ impl RunDir {
         Ok(RunLock { _file: file })
     }
 
+    /// Who holds the run directory now (`pid N on HOST`), if a process does: a search or
+    /// grid running in it. Asks the lock without waiting, and lets go at once.
+    pub fn holder(&self) -> Option<String> {
+        let path = self.path.join(LOCK);
+        let file = OpenOptions::new().read(true).open(&path).ok()?;
+        match file.try_lock_shared() {
+            Ok(()) => None,
+            Err(fs::TryLockError::WouldBlock) => {
+                let holder = fs::read_to_string(&path).unwrap_or_default().trim().to_owned();
+                Some(if holder.is_empty() { "process unknown".to_owned() } else { holder })
+            }
+            Err(fs::TryLockError::Error(_)) => None,
+        }
+    }
+
     /// Its path.
     pub fn path(&self) -> &Path {
         &self.path

@@ -2,6 +2,7 @@
 //! training a network with it; and `lossgp report`, which summarises any run directory.
 
 mod config;
+mod hall_of_fame;
 mod heldout;
 mod heldout_grid;
 pub(crate) mod plot;
@@ -135,6 +136,9 @@ fn prepare(args: &SearchArgs) -> Result<(RunDir, RunLock, SearchFile)> {
                     dir.display()
                 );
             }
+            if crate::commands::transfer::is_transfer_run(&dir) {
+                bail!("{} holds a transfer grid: give the search a directory of its own with --out", dir.display());
+            }
             (dir, file)
         }
     };
@@ -263,6 +267,10 @@ struct Summary {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tasks: Vec<TaskSummary>,
     finished: bool,
+    /// The process running the search now (`pid N on HOST`), where one is: `lossgp report` on
+    /// a search in progress.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    running: Option<String>,
     generations_done: usize,
     generations: usize,
     totals: Totals,
@@ -284,6 +292,9 @@ struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     heldout: Option<heldout_grid::HeldOut>,
     plots: Vec<PathBuf>,
+    /// The command that re-trains the best losses and the baselines on seeds the search never
+    /// used (its own confirmation seeds chose the hall of fame, which biases their verdicts).
+    confirm_command: String,
 }
 
 const RULE: &str = "paired over the confirmation seeds (same initial weights and batches per seed): better or worse \
@@ -420,6 +431,43 @@ fn sd(values: &[f64]) -> Option<f64> {
     mean_sd(values).filter(|_| values.len() >= 2).map(|(_, sd)| sd)
 }
 
+/// `hall_of_fame.csv`'s text for a summary.
+fn hall_of_fame_table(summary: &Summary) -> Result<String> {
+    let baselines: Vec<&str> = summary.baselines.iter().map(|b| b.name.as_str()).collect();
+    let rows: Vec<hall_of_fame::Row> = summary
+        .best
+        .iter()
+        .map(|f| hall_of_fame::Row {
+            rank: f.rank,
+            complexity: f.size,
+            fitness: f.fitness,
+            confirmed_mean: f.confirmed_mean,
+            confirmed_sd: f.confirmed_sd,
+            versus: baselines
+                .iter()
+                .map(|b| {
+                    let versus = f.versus.get(*b);
+                    let paired = versus.and_then(|v| v.paired.as_ref());
+                    (paired.map(|p| p.mean).or(versus.map(|v| v.search_seed)), paired.map(|p| p.verdict.name()))
+                })
+                .collect(),
+            expression: &f.loss,
+            simplified: &f.simplified,
+            pytorch: &f.pytorch,
+        })
+        .collect();
+    hall_of_fame::csv(&rows, &baselines)
+}
+
+/// `text` as one word of a POSIX shell command line.
+fn shell_word(text: &str) -> String {
+    if !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
 /// Writes the summary and the plots into the run directory and returns the summary.
 fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
     let mut totals = Totals::default();
@@ -526,6 +574,7 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
             _ => Vec::new(),
         },
         finished: state.finished(&file.search),
+        running: None,
         generations_done: state.generation,
         generations: file.search.generations,
         totals,
@@ -538,8 +587,13 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
         rank_correlation: rank_correlation(dir, &file.search)?,
         heldout: heldout_grid::summary(dir, state)?,
         plots,
+        confirm_command: format!(
+            "lossgp confirm {} --seeds 101,102,103,104,105",
+            shell_word(&dir.display().to_string())
+        ),
     };
     store::write_atomic(&dir.join(SUMMARY), &lossgp_core::json::to_string_pretty(&summary)?)?;
+    store::write_atomic(&dir.join(hall_of_fame::FILE), &hall_of_fame_table(&summary)?)?;
     Ok(summary)
 }
 
@@ -638,10 +692,15 @@ fn rank_correlation(dir: &Path, config: &lossgp_core::search::SearchConfig) -> R
 
 fn render(s: &Summary) -> String {
     let mut out = String::new();
-    let state = if s.finished {
-        "finished".to_owned()
-    } else {
-        format!("stopped after generation {} (continue with --resume)", s.generations_done)
+    let state = match (&s.running, s.finished) {
+        (Some(holder), _) if s.generations_done == 0 => format!("running ({holder}); no generation done yet"),
+        (Some(holder), _) => format!("running ({holder}); generations 0 to {} done", s.generations_done - 1),
+        (None, true) => "finished".to_owned(),
+        // Generations are numbered from 0, as the search's log numbers them.
+        (None, false) if s.generations_done == 0 => {
+            "stopped before its first generation ended (continue with --resume)".to_owned()
+        }
+        (None, false) => format!("stopped after generation {} (continue with --resume)", s.generations_done - 1),
     };
     let _ = writeln!(out, "{}: {} generations of {}, {state}", s.run_dir.display(), s.generations_done, s.generations);
     let t = &s.totals;
@@ -747,6 +806,12 @@ fn render(s: &Summary) -> String {
     }
     if !s.best.is_empty() {
         let _ = writeln!(out, "Δ in points (fitness x 100); * the strongest baseline; {}", s.rule);
+        let _ = writeln!(
+            out,
+            "these verdicts are on the search's own confirmation seeds, which chose the hall of fame and so favour \
+             it; seeds it never used tell: {}",
+            s.confirm_command
+        );
     }
     if !s.best.is_empty() {
         let _ = writeln!(out, "\nwhat each loss is (lossgp loss analyze; one sample, the other classes equal):");
@@ -775,8 +840,9 @@ fn render(s: &Summary) -> String {
         let _ = write!(out, "\nthe best, in LaTeX:\n  {}\nand in PyTorch:\n{}", f.latex, indent(&f.pytorch, 2));
         let _ = writeln!(
             out,
-            "(every loss listed, with its LaTeX and PyTorch code, is in {})",
-            s.run_dir.join(SUMMARY).display()
+            "(every loss listed, with its LaTeX and PyTorch code, is in {}; as a table in {})",
+            s.run_dir.join(SUMMARY).display(),
+            s.run_dir.join(hall_of_fame::FILE).display()
         );
     }
     let _ = writeln!(out, "plots: {}", s.plots.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
@@ -817,6 +883,8 @@ pub fn report(dir: &Path, json: bool) -> Result<()> {
         return crate::commands::transfer::report(dir, json);
     }
     let (file, state) = open_run(dir, "report")?;
-    let summary = finish(dir, &state, &file)?;
+    let running = RunDir::create(dir)?.holder();
+    let mut summary = finish(dir, &state, &file)?;
+    summary.running = running;
     emit(json, &summary, render)
 }

@@ -156,6 +156,14 @@ fn prepare(args: &TransferArgs) -> Result<(PathBuf, TransferFile)> {
                     dir.display()
                 );
             }
+            // One run directory holds one kind of run: a grid written into a search's would
+            // leave `report` unable to read either.
+            if dir.join(store::STATE).exists() || dir.join(store::EVALUATIONS).exists() {
+                bail!(
+                    "{} holds a search: give the grid a directory of its own with --out (and the search with --from {0})",
+                    dir.display()
+                );
+            }
             file.validate()?;
             let data = config::DataSettings {
                 train_samples: args.train_samples,
