@@ -432,3 +432,44 @@ fn a_run_directory_holds_one_kind_of_run() {
     let err = failure(None, &["search", "--config", config.to_str().unwrap(), "--out", grid.to_str().unwrap()]);
     assert!(err.contains("holds a transfer grid"), "{err}");
 }
+
+/// A first search needs no file: the training's length and subset are options too, and after
+/// each generation the log estimates what is left.
+#[test]
+fn training_options_on_the_command_line_and_an_estimate_of_what_is_left() {
+    let root = tempfile::tempdir().unwrap();
+    let config = root.path().join("gm.toml");
+    std::fs::write(
+        &config,
+        "[task]\nfitness = \"gradient-match\"\n[search]\nconfirm_seeds = 0\n[run]\nbaselines = []\n",
+    )
+    .unwrap();
+    let dir = root.path().join("run");
+    let out = lossgp(
+        None,
+        &[
+            "search",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            dir.to_str().unwrap(),
+            "--population",
+            "4",
+            "--generations",
+            "2",
+            "--epochs",
+            "3",
+            "--max-steps",
+            "70",
+            "--train-samples",
+            "500",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("left for 1 more generation(s)"), "{err}");
+    let kept: toml::Table = toml::from_str(&std::fs::read_to_string(dir.join("config.toml")).unwrap()).unwrap();
+    assert_eq!(kept["train"]["epochs"].as_integer(), Some(3));
+    assert_eq!(kept["train"]["max_steps"].as_integer(), Some(70));
+    assert_eq!(kept["task"]["train_samples"].as_integer(), Some(500));
+}

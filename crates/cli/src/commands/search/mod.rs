@@ -62,6 +62,15 @@ pub struct SearchArgs {
     /// Overrides [search] population.
     #[arg(long, conflicts_with = "resume")]
     population: Option<usize>,
+    /// Overrides [train] epochs: the length of the training that scores a candidate.
+    #[arg(long, conflicts_with = "resume")]
+    epochs: Option<usize>,
+    /// Overrides [train] max_steps: stop each scoring training after this many steps.
+    #[arg(long, value_name = "STEPS", conflicts_with = "resume")]
+    max_steps: Option<u64>,
+    /// Overrides [task] train_samples: train on a stratified subset of this many samples.
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    train_samples: Option<usize>,
     /// Overrides [search] generations (also on --resume, to run more of them).
     #[arg(long)]
     generations: Option<usize>,
@@ -102,17 +111,20 @@ fn prepare(args: &SearchArgs) -> Result<(RunDir, RunLock, SearchFile)> {
                 Some(path) => SearchFile::read(path)?,
                 None => SearchFile::default(),
             };
+            file.train.epochs = args.epochs.unwrap_or(file.train.epochs);
+            file.train.max_steps = args.max_steps.or(file.train.max_steps);
             match &mut file.task {
                 config::Tasks::One(task) => {
+                    task.train_samples = args.train_samples.or(task.train_samples);
                     task.dataset = args.dataset.clone().unwrap_or(task.dataset.clone());
                     task.model = args.model.clone().unwrap_or(task.model.clone());
                     task.backend = args.backend.clone().unwrap_or(task.backend.clone());
                 }
                 config::Tasks::Many(tasks) => {
-                    if args.dataset.is_some() || args.model.is_some() {
+                    if args.dataset.is_some() || args.model.is_some() || args.train_samples.is_some() {
                         bail!(
-                            "--dataset and --model set the task of a search over one; this configuration has {} \
-                             [[task]] tables: set each one's dataset and model in the file",
+                            "--dataset, --model and --train-samples set the task of a search over one; this \
+                             configuration has {} [[task]] tables: set each one's in the file",
                             tasks.len()
                         );
                     }
@@ -172,7 +184,7 @@ pub fn run_search(args: SearchArgs, data_dir: Option<&Path>, json: bool) -> Resu
             .context("progress bar template")?
             .progress_chars("=> "),
     );
-    let mut tally = Tally::default();
+    let mut tally = Tally { total: file.search.generations, ..Tally::default() };
     let mut observe = |event: SearchEvent<'_>| tally.observe(&bar, event);
     let options = RunOptions { max_seconds: args.max_minutes.map(|m| m * 60.0), cache: file.run.cache.clone() };
     let state = run(&file.search, &dir, &tasks, evaluator.as_mut(), &file.baselines()?, options, &mut observe)?;
@@ -189,6 +201,10 @@ pub fn run_search(args: SearchArgs, data_dir: Option<&Path>, json: bool) -> Resu
 /// What the progress line shows.
 #[derive(Default)]
 struct Tally {
+    /// The generations the search runs to.
+    total: usize,
+    /// Each finished generation's seconds, for the estimate of what is left.
+    seconds: Vec<f64>,
     generation: usize,
     trained: usize,
     confirmed: usize,
@@ -246,6 +262,14 @@ impl Tally {
                     stats.niches,
                     stats.seconds
                 );
+                self.seconds.push(stats.seconds);
+                let left = self.total.saturating_sub(stats.generation + 1);
+                let line = match mean(&self.seconds) {
+                    Some(each) if left > 0 => {
+                        format!("{line}; about {} left for {left} more generation(s)", duration(each * left as f64))
+                    }
+                    _ => line,
+                };
                 // Without a terminal the bar is hidden, and so would be its lines.
                 if bar.is_hidden() { eprintln!("{line}") } else { bar.println(line) }
             }
@@ -420,6 +444,15 @@ struct RankCorrelation {
     /// Losses scored at both.
     pairs: usize,
     spearman: Option<f64>,
+}
+
+/// Seconds as a person reads a wait: `40 s`, `12 min`, `2.5 h`.
+fn duration(seconds: f64) -> String {
+    match seconds {
+        s if s < 90.0 => format!("{s:.0} s"),
+        s if s < 5400.0 => format!("{:.0} min", s / 60.0),
+        s => format!("{:.1} h", s / 3600.0),
+    }
 }
 
 fn mean(values: &[f64]) -> Option<f64> {
