@@ -16,10 +16,8 @@
 //! (`nice -n N lossgp worker DIR --id ID`), and exported through the evaluator ABI of
 //! `lossgp-plugin-abi` ([`lossgp_plugin_abi::export_evaluator!`]).
 
-use std::process::{Command, Stdio};
-
 use lossgp_core::evaluation::Evaluator;
-use lossgp_exec::{ProcessEvaluator, Queue};
+use lossgp_exec::{ProcessEvaluator, Queue, WorkerCommand};
 use lossgp_plugin_abi::{EvaluatorPlugin, PluginContext};
 use serde::Deserialize;
 
@@ -56,23 +54,9 @@ impl EvaluatorPlugin for Nice {
         let logs = context.dir.join("logs");
         std::fs::create_dir_all(&logs).map_err(|e| format!("creating {}: {e}", logs.display()))?;
         let threads = context.threads_per_worker;
-        let spawn = move |id: &str| {
-            let log =
-                std::fs::OpenOptions::new().create(true).append(true).open(logs.join(format!("worker-{id}.log")))?;
-            let mut command = Command::new("nice");
-            command
-                .args(["-n", &settings.niceness.to_string()])
-                .arg(&context.program)
-                .args(&context.args)
-                .args(["--id", id])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log);
-            if threads > 0 {
-                command.env("RAYON_NUM_THREADS", threads.to_string()).env("OMP_NUM_THREADS", threads.to_string());
-            }
-            command.spawn()
-        };
+        let worker = WorkerCommand { program: context.program, args: context.args };
+        let launcher = ["nice".to_owned(), "-n".to_owned(), settings.niceness.to_string()];
+        let spawn = move |id: &str| worker.spawn(&launcher, id, &logs, threads);
         let evaluator = ProcessEvaluator::new(queue, context.workers, Box::new(spawn)).map_err(|e| e.to_string())?;
         Ok(Box::new(evaluator))
     }

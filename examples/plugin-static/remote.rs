@@ -17,8 +17,6 @@
 //! a worker that dies (its launcher exits) fails its job, which the search retries, and is
 //! started again.
 
-use std::process::{Command, Stdio};
-
 use lossgp_core::evaluation::Evaluator;
 use lossgp_exec::process::QUEUE;
 use lossgp_exec::{EvaluatorContext, EvaluatorEntry, ProcessEvaluator, Queue};
@@ -63,16 +61,8 @@ fn build(context: &EvaluatorContext) -> Result<Box<dyn Evaluator>, String> {
         let n = started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let host = &settings.hosts[n % settings.hosts.len()];
         let launcher: Vec<String> = settings.launcher.iter().map(|a| a.replace("{host}", host)).collect();
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(logs.join(format!("worker-{id}.log")))?;
-        Command::new(&launcher[0])
-            .args(&launcher[1..])
-            .arg(&worker.program)
-            .args(&worker.args)
-            .args(["--id", id])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
+        // The hosts' own environment decides their threads.
+        worker.spawn(&launcher, id, &logs, 0)
     };
     let evaluator =
         ProcessEvaluator::new(queue, context.settings.workers, Box::new(spawn)).map_err(|e| e.to_string())?;

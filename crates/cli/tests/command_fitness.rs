@@ -18,16 +18,7 @@ fn example() -> PathBuf {
 
 fn python_present() -> bool {
     let present = Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !present {
-        let why = "skipped: no python3 on PATH to run the example script";
-        eprintln!("{why}");
-        assert_ne!(
-            std::env::var("LOSSGP_REQUIRE_DATA").as_deref(),
-            Ok("1"),
-            "{why}, and LOSSGP_REQUIRE_DATA=1 requires it"
-        );
-    }
-    present
+    common::available(present, "skipped: no python3 on PATH to run the example script", "LOSSGP_REQUIRE_DATA")
 }
 
 /// A small search over `train.py` on `evaluator`, with `extra` arguments for the script.
@@ -91,23 +82,6 @@ fn records(dir: &Path) -> Vec<Value> {
         .collect()
 }
 
-fn slurm_is_up() -> bool {
-    let up = Command::new("sinfo")
-        .args(["-h", "-o", "%T"])
-        .output()
-        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("idle"));
-    if !up {
-        let why = "skipped: no idle Slurm node answers `sinfo` (start one with scripts/slurm-local)";
-        eprintln!("{why}");
-        assert_ne!(
-            std::env::var("LOSSGP_REQUIRE_SLURM").as_deref(),
-            Ok("1"),
-            "{why}, and LOSSGP_REQUIRE_SLURM=1 requires it"
-        );
-    }
-    up
-}
-
 #[test]
 fn a_search_scored_by_a_training_script_is_the_same_on_threads_processes_and_slurm() {
     if !python_present() || !common::digits_present("a_search_scored_by_a_training_script") {
@@ -167,7 +141,7 @@ fn a_search_scored_by_a_training_script_is_the_same_on_threads_processes_and_slu
     assert_eq!(on_threads, on_processes, "confirm ends alike on threads and processes");
     assert!(copy.join("confirm/queue").is_dir(), "the processes' queue is the confirmation's own");
 
-    if slurm_is_up() {
+    if common::slurm_is_up() {
         // On Slurm too, a run killed mid-training is retried and the search ends as on threads.
         let marker = root.path().join("crashed-once-on-slurm");
         let extra = format!(r#", "--crash-once", "{}""#, marker.display());

@@ -12,16 +12,8 @@ use std::process::Command;
 fn torch_present() -> bool {
     let present =
         Command::new("python3").args(["-c", "import torch, numpy"]).output().is_ok_and(|o| o.status.success());
-    if !present {
-        let why = "skipped: python3 cannot import torch and numpy (scripts/gpu-backends installs them)";
-        eprintln!("{why}");
-        assert_ne!(
-            std::env::var("LOSSGP_REQUIRE_TORCH").as_deref(),
-            Ok("1"),
-            "{why}, and LOSSGP_REQUIRE_TORCH=1 requires it"
-        );
-    }
-    present
+    let why = "skipped: python3 cannot import torch and numpy (scripts/gpu-backends installs them)";
+    common::available(present, why, "LOSSGP_REQUIRE_TORCH")
 }
 
 fn fashion_mnist() -> Option<String> {
@@ -31,17 +23,9 @@ fn fashion_mnist() -> Option<String> {
     let folder = ["/usr/share/datasets/fashion-mnist"]
         .into_iter()
         .find(|d| Path::new(d).join("train-images-idx3-ubyte.gz").is_file());
-    if !present || folder.is_none() {
-        let why =
-            "skipped: Fashion-MNIST's IDX files are not in /usr/share/datasets/fashion-mnist (dataset-fashion-mnist)";
-        eprintln!("{why}");
-        assert_ne!(
-            std::env::var("LOSSGP_REQUIRE_DATA").as_deref(),
-            Ok("1"),
-            "{why}, and LOSSGP_REQUIRE_DATA=1 requires it"
-        );
-    }
-    folder.map(str::to_owned)
+    let why = "skipped: Fashion-MNIST's IDX files are not in /usr/share/datasets/fashion-mnist (dataset-fashion-mnist)";
+    let usable = common::available(present && folder.is_some(), why, "LOSSGP_REQUIRE_DATA");
+    folder.filter(|_| usable).map(str::to_owned)
 }
 
 #[test]

@@ -31,23 +31,6 @@ confirm_seeds = 0
 baselines = []
 "#;
 
-fn slurm_is_up() -> bool {
-    let up = Command::new("sinfo")
-        .args(["-h", "-o", "%T"])
-        .output()
-        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("idle"));
-    if !up {
-        let why = "skipped: no idle Slurm node answers `sinfo` (start one with scripts/slurm-local)";
-        eprintln!("{why}");
-        assert_ne!(
-            std::env::var("LOSSGP_REQUIRE_SLURM").as_deref(),
-            Ok("1"),
-            "{why}, and LOSSGP_REQUIRE_SLURM=1 requires it"
-        );
-    }
-    up
-}
-
 /// The configuration with `[run] evaluator` and, on Slurm, tasks that first sleep `sleep`
 /// seconds (time to act on a running task).
 fn config(root: &Path, name: &str, evaluator: &str, sleep: u32) -> String {
@@ -129,7 +112,7 @@ fn evaluations_per_job(dir: &Path) -> HashMap<String, usize> {
 
 #[test]
 fn a_search_on_slurm_job_arrays_ends_as_on_threads_through_scancel_and_a_killed_coordinator() {
-    if !slurm_is_up() {
+    if !common::slurm_is_up() {
         return;
     }
     let root = tempfile::tempdir().unwrap();
@@ -180,7 +163,7 @@ fn a_search_on_slurm_job_arrays_ends_as_on_threads_through_scancel_and_a_killed_
 /// A transfer grid's cells on Slurm job arrays, as on threads: the same accuracies, cell by cell.
 #[test]
 fn a_transfer_grid_on_slurm_gives_the_cells_of_threads() {
-    if !slurm_is_up() {
+    if !common::slurm_is_up() {
         return;
     }
     if !common::digits_present("a_transfer_grid_on_slurm") {
@@ -218,7 +201,7 @@ fn a_transfer_grid_on_slurm_gives_the_cells_of_threads() {
 /// a run by the ids it recorded, leaving none of its tasks in the queue.
 #[test]
 fn a_flaky_squeue_changes_nothing_and_ctrl_c_cancels_every_array() {
-    if !slurm_is_up() {
+    if !common::slurm_is_up() {
         return;
     }
     let root = tempfile::tempdir().unwrap();

@@ -1,6 +1,7 @@
 //! What an evaluator is built from ([`EvaluatorContext`]).
 
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 use lossgp_core::evaluation::Fitness;
@@ -29,4 +30,29 @@ pub struct WorkerCommand {
     pub program: PathBuf,
     /// Its arguments.
     pub args: Vec<String>,
+}
+
+impl WorkerCommand {
+    /// Starts worker `id` through `launcher` (none: here; `["ssh", "HOST"]`, `["nice", "-n",
+    /// "10"]`: the launcher's command line with the worker's after it), its standard error
+    /// appended to `logs/worker-ID.log` across restarts, with `threads` backend threads (0:
+    /// the backend's default).
+    pub fn spawn(&self, launcher: &[String], id: &str, logs: &Path, threads: usize) -> std::io::Result<Child> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(logs.join(format!("worker-{id}.log")))?;
+        let mut command = match launcher.split_first() {
+            Some((first, rest)) => {
+                let mut command = Command::new(first);
+                command.args(rest).arg(&self.program);
+                command
+            }
+            None => Command::new(&self.program),
+        };
+        command.args(&self.args).args(["--id", id]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        if threads > 0 {
+            // rayon's pool serves flex, ndarray and candle; libtorch (tch) and PyTorch size
+            // theirs from OpenMP's variable.
+            command.env("RAYON_NUM_THREADS", threads.to_string()).env("OMP_NUM_THREADS", threads.to_string());
+        }
+        command.spawn()
+    }
 }

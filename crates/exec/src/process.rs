@@ -226,24 +226,7 @@ pub fn from_context(context: &crate::context::EvaluatorContext) -> Result<Box<dy
     let logs = context.dir.join("logs");
     std::fs::create_dir_all(&logs).map_err(|e| format!("creating {}: {e}", logs.display()))?;
     let (worker, threads) = (context.worker.clone(), context.settings.threads_per_worker);
-    let spawn = move |id: &str| {
-        let mut command = std::process::Command::new(&worker.program);
-        // Each worker's log in the run directory, appended to across restarts.
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(logs.join(format!("worker-{id}.log")))?;
-        command
-            .args(&worker.args)
-            .arg("--id")
-            .arg(id)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(log);
-        if threads > 0 {
-            // rayon's pool serves flex, ndarray and candle; libtorch (tch) and PyTorch size
-            // theirs from OpenMP's variable.
-            command.env("RAYON_NUM_THREADS", threads.to_string()).env("OMP_NUM_THREADS", threads.to_string());
-        }
-        command.spawn()
-    };
+    let spawn = move |id: &str| worker.spawn(&[], id, &logs, threads);
     let evaluator =
         ProcessEvaluator::new(queue, context.settings.workers, Box::new(spawn)).map_err(|e| e.to_string())?;
     Ok(Box::new(evaluator))

@@ -33,6 +33,7 @@ pub mod kind;
 pub mod limits;
 pub mod loss;
 pub mod model;
+pub mod panic;
 pub mod search;
 pub mod stats;
 pub mod train;

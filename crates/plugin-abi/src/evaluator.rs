@@ -142,11 +142,7 @@ macro_rules! export_evaluator {
 /// `f`'s value, or the text of its panic.
 fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let text = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
+        let text = lossgp_core::panic::message(&*panic).unwrap_or_default();
         Err(format!("the evaluator plugin panicked: {text}"))
     })
 }

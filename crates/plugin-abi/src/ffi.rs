@@ -208,11 +208,8 @@ pub(crate) fn guard(error: *mut FfiError, body: impl FnOnce() -> BResult<()>) ->
         Ok(Ok(())) => return Status::OK,
         Ok(Err(e)) => FfiError::from_backend(e),
         Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic without a message".to_owned());
+            let message =
+                lossgp_core::panic::message(&*payload).unwrap_or_else(|| "a panic without a message".to_owned());
             discard(payload);
             (Status::PANIC, FfiError::panic(&message))
         }

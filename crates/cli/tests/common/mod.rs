@@ -32,16 +32,35 @@ pub fn json(data_dir: Option<&Path>, args: &[&str]) -> Value {
 pub fn digits_present(test: &str) -> bool {
     let list = json(None, &["data", "list", "--json"]);
     let present = list["datasets"].as_array().unwrap().iter().any(|d| d["name"] == "digits" && d["present"] == true);
+    available(
+        present,
+        &format!("{test}: skipped: the UCI digits are not installed (Debian's python3-sklearn)"),
+        "LOSSGP_REQUIRE_DATA",
+    )
+}
+
+/// `present`, saying `why` the check is skipped where it is not, and failing where the
+/// environment variable `require` is `1` (set by the script that installs what it needs).
+pub fn available(present: bool, why: &str, require: &str) -> bool {
     if !present {
-        let why = format!("{test}: skipped: the UCI digits are not installed (Debian's python3-sklearn)");
         eprintln!("{why}");
-        assert_ne!(
-            std::env::var("LOSSGP_REQUIRE_DATA").as_deref(),
-            Ok("1"),
-            "{why}, and LOSSGP_REQUIRE_DATA=1 requires it"
-        );
+        assert_ne!(std::env::var(require).as_deref(), Ok("1"), "{why}, and {require}=1 requires it");
     }
     present
+}
+
+/// Whether an idle Slurm node answers `sinfo` (`scripts/slurm-local` starts one); required
+/// where `LOSSGP_REQUIRE_SLURM=1`.
+pub fn slurm_is_up() -> bool {
+    let up = std::process::Command::new("sinfo")
+        .args(["-h", "-o", "%T"])
+        .output()
+        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("idle"));
+    available(
+        up,
+        "skipped: no idle Slurm node answers `sinfo` (start one with scripts/slurm-local)",
+        "LOSSGP_REQUIRE_SLURM",
+    )
 }
 
 /// The stderr of a command that must fail.

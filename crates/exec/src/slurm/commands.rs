@@ -196,7 +196,7 @@ pub(super) fn array_named(name: &str) -> Option<String> {
 }
 
 /// `text` quoted for a POSIX shell where it must be.
-pub(super) fn shell_quote(text: &str) -> String {
+pub fn shell_quote(text: &str) -> String {
     if !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
         text.to_owned()
     } else {

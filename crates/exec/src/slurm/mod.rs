@@ -27,9 +27,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+pub use commands::shell_quote;
 use commands::{
-    ALIVE, COMMAND_LIMIT, ENGINE_ENDS, QUERY_BACKOFF, QUERY_TRIES, array_named, output_within, scancel, shell_quote,
-    split_id, task_states,
+    ALIVE, COMMAND_LIMIT, ENGINE_ENDS, QUERY_BACKOFF, QUERY_TRIES, array_named, output_within, scancel, split_id,
+    task_states,
 };
 pub use settings::{DEFAULT_TEMPLATE, SlurmSettings};
 

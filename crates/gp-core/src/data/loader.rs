@@ -231,7 +231,7 @@ impl Loader {
                         Err(DataError::Invalid(format!(
                             "{}: reading a batch panicked: {}",
                             loader.dataset.name(),
-                            panic_message(&panic)
+                            crate::panic::message(&*panic).unwrap_or_else(|| "(no message)".into())
                         )))
                     });
                 let failed = batch.is_err();
@@ -293,15 +293,6 @@ impl Loader {
         let targets = if segmentation { Targets::Masks(masks) } else { Targets::Classes(classes) };
         Ok(Batch { images, shape: [indices.len(), c, h, w], targets, indices })
     }
-}
-
-/// The message of a caught panic.
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(no message)".into())
 }
 
 /// A seed for one purpose from the loader seed, the epoch and a sample index (SplitMix64

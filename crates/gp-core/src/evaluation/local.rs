@@ -37,7 +37,10 @@ impl LocalEvaluator {
                         };
                         let result =
                             catch_unwind(AssertUnwindSafe(|| fitness.evaluate(&job))).unwrap_or_else(|panic| {
-                                Err(EvalError::transient(format!("the evaluation panicked: {}", panic_text(&panic))))
+                                Err(EvalError::transient(format!(
+                                    "the evaluation panicked: {}",
+                                    crate::panic::message(&*panic).unwrap_or_default()
+                                )))
                             });
                         if results.send((job, result)).is_err() {
                             return;
@@ -48,14 +51,6 @@ impl LocalEvaluator {
             .collect();
         LocalEvaluator { jobs: Some(job_tx), results, pending: 0, workers }
     }
-}
-
-fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_default()
 }
 
 impl Evaluator for LocalEvaluator {

@@ -492,15 +492,6 @@ fn hall_of_fame_table(summary: &Summary) -> Result<String> {
     hall_of_fame::csv(&rows, &baselines)
 }
 
-/// `text` as one word of a POSIX shell command line.
-fn shell_word(text: &str) -> String {
-    if !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
-        text.to_owned()
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
-    }
-}
-
 /// Writes the summary and the plots into the run directory and returns the summary.
 fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
     let mut totals = Totals::default();
@@ -622,7 +613,7 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
         plots,
         confirm_command: format!(
             "lossgp confirm {} --seeds 101,102,103,104,105",
-            shell_word(&dir.display().to_string())
+            lossgp_exec::slurm::shell_quote(&dir.display().to_string())
         ),
     };
     store::write_atomic(&dir.join(SUMMARY), &lossgp_core::json::to_string_pretty(&summary)?)?;
