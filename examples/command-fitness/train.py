@@ -39,7 +39,7 @@ def main():
         os.environ.get("LOSSGP", "lossgp"), "train", "--json", "--dataset", "digits", "--model", "small-cnn",
         "--loss", f"{job['reduction']}: {job['loss']}", "--seed", str(args.seed), "--epochs", "1",
         "--batch-size", str(BATCH), "--train-samples", str(SAMPLES), "--max-steps", str(steps),
-        "--workers", "1", "--no-test",
+        "--loader-threads", "1", "--no-test",
     ]
     run = subprocess.run(command, stdout=subprocess.PIPE, text=True)
     if run.returncode != 0:

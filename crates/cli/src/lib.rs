@@ -18,6 +18,7 @@
 
 mod commands;
 mod output;
+mod plot;
 mod plugins;
 mod run_table;
 
@@ -98,6 +99,10 @@ enum Command {
     /// Run the conformance suite on backends: every operation against a float64 reference,
     /// gradients against finite differences.
     Conformance(commands::conformance::ConformanceArgs),
+    /// Follow search and transfer runs in a web browser as they write: progress, the hall of
+    /// fame with formulas and PyTorch code, genealogy, the size-fitness front, transfer
+    /// heatmaps and the evaluator's state (on 127.0.0.1; beyond it only with --token).
+    Dashboard(commands::dashboard::DashboardArgs),
     /// A worker process of a search or transfer grid with `[run] evaluator = "processes"` (the
     /// coordinator starts its workers itself).
     Worker(commands::search::WorkerArgs),
@@ -127,6 +132,7 @@ pub fn run() -> ExitCode {
         Command::Report { dir } => commands::search::report(&dir, cli.json),
         Command::Worker(args) => commands::search::run_worker(args, cli.data_dir.as_deref()),
         Command::Confirm(args) => commands::search::confirm(args, cli.data_dir.as_deref(), cli.json),
+        Command::Dashboard(args) => commands::dashboard::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -183,7 +189,7 @@ mod tests {
         assert_eq!(super::describe(&err), "outer: inner");
     }
 
-    use clap::CommandFactory;
+    use clap::{CommandFactory, Parser};
 
     /// Every subcommand's options have distinct names. Clap checks this only under its debug
     /// assertions, which the dev profile turns off for dependencies: two flattened `--workers`
@@ -203,5 +209,63 @@ mod tests {
             }
         }
         check(&super::Cli::command(), "lossgp");
+    }
+
+    /// An option shared by several commands means the same in each: the same kind of value
+    /// (its value name), and for the options users confused, the same meaning in words.
+    /// `--seeds N` is a number of seeds everywhere, `--workers N` trainings at once.
+    #[test]
+    fn a_shared_option_means_the_same_in_every_command() {
+        fn walk(command: &clap::Command, path: &str, out: &mut Vec<(String, String, String, String)>) {
+            for arg in command.get_arguments().filter(|a| !a.is_hide_set()) {
+                if let Some(long) = arg.get_long() {
+                    let values: Vec<String> =
+                        arg.get_value_names().unwrap_or_default().iter().map(|v| v.to_string()).collect();
+                    let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                    out.push((long.to_owned(), path.to_owned(), values.join(" "), help));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), out);
+            }
+        }
+        let mut options = Vec::new();
+        walk(&super::Cli::command(), "lossgp", &mut options);
+        let mut by_name: std::collections::BTreeMap<&str, Vec<&(String, String, String, String)>> = Default::default();
+        for option in &options {
+            by_name.entry(&option.0).or_default().push(option);
+        }
+        let mut differ = Vec::new();
+        for (name, uses) in &by_name {
+            let first = uses[0];
+            for other in &uses[1..] {
+                if first.2 != other.2 {
+                    differ.push(format!(
+                        "--{name} takes `{}` in `{}` but `{}` in `{}`",
+                        first.2, first.1, other.2, other.1
+                    ));
+                }
+            }
+        }
+        assert!(differ.is_empty(), "one option, one meaning:\n{}", differ.join("\n"));
+        let meaning = |name: &str, words: &str| {
+            for (_, path, _, help) in by_name.get(name).into_iter().flatten() {
+                assert!(help.contains(words), "`{path} --{name}` must say it is {words}: {help}");
+            }
+        };
+        meaning("seeds", "seeds");
+        meaning("workers", "at once");
+        assert!(by_name["seeds"].len() >= 2 && by_name["workers"].len() >= 3, "{:?}", by_name.keys());
+    }
+
+    /// The old spellings are refused with the new one named.
+    #[test]
+    fn an_option_whose_meaning_moved_is_refused_naming_the_new_one() {
+        let confirm = super::Cli::try_parse_from(["lossgp", "confirm", "runs/x", "--seeds", "101,102"]).unwrap_err();
+        assert!(confirm.to_string().contains("--seed-numbers 101,102"), "{confirm}");
+        let big = super::Cli::try_parse_from(["lossgp", "confirm", "runs/x", "--seeds", "101"]).unwrap_err();
+        assert!(big.to_string().contains("--seed-numbers 101"), "{big}");
+        let five = super::Cli::try_parse_from(["lossgp", "confirm", "runs/x", "--seeds", "5"]);
+        assert!(five.is_ok());
     }
 }

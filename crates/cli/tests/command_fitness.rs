@@ -125,7 +125,7 @@ fn a_search_scored_by_a_training_script_is_the_same_on_threads_processes_and_slu
                 "confirm",
                 "--json",
                 dir.to_str().unwrap(),
-                "--seeds",
+                "--seed-numbers",
                 "101,102",
                 "--evaluator",
                 evaluator,
@@ -255,14 +255,14 @@ fn confirm_never_keeps_a_failed_training_as_a_score() {
     assert_eq!(summary["best"][0]["fitness"], 0.5, "a relative run directory: {summary:#}");
 
     std::fs::write(&broken, "").unwrap();
-    let failed = run(&["confirm", "runs/s", "--seeds", "101", "--json"]);
+    let failed = run(&["confirm", "runs/s", "--seed-numbers", "101", "--json"]);
     let err = String::from_utf8_lossy(&failed.stderr);
     assert!(!failed.status.success() && err.contains("run confirm again"), "{err}");
     let heldout = root.path().join("runs/s/heldout.jsonl");
     assert_eq!(std::fs::read_to_string(&heldout).unwrap_or_default().trim(), "", "no failed training kept as a score");
 
     std::fs::remove_file(&broken).unwrap();
-    let again = run(&["confirm", "runs/s", "--seeds", "101", "--json"]);
+    let again = run(&["confirm", "runs/s", "--seed-numbers", "101", "--json"]);
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     let report: Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(report["losses"][0]["fitness"][0], 0.5, "{report:#}");

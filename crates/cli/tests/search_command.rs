@@ -86,7 +86,7 @@ fn a_killed_search_resumes_to_the_same_hall_of_fame() {
     // The horizon check: the two best and cross entropy on two held-out seeds, at the search's
     // length and twice as long, with the rank correlation between the two.
     let dir = whole.to_str().unwrap();
-    let held = json(None, &["confirm", dir, "--seeds", "11,12", "--top", "2", "--epochs-factor", "2", "--json"]);
+    let held = json(None, &["confirm", dir, "--seed-numbers", "11,12", "--top", "2", "--epochs-factor", "2", "--json"]);
     let horizon = &held["horizon"];
     assert_eq!((horizon["factor"].as_u64(), horizon["epochs"].as_u64()), (Some(2), Some(2)), "{held}");
     let (short, long) = (held["losses"].as_array().unwrap(), horizon["losses"].as_array().unwrap());
@@ -195,10 +195,33 @@ fn configurations_and_run_directories_are_checked() {
     assert!(summary["best"][0]["pytorch"].as_str().unwrap().contains("def found_loss_1"));
     let err = failure(None, &["search", "--config", fast.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(err.contains("--resume"), "{err}");
+    // A found loss by reference: `RUN#K` is the K-th best, `RUN` the best, in every command
+    // that takes a loss.
+    let second = summary["best"][1]["loss"].as_str().unwrap();
+    let by_reference = json(None, &["loss", "show", &format!("{}#2", out.display()), "--json"]);
+    assert_eq!(
+        by_reference["expression"].as_str().map(|e| format!("{}: {e}", by_reference["reduction"].as_str().unwrap())),
+        Some(second.to_owned())
+    );
+    let best = json(None, &["loss", "show", out.to_str().unwrap(), "--json"]);
+    assert!(summary["best"][0]["loss"].as_str().unwrap().ends_with(best["expression"].as_str().unwrap()));
+    let analyzed = json(None, &["loss", "analyze", &format!("{}#1", out.display()), "--json"]);
+    assert!(analyzed.to_string().contains("optimum") || analyzed.is_array() || analyzed.is_object());
+    let module = root.path().join("second.py");
+    let exported = json(
+        None,
+        &["loss", "export", &format!("{}#2", out.display()), "--pytorch-module", module.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(exported["classes"].as_array().unwrap().len(), 1);
+    assert_eq!(exported["classes"][0]["loss"].as_str(), Some(second));
+    let err = failure(None, &["loss", "show", &format!("{}#99", out.display())]);
+    assert!(err.contains("there is no #99"), "{err}");
+    let err = failure(None, &["train", "--dataset", "digits", "--loss", "runs/no-such-run#1", "--max-steps", "1"]);
+    assert!(err.contains("not a search's run directory"), "{err}");
     // Held-out confirmation: the best loss and the baselines on seeds the search never used,
     // kept so that a second call trains nothing.
     let dir = out.to_str().unwrap();
-    let held = json(None, &["confirm", dir, "--seeds", "11,12", "--json"]);
+    let held = json(None, &["confirm", dir, "--seed-numbers", "11,12", "--json"]);
     let losses = held["losses"].as_array().unwrap();
     let names: Vec<&str> = losses.iter().map(|l| l["name"].as_str().unwrap()).collect();
     // The default baselines: label smoothing at the ε the search tuned, Poly-1, NGL.
@@ -212,9 +235,9 @@ fn configurations_and_run_directories_are_checked() {
     assert!(losses[2]["loss"].as_str().unwrap().contains(&format!("{}*mean(y)", chosen)), "{held}");
     let lines = || std::fs::read_to_string(out.join("heldout.jsonl")).unwrap().lines().count();
     assert_eq!(lines(), 10);
-    assert_eq!(json(None, &["confirm", dir, "--seeds", "11,12", "--json"])["losses"], held["losses"]);
+    assert_eq!(json(None, &["confirm", dir, "--seed-numbers", "11,12", "--json"])["losses"], held["losses"]);
     assert_eq!(lines(), 10, "nothing trained twice");
-    let err = failure(None, &["confirm", dir, "--seeds", "2"]);
+    let err = failure(None, &["confirm", dir, "--seed-numbers", "2"]);
     assert!(err.contains("the search itself trained on"), "{err}");
 }
 
@@ -288,7 +311,7 @@ fn a_search_over_several_tasks_reports_and_confirms_each_on_threads_and_processe
     assert_eq!(state(&procs), state(&threads), "{on_processes}");
 
     // Held-out seeds, on each task.
-    let held = json(None, &["confirm", threads.to_str().unwrap(), "--seeds", "11,12", "--json"]);
+    let held = json(None, &["confirm", threads.to_str().unwrap(), "--seed-numbers", "11,12", "--json"]);
     assert_eq!(held["per_task"].as_array().unwrap().len(), 2, "{held}");
     let lines = std::fs::read_to_string(threads.join("heldout.jsonl")).unwrap().lines().count();
     assert_eq!(lines, 3 * 2 * 2, "best-1, ce and ngl on 2 seeds and 2 tasks");

@@ -20,7 +20,7 @@ pub mod slurm;
 pub use context::{EvaluatorContext, WorkerCommand};
 pub use inventory;
 pub use process::{ProcessEvaluator, Spawn, work};
-pub use queue::{Queue, QueueResult, Taken};
+pub use queue::{Claim, Queue, QueueResult, QueueStatus, Taken};
 pub use registry::EvaluatorEntry;
 pub use settings::RunSettings;
 pub use slurm::{SlurmEvaluator, SlurmSettings, cancel_run, work_task};

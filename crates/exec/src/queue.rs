@@ -38,6 +38,58 @@ pub struct QueueResult {
 /// A finished job taken from the queue: its result, or why its result file could not be read.
 pub type Taken = Result<QueueResult, String>;
 
+/// What a queue holds at a moment, read without changing it (for monitoring: `lossgp
+/// dashboard`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct QueueStatus {
+    /// Jobs waiting for a worker.
+    pub pending: usize,
+    /// Jobs being evaluated, by worker: the worker's id, the job's queue name and its loss.
+    pub claimed: Vec<Claim>,
+    /// Results written and not yet taken by the coordinator.
+    pub done: usize,
+}
+
+/// A job a worker is evaluating.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Claim {
+    /// The worker's id (`w0`, a Slurm task's, ...).
+    pub worker: String,
+    /// The job's queue name.
+    pub job: String,
+    /// The loss, where the job file could be read (a worker may finish it meanwhile).
+    pub loss: Option<String>,
+    /// Its attempt, from 1.
+    pub attempt: Option<u32>,
+    /// Its budget, a fraction of the full training run.
+    pub budget: Option<f64>,
+}
+
+/// The queue in `root` as it stands, read only; empty where there is none.
+pub fn status(root: &Path) -> QueueStatus {
+    let count = |sub: &str| fs::read_dir(root.join(sub)).map(|d| d.flatten().count()).unwrap_or(0);
+    let mut claimed = Vec::new();
+    if let Ok(workers) = fs::read_dir(root.join("claimed")) {
+        for worker in workers.flatten() {
+            let Ok(jobs) = fs::read_dir(worker.path()) else { continue };
+            for job in jobs.flatten() {
+                let name = job.file_name().to_string_lossy().trim_end_matches(".json").to_owned();
+                let read: Option<Job> =
+                    fs::read_to_string(job.path()).ok().and_then(|text| lossgp_core::json::from_str(&text).ok());
+                claimed.push(Claim {
+                    worker: worker.file_name().to_string_lossy().into_owned(),
+                    job: name,
+                    loss: read.as_ref().map(|j| j.loss.to_string()),
+                    attempt: read.as_ref().map(|j| j.attempt),
+                    budget: read.as_ref().map(|j| j.budget),
+                });
+            }
+        }
+    }
+    claimed.sort_by(|a, b| a.worker.cmp(&b.worker).then(a.job.cmp(&b.job)));
+    QueueStatus { pending: count("pending"), claimed, done: count("done") }
+}
+
 /// A job queue rooted in a directory.
 #[derive(Clone, Debug)]
 pub struct Queue {

@@ -96,14 +96,34 @@ pub fn export(dir: &Path, file: &Path, top: Option<usize>, json: bool) -> Result
             file.display()
         );
     }
+    // `RUN#K`: the K-th best loss alone.
+    let reference = crate::commands::search::reference::Reference::parse(&dir.to_string_lossy())?;
+    let (dir, skip, top) = match &reference {
+        Some(r) if dir.to_string_lossy().contains('#') => {
+            if top.is_some() {
+                bail!("{}: a run with #K exports that one loss; leave --top out", dir.display());
+            }
+            (r.dir.as_path(), r.rank - 1, Some(1))
+        }
+        _ => (dir, 0, top),
+    };
     let (search, state) = crate::commands::search::run_dir::open_run(dir, "export")?;
     if state.hall_of_fame.is_empty() {
         bail!("{} has an empty hall of fame: nothing to export yet", dir.display());
+    }
+    if skip >= state.hall_of_fame.len() {
+        bail!(
+            "{} has {} loss(es) in its hall of fame: there is no #{}",
+            dir.display(),
+            state.hall_of_fame.len(),
+            skip + 1
+        );
     }
     let take = top.unwrap_or(state.hall_of_fame.len());
     let losses: Vec<Found> = state
         .hall_of_fame
         .iter()
+        .skip(skip)
         .take(take)
         .map(|i| Found {
             loss: Loss::new(i.expr.clone(), search.search.reduction),

@@ -18,7 +18,8 @@ pub enum LossCommand {
     List,
     /// Show a loss as text, simplified, with its keys, as LaTeX and as PyTorch code.
     Show {
-        /// A built-in name (`ngl`, `ce`, ...) or an expression such as `square(p - y)`,
+        /// A built-in name (`ngl`, `ce`, ...), a found loss (`RUN#K`: the K-th best of the
+        /// search in RUN) or an expression such as `square(p - y)`,
         /// optionally preceded by its reduction (`sample-mean: y*(logsumexp(z) - z)`).
         #[arg(allow_hyphen_values = true)]
         loss: String,
@@ -29,7 +30,7 @@ pub enum LossCommand {
     /// Write a search's hall of fame as an importable Python file: each loss a
     /// `torch.nn.Module` class (`FoundLoss1`, ...) with its formula in its docstring.
     Export {
-        /// The search's run directory.
+        /// The search's run directory (`RUN#K`: its K-th best loss alone).
         run: std::path::PathBuf,
         /// The Python file to write, e.g. `found_losses.py` (then `from found_losses import FoundLoss1`).
         #[arg(long, value_name = "FILE.py")]
@@ -78,14 +79,26 @@ pub fn run(command: LossCommand, json: bool) -> Result<()> {
         LossCommand::Export { run, pytorch_module, top } => {
             crate::commands::export::export(&run, &pytorch_module, top, json)
         }
-        LossCommand::Analyze { losses, classes, reduction } => analyze(&losses, &classes, reduction, json),
+        LossCommand::Analyze { losses, classes, reduction } => {
+            // The losses take values that start with `-` (`-y*log(p)`), so a trailing `--json`
+            // lands among them: it is the flag, as everywhere else.
+            let json = json || losses.iter().any(|l| l == "--json");
+            let losses: Vec<String> = losses.into_iter().filter(|l| l != "--json").collect();
+            if let Some(option) = losses.iter().find(|l| l.starts_with("--")) {
+                anyhow::bail!(
+                    "`{option}` came after the losses, where it reads as one: give options first, e.g. \
+                     lossgp loss analyze {option} ... ngl ce"
+                );
+            }
+            analyze(&losses, &classes, reduction, json)
+        }
         LossCommand::Eval { loss, logits, target, reduction } => eval(&loss, reduction, &logits, &target, json),
     }
 }
 
 /// The loss named or written in `spec`, with `reduction` overriding its own if given.
 fn resolve(spec: &str, reduction: Option<Reduction>) -> Result<(Loss, Option<&'static Builtin>)> {
-    let mut loss = Loss::resolve(spec)?;
+    let mut loss = crate::commands::search::reference::resolve(spec)?;
     let named = builtin(spec);
     if let Some(reduction) = reduction {
         // A built-in, or a text that names its reduction, has one of its own.

@@ -1,6 +1,7 @@
 //! One module per top-level command.
 
 pub mod conformance;
+pub mod dashboard;
 pub mod data;
 pub mod dataset;
 pub mod export;

@@ -9,7 +9,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lossgp_core::backend::{Backend, Pretrained, open_backend};
 use lossgp_core::data::{Augment, Dataset, Split};
-use lossgp_core::loss::{Loss, builtin};
+use lossgp_core::loss::builtin;
 use lossgp_core::model::{ModelOptions, ModelSpec, build_model, check_options, find_model};
 use lossgp_core::train::{
     Checkpointing, Event, OptimizerConfig, Schedule, Status, TrainConfig, TrainData, TrainReport, train_checkpointed,
@@ -31,8 +31,9 @@ pub struct TrainArgs {
     /// `resnet18:stem=cifar,head=paper` (see `lossgp list models`) [default: small-cnn].
     #[arg(long)]
     model: Option<String>,
-    /// A built-in loss (`ngl`, `ce`, ...; see `lossgp loss list`) or an expression such as
-    /// `"-sum(y * log(p))"` [default: ce].
+    /// A built-in loss (`ngl`, `ce`, ...; see `lossgp loss list`), an expression such as
+    /// `"-sum(y * log(p))"`, or a found one: `RUN#K`, the K-th best of the search in RUN (`RUN`:
+    /// its best) [default: ce].
     #[arg(long, allow_hyphen_values = true)]
     loss: Option<String>,
     /// The backend (see `lossgp list backends`) [default: flex].
@@ -41,13 +42,17 @@ pub struct TrainArgs {
     /// A recipe (TOML: `dataset`, `model`, `loss`, `backend`, `image_size` and a `[train]`
     /// table, e.g. `configs/voc-deeplabv3.toml`), or training settings alone as JSON (the
     /// `config` object of a `--json` report); the options given here override it.
-    #[arg(long, value_name = "FILE.toml|FILE.json")]
+    #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     #[command(flatten)]
     options: TrainOptions,
-    /// Loader threads [default: one per core].
-    #[arg(long)]
-    workers: Option<usize>,
+    /// Threads that load and augment batches [default: one per core].
+    #[arg(long, value_name = "N")]
+    loader_threads: Option<usize>,
+    /// Refused, naming --loader-threads: `--workers` means trainings at once in search,
+    /// transfer and confirm, and one option has one meaning.
+    #[arg(long, hide = true, value_name = "N")]
+    workers: Option<String>,
     /// Resize images to HEIGHTxWIDTH (or SIZE for squares) [default: the dataset's own size,
     /// which image folders of mixed sizes lack].
     #[arg(long, value_name = "HxW", value_parser = parse_size)]
@@ -219,6 +224,12 @@ fn describe_pretrained(file: &Path, r: &Pretrained) -> String {
 const RUN_FILE: &str = "run.json";
 
 pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
+    if let Some(n) = &args.workers {
+        bail!(
+            "train --workers is now --loader-threads {n}: --workers means trainings at once in search, transfer and \
+             confirm, and an option means one thing in every command"
+        );
+    }
     let args = match &args.resume {
         Some(dir) => {
             let path = dir.join(RUN_FILE);
@@ -236,7 +247,8 @@ pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
         }
         None => Planned::new(args)?,
     };
-    let loss = Loss::resolve(&args.loss).with_context(|| format!("--loss `{}`", args.loss))?;
+    let loss =
+        crate::commands::search::reference::resolve(&args.loss).with_context(|| format!("--loss `{}`", args.loss))?;
     let config = args.config.clone();
     let (model_name, options) = ModelOptions::parse(&args.model)?;
     let entry = find_model(&model_name)?;
@@ -470,7 +482,7 @@ impl Planned {
 
 /// The recorded run with the options given beside `--resume DIR`, and a line on each one
 /// honoured. Options that decide only where results go or when to stop (`--save`,
-/// `--no-test`, `--workers`, `--max-steps`, `--max-seconds`, `--early-stopping`, and
+/// `--no-test`, `--loader-threads`, `--max-steps`, `--max-seconds`, `--early-stopping`, and
 /// `--epochs` where the schedule does not spread over the epochs) are honoured; one that would
 /// make the checkpoints' weights and optimiser state belong to another run is refused, naming
 /// it and its recorded value, unless it gives that value. Nothing is dropped without a word.
@@ -480,8 +492,8 @@ fn resume_with(mut planned: Planned, args: &TrainArgs, dir: &Path) -> Result<(Pl
     let recorded = planned.config.clone();
     let mut asked = recorded.clone();
     args.options.apply(&mut asked);
-    if let Some(workers) = args.workers {
-        asked.workers = Some(workers);
+    if let Some(threads) = args.loader_threads {
+        asked.workers = Some(threads);
     }
     // Fixed by the checkpoints: compared with what the run recorded.
     let mut fixed = |option: &str, given: Option<String>, was: String| {
@@ -547,7 +559,7 @@ fn resume_with(mut planned: Planned, args: &TrainArgs, dir: &Path) -> Result<(Pl
         planned.no_test = true;
     }
     for (option, changed) in [
-        ("--workers", asked.workers != recorded.workers),
+        ("--loader-threads", asked.workers != recorded.workers),
         ("--max-steps", asked.max_steps != recorded.max_steps),
         ("--max-seconds", asked.max_seconds != recorded.max_seconds),
         ("--early-stopping", asked.early_stopping != recorded.early_stopping),
@@ -581,8 +593,8 @@ fn check_writable(path: &Path) -> Result<()> {
 fn settings(args: &TrainArgs, base: TrainConfig, loss: &str) -> Result<TrainConfig> {
     let mut c = base;
     args.options.apply(&mut c);
-    if let Some(workers) = args.workers {
-        c.workers = Some(workers);
+    if let Some(threads) = args.loader_threads {
+        c.workers = Some(threads);
     }
     // A loss defined with weight decay (ce-l2) brings it, unless a decay is given.
     let own = builtin(loss).and_then(|b| b.weight_decay);

@@ -49,6 +49,37 @@ pub fn job_name(run_dir: &Path) -> String {
     format!("lossgp-{}", digest.iter().take(5).map(|b| format!("{b:02x}")).collect::<String>())
 }
 
+/// A job array a run submitted, as `slurm/jobs.jsonl` records it (for monitoring).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ArrayRecord {
+    /// The batch (which names its script and log files).
+    pub batch: String,
+    /// Its tasks: one job each.
+    pub tasks: usize,
+    /// Slurm's id of the array, once `sbatch` answered.
+    pub array: Option<String>,
+}
+
+/// Every job array the run in `run_dir` submitted, oldest first, read only (none without
+/// Slurm).
+pub fn arrays(run_dir: &Path) -> Vec<ArrayRecord> {
+    let entries: Vec<Entry> = read_lines(&run_dir.join("slurm").join("jobs.jsonl")).unwrap_or_default();
+    entries
+        .iter()
+        .filter_map(|entry| match entry {
+            Entry::Batch { batch, jobs } => Some(ArrayRecord {
+                batch: batch.clone(),
+                tasks: jobs.len(),
+                array: entries.iter().find_map(|e| match e {
+                    Entry::Submitted { batch: b, array } if b == batch => Some(array.clone()),
+                    _ => None,
+                }),
+            }),
+            Entry::Submitted { .. } => None,
+        })
+        .collect()
+}
+
 /// Cancels every job array a run submitted, by the ids it recorded in `slurm/jobs.jsonl`
 /// (and, for a batch killed between `sbatch` and recording its id, by its exact job name):
 /// what Ctrl-C does. Arrays that have ended are passed over. `Ok(n)`: the arrays asked to stop.

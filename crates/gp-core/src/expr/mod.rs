@@ -14,12 +14,13 @@
 //! # Ok::<(), lossgp_core::expr::ParseError>(())
 //! ```
 //!
-//! Besides text, an expression prints as LaTeX ([`latex`]) and as PyTorch code ([`pytorch`]),
-//! simplifies ([`simplify`](Expr::simplify)), and has a canonical form whose key identifies it
-//! up to algebra ([`canon`]).
+//! Besides text, an expression prints as LaTeX ([`latex`]), as MathML for web pages
+//! ([`mathml`]) and as PyTorch code ([`pytorch`]), simplifies ([`simplify`](Expr::simplify)),
+//! and has a canonical form whose key identifies it up to algebra ([`canon`]).
 
 pub mod canon;
 pub mod latex;
+pub mod mathml;
 pub mod ops;
 mod parse;
 mod primitives;

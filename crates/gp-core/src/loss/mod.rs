@@ -18,7 +18,7 @@ pub use crate::expr::reduction::{Reduction, UnknownReduction};
 
 use crate::expr::Real;
 use crate::expr::canon::{self, Key};
-use crate::expr::{Expr, latex, pytorch};
+use crate::expr::{Expr, latex, mathml, pytorch};
 use crate::interp::{Batch, Evaluation, Program};
 
 /// A loss function: `reduction(expr)`.
@@ -73,6 +73,12 @@ impl Loss {
     /// The loss as a LaTeX formula.
     pub fn to_latex(&self) -> String {
         latex::loss(&self.expr, self.reduction)
+    }
+
+    /// The loss as a `<math display="block">` element that browsers render natively (MathML
+    /// Core), the same formula as [`to_latex`](Self::to_latex); see [`mathml`].
+    pub fn to_mathml(&self) -> String {
+        mathml::loss(&self.expr, self.reduction)
     }
 
     /// A PyTorch function `function_name(logits, target)` computing this loss, ready to paste.

@@ -12,10 +12,11 @@ use std::collections::HashSet;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
+use super::genealogy::Origin;
 use super::niche::clear;
 use super::record::{GenerationStats, Individual};
 use super::run::{Brood, Driver, SearchError};
-use super::variation::{crossover, mutate, ramped_tree, select};
+use super::variation::{crossover_fitting, mutate_by, ramped_tree, select};
 use crate::expr::Expr;
 use crate::expr::canon::Key;
 
@@ -37,7 +38,7 @@ impl Driver<'_, '_> {
             if self.draw(0, &expr, fresh, stats)? {
                 stats.offspring += 1;
                 stats.new += 1;
-                brood.push(Brood::New(expr));
+                brood.push(Brood::New(expr, Origin::Start));
             }
         }
         let mut draws = 0;
@@ -48,7 +49,7 @@ impl Driver<'_, '_> {
             let limit = 5 * self.config.redraw_limit;
             let slot = self.fill(0, limit, rng, fresh, stats, &mut |config, rng| {
                 draws += 1;
-                ramped_tree(config, rng, draws - 1)
+                (ramped_tree(config, rng, draws - 1), Origin::Random)
             })?;
             brood.push(slot);
         }
@@ -80,17 +81,23 @@ impl Driver<'_, '_> {
             stats.offspring += 1;
             let limit = self.config.redraw_limit;
             let slot = self.fill(g, limit, rng, fresh, stats, &mut |config, rng| {
-                let parent = &population[select(config.selection, &fitness, &sizes, rng)].expr;
-                let mut child = if rng.random_bool(config.crossover) {
-                    let other = &population[select(config.selection, &fitness, &sizes, rng)].expr;
-                    crossover(config, parent, other, rng)
-                } else {
-                    parent.clone()
-                };
-                if rng.random_bool(config.mutation) {
-                    child = mutate(config, &child, rng);
+                let parent = &population[select(config.selection, &fitness, &sizes, rng)];
+                let mut parents = vec![parent.key];
+                let mut child = parent.expr.clone();
+                let mut crossed = false;
+                if rng.random_bool(config.crossover) {
+                    let other = &population[select(config.selection, &fitness, &sizes, rng)];
+                    if let Some(offspring) = crossover_fitting(config, &parent.expr, &other.expr, rng) {
+                        child = offspring;
+                        crossed = true;
+                        parents.push(other.key);
+                    }
                 }
-                child
+                let mut mutation = None;
+                if rng.random_bool(config.mutation) {
+                    (child, mutation) = mutate_by(config, &child, rng);
+                }
+                (child, Origin::Offspring { parents, crossover: crossed, mutation })
             })?;
             brood.push(slot);
         }
@@ -106,21 +113,21 @@ impl Driver<'_, '_> {
         rng: &mut ChaCha8Rng,
         fresh: &mut HashSet<Key>,
         stats: &mut GenerationStats,
-        make: &mut dyn FnMut(&super::SearchConfig, &mut ChaCha8Rng) -> Expr,
+        make: &mut dyn FnMut(&super::SearchConfig, &mut ChaCha8Rng) -> (Expr, Origin),
     ) -> Result<Brood, SearchError> {
         let mut last = None;
         for attempt in 0..2 * limit {
             let immigrant = attempt >= limit;
-            let expr = if immigrant {
+            let (expr, origin) = if immigrant {
                 let ramp = rng.random_range(0..usize::MAX);
-                ramped_tree(self.config, rng, ramp)
+                (ramped_tree(self.config, rng, ramp), if g == 0 { Origin::Random } else { Origin::Immigrant })
             } else {
                 make(self.config, rng)
             };
             if self.draw(g, &expr, fresh, stats)? {
                 stats.new += 1;
                 stats.immigrants += usize::from(immigrant);
-                return Ok(Brood::New(expr));
+                return Ok(Brood::New(expr, origin));
             }
             last = Some(expr);
         }

@@ -15,6 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::stats::{ALPHA, Summary, Untestable, Verdict, paired_t};
 
+/// The rule in one sentence, for reports.
+pub const RULE: &str = "paired over the confirmation seeds (same initial weights and batches per seed): better or worse \
+                        when the 95% confidence interval of the mean difference (Student's t, n - 1 degrees of freedom) \
+                        excludes 0, i.e. a two-sided paired t-test at alpha = 0.05; same otherwise";
+
 /// The paired difference `candidate - baseline` over seeds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Paired {

@@ -441,12 +441,13 @@ impl Driver<'_, '_> {
             .iter()
             .flatten()
             .filter_map(|b| match b {
-                Brood::New(expr) => Some(self.loss(expr)),
+                Brood::New(expr, _) => Some(self.loss(expr)),
                 _ => None,
             })
             .map(|loss| (loss.training_key(), loss))
             .filter(|(key, _)| fresh.contains(key))
             .collect();
+        self.record_births(g, &broods)?;
         let redraws = stats.cache_hits + stats.screened.values().sum::<usize>();
         (self.observe)(SearchEvent::GenerationStarted { generation: g, offspring: stats.new, redraws });
         self.halving(g, cohort, &mut stats)?;
@@ -457,7 +458,7 @@ impl Driver<'_, '_> {
                 .into_iter()
                 .map(|member| match member {
                     Brood::Elite(individual) => individual,
-                    Brood::New(expr) | Brood::Known(expr) => self.individual(expr, island, g),
+                    Brood::New(expr, _) | Brood::Known(expr) => self.individual(expr, island, g),
                 })
                 .collect();
         }
@@ -482,6 +483,27 @@ impl Driver<'_, '_> {
         state.generation = g + 1;
         let stats = state.history.last().expect("just pushed");
         (self.observe)(SearchEvent::GenerationFinished { stats, hall_of_fame: &state.hall_of_fame });
+        Ok(())
+    }
+
+    /// Appends the generation's new candidates, with their parents and operators, to
+    /// `genealogy.jsonl`.
+    fn record_births(&self, g: usize, broods: &[Vec<Brood>]) -> Result<(), SearchError> {
+        for (island, brood) in broods.iter().enumerate() {
+            for member in brood {
+                if let Brood::New(expr, origin) = member {
+                    let key = self.loss(expr).training_key();
+                    let birth = super::genealogy::Birth {
+                        generation: g,
+                        island,
+                        key,
+                        expr: expr.clone(),
+                        origin: origin.clone(),
+                    };
+                    self.dir.append_birth(&birth)?;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -706,8 +728,8 @@ impl Driver<'_, '_> {
 pub(super) enum Brood {
     /// An elite, carried over whole.
     Elite(Individual),
-    /// A new candidate: never scored before, past screening.
-    New(Expr),
+    /// A new candidate: never scored before, past screening, with where it came from.
+    New(Expr, super::genealogy::Origin),
     /// A known loss that took a slot once every redraw was spent (it is not trained again).
     Known(Expr),
 }

@@ -4,6 +4,7 @@
 //! | file | what | how it is written |
 //! |---|---|---|
 //! | `evaluations.jsonl` | every candidate screened or evaluated, one JSON object per line | appended and flushed to disk line by line; a torn last line is ignored on reading |
+//! | `genealogy.jsonl` | each new candidate's parents and the operator that made it ([`genealogy`](super::genealogy)) | as `evaluations.jsonl`, when a generation is bred |
 //! | `state.json` | the next generation, the populations, the hall of fame, the history | replaced atomically (written aside, synced, renamed) after each generation |
 //!
 //! The random state needs no file of its own: each generation's generator is derived from the
@@ -96,6 +97,17 @@ impl RunDir {
     /// Every record of `evaluations.jsonl`, skipping a torn (unparsable) last line.
     pub fn records(&self) -> Result<Vec<Record>, StoreError> {
         read_lines(&self.path.join(EVALUATIONS))
+    }
+
+    /// Appends a new candidate's birth to `genealogy.jsonl` and flushes it to disk.
+    pub fn append_birth(&self, birth: &super::genealogy::Birth) -> Result<(), StoreError> {
+        append_line(&self.path.join(super::genealogy::GENEALOGY), birth)
+    }
+
+    /// Every birth of `genealogy.jsonl` (none for a run from before it was recorded), skipping
+    /// a torn last line.
+    pub fn births(&self) -> Result<Vec<super::genealogy::Birth>, StoreError> {
+        read_lines(&self.path.join(super::genealogy::GENEALOGY))
     }
 
     /// Replaces `state.json` atomically.

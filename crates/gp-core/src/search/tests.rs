@@ -437,3 +437,36 @@ fn a_permanent_failure_is_recorded_at_once_and_a_transient_one_after_its_retries
         }
     }
 }
+
+#[test]
+fn every_new_candidate_knows_its_parents_and_the_operator_that_made_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SearchConfig { population: 12, generations: 4, ..config() };
+    let state = search(&config, 2, dir.path(), &mut |_| {});
+    let births = RunDir::create(dir.path()).unwrap().births().unwrap();
+    let new: usize = state.history.iter().map(|g| g.new).sum();
+    assert_eq!(births.len(), new, "one birth per new candidate");
+    let born: std::collections::HashMap<_, _> = births.iter().map(|b| (b.key, b.generation)).collect();
+    for birth in &births {
+        match &birth.origin {
+            Origin::Random => assert_eq!(birth.generation, 0),
+            Origin::Offspring { parents, crossover, .. } => {
+                assert!(birth.generation > 0);
+                assert_eq!(parents.len(), if *crossover { 2 } else { 1 }, "{:?}", birth.origin);
+                // Every parent was born in an earlier generation of this run.
+                for parent in parents {
+                    assert!(born[parent] < birth.generation, "parent of {} born later", birth.expr);
+                }
+            }
+            Origin::Immigrant | Origin::Start => {}
+        }
+    }
+    let operators: std::collections::HashSet<String> = births.iter().map(|b| b.origin.operator()).collect();
+    assert!(operators.contains("crossover") || operators.iter().any(|o| o.starts_with("crossover +")), "{operators:?}");
+    assert!(operators.iter().any(|o| o.ends_with("mutation")), "{operators:?}");
+    // The leader's family reaches back to generation 0.
+    let leader = &state.hall_of_fame[0];
+    let family = lineage(leader.key, &births, 100);
+    assert_eq!(family[0].key, leader.key);
+    assert!(family.iter().all(|b| b.generation <= leader.generation));
+}

@@ -94,17 +94,24 @@ fn pick_point<R: Rng + ?Sized>(tree: &Expr, rng: &mut R) -> usize {
     pool[rng.random_range(0..pool.len())]
 }
 
-/// Subtree crossover: a random subtree of `a` is replaced by a random subtree of `b`.
+/// Subtree crossover: a random subtree of `a` is replaced by a random subtree of `b`; `a`
+/// itself where the child would break the height or size limits.
 pub fn crossover<R: Rng + ?Sized>(config: &SearchConfig, a: &Expr, b: &Expr, rng: &mut R) -> Expr {
+    crossover_fitting(config, a, b, rng).unwrap_or_else(|| a.clone())
+}
+
+/// [`crossover`], or none where the child would break the limits.
+pub fn crossover_fitting<R: Rng + ?Sized>(config: &SearchConfig, a: &Expr, b: &Expr, rng: &mut R) -> Option<Expr> {
     let (i, j) = (pick_point(a, rng), pick_point(b, rng));
     let donor = b.subtree(j).expect("a point of b").clone();
     let mut child = a.clone();
     *child.subtree_mut(i).expect("a point of a") = donor;
-    if fits(config, &child) { child } else { a.clone() }
+    fits(config, &child).then_some(child)
 }
 
 /// Which mutation [`mutate`] applied.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Mutation {
     /// A node became a new random subtree.
     Subtree,
@@ -119,6 +126,17 @@ pub enum Mutation {
 }
 
 impl Mutation {
+    /// Its name: `subtree`, `point`, `hoist`, `shrink` or `constant`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutation::Subtree => "subtree",
+            Mutation::Point => "point",
+            Mutation::Hoist => "hoist",
+            Mutation::Shrink => "shrink",
+            Mutation::Constant => "constant",
+        }
+    }
+
     fn choose<R: Rng + ?Sized>(weights: &Mutations, rng: &mut R) -> Mutation {
         let table = [
             (Mutation::Subtree, weights.subtree),
@@ -142,6 +160,12 @@ impl Mutation {
 /// `tree` mutated by an operator chosen by the configured weights. A mutation that has
 /// nothing to act on (no constant to move, a leaf to shrink) falls back to subtree mutation.
 pub fn mutate<R: Rng + ?Sized>(config: &SearchConfig, tree: &Expr, rng: &mut R) -> Expr {
+    mutate_by(config, tree, rng).0
+}
+
+/// [`mutate`], with the mutation it applied; none where the result would break the height or
+/// size limits and the tree comes back unchanged.
+pub fn mutate_by<R: Rng + ?Sized>(config: &SearchConfig, tree: &Expr, rng: &mut R) -> (Expr, Option<Mutation>) {
     let set = &config.primitives;
     let mut child = tree.clone();
     let mut mutation = Mutation::choose(&config.mutations, rng);
@@ -199,7 +223,7 @@ pub fn mutate<R: Rng + ?Sized>(config: &SearchConfig, tree: &Expr, rng: &mut R) 
             }
         }
     }
-    if fits(config, &child) { child } else { tree.clone() }
+    if fits(config, &child) { (child, Some(mutation)) } else { (tree.clone(), None) }
 }
 
 fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {

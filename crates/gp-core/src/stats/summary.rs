@@ -25,6 +25,15 @@ impl Summary {
         let half = if n > 1 { t_975(n - 1) * sd / (n as f64).sqrt() } else { 0.0 };
         Some(Summary { n, mean, sd, interval: [mean - half, mean + half] })
     }
+
+    /// The summary of a quantity that cannot leave `[low, high]` (an accuracy, a fraction):
+    /// its interval is cut to that range. Student's interval assumes an unbounded quantity, and
+    /// for accuracies near 100% over few seeds it would otherwise reach above 100%.
+    pub fn bounded(values: &[f64], low: f64, high: f64) -> Option<Summary> {
+        let mut summary = Summary::new(values)?;
+        summary.interval = [summary.interval[0].clamp(low, high), summary.interval[1].clamp(low, high)];
+        Some(summary)
+    }
 }
 
 /// The 97.5% quantile of Student's t with `df` degrees of freedom (`df` at least 1): the
@@ -83,6 +92,16 @@ pub fn ranks(values: &[f64]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bounded_interval_stays_in_its_range() {
+        let accuracies = [0.999, 0.97, 1.0];
+        let free = Summary::new(&accuracies).unwrap();
+        assert!(free.interval[1] > 1.0, "Student's interval reaches past 100%: {:?}", free.interval);
+        let bounded = Summary::bounded(&accuracies, 0.0, 1.0).unwrap();
+        assert_eq!(bounded.interval[1], 1.0);
+        assert_eq!((bounded.mean, bounded.sd, bounded.interval[0]), (free.mean, free.sd, free.interval[0]));
+    }
 
     #[test]
     fn spearman_ranks_with_ties() {

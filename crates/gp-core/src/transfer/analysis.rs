@@ -182,7 +182,8 @@ pub fn analyse(grid: &Grid, results: &[Option<CellRecord>]) -> Analysis {
     }
     let metric = |records: &[Option<&CellRecord>], name: &str| -> Option<Summary> {
         let values: Vec<f64> = records.iter().flatten().filter_map(|r| r.scored.metrics.get(name).copied()).collect();
-        Summary::new(&values)
+        // Top-5 accuracy and mean IoU are fractions: their intervals stay within [0, 1].
+        Summary::bounded(&values, 0.0, 1.0)
     };
     let mut analysis: Vec<LossAnalysis> = grid
         .contenders
@@ -197,7 +198,7 @@ pub fn analyse(grid: &Grid, results: &[Option<CellRecord>]) -> Analysis {
                     let reference: Vec<Option<f64>> = value[0][c].iter().map(|r| r.map(|r| r.scored.fitness)).collect();
                     let versus = (l > 0).then(|| compare(&per_seed, &reference)).flatten();
                     ColumnResult {
-                        accuracy: Summary::new(&finished),
+                        accuracy: Summary::bounded(&finished, 0.0, 1.0),
                         top5: metric(records, "top5"),
                         mean_iou: metric(records, "mean_iou"),
                         failed: records

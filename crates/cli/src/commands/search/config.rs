@@ -41,9 +41,36 @@ pub struct SearchFile {
     pub search: SearchConfig,
     /// How this machine runs it.
     pub run: RunConfig,
+    /// Seeds the search never used, on which its best losses and the baselines train again
+    /// once it ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<ConfirmConfig>,
     /// Held-out tasks the best losses and the baselines train on once the search ends.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transfer: Option<HeldOutGrid>,
+}
+
+/// `[confirm]`: once the search ends (its generations done, or `max_minutes` passed), its
+/// `top` best losses and the baselines train again on `seeds`, which the search never used,
+/// as `lossgp confirm` trains them (`RUN/heldout.jsonl`, resumable), and the summary ends with
+/// their paired verdicts. The search's own confirmation seeds chose its hall of fame, so only
+/// these seeds tell whether a loss really beats the baselines.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConfirmConfig {
+    /// Seed numbers, above `[search] confirm_seeds`.
+    pub seeds: Vec<usize>,
+    /// How many of the hall of fame's best losses.
+    pub top: usize,
+    /// Also train every loss this many times longer (the horizon check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epochs_factor: Option<u32>,
+}
+
+impl Default for ConfirmConfig {
+    fn default() -> Self {
+        ConfirmConfig { seeds: vec![101, 102, 103, 104, 105], top: 3, epochs_factor: None }
+    }
 }
 
 /// `[transfer]`: held-out tasks, as `lossgp transfer` takes them (`[transfer.grid]`,
@@ -260,10 +287,14 @@ pub struct SearchRun {
     pub label_smoothing: Vec<f64>,
     /// Losses shown at the end.
     pub top: usize,
+    /// Stop after the generation running when this many minutes of this call have passed
+    /// (`--max-minutes` overrides); `--resume` continues.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_minutes: Option<f64>,
 }
 
 impl OwnKeys for SearchRun {
-    const KEYS: &'static [&'static str] = &["baselines", "label_smoothing", "top"];
+    const KEYS: &'static [&'static str] = &["baselines", "label_smoothing", "top", "max_minutes"];
 }
 
 impl Default for SearchRun {
@@ -272,6 +303,7 @@ impl Default for SearchRun {
             baselines: DEFAULT_BASELINES.iter().map(|b| b.to_string()).collect(),
             label_smoothing: LABEL_SMOOTHING_GRID.to_vec(),
             top: 5,
+            max_minutes: None,
         }
     }
 }
@@ -317,6 +349,27 @@ impl SearchFile {
             self.validate_task(task).with_context(|| format!("task `{}`", names[i]))?;
         }
         self.run.validate()?;
+        if let Some(m) = self.run.own.max_minutes.filter(|m| !(*m > 0.0 && m.is_finite())) {
+            bail!("[run] max_minutes must be a positive number of minutes, not {m}");
+        }
+        if let Some(confirm) = &self.confirm {
+            let distinct: std::collections::BTreeSet<_> = confirm.seeds.iter().collect();
+            if confirm.seeds.is_empty() || distinct.len() != confirm.seeds.len() {
+                bail!("[confirm] seeds needs distinct seed numbers, e.g. seeds = [101, 102, 103]");
+            }
+            if let Some(seed) = confirm.seeds.iter().find(|s| **s <= self.search.confirm_seeds) {
+                bail!(
+                    "[confirm] seeds: {seed} is one of the search's own confirmation seeds (1 to {}); choose seeds above them, e.g. [101, 102, 103]",
+                    self.search.confirm_seeds
+                );
+            }
+            if confirm.top == 0 {
+                bail!("[confirm] top = 0 confirms nothing: give the number of best losses to re-train, e.g. 3");
+            }
+            if confirm.epochs_factor == Some(0) {
+                bail!("[confirm] epochs_factor must be at least 1");
+            }
+        }
         self.baselines()?;
         if let Some(held) = &self.transfer {
             if !held.grid.from.is_empty() {
@@ -613,6 +666,41 @@ mod tests {
         assert_eq!(two.task.all().len(), 2);
         assert_eq!(one.task.all(), &two.task.all()[..1], "the one-task control searches the first task alone");
         assert_eq!((&one.train, &one.search, &one.run), (&two.train, &two.search, &two.run), "with the same settings");
+    }
+
+    /// The README's main job is `configs/fashion-mnist-quick.toml`: a search bounded to 15
+    /// minutes on the default build's fastest evaluator, followed by the held-out confirmation
+    /// against cross entropy and NGL.
+    #[test]
+    fn the_readme_main_job_is_a_bounded_search_with_a_held_out_confirmation() {
+        let readme = include_str!("../../../../../README.md");
+        let command = "scripts/setup cargo run --bin lossgp -- search --config configs/fashion-mnist-quick.toml --out runs/fashion-mnist-quick";
+        assert!(readme.lines().any(|l| l.trim() == command), "the README's main job is `{command}`");
+        let file: SearchFile = toml::from_str(include_str!("../../../../../configs/fashion-mnist-quick.toml")).unwrap();
+        file.validate().unwrap();
+        assert_eq!(file.run.settings.evaluator, "processes", "worker processes, the default build's fastest");
+        assert!(file.run.own.max_minutes.is_some_and(|m| m <= 15.0), "at most 15 minutes of search");
+        let confirm = file.confirm.as_ref().expect("a held-out confirmation");
+        assert!(confirm.seeds.iter().all(|s| *s > file.search.confirm_seeds), "on seeds the search never used");
+        assert!(confirm.seeds.len() >= 5, "enough seeds for the paired t-test to tell 1.5 points from 0");
+        for baseline in ["ce", "ngl"] {
+            assert!(file.run.own.baselines.iter().any(|b| b == baseline), "next to {baseline}");
+        }
+    }
+
+    #[test]
+    fn a_confirm_table_is_checked_before_the_search() {
+        let own: SearchFile = toml::from_str("[search]\nconfirm_seeds = 3\n[confirm]\nseeds = [2, 101]\n").unwrap();
+        assert!(format!("{:#}", own.validate().unwrap_err()).contains("2 is one of the search's own"));
+        let twice: SearchFile = toml::from_str("[confirm]\nseeds = [101, 101]\n").unwrap();
+        assert!(format!("{:#}", twice.validate().unwrap_err()).contains("distinct"));
+        let none: SearchFile = toml::from_str("[confirm]\ntop = 0\n").unwrap();
+        assert!(format!("{:#}", none.validate().unwrap_err()).contains("top = 0"));
+        let minutes: SearchFile = toml::from_str("[run]\nmax_minutes = -1\n").unwrap();
+        assert!(format!("{:#}", minutes.validate().unwrap_err()).contains("max_minutes"));
+        let fine: SearchFile = toml::from_str("[confirm]\n[run]\nmax_minutes = 2.5\n").unwrap();
+        fine.validate().unwrap();
+        assert_eq!(fine.confirm.unwrap().seeds, vec![101, 102, 103, 104, 105]);
     }
 
     #[test]

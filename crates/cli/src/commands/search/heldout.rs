@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use lossgp_core::Loss;
-use lossgp_core::search::{Job, Paired, mean_sd, spearman};
+use lossgp_core::search::{Job, Paired, State, mean_sd, spearman};
 use serde::{Deserialize, Serialize};
 
 use crate::output::emit;
@@ -36,14 +36,18 @@ const HELDOUT: &str = "heldout.jsonl";
 pub struct ConfirmArgs {
     /// The search's run directory.
     dir: PathBuf,
-    /// Seed numbers to train on, comma-separated: seed r trains with `[train] seed + r`. They
-    /// must lie above the search's `confirm_seeds` (which the search itself used). Five by
-    /// default: on the search benchmark a good loss's paired difference to NGL varies by about
-    /// one point from seed to seed, and three seeds put its mean 0.6 to 0.7 points off five.
-    #[arg(long, value_delimiter = ',', default_values_t = [101, 102, 103, 104, 105])]
-    seeds: Vec<usize>,
+    /// How many seeds to train on: seeds 101, 102, ... (seed r trains with `[train] seed + r`),
+    /// which no search uses. Five by default: on the search benchmark a good loss's paired
+    /// difference to NGL varies by about one point from seed to seed, and three seeds put its
+    /// mean 0.6 to 0.7 points off five. As in `transfer`, `--seeds N` is a number of seeds.
+    #[arg(long, value_name = "N", value_parser = parse_seed_count, conflicts_with = "seed_numbers")]
+    seeds: Option<usize>,
+    /// The seed numbers themselves, comma-separated (e.g. `--seed-numbers 101,103`); they must
+    /// lie above the search's `confirm_seeds`, which the search itself trained on.
+    #[arg(long, value_name = "R,...", value_delimiter = ',')]
+    seed_numbers: Option<Vec<usize>>,
     /// How many of the hall of fame's best losses to re-train.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1)]
     top: usize,
     /// Trainings at once [default: the run's `[run] workers`].
     #[arg(long)]
@@ -97,40 +101,40 @@ fn worst_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error
 }
 
 #[derive(Debug, Serialize)]
-struct Confirmed {
-    run_dir: PathBuf,
-    seeds: Vec<usize>,
+pub struct Confirmed {
+    pub(super) run_dir: PathBuf,
+    pub(super) seeds: Vec<usize>,
     /// The search's length (`[train] epochs`) the first results are trained at; absent where
     /// the search's command decides its own.
     #[serde(skip_serializing_if = "Option::is_none")]
-    epochs: Option<usize>,
-    losses: Vec<Entry>,
+    pub(super) epochs: Option<usize>,
+    pub(super) losses: Vec<Entry>,
     /// The baseline with the best mean on these seeds.
-    strongest: Option<String>,
+    pub(super) strongest: Option<String>,
     /// The horizon check, with `--epochs-factor`.
-    horizon: Option<Horizon>,
+    pub(super) horizon: Option<Horizon>,
     /// For a search over several tasks (where `losses` holds the weighted mean): each task's
     /// results at the search's length, and with `--epochs-factor`, at the longer one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    per_task: Vec<TaskResults>,
-    rule: &'static str,
+    pub(super) per_task: Vec<TaskResults>,
+    pub(super) rule: &'static str,
 }
 
 #[derive(Debug, Serialize)]
-struct Entry {
+pub(super) struct Entry {
     /// `best-1`, ... or a baseline's name.
-    name: String,
-    loss: String,
-    fitness: Vec<f64>,
-    mean: f64,
-    sd: f64,
+    pub(super) name: String,
+    pub(super) loss: String,
+    pub(super) fitness: Vec<f64>,
+    pub(super) mean: f64,
+    pub(super) sd: f64,
     /// Against each baseline, paired by seed.
-    versus: BTreeMap<String, Paired>,
+    pub(super) versus: BTreeMap<String, Paired>,
 }
 
 /// The results on one task of a search over several.
 #[derive(Debug, Serialize)]
-struct TaskResults {
+pub(super) struct TaskResults {
     task: String,
     losses: Vec<Entry>,
     strongest: Option<String>,
@@ -140,7 +144,7 @@ struct TaskResults {
 
 /// The same losses trained `factor` times longer.
 #[derive(Debug, Serialize)]
-struct Horizon {
+pub(super) struct Horizon {
     factor: u32,
     epochs: usize,
     /// Spearman's correlation of the losses' means, short against long (none for fewer than
@@ -151,63 +155,170 @@ struct Horizon {
     strongest: Option<String>,
 }
 
+/// The most seeds `--seeds` takes: more is almost surely a seed number meant for
+/// `--seed-numbers` (the old meaning of `--seeds`).
+const MOST_SEEDS: usize = 50;
+
+/// `--seeds N`: a number of seeds, refusing the old spelling (a list of seed numbers) with the
+/// option that now takes it.
+fn parse_seed_count(text: &str) -> Result<usize, String> {
+    let moved = |example: &str| {
+        format!(
+            "--seeds is how many seeds to train on (--seeds 5 trains seeds 101 to 105, as in transfer); \
+             give seed numbers with --seed-numbers {example}"
+        )
+    };
+    if text.contains(',') {
+        return Err(moved(text));
+    }
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("--seeds 0 trains nothing: give how many seeds, e.g. --seeds 5".into()),
+        Ok(n) if n > MOST_SEEDS => Err(format!(
+            "--seeds {n} would train every loss {n} times; {}",
+            moved(text).split("; ").nth(1).unwrap_or_default()
+        )),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("--seeds takes a number of seeds, e.g. --seeds 5, not `{text}`")),
+    }
+}
+
+impl ConfirmArgs {
+    /// What to confirm, and where to run it.
+    fn plan(&self) -> Plan {
+        let seeds = match (&self.seed_numbers, self.seeds) {
+            (Some(numbers), _) => numbers.clone(),
+            (None, count) => (101..101 + count.unwrap_or(5)).collect(),
+        };
+        Plan {
+            seeds,
+            top: self.top,
+            epochs_factor: self.epochs_factor,
+            workers: self.workers,
+            evaluator: self.evaluator.clone(),
+        }
+    }
+}
+
+/// What a held-out confirmation trains: `lossgp confirm`'s options, or a search's `[confirm]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Seed numbers above the search's confirmation seeds.
+    pub seeds: Vec<usize>,
+    /// How many of the hall of fame's best losses.
+    pub top: usize,
+    /// The horizon check's factor, if any.
+    pub epochs_factor: Option<u32>,
+    /// Trainings at once [default: the run's `[run] workers`].
+    pub workers: Option<usize>,
+    /// The evaluator [default: the run's].
+    pub evaluator: Option<String>,
+}
+
+impl From<&super::config::ConfirmConfig> for Plan {
+    /// A search's `[confirm]`, run through the search's own evaluator.
+    fn from(confirm: &super::config::ConfirmConfig) -> Plan {
+        Plan {
+            seeds: confirm.seeds.clone(),
+            top: confirm.top,
+            epochs_factor: confirm.epochs_factor,
+            workers: None,
+            evaluator: None,
+        }
+    }
+}
+
 pub fn confirm(args: ConfirmArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
     let dir = &args.dir;
     // Held while training: a search or another confirm on the directory waits its turn.
     let _lock = lossgp_core::search::RunDir::create(dir)?.lock()?;
     let (file, state) = super::run_dir::open_run(dir, "confirm")?;
-    let distinct: std::collections::BTreeSet<_> = args.seeds.iter().collect();
-    if args.seeds.is_empty() || distinct.len() != args.seeds.len() {
-        bail!("--seeds needs distinct seed numbers, e.g. --seeds 101,102,103");
+    let confirmed = train(dir, &file, &state, &args.plan(), data_dir)?;
+    emit(json, &confirmed, render)
+}
+
+/// Checks a plan against the search it confirms.
+fn check(dir: &Path, file: &super::SearchFile, state: &State, plan: &Plan) -> Result<()> {
+    let distinct: std::collections::BTreeSet<_> = plan.seeds.iter().collect();
+    if plan.seeds.is_empty() || distinct.len() != plan.seeds.len() {
+        bail!("--seed-numbers needs distinct seed numbers, e.g. --seed-numbers 101,102,103");
     }
     use lossgp_core::limits::{MAX_SEEDS, at_most};
-    at_most("--seeds", args.seeds.len(), MAX_SEEDS, "each seed trains every loss again; 3 to 10 is usual")
+    at_most("--seeds", plan.seeds.len(), MAX_SEEDS, "each seed trains every loss again; 3 to 10 is usual")
         .map_err(anyhow::Error::msg)?;
-    if let Some(seed) = args.seeds.iter().find(|s| **s <= file.search.confirm_seeds) {
+    if let Some(seed) = plan.seeds.iter().find(|s| **s <= file.search.confirm_seeds) {
         bail!(
-            "seed {seed} is one the search itself trained on (its confirmation seeds are 1 to {}); choose seeds above it, e.g. --seeds 101,102,103",
+            "seed {seed} is one the search itself trained on (its confirmation seeds are 1 to {}); choose seeds above it, e.g. --seed-numbers 101,102,103",
             file.search.confirm_seeds
         );
     }
     if state.hall_of_fame.is_empty() {
         bail!("{} has an empty hall of fame: nothing to confirm yet", dir.display());
     }
-    if args.top == 0 {
+    if plan.top == 0 {
         bail!("--top 0 confirms nothing: give the number of best losses to re-train, e.g. --top 3");
     }
     // A training command decides its own length; lossgp's [train] epochs mean nothing to it.
-    let commands_only = file.task.all().iter().all(|t| t.fitness == super::config::FitnessKind::Command);
-    if commands_only && args.epochs_factor.is_some() {
+    if commands_only(file) && plan.epochs_factor.is_some() {
         bail!(
             "--epochs-factor scales [train] epochs, which a training command does not read; give the command a \
              longer run of its own (a flag of your script) in a copy of the search's configuration instead"
         );
     }
+    Ok(())
+}
+
+fn commands_only(file: &super::SearchFile) -> bool {
+    file.task.all().iter().all(|t| t.fitness == super::config::FitnessKind::Command)
+}
+
+/// The losses a plan trains: the hall of fame's best (`best-1`, ...), then the baselines as
+/// the search scored them (a tuned one at the value it chose).
+/// Losses by name.
+type Named = Vec<(String, Loss)>;
+
+fn plan_losses(file: &super::SearchFile, state: &State, plan: &Plan) -> (Named, Named) {
     let mut losses: Vec<(String, Loss)> = state
         .hall_of_fame
         .iter()
-        .take(args.top)
+        .take(plan.top)
         .enumerate()
         .map(|(i, ind)| (format!("best-{}", i + 1), Loss::new(ind.expr.clone(), file.search.reduction)))
         .collect();
-    // The baselines as the search scored them: a tuned one at the value it chose.
     let baselines: Vec<(String, Loss)> = state.baselines.iter().map(|b| (b.name.clone(), b.loss.clone())).collect();
     losses.extend(baselines.iter().cloned());
+    (losses, baselines)
+}
 
-    let factors: Vec<u32> = std::iter::once(1).chain(args.epochs_factor.filter(|k| *k > 1)).collect();
-    let task_configs = file.task.all();
-    let tasks = lossgp_core::search::TaskSet {
-        tasks: task_configs
+fn task_set(file: &super::SearchFile) -> lossgp_core::search::TaskSet {
+    lossgp_core::search::TaskSet {
+        tasks: file
+            .task
+            .all()
             .iter()
             .map(|t| lossgp_core::search::TaskInfo { name: t.name(), fingerprint: String::new(), weight: t.weight })
             .collect(),
-    };
+    }
+}
+
+/// Trains what `heldout.jsonl` lacks of a plan, through the run's evaluator, and compares.
+/// The caller holds the run directory's lock.
+pub fn train(
+    dir: &Path,
+    file: &super::SearchFile,
+    state: &State,
+    plan: &Plan,
+    data_dir: Option<&Path>,
+) -> Result<Confirmed> {
+    check(dir, file, state, plan)?;
+    let (losses, _) = plan_losses(file, state, plan);
+    let factors: Vec<u32> = std::iter::once(1).chain(plan.epochs_factor.filter(|k| *k > 1)).collect();
+    let tasks = task_set(file);
     let heldout = dir.join(HELDOUT);
     let mut done = read_done(&heldout)?;
     for &factor in &factors {
         let missing: Vec<Job> = losses
             .iter()
-            .flat_map(|(_, loss)| args.seeds.iter().map(move |&seed| (loss, seed)))
+            .flat_map(|(_, loss)| plan.seeds.iter().map(move |&seed| (loss, seed)))
             .flat_map(|(loss, seed)| (0..tasks.len()).map(move |task| (loss, seed, task)))
             .filter(|(loss, seed, task)| !done.contains_key(&(loss.to_string(), *seed, factor, *task)))
             .enumerate()
@@ -223,20 +334,20 @@ pub fn confirm(args: ConfirmArgs, data_dir: Option<&Path>, json: bool) -> Result
         if missing.is_empty() {
             continue;
         }
-        let longer = longer(&file, factor)?;
+        let longer = longer(file, factor)?;
         eprintln!(
             "confirming in {}: {} trainings (x{factor} the search's length) on seeds {:?}",
             dir.display(),
             missing.len(),
-            args.seeds
+            plan.seeds
         );
         // Workers elsewhere build the fitness from this folder's configuration.
         let folder = dir.join(if factor == 1 { "confirm".to_owned() } else { format!("confirm-x{factor}") });
         std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
         lossgp_core::files::write_atomic(&folder.join(super::run_dir::CONFIG), &longer.to_toml()?)?;
         let mut settings = file.run.settings.clone();
-        settings.workers = args.workers.unwrap_or(settings.workers);
-        settings.evaluator = args.evaluator.clone().unwrap_or(settings.evaluator);
+        settings.workers = plan.workers.unwrap_or(settings.workers);
+        settings.evaluator = plan.evaluator.clone().unwrap_or(settings.evaluator);
         let fitness = longer.fitness(&folder, data_dir)?;
         let mut evaluator = crate::run_table::evaluator(&settings, &folder, fitness, data_dir)?;
         let pending = missing.len();
@@ -305,11 +416,44 @@ pub fn confirm(args: ConfirmArgs, data_dir: Option<&Path>, json: bool) -> Result
             );
         }
     }
+    compare(dir, file, state, plan, &done)?.context("a held-out training is missing after every one finished")
+}
+
+/// A plan's results from `heldout.jsonl` alone, where every training of it is there (for
+/// `lossgp report`); none while some are missing.
+pub fn results(dir: &Path, file: &super::SearchFile, state: &State, plan: &Plan) -> Result<Option<Confirmed>> {
+    if check(dir, file, state, plan).is_err() {
+        return Ok(None);
+    }
+    compare(dir, file, state, plan, &read_done(&dir.join(HELDOUT))?)
+}
+
+/// Compares every loss of a plan with every baseline, paired by seed; none where a training
+/// is missing.
+fn compare(
+    dir: &Path,
+    file: &super::SearchFile,
+    state: &State,
+    plan: &Plan,
+    done: &BTreeMap<(String, usize, u32, usize), f64>,
+) -> Result<Option<Confirmed>> {
+    let (losses, baselines) = plan_losses(file, state, plan);
+    let tasks = task_set(file);
+    let task_configs = file.task.all();
+    let factors: Vec<u32> = std::iter::once(1).chain(plan.epochs_factor.filter(|k| *k > 1)).collect();
+    let complete = factors.iter().all(|&factor| {
+        losses.iter().all(|(_, loss)| {
+            plan.seeds.iter().all(|&s| (0..tasks.len()).all(|t| done.contains_key(&(loss.to_string(), s, factor, t))))
+        })
+    });
+    if !complete {
+        return Ok(None);
+    }
     // `task`: one task's results, or none for their weighted mean.
     let entries = |factor: u32, task: Option<usize>| -> Vec<Entry> {
         let scores = |loss: &Loss| -> Vec<f64> {
             let at = |s: usize, t: usize| done[&(loss.to_string(), s, factor, t)];
-            args.seeds
+            plan.seeds
                 .iter()
                 .map(|&s| match task {
                     Some(t) => at(s, t),
@@ -332,7 +476,7 @@ pub fn confirm(args: ConfirmArgs, data_dir: Option<&Path>, json: bool) -> Result
             .collect()
     };
     let horizon = |short: &[Entry], task: Option<usize>| {
-        args.epochs_factor.filter(|k| *k > 1).map(|factor| {
+        plan.epochs_factor.filter(|k| *k > 1).map(|factor| {
             let long = entries(factor, task);
             let pairs: Vec<(f64, f64)> = short.iter().zip(&long).map(|(s, l)| (s.mean, l.mean)).collect();
             let epochs =
@@ -363,17 +507,16 @@ pub fn confirm(args: ConfirmArgs, data_dir: Option<&Path>, json: bool) -> Result
     };
     let short = entries(1, None);
     let horizon = horizon(&short, None);
-    let confirmed = Confirmed {
-        run_dir: dir.clone(),
-        seeds: args.seeds,
-        epochs: (!commands_only).then_some(file.train.epochs),
+    Ok(Some(Confirmed {
+        run_dir: dir.to_owned(),
+        seeds: plan.seeds.clone(),
+        epochs: (!commands_only(file)).then_some(file.train.epochs),
         strongest: strongest(&short, &baselines),
         losses: short,
         horizon,
         per_task,
-        rule: super::RULE,
-    };
-    emit(json, &confirmed, render)
+        rule: lossgp_core::search::compare::RULE,
+    }))
 }
 
 /// The search's settings with every task's training `factor` times longer: `epochs` and
@@ -434,7 +577,7 @@ fn strongest(entries: &[Entry], baselines: &[(String, Loss)]) -> Option<String> 
         .map(|e| e.name.clone())
 }
 
-fn render(c: &Confirmed) -> String {
+pub(super) fn render(c: &Confirmed) -> String {
     let mut out = String::new();
     let length = c.epochs.map(|e| format!(", {e} epoch(s)")).unwrap_or_default();
     let _ = writeln!(out, "{}: held-out seeds {:?}{length}", c.run_dir.display(), c.seeds);

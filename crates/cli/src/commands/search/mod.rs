@@ -6,8 +6,10 @@ mod hall_of_fame;
 mod heldout;
 mod heldout_grid;
 pub(crate) mod plot;
+pub mod reference;
 pub(crate) mod run_dir;
 mod task_plot;
+pub mod view;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -29,7 +31,8 @@ pub use heldout::{ConfirmArgs, confirm};
 pub use worker::{WorkerArgs, run_worker};
 
 use crate::output::{emit, indent};
-use run_dir::{CONFIG, open_run};
+pub use run_dir::CONFIG;
+use run_dir::open_run;
 
 /// The summary a run directory keeps.
 const SUMMARY: &str = "summary.json";
@@ -39,7 +42,7 @@ const SUMMARY: &str = "summary.json";
 pub struct SearchArgs {
     /// The configuration file (TOML; `--example` prints a documented one) [default: the
     /// defaults shown there].
-    #[arg(long, value_name = "FILE.toml", conflicts_with = "resume")]
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
     config: Option<PathBuf>,
     /// The run directory [default: runs/search-<time>].
     #[arg(long, value_name = "DIR", conflicts_with = "resume")]
@@ -77,7 +80,8 @@ pub struct SearchArgs {
     /// Overrides [search] seed.
     #[arg(long, conflicts_with = "resume")]
     seed: Option<u64>,
-    /// Overrides [run] workers (also on --resume: it does not change the result).
+    /// Overrides [run] workers: trainings at once (also on --resume: it does not change the
+    /// result).
     #[arg(long)]
     workers: Option<usize>,
     /// Overrides [run] evaluator: `threads`, `processes`, `slurm` or one a plugin adds
@@ -87,8 +91,8 @@ pub struct SearchArgs {
     /// Overrides [run] cache: a fitness cache shared with other runs on the same task.
     #[arg(long, value_name = "FILE.jsonl")]
     cache: Option<PathBuf>,
-    /// Stop after the generation running when this many minutes have passed; --resume
-    /// continues.
+    /// Stop after the generation running when this many minutes have passed (overrides [run]
+    /// max_minutes); --resume continues.
     #[arg(long, value_name = "MINUTES")]
     max_minutes: Option<f64>,
 }
@@ -184,18 +188,27 @@ pub fn run_search(args: SearchArgs, data_dir: Option<&Path>, json: bool) -> Resu
             .context("progress bar template")?
             .progress_chars("=> "),
     );
-    let mut tally = Tally { total: file.search.generations, ..Tally::default() };
+    let max_minutes = args.max_minutes.or(file.run.own.max_minutes);
+    let deadline = max_minutes.map(|m| std::time::Instant::now() + std::time::Duration::from_secs_f64(m * 60.0));
+    let mut tally = Tally { total: file.search.generations, deadline, ..Tally::default() };
     let mut observe = |event: SearchEvent<'_>| tally.observe(&bar, event);
-    let options = RunOptions { max_seconds: args.max_minutes.map(|m| m * 60.0), cache: file.run.cache.clone() };
+    let options = RunOptions { max_seconds: max_minutes.map(|m| m * 60.0), cache: file.run.cache.clone() };
     let state = run(&file.search, &dir, &tasks, evaluator.as_mut(), &file.baselines()?, options, &mut observe)?;
     bar.finish_and_clear();
-    // The search's workers stop before the held-out grid starts its own.
+    // The search's workers stop before the held-out trainings start their own.
     drop(evaluator);
-    // The search's summary is written and printed whatever becomes of the held-out grid.
-    let heldout = heldout_grid::run(dir.path(), &file, &state, data_dir);
+    // The search's summary is written and printed whatever becomes of the held-out trainings.
+    let confirmed = match &file.confirm {
+        Some(confirm) if !state.hall_of_fame.is_empty() => {
+            heldout::train(dir.path(), &file, &state, &confirm.into(), data_dir).map(|_| ())
+        }
+        _ => Ok(()),
+    };
+    let grid = heldout_grid::run(dir.path(), &file, &state, data_dir);
     let summary = finish(dir.path(), &state, &file)?;
     emit(json, &summary, render)?;
-    heldout.map(|_| ()).context("the held-out grid ([transfer]); --resume continues it")
+    confirmed.context("the held-out confirmation ([confirm]); --resume continues it")?;
+    grid.map(|_| ()).context("the held-out grid ([transfer]); --resume continues it")
 }
 
 /// What the progress line shows.
@@ -203,6 +216,8 @@ pub fn run_search(args: SearchArgs, data_dir: Option<&Path>, json: bool) -> Resu
 struct Tally {
     /// The generations the search runs to.
     total: usize,
+    /// When the time limit (`max_minutes`) ends the search, if it has one.
+    deadline: Option<std::time::Instant>,
     /// Each finished generation's seconds, for the estimate of what is left.
     seconds: Vec<f64>,
     generation: usize,
@@ -264,15 +279,33 @@ impl Tally {
                 );
                 self.seconds.push(stats.seconds);
                 let left = self.total.saturating_sub(stats.generation + 1);
-                let line = match mean(&self.seconds) {
-                    Some(each) if left > 0 => {
-                        format!("{line}; about {} left for {left} more generation(s)", duration(each * left as f64))
-                    }
+                let line = match (mean(&self.seconds), self.estimate(left)) {
+                    (Some(_), Some(estimate)) if left > 0 => format!("{line}; {estimate}"),
                     _ => line,
                 };
                 // Without a terminal the bar is hidden, and so would be its lines.
                 if bar.is_hidden() { eprintln!("{line}") } else { bar.println(line) }
             }
+        }
+    }
+
+    /// What is left: `left` generations at the mean length so far, or, where the time limit
+    /// comes first, the generations that start before it (the one running then is finished).
+    fn estimate(&self, left: usize) -> Option<String> {
+        let each = mean(&self.seconds)?;
+        let by_count = each * left as f64;
+        match self.deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()).as_secs_f64()) {
+            Some(remaining) if remaining <= 0.0 => {
+                Some("the time limit (max_minutes) has passed: the search stops here".to_owned())
+            }
+            Some(remaining) if remaining < by_count => {
+                let more = ((remaining / each).ceil() as usize).min(left);
+                Some(format!(
+                    "about {} left for about {more} more generation(s) within the time limit (max_minutes)",
+                    duration(more as f64 * each)
+                ))
+            }
+            _ => Some(format!("about {} left for {left} more generation(s)", duration(by_count))),
         }
     }
 
@@ -283,7 +316,7 @@ impl Tally {
 
 /// What `lossgp search` and `lossgp report` print (and `summary.json` holds).
 #[derive(Debug, Serialize)]
-struct Summary {
+pub(crate) struct Summary {
     run_dir: PathBuf,
     task: String,
     /// The tasks of a search over several (each loss's fitness is their weighted mean); empty
@@ -315,15 +348,15 @@ struct Summary {
     /// side by side.
     #[serde(skip_serializing_if = "Option::is_none")]
     heldout: Option<heldout_grid::HeldOut>,
+    /// The held-out confirmation (`[confirm]`), once every training of it is done: the best
+    /// losses and the baselines on seeds the search never used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmation: Option<heldout::Confirmed>,
     plots: Vec<PathBuf>,
     /// The command that re-trains the best losses and the baselines on seeds the search never
     /// used (its own confirmation seeds chose the hall of fame, which biases their verdicts).
     confirm_command: String,
 }
-
-const RULE: &str = "paired over the confirmation seeds (same initial weights and batches per seed): better or worse \
-                    when the 95% confidence interval of the mean difference (Student's t, n - 1 degrees of freedom) \
-                    excludes 0, i.e. a two-sided paired t-test at alpha = 0.05; same otherwise";
 
 /// One task of a search over several.
 #[derive(Debug, Serialize)]
@@ -408,11 +441,21 @@ struct Found {
     size: usize,
     /// The loss simplified (the same function, often shorter).
     simplified: String,
+    /// Whether the simplified form trains as the loss does (the same training key): it is
+    /// then what `latex` and `pytorch` give and what reports show first.
+    simplified_trains_same: bool,
     /// What the loss is (`lossgp loss analyze`): its optimum, the label smoothing nearest to it,
     /// its gradient at initialisation.
     analysis: Option<Analysis>,
     latex: String,
     pytorch: String,
+}
+
+impl Found {
+    /// The form reports show: the simplified one where it trains the same.
+    fn shown(&self) -> &str {
+        if self.simplified_trains_same { &self.simplified } else { &self.loss }
+    }
 }
 
 /// A loss against a baseline.
@@ -494,6 +537,22 @@ fn hall_of_fame_table(summary: &Summary) -> Result<String> {
 
 /// Writes the summary and the plots into the run directory and returns the summary.
 fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
+    let mut plots = plot::draw(state, dir)?.to_vec();
+    let names: Vec<String> = file.task.all().iter().map(config::TaskConfig::name).collect();
+    let weights: Vec<f64> = file.task.all().iter().map(|t| t.weight).collect();
+    let mut summary = summarize(dir, state, file, Vec::new())?;
+    if let Some(files) = task_plot::draw(dir, &task_panels(&names, &weights, &summary.best, &summary.baselines))? {
+        plots.extend(files);
+    }
+    summary.plots = plots;
+    store::write_atomic(&dir.join(SUMMARY), &lossgp_core::json::to_string_pretty(&summary)?)?;
+    store::write_atomic(&dir.join(hall_of_fame::FILE), &hall_of_fame_table(&summary)?)?;
+    Ok(summary)
+}
+
+/// The summary of a run as it stands, read only: nothing is written (`plots`: the files to
+/// name in it).
+pub(crate) fn summarize(dir: &Path, state: &State, file: &SearchFile, plots: Vec<PathBuf>) -> Result<Summary> {
     let mut totals = Totals::default();
     for g in &state.history {
         totals.offspring += g.offspring;
@@ -519,6 +578,9 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
         .enumerate()
         .map(|(i, ind)| {
             let loss = lossgp_core::Loss::new(ind.expr.clone(), file.search.reduction);
+            let simplified = loss.simplify();
+            let simplified_trains_same = simplified.training_key() == loss.training_key();
+            let shown = if simplified_trains_same { &simplified } else { &loss };
             let versus = state
                 .baselines
                 .iter()
@@ -542,10 +604,11 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
                 generation: ind.generation,
                 island: ind.island,
                 size: ind.size,
-                simplified: loss.simplify().to_string(),
+                simplified: simplified.to_string(),
+                simplified_trains_same,
                 analysis: analyze(&loss, &CLASS_COUNTS).ok(),
-                latex: loss.to_latex(),
-                pytorch: loss.to_pytorch(&format!("found_loss_{}", i + 1)),
+                latex: shown.to_latex(),
+                pytorch: shown.to_pytorch(&format!("found_loss_{}", i + 1)),
             }
         })
         .collect();
@@ -578,12 +641,6 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
             niches: g.niches,
         })
         .collect();
-    plot::draw(state, dir)?;
-    let mut plots = vec![dir.join("progress.png"), dir.join("progress.svg")];
-    let weights: Vec<f64> = file.task.all().iter().map(|t| t.weight).collect();
-    if let Some(files) = task_plot::draw(dir, &task_panels(&names, &weights, &best, &baselines))? {
-        plots.extend(files);
-    }
     let summary = Summary {
         run_dir: dir.to_owned(),
         task: state.task.clone(),
@@ -603,21 +660,23 @@ fn finish(dir: &Path, state: &State, file: &SearchFile) -> Result<Summary> {
         generations: file.search.generations,
         totals,
         confirm_seeds: file.search.confirm_seeds,
-        rule: RULE,
+        rule: lossgp_core::search::compare::RULE,
         baselines,
         strongest_baseline: strongest(&state.baselines).map(|b| b.name.clone()),
         best,
         diversity,
         rank_correlation: rank_correlation(dir, &file.search)?,
         heldout: heldout_grid::summary(dir, state)?,
+        confirmation: match &file.confirm {
+            Some(confirm) => heldout::results(dir, file, state, &confirm.into())?,
+            None => None,
+        },
         plots,
         confirm_command: format!(
-            "lossgp confirm {} --seeds 101,102,103,104,105",
+            "lossgp confirm {} --seeds 5",
             lossgp_exec::slurm::shell_quote(&dir.display().to_string())
         ),
     };
-    store::write_atomic(&dir.join(SUMMARY), &lossgp_core::json::to_string_pretty(&summary)?)?;
-    store::write_atomic(&dir.join(hall_of_fame::FILE), &hall_of_fame_table(&summary)?)?;
     Ok(summary)
 }
 
@@ -640,17 +699,14 @@ fn task_panels(names: &[String], weights: &[f64], best: &[Found], baselines: &[R
         let deltas = |per_task: &[TaskColumn], combined: &[f64]| -> Vec<f64> {
             seeds(task, per_task, combined).iter().zip(&reference).map(|(l, r)| 100.0 * (l - r)).collect()
         };
-        let found = best.iter().map(|f| task_plot::Row {
-            label: format!("best-{}", f.rank),
-            baseline: false,
-            deltas: deltas(&f.per_task, &f.confirmed),
-        });
+        let found = best
+            .iter()
+            .map(|f| task_plot::Row { label: format!("best-{}", f.rank), deltas: deltas(&f.per_task, &f.confirmed) });
         let references = baselines.iter().filter(|b| b.name != "ce").map(|b| task_plot::Row {
             label: match &b.tuning {
                 Some(tuning) => format!("{} ({} {})", b.name, tuning.parameter, tuning.chosen),
                 None => b.name.clone(),
             },
-            baseline: true,
             deltas: deltas(&b.per_task, &b.confirmed),
         });
         found.chain(references).collect()
@@ -822,10 +878,17 @@ fn render(s: &Summary) -> String {
         let _ = writeln!(
             out,
             "{:>4} {:>16} {:>7.4}  {versus}  {:>4} {:>5}  {}",
-            f.rank, confirmed, f.fitness, f.generation, f.size, f.loss
+            f.rank,
+            confirmed,
+            f.fitness,
+            f.generation,
+            f.size,
+            f.shown()
         );
-        if f.simplified != f.loss {
-            let _ = writeln!(out, "{:>32}  = {}", "", f.simplified);
+        if f.shown() != f.loss {
+            let _ = writeln!(out, "{:>32}  as found: {}", "", f.loss);
+        } else if f.simplified != f.loss {
+            let _ = writeln!(out, "{:>32}  = {} (simplified; trains differently in floating point)", "", f.simplified);
         }
     }
     if !s.best.is_empty() {
@@ -853,6 +916,13 @@ fn render(s: &Summary) -> String {
     if let Some(heldout) = &s.heldout {
         heldout_grid::render(&mut out, heldout);
     }
+    if let Some(confirmation) = &s.confirmation {
+        let _ = write!(
+            out,
+            "\nheld-out confirmation ([confirm]): the best losses and the baselines again, on seeds the search never used\n{}",
+            heldout::render(confirmation)
+        );
+    }
     if let Some(f) = s.best.first() {
         if let Some(analysis) = &f.analysis {
             let _ = write!(
@@ -861,7 +931,10 @@ fn render(s: &Summary) -> String {
                 crate::commands::loss_analysis::render_analysis(analysis)
             );
         }
-        let _ = write!(out, "\nthe best, in LaTeX:\n  {}\nand in PyTorch:\n{}", f.latex, indent(&f.pytorch, 2));
+        // With a held-out confirmation, the last lines give the leader in every format.
+        if s.confirmation.is_none() {
+            let _ = write!(out, "\nthe best, in LaTeX:\n  {}\nand in PyTorch:\n{}", f.latex, indent(&f.pytorch, 2));
+        }
         let _ = writeln!(
             out,
             "(every loss listed, with its LaTeX and PyTorch code, is in {}; as a table in {})",
@@ -870,7 +943,59 @@ fn render(s: &Summary) -> String {
         );
     }
     let _ = writeln!(out, "plots: {}", s.plots.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+    if let Some(confirmation) = &s.confirmation {
+        render_discovery(&mut out, s, confirmation);
+    }
     out
+}
+
+/// The last lines of a search with a held-out confirmation: whether its leader (`best-1`, the
+/// one comparison decided in advance, so that no choice among several inflates the verdict)
+/// beats cross entropy on seeds the search never used, and the leader in every format.
+fn render_discovery(out: &mut String, s: &Summary, c: &heldout::Confirmed) {
+    let reference = "ce";
+    let points = |p: &Paired| {
+        format!("{:+.2} points [{:+.2}, {:+.2}]", 100.0 * p.mean, 100.0 * p.interval[0], 100.0 * p.interval[1])
+    };
+    let seeds = c.seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ");
+    let (Some(leader), Some(ce)) =
+        (c.losses.iter().find(|e| e.name == "best-1"), c.losses.iter().find(|e| e.name == reference))
+    else {
+        return;
+    };
+    let Some(paired) = leader.versus.get(reference) else { return };
+    let means = format!("{:.2}% against {:.2}%", 100.0 * leader.mean, 100.0 * ce.mean);
+    if paired.verdict == lossgp_core::search::Verdict::Better {
+        let _ = writeln!(
+            out,
+            "\nfound: a loss better than cross entropy on {} seeds the search never used ({seeds}): {} ({}; {means})",
+            c.seeds.len(),
+            points(paired),
+            paired.verdict_text(),
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "\nnot confirmed: the search's leader is not better than cross entropy on {} seeds it never used ({seeds}): \
+             {} ({}; {means}); a longer search (--resume with more --generations) may find one",
+            c.seeds.len(),
+            points(paired),
+            paired.verdict_text(),
+        );
+    }
+    for (name, p) in leader.versus.iter().filter(|(name, _)| *name != reference) {
+        let _ = writeln!(out, "  against {name}: {} ({})", points(p), p.verdict_text());
+    }
+    match s.best.first() {
+        Some(f) => {
+            let _ = writeln!(out, "  the loss:  {}", f.shown());
+            let _ = writeln!(out, "  LaTeX:     {}", f.latex);
+            let _ = write!(out, "  PyTorch:\n{}", indent(&f.pytorch, 4));
+        }
+        None => {
+            let _ = writeln!(out, "  the loss:  {}", leader.loss);
+        }
+    }
 }
 
 /// The per-task table of a search over several tasks: each loss's mean over the confirmation

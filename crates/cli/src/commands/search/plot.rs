@@ -1,222 +1,301 @@
-//! The search's picture: best and median fitness per generation next to the baselines, and
-//! what happened to each generation's offspring, as PNG and SVG.
+//! The search's picture (`progress.png` and `progress.svg`), three panels over the generations
+//! with their legends beside them:
+//!
+//! - **fitness**, zoomed to where the contest is: the best of each generation on the search's
+//!   seed, the hall of fame's leader (its mean over the confirmation seeds), and each baseline's
+//!   confirmed mean with its 95% confidence interval as a band;
+//! - **the population's median**, on a scale of its own (it swings far below the leaders);
+//! - **candidates per generation**, stacked: new ones trained, and the draws redrawn because
+//!   their loss was known or screening rejected it.
 
-use std::path::Path;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow};
-use lossgp_core::search::{Stage, State};
+use anyhow::{Result, anyhow};
+use lossgp_core::search::{Baseline, GenerationStats, State};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::FontStyle;
 
-/// The font every label is drawn with, embedded so that no system font library is needed
-/// (DejaVu Sans Mono; its licence is in `assets/`).
-static FONT: &[u8] = include_bytes!("../../../assets/DejaVuSansMono.ttf");
+use crate::plot::legend::{self, Entry, Mark};
+use crate::plot::palette::{self, loss_colour};
 
-const WIDTH: u32 = 960;
-const HEIGHT: u32 = 720;
+pub const WIDTH: u32 = 1040;
+pub const HEIGHT: u32 = 860;
+/// The legends' column, right of the panels.
+const LEGEND: u32 = 300;
+
+/// A panel as drawn: its legend and its plotting area in pixels (x and y ranges).
+#[derive(Debug, Clone)]
+pub struct Drawn {
+    pub legend: Vec<Entry>,
+    pub area: (Range<i32>, Range<i32>),
+}
 
 /// Draws `progress.png` and `progress.svg` into `dir`.
-pub fn draw(state: &State, dir: &Path) -> Result<()> {
-    register_font()?;
-    let svg = dir.join("progress.svg");
-    draw_on(SVGBackend::new(&svg, (WIDTH, HEIGHT)).into_drawing_area(), state)
-        .with_context(|| format!("drawing {}", svg.display()))?;
-    let mut pixels = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
-    draw_on(BitMapBackend::with_buffer(&mut pixels, (WIDTH, HEIGHT)).into_drawing_area(), state)
-        .context("drawing the PNG")?;
-    let png = dir.join("progress.png");
-    write_png(&png, &pixels, (WIDTH, HEIGHT)).with_context(|| format!("writing {}", png.display()))
+pub fn draw(state: &State, dir: &Path) -> Result<[PathBuf; 2]> {
+    let svg = crate::plot::svg((WIDTH, HEIGHT), |area| draw_on(area, state).map(|_| ()))?;
+    let pixels = crate::plot::pixels((WIDTH, HEIGHT), |area| draw_on(area, state).map(|_| ()))?;
+    crate::plot::save(dir, "progress", &svg, &pixels)
 }
 
-pub(crate) fn register_font() -> Result<()> {
-    static ONCE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let ok = *ONCE.get_or_init(|| plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok());
-    if ok { Ok(()) } else { Err(anyhow!("the embedded font could not be loaded")) }
+/// A baseline's confirmed mean and the 95% interval of it (Student's t), or its fitness on
+/// the search's seed without one.
+fn level(baseline: &Baseline) -> (f64, Option<[f64; 2]>) {
+    match lossgp_core::stats::Summary::new(&baseline.confirmed) {
+        Some(s) if baseline.confirmed.len() >= 2 => (s.mean, Some(s.interval)),
+        Some(s) => (s.mean, None),
+        None => (baseline.fitness, None),
+    }
 }
 
-/// Writes `rgb` pixels (`width` x `height`, 3 bytes each) as a PNG file.
-pub(crate) fn write_png(path: &Path, rgb: &[u8], (width, height): (u32, u32)) -> Result<()> {
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut encoder = png::Encoder::new(file, width, height);
-    encoder.set_color(png::ColorType::Rgb);
-    encoder.set_depth(png::BitDepth::Eight);
-    encoder.write_header()?.write_image_data(rgb)?;
-    Ok(())
+/// `[low, high]` of `values` with a margin, or `fallback` where there are none.
+fn span(values: impl Iterator<Item = f64>, margin: f64, fallback: (f64, f64)) -> (f64, f64) {
+    let (low, high) = values.filter(|v| v.is_finite()).fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(v), h.max(v)));
+    if low > high {
+        return fallback;
+    }
+    let pad = margin * (high - low).max(0.002);
+    (low - pad, high + pad)
 }
 
-type Area<DB> = DrawingArea<DB, Shift>;
-
-/// Distinct line colours (Tableau 10).
-pub(crate) const COLOURS: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
-
-/// A baseline's level: its mean and standard deviation over the confirmation seeds, or its
-/// fitness on the search's seed without spread.
-fn level(baseline: &lossgp_core::search::Baseline) -> (f64, f64) {
-    lossgp_core::search::mean_sd(&baseline.confirmed).unwrap_or((baseline.fitness, 0.0))
-}
-
-fn draw_on<DB: DrawingBackend>(root: Area<DB>, state: &State) -> Result<()>
+pub fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, state: &State) -> Result<Vec<Drawn>>
 where
     DB::ErrorType: 'static,
 {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
     root.fill(&WHITE).map_err(err)?;
-    let (top, bottom) = root.split_vertically(HEIGHT / 2);
-    let generations = state.history.len().max(1) as f64;
+    let (plots, legends) = root.split_horizontally(WIDTH - LEGEND);
+    let (fitness_area, rest) = plots.split_vertically(400);
+    let (median_area, offspring_area) = rest.split_vertically(200);
+    let history = &state.history;
+    let n = history.len().max(1);
+    let x_range = -0.5..(n as f64 - 0.5);
+    let whole = |x: &f64| if (x - x.round()).abs() < 1e-9 && *x >= 0.0 { format!("{x:.0}") } else { String::new() };
+    let ticks = n.min(12) + 1;
+    let mut drawn = Vec::new();
 
-    // Fitness. The axis spans the band where the population lives: the best, the medians above
-    // 0 (a median of 0 means half the population has no fitness yet, and would flatten the
-    // rest into a line), and the baselines' confirmed levels with their spread.
-    let levels: Vec<(f64, f64)> = state.baselines.iter().map(level).collect();
-    let mut values: Vec<f64> = state.history.iter().map(|g| g.best).collect();
-    values.extend(state.history.iter().map(|g| g.leader).filter(|l| *l > 0.0));
-    values.extend(state.history.iter().map(|g| g.median).filter(|m| *m > 0.0));
-    values.extend(levels.iter().flat_map(|(m, sd)| [m - sd, m + sd]));
-    let (low, high) = values.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
-    let (low, high) = if low > high {
-        (0.0, 1.0)
-    } else {
-        let pad = 0.08 * (high - low).max(0.01);
-        ((low - pad).max(0.0), high + pad)
-    };
-    let mut chart = ChartBuilder::on(&top)
-        .caption("fitness per generation", ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(32)
-        .y_label_area_size(56)
-        .build_cartesian_2d(0.0..(generations - 1.0).max(1.0), low..high)
+    // Fitness, zoomed to the best, the leader and the baselines' intervals.
+    let levels: Vec<(f64, Option<[f64; 2]>)> = state.baselines.iter().map(level).collect();
+    let leader: Vec<(f64, f64)> =
+        history.iter().filter(|g| g.leader > 0.0).map(|g| (g.generation as f64, g.leader)).collect();
+    let best: Vec<(f64, f64)> = history.iter().map(|g| (g.generation as f64, g.best)).collect();
+    let values = best.iter().chain(&leader).map(|p| p.1).chain(
+        levels.iter().flat_map(|(mean, interval)| std::iter::once(*mean).chain(interval.iter().flatten().copied())),
+    );
+    let (low, high) = span(values, 0.08, (0.0, 1.0));
+    let mut chart = ChartBuilder::on(&fitness_area)
+        .caption("fitness: best, confirmed leader and baselines", ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x_range.clone(), low..high)
         .map_err(err)?;
-    let whole = |x: &f64| format!("{x:.0}");
-    let labels = (generations as usize).clamp(2, 12);
     chart
         .configure_mesh()
-        .x_desc("generation")
-        .y_desc("fitness")
-        .x_labels(labels)
+        .x_labels(ticks)
         .x_label_formatter(&whole)
+        .y_desc("fitness")
+        .y_label_formatter(&|y| format!("{y:.3}"))
+        .light_line_style(WHITE)
         .draw()
         .map_err(err)?;
-    let series = |f: fn(&lossgp_core::search::GenerationStats) -> f64| {
-        state.history.iter().map(move |g| (g.generation as f64, f(g))).collect::<Vec<_>>()
-    };
-    let colours = COLOURS;
-    chart
-        .draw_series(LineSeries::new(series(|g| g.best), RED.stroke_width(2)))
-        .map_err(err)?
-        .label("best")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], RED));
-    chart
-        .draw_series(LineSeries::new(series(|g| g.median), BLUE.stroke_width(2)))
-        .map_err(err)?
-        .label("median")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], BLUE));
-    let confirmed: Vec<(f64, f64)> =
-        state.history.iter().filter(|g| g.leader > 0.0).map(|g| (g.generation as f64, g.leader)).collect();
-    if !confirmed.is_empty() {
-        chart
-            .draw_series(LineSeries::new(confirmed, BLACK.stroke_width(2)))
-            .map_err(err)?
-            .label("leader, confirmed mean")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], BLACK));
-    }
-    let right = (generations - 1.0).max(1.0);
-    for (i, (baseline, (mean, sd))) in state.baselines.iter().zip(levels).enumerate() {
-        let colour = colours[(2 * i + 2) % colours.len()];
-        if sd > 0.0 {
-            let band = Rectangle::new([(0.0, mean - sd), (right, mean + sd)], colour.mix(0.12).filled());
+    let mut entries = Vec::new();
+    for (baseline, (mean, interval)) in state.baselines.iter().zip(&levels) {
+        let colour = loss_colour(&baseline.name);
+        if let Some([lo, hi]) = interval {
+            let band = Rectangle::new([(x_range.start, *lo), (x_range.end, *hi)], colour.mix(0.13).filled());
             chart.draw_series(std::iter::once(band)).map_err(err)?;
         }
-        let label = if baseline.confirmed.len() >= 2 {
-            format!("{} ({:.4} ± {:.4}, {} seeds)", baseline.name, mean, sd, baseline.confirmed.len())
-        } else {
-            baseline.name.clone()
+        let line = [(x_range.start, *mean), (x_range.end, *mean)];
+        chart.draw_series(LineSeries::new(line, colour.stroke_width(2))).map_err(err)?;
+        let label = match interval {
+            Some([lo, hi]) => format!("{} {mean:.4} [{lo:.3}, {hi:.3}]", baseline.name),
+            None => format!("{} {mean:.4}", baseline.name),
         };
-        chart
-            .draw_series(LineSeries::new(vec![(0.0, mean), (right, mean)], colour.stroke_width(1)))
-            .map_err(err)?
-            .label(label)
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour));
+        entries.push(Entry::new(label, colour, Mark::Line));
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
-        .draw()
-        .map_err(err)?;
+    chart.draw_series(LineSeries::new(best.clone(), palette::BEST.stroke_width(4))).map_err(err)?;
+    chart.draw_series(best.iter().map(|p| Circle::new(*p, 4, palette::BEST.filled()))).map_err(err)?;
+    entries.insert(0, Entry::new("best of the generation (search seed)", palette::BEST, Mark::Line));
+    if !leader.is_empty() {
+        chart.draw_series(LineSeries::new(leader.clone(), palette::LEADER.stroke_width(2))).map_err(err)?;
+        chart.draw_series(leader.iter().map(|p| Circle::new(*p, 3, palette::LEADER.filled()))).map_err(err)?;
+        entries.insert(1, Entry::new("leader (confirmed mean)", palette::LEADER, Mark::Line));
+    }
+    drawn.push(Drawn { legend: entries, area: chart.plotting_area().get_pixel_range() });
 
-    // What happened to the offspring.
-    let mut lines: Vec<(String, Vec<(f64, f64)>)> = vec![
-        ("new".into(), state.history.iter().map(|g| (g.generation as f64, g.new as f64)).collect()),
-        ("trainings".into(), state.history.iter().map(|g| (g.generation as f64, g.evaluations as f64)).collect()),
-        ("redrawn: known".into(), state.history.iter().map(|g| (g.generation as f64, g.cache_hits as f64)).collect()),
-        ("niches".into(), state.history.iter().map(|g| (g.generation as f64, g.niches as f64)).collect()),
-    ];
-    if state.history.iter().any(|g| g.confirmations > 0) {
-        let points = state.history.iter().map(|g| (g.generation as f64, g.confirmations as f64)).collect();
-        lines.push(("confirmations".into(), points));
-    }
-    for stage in Stage::ALL {
-        let counts: Vec<(f64, f64)> = state
-            .history
-            .iter()
-            .map(|g| (g.generation as f64, g.screened.get(&stage).copied().unwrap_or(0) as f64))
-            .collect();
-        if counts.iter().any(|(_, c)| *c > 0.0) {
-            lines.push((format!("redrawn: screened {}", stage.name()), counts));
-        }
-    }
-    // Random trees are mostly screened out: the first generation's redraws can dwarf the rest,
-    // so the scale follows the later generations and says what it leaves off.
-    let peak = |from: usize| lines.iter().flat_map(|(_, l)| l.iter().skip(from).map(|(_, c)| *c)).fold(1.0, f64::max);
-    let (most, caption) = if state.history.len() >= 2 && peak(0) > 3.0 * peak(1) {
-        (peak(1), format!("offspring per generation (generation 0 up to {:.0}, off the scale)", peak(0)))
-    } else {
-        (peak(0), "offspring per generation".to_owned())
-    };
-    let mut chart = ChartBuilder::on(&bottom)
-        .caption(caption, ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(32)
-        .y_label_area_size(56)
-        .build_cartesian_2d(0.0..(generations - 1.0).max(1.0), 0.0..most * 1.1)
+    // The median, on its own scale.
+    let median: Vec<(f64, f64)> = history.iter().map(|g| (g.generation as f64, g.median)).collect();
+    let (low, high) = span(median.iter().map(|p| p.1), 0.1, (0.0, 1.0));
+    let mut chart = ChartBuilder::on(&median_area)
+        .caption("the population's median fitness", ("sans-serif", 16))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x_range.clone(), low..high)
         .map_err(err)?;
     chart
         .configure_mesh()
-        .x_desc("generation")
-        .y_desc("candidates")
-        .x_labels(labels)
+        .x_labels(ticks)
         .x_label_formatter(&whole)
-        .y_label_formatter(&whole)
+        .y_labels(4)
+        .y_label_formatter(&|y| format!("{y:.3}"))
+        .light_line_style(WHITE)
         .draw()
         .map_err(err)?;
-    for (i, (name, points)) in lines.into_iter().enumerate() {
-        let colour = colours[i % colours.len()];
-        chart
-            .draw_series(LineSeries::new(points, colour.stroke_width(2)))
-            .map_err(err)?
-            .label(name)
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour));
-    }
+    chart.draw_series(LineSeries::new(median.clone(), palette::MEDIAN.stroke_width(2))).map_err(err)?;
+    chart.draw_series(median.iter().map(|p| Circle::new(*p, 3, palette::MEDIAN.filled()))).map_err(err)?;
+    drawn.push(Drawn {
+        legend: vec![Entry::new("median of the populations", palette::MEDIAN, Mark::Line)],
+        area: chart.plotting_area().get_pixel_range(),
+    });
+
+    // Candidates per generation, stacked.
+    let stacks: Vec<[usize; 3]> = history.iter().map(|g| [g.new, g.cache_hits, screened(g)]).collect();
+    let totals: Vec<usize> = stacks.iter().map(|s| s.iter().sum()).collect();
+    // The first generation's random trees are mostly screened out and can dwarf the rest:
+    // then the scale follows the later generations, and the clipped bar says its total.
+    let later = totals.iter().skip(1).copied().max().unwrap_or(0);
+    let top = if totals.len() >= 2 && totals[0] > 3 * later.max(1) {
+        later
+    } else {
+        totals.iter().copied().max().unwrap_or(0)
+    };
+    let top = (top.max(1) as f64) * 1.15;
+    let mut chart = ChartBuilder::on(&offspring_area)
+        .caption("candidates per generation", ("sans-serif", 16))
+        .margin(10)
+        .x_label_area_size(36)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x_range.clone(), 0.0..top)
+        .map_err(err)?;
     chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
+        .configure_mesh()
+        .x_labels(ticks)
+        .x_label_formatter(&whole)
+        .x_desc("generation")
+        .y_labels(5)
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .light_line_style(WHITE)
         .draw()
         .map_err(err)?;
+    let colours = [palette::NEW, palette::KNOWN, palette::SCREENED];
+    for (g, stack) in stacks.iter().enumerate() {
+        let mut floor = 0.0;
+        for (part, colour) in stack.iter().zip(colours) {
+            let ceiling = (floor + *part as f64).min(top);
+            if ceiling > floor {
+                let bar = Rectangle::new([(g as f64 - 0.35, floor), (g as f64 + 0.35, ceiling)], colour.filled());
+                chart.draw_series(std::iter::once(bar)).map_err(err)?;
+            }
+            floor = ceiling;
+        }
+        if totals[g] as f64 > top {
+            let label = EmptyElement::at((g as f64, top))
+                + Text::new(format!("{} ▲", totals[g]), (-14, 2), ("sans-serif", 12).into_font());
+            chart.draw_series(std::iter::once(label)).map_err(err)?;
+        }
+    }
+    drawn.push(Drawn {
+        legend: vec![
+            Entry::new("new: trained", palette::NEW, Mark::Bar),
+            Entry::new("known: drawn again", palette::KNOWN, Mark::Bar),
+            Entry::new("screened out: drawn again", palette::SCREENED, Mark::Bar),
+        ],
+        area: chart.plotting_area().get_pixel_range(),
+    });
+
+    // The legends, each level with its panel.
+    for panel in &drawn {
+        legend::draw(&legends, panel.area.1.start, None, &panel.legend)?;
+    }
     root.present().map_err(err)?;
-    Ok(())
+    Ok(drawn)
+}
+
+/// Draws the generation drew again because screening rejected them.
+fn screened(g: &GenerationStats) -> usize {
+    g.screened.values().sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use lossgp_core::search::{Baseline, GenerationStats, Stage, State};
+
+    use super::*;
+
+    fn state() -> State {
+        let ce = lossgp_core::Loss::resolve("ce").unwrap();
+        let ngl = lossgp_core::Loss::resolve("ngl").unwrap();
+        let baseline = |name: &str, loss, confirmed: &[f64]| Baseline {
+            name: name.into(),
+            loss,
+            fitness: confirmed[0],
+            confirmed: confirmed.to_vec(),
+            per_task: Vec::new(),
+            tuning: None,
+        };
+        let history = (0..8)
+            .map(|g| GenerationStats {
+                generation: g,
+                best: 0.826 + 0.002 * g as f64,
+                median: 0.60 + 0.02 * g as f64,
+                leader: if g == 0 { 0.0 } else { 0.830 + 0.001 * g as f64 },
+                new: 15,
+                offspring: 15,
+                cache_hits: 20 + g,
+                screened: [(Stage::Independent, if g == 0 { 470 } else { 30 })].into_iter().collect(),
+                ..GenerationStats::default()
+            })
+            .collect();
+        State {
+            history,
+            baselines: vec![baseline("ce", ce, &[0.80, 0.82, 0.79]), baseline("ngl", ngl, &[0.83, 0.84, 0.82])],
+            format: lossgp_core::search::record::FORMAT,
+            task: "t".into(),
+            settings: String::new(),
+            generation: 8,
+            islands: Vec::new(),
+            hall_of_fame: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn every_legend_swatch_colour_appears_in_its_panel() {
+        let state = state();
+        let mut panels = Vec::new();
+        let pixels = crate::plot::pixels((WIDTH, HEIGHT), |area| {
+            panels = draw_on(area, &state)?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(panels.len(), 3);
+        for panel in &panels {
+            let (x, y) = &panel.area;
+            for entry in &panel.legend {
+                assert!(
+                    pixels.contains(entry.colour, (x.start as u32, y.start as u32), (x.end as u32, y.end as u32)),
+                    "`{}` is in the legend, but its colour {:?} is nowhere in its panel",
+                    entry.label,
+                    entry.colour
+                );
+            }
+            // And the legend lies beside the data, never over it.
+            assert!(x.end <= (WIDTH - LEGEND) as i32);
+        }
+        // The fitness panel is zoomed to the contest: the median (0.60 to 0.74) is not in it.
+        let svg = crate::plot::svg((WIDTH, HEIGHT), |area| draw_on(area, &state).map(|_| ())).unwrap();
+        assert!(
+            svg.contains("leader (confirmed mean)") && svg.contains("505 ▲"),
+            "the clipped first bar says its total"
+        );
+    }
+
+    #[test]
+    fn a_search_with_no_generation_yet_still_draws() {
+        let state = State { history: Vec::new(), ..state() };
+        let dir = tempfile::tempdir().unwrap();
+        let [png, svg] = draw(&state, dir.path()).unwrap();
+        assert!(std::fs::metadata(png).unwrap().len() > 1000 && std::fs::metadata(svg).unwrap().len() > 1000);
+    }
 }

@@ -8,8 +8,7 @@ use lossgp_core::search::{RunDir, State};
 
 use super::config::SearchFile;
 
-/// The configuration a run directory keeps.
-pub const CONFIG: &str = "config.toml";
+pub use super::reference::CONFIG;
 
 /// The configuration and state of a run directory with at least one finished generation;
 /// `what` names the command's purpose in the error for a run that has none yet.

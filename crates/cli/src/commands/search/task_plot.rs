@@ -8,7 +8,8 @@ use anyhow::{Context, Result, anyhow};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::plot::{COLOURS, register_font, write_png};
+use crate::plot::palette::loss_colour;
+use crate::plot::{register_font, write_png};
 
 /// One panel: a task, or the tasks' weighted mean.
 #[derive(Debug, Clone)]
@@ -22,7 +23,6 @@ pub struct Panel {
 #[derive(Debug, Clone)]
 pub struct Row {
     pub label: String,
-    pub baseline: bool,
     pub deltas: Vec<f64>,
 }
 
@@ -98,7 +98,7 @@ where
         let zero = vec![(0.0, SegmentValue::Exact(0)), (0.0, SegmentValue::Last)];
         chart.draw_series(LineSeries::new(zero, BLACK.stroke_width(1))).map_err(err)?;
         for (i, row) in panel.rows.iter().enumerate() {
-            let colour = if row.baseline { COLOURS[0] } else { COLOURS[3] };
+            let colour = loss_colour(&row.label);
             let dots = row.deltas.iter().map(|&d| Circle::new((d, y(i)), 3, colour.mix(0.45).filled()));
             chart.draw_series(dots).map_err(err)?;
             if let Some(mean) = row.mean() {
@@ -121,7 +121,8 @@ where
             for (i, row) in panel.rows.iter().enumerate() {
                 let (_, pixel) = chart.backend_coord(&(low, y(i)));
                 let (_, top) = labels.get_base_pixel();
-                let style = ("sans-serif", 14).into_font().color(if row.baseline { &COLOURS[0] } else { &COLOURS[3] });
+                let colour = loss_colour(&row.label);
+                let style = ("sans-serif", 14).into_font().color(&colour);
                 labels.draw_text(&row.label, &style, (6, pixel - top - 6)).map_err(err)?;
             }
         }
@@ -134,8 +135,8 @@ where
 mod tests {
     use super::*;
 
-    fn row(label: &str, baseline: bool, deltas: &[f64]) -> Row {
-        Row { label: label.into(), baseline, deltas: deltas.to_vec() }
+    fn row(label: &str, deltas: &[f64]) -> Row {
+        Row { label: label.into(), deltas: deltas.to_vec() }
     }
 
     #[test]
@@ -144,11 +145,11 @@ mod tests {
         let panels = vec![
             Panel {
                 title: "fashion-plain".into(),
-                rows: vec![row("best-1", false, &[2.0, 1.5, 2.5]), row("ngl", true, &[2.4, 2.6, 2.5])],
+                rows: vec![row("best-1", &[2.0, 1.5, 2.5]), row("ngl", &[2.4, 2.6, 2.5])],
             },
             Panel {
                 title: "mnist-bn".into(),
-                rows: vec![row("best-1", false, &[-0.8, -0.7, -0.9]), row("ngl", true, &[-10.0, -11.0, -10.8])],
+                rows: vec![row("best-1", &[-0.8, -0.7, -0.9]), row("ngl", &[-10.0, -11.0, -10.8])],
             },
         ];
         let files = draw(dir.path(), &panels).unwrap().expect("drawn");
@@ -157,7 +158,7 @@ mod tests {
         }
         let svg = std::fs::read_to_string(&files[1]).unwrap();
         assert!(svg.contains("mnist-bn") && svg.contains("best-1") && svg.contains("-10.60"), "{svg}");
-        let empty = vec![Panel { title: "t".into(), rows: vec![row("best-1", false, &[])] }];
+        let empty = vec![Panel { title: "t".into(), rows: vec![row("best-1", &[])] }];
         assert!(draw(dir.path(), &empty).unwrap().is_none());
     }
 }

@@ -15,7 +15,7 @@ use lossgp_core::backend::open_backend;
 use lossgp_core::data::{Dataset, holdout};
 use lossgp_core::loss::builtin;
 use lossgp_core::model::{ModelOptions, ModelSpec, check_options, find_model};
-use lossgp_core::search::{LABEL_SMOOTHING_GRID, RunDir, SearchConfig, TUNED_LABEL_SMOOTHING};
+use lossgp_core::search::{LABEL_SMOOTHING_GRID, TUNED_LABEL_SMOOTHING};
 use lossgp_core::train::TrainConfig;
 use lossgp_core::transfer::{Column, ColumnTraining, Contender, Grid, GridFitness};
 use lossgp_datasets::DataDir;
@@ -129,10 +129,19 @@ impl LossSpec {
     /// The contender: its name, loss, and the built-in's own weight decay.
     pub fn contender(&self) -> Result<Contender> {
         let text = self.text();
-        let loss = Loss::resolve(text).with_context(|| format!("[grid] losses: `{text}`"))?;
-        let name = match self {
-            LossSpec::Named { name, .. } => name.clone(),
-            LossSpec::Plain(text) => builtin(text).map_or_else(|| text.trim().to_owned(), |b| b.name.to_owned()),
+        let reference = crate::commands::search::reference::Reference::parse(text)
+            .with_context(|| format!("[grid] losses: `{text}`"))?;
+        let loss = match &reference {
+            Some(reference) => reference.loss(),
+            None => Loss::resolve(text).map_err(anyhow::Error::from),
+        }
+        .with_context(|| format!("[grid] losses: `{text}`"))?;
+        let name = match (self, &reference) {
+            (LossSpec::Named { name, .. }, _) => name.clone(),
+            (LossSpec::Plain(_), Some(reference)) => reference.name(),
+            (LossSpec::Plain(text), None) => {
+                builtin(text).map_or_else(|| text.trim().to_owned(), |b| b.name.to_owned())
+            }
         };
         Ok(Contender { name, loss, weight_decay: builtin(text).and_then(|b| b.weight_decay), baseline: false })
     }
@@ -511,33 +520,7 @@ fn open_test(dataset: &str, samples: Option<usize>, dirs: &DataDir) -> Result<(A
 
 /// The `top` best losses of the search run in `dir`, named `RUN#k` after the directory.
 fn best_of(dir: &Path, top: usize) -> Result<(Vec<LossSpec>, Option<f64>)> {
-    if !dir.is_dir() {
-        bail!("[grid] from: {} does not exist (give the --out directory of a lossgp search)", dir.display());
-    }
-    let config = dir.join("config.toml");
-    if !config.is_file() {
-        bail!("[grid] from: {} has no config.toml: it is not a lossgp search run directory", dir.display());
-    }
-    // Only the reduction matters here, and it must be the run's own: a file that does not
-    // read is an error, not the default.
-    #[derive(Deserialize)]
-    struct Search {
-        #[serde(default)]
-        search: SearchConfig,
-    }
-    let text = std::fs::read_to_string(&config).with_context(|| format!("reading {}", config.display()))?;
-    let reduction = toml::from_str::<toml::Table>(&text)
-        .map_err(anyhow::Error::from)
-        .and_then(|mut table| {
-            table.retain(|key, _| key == "search");
-            Ok(toml::Value::Table(table).try_into::<Search>()?.search.reduction)
-        })
-        .with_context(|| {
-            format!("[grid] from: {} is not a search configuration this lossgp reads", config.display())
-        })?;
-    let Some(state) = RunDir::create(dir)?.load_state()? else {
-        bail!("[grid] from: {} has no finished generation yet, so no best losses", dir.display());
-    };
+    let (reduction, state) = crate::commands::search::reference::read_run(dir).context("[grid] from")?;
     let run = dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
     let found = state
         .hall_of_fame

@@ -33,6 +33,9 @@ use crate::output::emit;
 
 /// The configuration a transfer run directory keeps.
 pub const CONFIG: &str = "transfer.toml";
+
+/// The test subset of a grid given `--train-samples N` alone: N, and at least this many.
+const TINY_TEST_SAMPLES: usize = 1000;
 /// The grid a run directory keeps, for reports that open no data.
 const GRID: &str = "grid.json";
 
@@ -41,7 +44,7 @@ const GRID: &str = "grid.json";
 pub struct TransferArgs {
     /// The configuration file (TOML; `--example` prints a documented one) [default: the
     /// defaults shown there].
-    #[arg(long, value_name = "FILE.toml", conflicts_with = "resume")]
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
     config: Option<PathBuf>,
     /// The run directory [default: runs/transfer-<time>].
     #[arg(long, value_name = "DIR", conflicts_with = "resume")]
@@ -52,7 +55,8 @@ pub struct TransferArgs {
     /// Print the documented example configuration and exit.
     #[arg(long)]
     example: bool,
-    /// Overrides [grid] losses: built-in names or expressions, comma-separated or repeated
+    /// Overrides [grid] losses: built-in names, found losses (`RUN#K`) or expressions,
+    /// comma-separated or repeated
     /// (commas inside an expression's parentheses stay in it); cross entropy is always
     /// included.
     #[arg(long, allow_hyphen_values = true, conflicts_with = "resume")]
@@ -65,7 +69,7 @@ pub struct TransferArgs {
     #[arg(long, value_name = "RUN_DIR", conflicts_with = "resume")]
     from: Vec<PathBuf>,
     /// Overrides [grid] top: how many of each search run's best losses.
-    #[arg(long, conflicts_with = "resume")]
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
     top: Option<usize>,
     /// Overrides [grid] models, comma-separated or repeated, e.g. `small-cnn,resnet20` or
     /// `fcn:backbone=resnet18,width=0.25,resnet20` (a `KEY=VALUE` part belongs to the model
@@ -75,8 +79,8 @@ pub struct TransferArgs {
     /// Overrides [grid] datasets, comma-separated, e.g. `fashion-mnist,mnist`.
     #[arg(long, value_delimiter = ',', conflicts_with = "resume")]
     datasets: Option<Vec<String>>,
-    /// Overrides [grid] seeds: runs per (loss, model, dataset).
-    #[arg(long, conflicts_with = "resume")]
+    /// Overrides [grid] seeds: how many seeds, runs per (loss, model, dataset).
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
     seeds: Option<usize>,
     /// Overrides [grid] backend.
     #[arg(long, conflicts_with = "resume")]
@@ -98,7 +102,7 @@ pub struct TransferArgs {
     workers: Option<usize>,
     /// Overrides [run] evaluator: `threads`, `processes`, `slurm` or one a plugin adds (also
     /// on --resume).
-    #[arg(long, value_name = "KIND")]
+    #[arg(long, value_name = "NAME")]
     evaluator: Option<String>,
     /// Overrides [run] cache: finished cells shared with other transfer runs.
     #[arg(long, value_name = "FILE.jsonl")]
@@ -165,11 +169,23 @@ fn prepare(args: &TransferArgs) -> Result<(PathBuf, TransferFile)> {
                 );
             }
             file.validate()?;
-            let data = config::DataSettings {
-                train_samples: args.train_samples,
-                test_samples: args.test_samples,
-                image_size: args.image_size,
+            // A grid made small with --train-samples is tested on a subset in proportion, not on
+            // a test split that may take longer to score than the training took.
+            let set_in_file =
+                file.grid.test_samples.is_some() || file.dataset.values().any(|d| d.test_samples.is_some());
+            let test_samples = match (args.train_samples, args.test_samples) {
+                (Some(train), None) if !set_in_file => {
+                    let test = train.max(TINY_TEST_SAMPLES);
+                    eprintln!(
+                        "note: --train-samples {train} without --test-samples: each cell is tested on a stratified \
+                         {test} of its test split (--test-samples N sets it)"
+                    );
+                    Some(test)
+                }
+                (_, given) => given,
             };
+            let data =
+                config::DataSettings { train_samples: args.train_samples, test_samples, image_size: args.image_size };
             file.freeze(&args.train, data)?;
             (dir, file)
         }
@@ -357,10 +373,28 @@ fn leader(analysis: &Analysis) -> String {
 
 /// Writes the report of `results` (by cell index) and its plots into `dir`, and returns it.
 fn finish(dir: &Path, grid: &Grid, results: &[Option<CellRecord>]) -> Result<TransferReport> {
+    let report = assemble(dir, grid, results);
+    store::write_atomic(&dir.join("report.md"), &table::markdown(&report))?;
+    store::write_atomic(&dir.join("report.csv"), &table::csv(&report))?;
+    store::write_atomic(&dir.join("report.json"), &lossgp_core::json::to_string_pretty(&report)?)?;
+    plot::draw(&report, dir)?;
+    Ok(report)
+}
+
+/// A transfer run's report as it stands, finished or not, read only: nothing is written (the
+/// dashboard's view of a grid that may be running).
+pub fn snapshot(dir: &Path) -> Result<TransferReport> {
+    let grid = read_grid(dir)?;
+    let ledger = Ledger::open(dir, None)?;
+    Ok(assemble(dir, &grid, &ledger.recorded(&grid)?))
+}
+
+/// The report of what `results` holds.
+fn assemble(dir: &Path, grid: &Grid, results: &[Option<CellRecord>]) -> TransferReport {
     let analysis = analyse(grid, results);
     let training_seconds =
         results.iter().flatten().filter(|r| !r.cached).filter_map(|r| r.scored.metrics.get("seconds")).sum();
-    let report = TransferReport {
+    TransferReport {
         run_dir: dir.to_owned(),
         finished: analysis.cells_finished == analysis.cells,
         training_seconds,
@@ -370,12 +404,7 @@ fn finish(dir: &Path, grid: &Grid, results: &[Option<CellRecord>]) -> Result<Tra
             .iter()
             .map(|f| dir.join(f))
             .collect(),
-    };
-    store::write_atomic(&dir.join("report.md"), &table::markdown(&report))?;
-    store::write_atomic(&dir.join("report.csv"), &table::csv(&report))?;
-    store::write_atomic(&dir.join("report.json"), &lossgp_core::json::to_string_pretty(&report)?)?;
-    plot::draw(&report, dir)?;
-    Ok(report)
+    }
 }
 
 /// Whether `dir` is a transfer run directory.

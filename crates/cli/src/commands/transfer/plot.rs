@@ -13,7 +13,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::report::TransferReport;
-use crate::commands::search::plot::{COLOURS, register_font, write_png};
+use crate::plot::palette::loss_colour;
+use crate::plot::{register_font, write_png};
 
 const PANEL: (u32, u32) = (420, 300);
 const TITLE: u32 = 56;
@@ -22,16 +23,15 @@ const TITLE: u32 = 56;
 pub fn draw(report: &TransferReport, dir: &Path) -> Result<()> {
     register_font()?;
     let a = &report.analysis;
-    let models = distinct(a.columns.iter().map(|c| c.0.as_str()));
-    let datasets = distinct(a.columns.iter().map(|c| c.1.as_str()));
+    let layout = Layout::of(a.columns.len());
     // Wide enough for the caption, whatever the number of panels.
-    let size = ((PANEL.0 * models.len().max(1) as u32).max(760), TITLE + PANEL.1 * datasets.len().max(1) as u32);
+    let size = ((PANEL.0 * layout.across as u32).max(760), TITLE + PANEL.1 * layout.down as u32);
     for kind in [Kind::Delta, Kind::Seeds] {
         let svg = dir.join(format!("{}.svg", kind.name()));
-        draw_on(SVGBackend::new(&svg, size).into_drawing_area(), a, kind, (&models, &datasets))
+        draw_on(SVGBackend::new(&svg, size).into_drawing_area(), a, kind, layout)
             .with_context(|| format!("drawing {}", svg.display()))?;
         let mut pixels = vec![0u8; (size.0 * size.1 * 3) as usize];
-        draw_on(BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area(), a, kind, (&models, &datasets))
+        draw_on(BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area(), a, kind, layout)
             .context("drawing the PNG")?;
         let png = dir.join(format!("{}.png", kind.name()));
         write_png(&png, &pixels, size).with_context(|| format!("writing {}", png.display()))?;
@@ -63,34 +63,36 @@ struct Points {
     interval: Option<[f64; 2]>,
 }
 
-fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut out: Vec<&str> = Vec::new();
-    for item in items {
-        if !out.contains(&item) {
-            out.push(item);
-        }
+/// Panels in reading order, the grid's columns one after another, three across: a grid whose
+/// datasets take different models leaves no empty panel.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Layout {
+    across: usize,
+    down: usize,
+}
+
+impl Layout {
+    const ACROSS: usize = 3;
+
+    fn of(panels: usize) -> Layout {
+        let across = panels.clamp(1, Self::ACROSS);
+        Layout { across, down: panels.div_ceil(across).max(1) }
     }
-    out
 }
 
 /// A loss's name short enough for an axis: cut in the middle, so that the end that tells
 /// search runs' losses apart (`#1`, `#2`) stays.
 fn short(name: &str) -> String {
     let chars: Vec<char> = name.chars().collect();
-    if chars.len() <= 14 {
+    if chars.len() <= 18 {
         return name.to_owned();
     }
-    let head: String = chars[..8].iter().collect();
-    let tail: String = chars[chars.len() - 5..].iter().collect();
+    let head: String = chars[..10].iter().collect();
+    let tail: String = chars[chars.len() - 7..].iter().collect();
     format!("{head}…{tail}")
 }
 
-fn draw_on<DB: DrawingBackend>(
-    root: DrawingArea<DB, Shift>,
-    a: &Analysis,
-    kind: Kind,
-    (models, datasets): (&[&str], &[&str]),
-) -> Result<()>
+fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, a: &Analysis, kind: Kind, layout: Layout) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
@@ -109,14 +111,12 @@ where
     for (line, text) in caption.iter().enumerate() {
         title.draw_text(text, &style, (middle, 6 + 22 * line as i32)).map_err(err)?;
     }
-    let panels = body.split_evenly((datasets.len().max(1), models.len().max(1)));
+    let panels = body.split_evenly((layout.down, layout.across));
     // Losses drawn: all for accuracies, all but the reference for differences.
     let first = usize::from(kind == Kind::Delta);
     let names: Vec<String> = a.losses.iter().skip(first).map(|l| short(&l.name)).collect();
     for (c, (model, dataset)) in a.columns.iter().enumerate() {
-        let place = datasets.iter().position(|d| d == dataset).unwrap_or(0) * models.len().max(1)
-            + models.iter().position(|m| m == model).unwrap_or(0);
-        let panel = &panels[place];
+        let panel = &panels[c];
         let mut series: Vec<Points> = Vec::new();
         for (i, loss) in a.losses.iter().enumerate().skip(first) {
             let column = &loss.columns[c];
@@ -176,13 +176,13 @@ where
             .light_line_style(TRANSPARENT)
             .x_labels(names.len().max(1) * 4 + 1)
             .x_label_formatter(&|x| if upright { String::new() } else { label(x) })
-            .x_label_style(("sans-serif", 11))
-            .y_label_style(("sans-serif", 11))
+            .x_label_style(("sans-serif", 12))
+            .y_label_style(("sans-serif", 12))
             .draw()
             .map_err(err)?;
         if upright {
             // Each name downwards from under its tick (plotters centres rotated labels on it).
-            let style = TextStyle::from(("sans-serif", 11).into_font()).transform(FontTransform::Rotate90);
+            let style = TextStyle::from(("sans-serif", 12).into_font()).transform(FontTransform::Rotate90);
             let (left, top) = panel.get_base_pixel();
             for (i, name) in names.iter().enumerate() {
                 let (x, y) = chart.backend_coord(&(i as f64, low - pad));
@@ -199,7 +199,7 @@ where
                 .map_err(err)?;
         }
         for Points { x, seeds, mean, interval } in &series {
-            let colour = COLOURS[(*x as usize + first) % COLOURS.len()];
+            let colour = loss_colour(&a.losses[*x as usize + first].name);
             let n = seeds.len().max(1) as f64;
             let dots = seeds.iter().enumerate().map(|(s, v)| {
                 // Spread the seeds sideways so that equal values stay visible.
@@ -239,9 +239,18 @@ where
 #[cfg(test)]
 mod tests {
     #[test]
+    fn panels_are_packed_three_across() {
+        use super::Layout;
+        assert_eq!(Layout::of(1), Layout { across: 1, down: 1 });
+        assert_eq!(Layout::of(3), Layout { across: 3, down: 1 });
+        assert_eq!(Layout::of(7), Layout { across: 3, down: 3 });
+    }
+
+    #[test]
     fn long_names_keep_both_ends() {
         assert_eq!(super::short("ngl"), "ngl");
-        assert_eq!(super::short("fashion-mnist-quick#1"), "fashion-…ick#1");
+        assert_eq!(super::short("discovery-multi#1"), "discovery-multi#1");
+        assert_eq!(super::short("fashion-mnist-quick#1"), "fashion-mn…quick#1");
         assert_ne!(super::short("fashion-mnist-quick#1"), super::short("fashion-mnist-quick#2"));
     }
 }

@@ -335,9 +335,90 @@ pub fn csv(r: &TransferReport) -> String {
 }
 
 /// What the command prints without `--json`.
+/// The report for a terminal: the main table as aligned plain text (no Markdown), and where
+/// the whole report is.
 pub fn render(r: &TransferReport) -> String {
-    let mut s = markdown(r);
+    let a = &r.analysis;
+    let mut s = String::new();
+    let state = if r.finished { "all finished".to_owned() } else { "not finished: partial results".into() };
+    let _ = writeln!(
+        s,
+        "transfer: {} losses, {} columns, {} seeds; {} of {} cells ({state}); {:.0} minutes of training",
+        a.losses.len(),
+        a.columns.len(),
+        a.seeds,
+        a.cells_finished,
+        a.cells,
+        r.training_seconds / 60.0
+    );
+    let _ = writeln!(
+        s,
+        "top-1 test accuracy: {} as mean ± sd in %, every other loss as its mean paired Δ to it in points; \
+         ↑ ↓ = the paper's rule (±{:.1} points), * the noise-aware rule agrees, † a failed run counted as 0%\n",
+        a.reference,
+        paper_margin_points()
+    );
+    let mut heads = vec!["loss".to_owned()];
+    heads.extend(a.columns.iter().map(|(model, dataset)| format!("{dataset} / {model}")));
+    heads.extend(["mean Δ".to_owned(), "paper".to_owned(), "noise-aware".to_owned()]);
+    let reference = &a.losses[0];
+    let rows: Vec<Vec<String>> = a
+        .losses
+        .iter()
+        .enumerate()
+        .map(|(i, loss)| {
+            let mut row = vec![loss.name.clone()];
+            row.extend(loss.columns.iter().zip(&reference.columns).map(|(c, r)| match (&c.versus, i) {
+                (_, 0) => format!("{}{}", percent(&c.accuracy), if c.failed > 0 { " †" } else { "" }),
+                (Some(v), _) => delta_cell(v, a.seeds, c.failed + r.failed > 0),
+                (None, _) => "–".to_owned(),
+            }));
+            row.push(loss.mean_difference.map_or("–".to_owned(), |d| format!("{:+.2}", 100.0 * d)));
+            if i == 0 {
+                row.extend([String::new(), String::new()]);
+            } else {
+                row.extend([counts(&loss.paper), counts(&loss.noise_aware)]);
+            }
+            row
+        })
+        .collect();
+    s.push_str(&text_table(&heads, &rows));
+    let report = r.files.iter().find(|f| f.extension().is_some_and(|e| e == "md"));
+    if let Some(report) = report {
+        let _ = writeln!(
+            s,
+            "\nthe whole report (against the strongest baseline, each column's tests, what each loss is): {}",
+            report.display()
+        );
+    }
     let files: Vec<String> = r.files.iter().map(|f| f.display().to_string()).collect();
-    let _ = writeln!(s, "\nfiles: {}", files.join(", "));
+    let _ = writeln!(s, "files: {}", files.join(", "));
     s
+}
+
+/// Columns aligned by their widest cell (in characters), the first left and the rest right.
+fn text_table(heads: &[String], rows: &[Vec<String>]) -> String {
+    let width = |text: &str| text.chars().count();
+    let widths: Vec<usize> = (0..heads.len())
+        .map(|c| {
+            std::iter::once(&heads[c]).chain(rows.iter().filter_map(|r| r.get(c))).map(|t| width(t)).max().unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[String]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(c, text)| {
+                let pad = " ".repeat(widths[c].saturating_sub(width(text)));
+                if c == 0 { format!("{text}{pad}") } else { format!("{pad}{text}") }
+            })
+            .collect();
+        padded.join("  ").trim_end().to_owned() + "\n"
+    };
+    let mut out = line(heads);
+    out.push_str(&line(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>()));
+    for row in rows {
+        out.push_str(&line(row));
+    }
+    out
 }
