@@ -108,6 +108,14 @@ enum Command {
     Worker(commands::search::WorkerArgs),
 }
 
+/// Whether `args` (the program's name first) are a command line `lossgp` accepts, and clap's
+/// message where not: the documentation's commands are checked with it
+/// (`tests/documented_commands.rs`), without running them.
+#[doc(hidden)]
+pub fn check_arguments(args: &[String]) -> Result<(), String> {
+    Cli::try_parse_from(args).map(|_| ()).map_err(|e| e.to_string())
+}
+
 /// Runs the command line on the program's arguments: what the `lossgp` binary's `main` does.
 /// Workers and Slurm tasks run the same program again (`std::env::current_exe`), so a program
 /// built with plugins gives its workers the same plugins.

@@ -262,7 +262,7 @@ function heatColour(delta) {
 function renderTransfer(view) {
   const t = view.transfer;
   const a = t.analysis;
-  const out = [el("h2", {}, view.run.name, " ", el("span", { class: "status" }, t.finished ? "finished" : "running or stopped")),
+  const out = [el("h2", {}, view.run.name, " ", el("span", { class: "status" }, t.finished ? "finished" : "not finished")),
     el("p", { class: "muted" }, `${a.cells_finished} of ${a.cells} cells finished, ${a.seeds} seed(s); reference: ${a.reference}`)];
   const arrow = { better: "↑", worse: "↓", same: "=", unconfirmed: "?" };
   const head = el("tr", {}, el("th", {}, "loss"), a.columns.map(([model, dataset]) => el("th", {}, `${dataset} / ${model}`)), el("th", {}, "mean Δ"));
