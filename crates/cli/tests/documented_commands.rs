@@ -203,7 +203,10 @@ fn the_extraction_reads_shell_as_a_user_would() {
         lossgp_arguments("scripts/setup cargo run --bin lossgp -- search --config c.toml"),
         Some(vec!["search".into(), "--config".into(), "c.toml".into()])
     );
-    assert_eq!(lossgp_arguments("LOSSGP=x target/debug/lossgp report runs/p > out.txt"), Some(vec!["report".into(), "runs/p".into()]));
+    assert_eq!(
+        lossgp_arguments("LOSSGP=x target/debug/lossgp report runs/p > out.txt"),
+        Some(vec!["report".into(), "runs/p".into()])
+    );
     assert_eq!(
         lossgp_arguments("lossgp dashboard r --token \"$(openssl rand -hex 16)\""),
         Some(vec!["dashboard".into(), "r".into(), "--token".into(), "$(openssl rand -hex 16)".into()])
