@@ -49,10 +49,10 @@ pub struct TrainArgs {
     /// Threads that load and augment batches [default: one per core].
     #[arg(long, value_name = "N")]
     loader_threads: Option<usize>,
-    /// Refused, naming --loader-threads: `--workers` means trainings at once in search,
-    /// transfer and confirm, and one option has one meaning.
-    #[arg(long, hide = true, value_name = "N")]
-    workers: Option<String>,
+    /// The old spelling of --loader-threads, hidden and warned about: `--workers` means
+    /// trainings at once in search, transfer and confirm.
+    #[arg(long, hide = true, value_name = "N", conflicts_with = "loader_threads")]
+    workers: Option<usize>,
     /// Resize images to HEIGHTxWIDTH (or SIZE for squares) [default: the dataset's own size,
     /// which image folders of mixed sizes lack].
     #[arg(long, value_name = "HxW", value_parser = parse_size)]
@@ -224,10 +224,12 @@ fn describe_pretrained(file: &Path, r: &Pretrained) -> String {
 const RUN_FILE: &str = "run.json";
 
 pub fn run(args: TrainArgs, data_dir: Option<&Path>, json: bool) -> Result<()> {
-    if let Some(n) = &args.workers {
-        bail!(
-            "train --workers is now --loader-threads {n}: --workers means trainings at once in search, transfer and \
-             confirm, and an option means one thing in every command"
+    if let Some(n) = args.workers {
+        // Scripts written before the rename keep running (field-case replays among them); the
+        // option is hidden from --help and the new spelling named.
+        eprintln!(
+            "warning: train --workers is now --loader-threads {n} (--workers means trainings at once in search, \
+             transfer and confirm); this spelling still works here, as --loader-threads"
         );
     }
     let args = match &args.resume {
@@ -492,7 +494,7 @@ fn resume_with(mut planned: Planned, args: &TrainArgs, dir: &Path) -> Result<(Pl
     let recorded = planned.config.clone();
     let mut asked = recorded.clone();
     args.options.apply(&mut asked);
-    if let Some(threads) = args.loader_threads {
+    if let Some(threads) = args.loader_threads.or(args.workers) {
         asked.workers = Some(threads);
     }
     // Fixed by the checkpoints: compared with what the run recorded.
@@ -593,7 +595,7 @@ fn check_writable(path: &Path) -> Result<()> {
 fn settings(args: &TrainArgs, base: TrainConfig, loss: &str) -> Result<TrainConfig> {
     let mut c = base;
     args.options.apply(&mut c);
-    if let Some(threads) = args.loader_threads {
+    if let Some(threads) = args.loader_threads.or(args.workers) {
         c.workers = Some(threads);
     }
     // A loss defined with weight decay (ce-l2) brings it, unless a decay is given.
