@@ -7,7 +7,8 @@
 //! non-negative, and the base of `pow` is `|a|`. The `ε` floors are left out.
 
 use super::Expr;
-use super::ops::{Binary, Reduce, Unary, Var};
+use super::notation::{has_superscript, nonneg};
+use super::ops::{Binary, Reduce, Unary};
 use super::print::{Prec, number};
 use super::reduction::Reduction;
 
@@ -25,21 +26,6 @@ pub(crate) fn loss(e: &Expr, reduction: Reduction) -> String {
         Reduction::SampleMean => r"\frac{1}{B}",
     };
     format!(r"\mathcal{{L}} = {scale}\sum_{{b=1}}^{{B}}\sum_{{c=1}}^{{C}}\left[{}\right]", expr(e))
-}
-
-/// Whether `e` is non-negative for every input, judged from its structure.
-fn nonneg(e: &Expr) -> bool {
-    use Unary::*;
-    match e {
-        Expr::Var(v) => *v != Var::Z,
-        Expr::Const(c) => *c >= 0.0,
-        Expr::Unary(Exp | Abs | Sqrt | Square | Sigmoid | Softplus, _) | Expr::Binary(Binary::Pow, ..) => true,
-        Expr::Binary(Binary::Aq, a, _) | Expr::Unary(Recip, a) => nonneg(a),
-        Expr::Reduce(Reduce::Sum | Reduce::Mean | Reduce::Max, x) => nonneg(x),
-        Expr::Binary(Binary::Add | Binary::Mul | Binary::Div | Binary::Min, a, b) => nonneg(a) && nonneg(b),
-        Expr::Binary(Binary::Max, a, b) => nonneg(a) || nonneg(b),
-        _ => false,
-    }
 }
 
 fn write(e: &Expr, out: &mut String) {
@@ -107,11 +93,6 @@ fn magnitude(x: &Expr, out: &mut String) {
         write(x, out);
         out.push_str(r"\right|");
     }
-}
-
-/// Whether `e` already ends in a superscript, so that raising it to a power needs parentheses.
-fn has_superscript(e: &Expr) -> bool {
-    matches!(e, Expr::Unary(Unary::Exp | Unary::Square, _) | Expr::Binary(Binary::Pow, ..) | Expr::Const(_))
 }
 
 fn power(base: &Expr, exponent: impl FnOnce(&mut String), out: &mut String) {

@@ -10,7 +10,8 @@
 //! parentheses stretch to their contents and a prefix `−` renders as a sign.
 
 use super::Expr;
-use super::ops::{Binary, Reduce, Unary, Var};
+use super::notation::{has_superscript, nonneg};
+use super::ops::{Binary, Reduce, Unary};
 use super::print::{Prec, number};
 use super::reduction::Reduction;
 
@@ -44,21 +45,6 @@ pub(crate) fn loss(e: &Expr, reduction: Reduction) -> String {
         sum("c", "C"),
         expr(e)
     )
-}
-
-/// Whether `e` is non-negative for every input, judged from its structure.
-fn nonneg(e: &Expr) -> bool {
-    use Unary::*;
-    match e {
-        Expr::Var(v) => *v != Var::Z,
-        Expr::Const(c) => *c >= 0.0,
-        Expr::Unary(Exp | Abs | Sqrt | Square | Sigmoid | Softplus, _) | Expr::Binary(Binary::Pow, ..) => true,
-        Expr::Binary(Binary::Aq, a, _) | Expr::Unary(Recip, a) => nonneg(a),
-        Expr::Reduce(Reduce::Sum | Reduce::Mean | Reduce::Max, x) => nonneg(x),
-        Expr::Binary(Binary::Add | Binary::Mul | Binary::Div | Binary::Min, a, b) => nonneg(a) && nonneg(b),
-        Expr::Binary(Binary::Max, a, b) => nonneg(a) || nonneg(b),
-        _ => false,
-    }
 }
 
 /// Writes `e` as one element.
@@ -163,11 +149,6 @@ fn abs(x: &Expr, out: &mut String) {
     out.push_str("<mrow><mo>|</mo>");
     write(x, out);
     out.push_str("<mo>|</mo></mrow>");
-}
-
-/// Whether `e` already ends in a superscript, so that raising it to a power needs parentheses.
-fn has_superscript(e: &Expr) -> bool {
-    matches!(e, Expr::Unary(Unary::Exp | Unary::Square, _) | Expr::Binary(Binary::Pow, ..) | Expr::Const(_))
 }
 
 /// `base^exponent`, where `exponent` writes one element.

@@ -21,6 +21,7 @@
 pub mod canon;
 pub mod latex;
 pub mod mathml;
+mod notation;
 pub mod ops;
 mod parse;
 mod primitives;

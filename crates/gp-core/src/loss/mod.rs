@@ -47,6 +47,13 @@ impl Loss {
         Loss::new(self.expr.simplify(), self.reduction)
     }
 
+    /// The form to show people: the simplified loss where it trains as this one does (the same
+    /// [`training_key`](Self::training_key)), else this one unchanged.
+    pub fn shown(&self) -> Loss {
+        let simplified = self.simplify();
+        if simplified.training_key() == self.training_key() { simplified } else { self.clone() }
+    }
+
     /// Equal for losses equal under algebra (see [`canon`]), with both reductions compared
     /// fairly: `sample-mean: e` and `element-mean: sum(1)*e` are the same loss. A loss that is
     /// not finite somewhere on the [`probe`] batches keeps where in its key, so it never

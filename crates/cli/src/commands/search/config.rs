@@ -353,16 +353,7 @@ impl SearchFile {
             bail!("[run] max_minutes must be a positive number of minutes, not {m}");
         }
         if let Some(confirm) = &self.confirm {
-            let distinct: std::collections::BTreeSet<_> = confirm.seeds.iter().collect();
-            if confirm.seeds.is_empty() || distinct.len() != confirm.seeds.len() {
-                bail!("[confirm] seeds needs distinct seed numbers, e.g. seeds = [101, 102, 103]");
-            }
-            if let Some(seed) = confirm.seeds.iter().find(|s| **s <= self.search.confirm_seeds) {
-                bail!(
-                    "[confirm] seeds: {seed} is one of the search's own confirmation seeds (1 to {}); choose seeds above them, e.g. [101, 102, 103]",
-                    self.search.confirm_seeds
-                );
-            }
+            self.check_heldout_seeds(&confirm.seeds, "[confirm] seeds", "seeds = [101, 102, 103]")?;
             if confirm.top == 0 {
                 bail!("[confirm] top = 0 confirms nothing: give the number of best losses to re-train, e.g. 3");
             }
@@ -377,6 +368,27 @@ impl SearchFile {
             }
             // `from` will be this search: the grid's losses are checked, its contenders known later.
             self.heldout_file(Path::new(".")).expect("a [transfer] section").validate().context("[transfer]")?;
+        }
+        Ok(())
+    }
+
+    /// Checks the seed numbers of a held-out confirmation (`[confirm] seeds`, `confirm
+    /// --seed-numbers`): distinct, not too many, and above the search's own confirmation seeds,
+    /// which chose its hall of fame. `name` and `example` say where they were given.
+    pub fn check_heldout_seeds(&self, seeds: &[usize], name: &str, example: &str) -> Result<()> {
+        let distinct: std::collections::BTreeSet<_> = seeds.iter().collect();
+        if seeds.is_empty() || distinct.len() != seeds.len() {
+            bail!("{name} needs distinct seed numbers, e.g. {example}");
+        }
+        use lossgp_core::limits::{MAX_SEEDS, at_most};
+        at_most(name, seeds.len(), MAX_SEEDS, "each seed trains every loss again; 3 to 10 is usual")
+            .map_err(anyhow::Error::msg)?;
+        if let Some(seed) = seeds.iter().find(|s| **s <= self.search.confirm_seeds) {
+            bail!(
+                "{name}: seed {seed} is one of the search's own confirmation seeds, which the search itself trained on \
+                 (1 to {}); choose seeds above them, e.g. {example}",
+                self.search.confirm_seeds
+            );
         }
         Ok(())
     }

@@ -238,19 +238,7 @@ pub fn confirm(args: ConfirmArgs, data_dir: Option<&Path>, json: bool) -> Result
 
 /// Checks a plan against the search it confirms.
 fn check(dir: &Path, file: &super::SearchFile, state: &State, plan: &Plan) -> Result<()> {
-    let distinct: std::collections::BTreeSet<_> = plan.seeds.iter().collect();
-    if plan.seeds.is_empty() || distinct.len() != plan.seeds.len() {
-        bail!("--seed-numbers needs distinct seed numbers, e.g. --seed-numbers 101,102,103");
-    }
-    use lossgp_core::limits::{MAX_SEEDS, at_most};
-    at_most("--seeds", plan.seeds.len(), MAX_SEEDS, "each seed trains every loss again; 3 to 10 is usual")
-        .map_err(anyhow::Error::msg)?;
-    if let Some(seed) = plan.seeds.iter().find(|s| **s <= file.search.confirm_seeds) {
-        bail!(
-            "seed {seed} is one the search itself trained on (its confirmation seeds are 1 to {}); choose seeds above it, e.g. --seed-numbers 101,102,103",
-            file.search.confirm_seeds
-        );
-    }
+    file.check_heldout_seeds(&plan.seeds, "--seed-numbers", "--seed-numbers 101,102,103")?;
     if state.hall_of_fame.is_empty() {
         bail!("{} has an empty hall of fame: nothing to confirm yet", dir.display());
     }

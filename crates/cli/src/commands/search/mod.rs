@@ -578,9 +578,10 @@ pub(crate) fn summarize(dir: &Path, state: &State, file: &SearchFile, plots: Vec
         .enumerate()
         .map(|(i, ind)| {
             let loss = lossgp_core::Loss::new(ind.expr.clone(), file.search.reduction);
+            let shown = loss.shown();
+            // Reported even where it trains differently (floating point, a guarded operator).
             let simplified = loss.simplify();
-            let simplified_trains_same = simplified.training_key() == loss.training_key();
-            let shown = if simplified_trains_same { &simplified } else { &loss };
+            let simplified_trains_same = shown == simplified;
             let versus = state
                 .baselines
                 .iter()

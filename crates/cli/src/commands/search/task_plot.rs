@@ -9,7 +9,6 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::plot::palette::loss_colour;
-use crate::plot::{register_font, write_png};
 
 /// One panel: a task, or the tasks' weighted mean.
 #[derive(Debug, Clone)]
@@ -43,16 +42,10 @@ pub fn draw(dir: &Path, panels: &[Panel]) -> Result<Option<[std::path::PathBuf; 
     if rows == 0 || panels.iter().all(|p| p.rows.iter().all(|r| r.deltas.is_empty())) {
         return Ok(None);
     }
-    register_font()?;
     let size = (PANEL_WIDTH * panels.len() as u32 + 210, CHROME + ROW_HEIGHT * rows as u32);
-    let svg = dir.join("tasks.svg");
-    draw_on(SVGBackend::new(&svg, size).into_drawing_area(), panels)
-        .with_context(|| format!("drawing {}", svg.display()))?;
-    let mut pixels = vec![0u8; (size.0 * size.1 * 3) as usize];
-    draw_on(BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area(), panels).context("drawing the PNG")?;
-    let png = dir.join("tasks.png");
-    write_png(&png, &pixels, size).with_context(|| format!("writing {}", png.display()))?;
-    Ok(Some([png, svg]))
+    let svg = crate::plot::svg(size, |area| draw_on(area, panels)).context("drawing tasks.svg")?;
+    let pixels = crate::plot::pixels(size, |area| draw_on(area, panels)).context("drawing tasks.png")?;
+    crate::plot::save(dir, "tasks", &svg, &pixels).map(Some)
 }
 
 fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, panels: &[Panel]) -> Result<()>

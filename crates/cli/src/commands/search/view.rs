@@ -141,10 +141,6 @@ pub fn view(dir: &Path) -> Result<SearchView> {
     let last_rung = file.search.fidelity.rungs.len().saturating_sub(1);
     let front = front(scored.values().filter(|(rung, ..)| *rung == last_rung).map(|(_, f, loss)| (*f, *loss)));
 
-    let shown = |loss: &Loss| {
-        let simplified = loss.simplify();
-        if simplified.training_key() == loss.training_key() { simplified } else { loss.clone() }
-    };
     let (summary, formulas, genealogy, history, progress_svg) = match &state {
         Some(state) => {
             let summary = summarize(dir, state, &file, Vec::new())?;
@@ -154,7 +150,7 @@ pub fn view(dir: &Path) -> Result<SearchView> {
                 .take(file.run.own.top)
                 .enumerate()
                 .map(|(i, ind)| {
-                    let loss = shown(&Loss::new(ind.expr.clone(), file.search.reduction));
+                    let loss = Loss::new(ind.expr.clone(), file.search.reduction).shown();
                     Formula {
                         rank: i + 1,
                         text: loss.to_string(),
@@ -172,7 +168,7 @@ pub fn view(dir: &Path) -> Result<SearchView> {
                         generation: birth.generation,
                         operator: birth.origin.operator(),
                         parents: birth.origin.parents().iter().map(ToString::to_string).collect(),
-                        loss: shown(&Loss::new(birth.expr.clone(), file.search.reduction)).to_string(),
+                        loss: Loss::new(birth.expr.clone(), file.search.reduction).shown().to_string(),
                         fitness: scored.get(&birth.key).map(|(_, f, _)| *f),
                     })
                     .collect(),

@@ -14,27 +14,22 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::report::TransferReport;
 use crate::plot::palette::loss_colour;
-use crate::plot::{register_font, write_png};
 
 const PANEL: (u32, u32) = (420, 300);
 const TITLE: u32 = 56;
 
 /// Draws `delta.png`, `delta.svg`, `seeds.png` and `seeds.svg` into `dir`.
 pub fn draw(report: &TransferReport, dir: &Path) -> Result<()> {
-    register_font()?;
     let a = &report.analysis;
     let layout = Layout::of(a.columns.len());
     // Wide enough for the caption, whatever the number of panels.
     let size = ((PANEL.0 * layout.across as u32).max(760), TITLE + PANEL.1 * layout.down as u32);
     for kind in [Kind::Delta, Kind::Seeds] {
-        let svg = dir.join(format!("{}.svg", kind.name()));
-        draw_on(SVGBackend::new(&svg, size).into_drawing_area(), a, kind, layout)
-            .with_context(|| format!("drawing {}", svg.display()))?;
-        let mut pixels = vec![0u8; (size.0 * size.1 * 3) as usize];
-        draw_on(BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area(), a, kind, layout)
-            .context("drawing the PNG")?;
-        let png = dir.join(format!("{}.png", kind.name()));
-        write_png(&png, &pixels, size).with_context(|| format!("writing {}", png.display()))?;
+        let svg = crate::plot::svg(size, |area| draw_on(area, a, kind, layout))
+            .with_context(|| format!("drawing {}.svg", kind.name()))?;
+        let pixels = crate::plot::pixels(size, |area| draw_on(area, a, kind, layout))
+            .with_context(|| format!("drawing {}.png", kind.name()))?;
+        crate::plot::save(dir, kind.name(), &svg, &pixels)?;
     }
     Ok(())
 }
